@@ -1,0 +1,80 @@
+// The audit schema: one record per decision per VM and registry, with the same field names
+// everywhere (event path, sweep, CLI), so one KQL query answers for all of them.
+import type { Mode } from '../config/settings';
+
+export type AuditAction =
+  | 'identity-created'
+  | 'identity-reused'
+  | 'role-assigned'
+  | 'role-present'
+  | 'identity-attached'
+  | 'already-compliant'
+  | 'tag-invalid'
+  | 'registry-denied'
+  | 'vm-not-found'
+  | 'failed';
+
+/**
+ * changed: a write was made; unchanged: verified, nothing to write; planned: audit mode, a write
+ * would have been made; rejected: the request was refused (bad tag, not allowed); skipped: nothing to
+ * act on (VM gone); failed: an error stopped it.
+ */
+export type AuditOutcome = 'changed' | 'unchanged' | 'planned' | 'rejected' | 'skipped' | 'failed';
+
+export type Trigger = 'event' | 'reconcile' | 'cli';
+
+export interface AuditRecord {
+  readonly action: AuditAction;
+  readonly outcome: AuditOutcome;
+  readonly mode: Mode;
+  readonly trigger: Trigger;
+  readonly vmId: string;
+  readonly registry?: string;
+  readonly registryId?: string;
+  readonly identityId?: string;
+  readonly principalId?: string;
+  readonly clientId?: string;
+  readonly role?: string;
+  readonly eventId?: string;
+  readonly correlationId?: string;
+  readonly caller?: string;
+  readonly reason?: string;
+  /** For failures: whether another attempt (Event Grid redelivery, next sweep) may succeed. */
+  readonly retryable?: boolean;
+  readonly durationMs?: number;
+}
+
+export interface AuditSink {
+  record(record: AuditRecord): void;
+  /** Called before an invocation returns, so nothing is lost when the instance is scaled in. */
+  flush(): Promise<void>;
+}
+
+/** Keeps records in memory: for the demo, the CLI's table and tests. */
+export class MemoryAuditSink implements AuditSink {
+  readonly records: AuditRecord[] = [];
+  record(record: AuditRecord): void {
+    this.records.push(record);
+  }
+  async flush(): Promise<void> {}
+}
+
+/** Writes each record as one JSON line to a logger (the Functions host forwards it to its logs). */
+export class LogAuditSink implements AuditSink {
+  constructor(private readonly log: (line: string) => void) {}
+  record(record: AuditRecord): void {
+    this.log(`acrpull-audit ${JSON.stringify(record)}`);
+  }
+  async flush(): Promise<void> {}
+}
+
+/** Sends every record to several sinks (e.g. the log and Application Insights). */
+export class FanOutAuditSink implements AuditSink {
+  constructor(private readonly sinks: readonly AuditSink[]) {}
+  record(record: AuditRecord): void {
+    for (const sink of this.sinks) sink.record(record);
+  }
+  async flush(): Promise<void> {
+    await Promise.all(this.sinks.map((s) => s.flush()));
+  }
+}

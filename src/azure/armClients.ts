@@ -1,0 +1,58 @@
+// The one place SDK clients are built from settings. Clients are per subscription (the SDKs bind a
+// subscription id at construction), built lazily and reused across invocations.
+import { AuthorizationManagementClient } from '@azure/arm-authorization';
+import { ComputeManagementClient } from '@azure/arm-compute';
+import { ContainerRegistryManagementClient } from '@azure/arm-containerregistry';
+import { ManagedServiceIdentityClient } from '@azure/arm-msi';
+import type { TokenCredential } from '@azure/core-auth';
+
+export interface ArmConnection {
+  /** e.g. https://management.azure.com, https://management.usgovcloudapi.net, or the emulator. */
+  readonly armEndpoint: string;
+  /** Token audience; the scope requested is `<audience>/.default`. */
+  readonly armAudience: string;
+  /** Extra CA to trust for the ARM endpoint (Azure Stack Hub, a TLS-inspecting proxy, the emulator). */
+  readonly caCertPem?: string;
+}
+
+export interface ArmClients {
+  compute(subscriptionId: string): ComputeManagementClient;
+  identities(subscriptionId: string): ManagedServiceIdentityClient;
+  authorization(subscriptionId: string): AuthorizationManagementClient;
+  registries(subscriptionId: string): ContainerRegistryManagementClient;
+}
+
+export const USER_AGENT = 'acrpull-autopilot/0.1.0';
+
+function cached<T>(build: (subscriptionId: string) => T): (subscriptionId: string) => T {
+  const clients = new Map<string, T>();
+  return (subscriptionId) => {
+    const key = subscriptionId.toLowerCase();
+    let client = clients.get(key);
+    if (!client) {
+      client = build(key);
+      clients.set(key, client);
+    }
+    return client;
+  };
+}
+
+export function createArmClients(connection: ArmConnection, credential: TokenCredential): ArmClients {
+  const scope = `${connection.armAudience.replace(/\/+$/, '')}/.default`;
+  const common = {
+    endpoint: connection.armEndpoint,
+    // Retries are ours (retry.ts): budget-aware and classified in one place.
+    retryOptions: { maxRetries: 0 },
+    userAgentOptions: { userAgentPrefix: USER_AGENT },
+    ...(connection.caCertPem ? { tlsOptions: { ca: connection.caCertPem } } : {}),
+  };
+  // Modular clients (compute, container registry) take `credentials.scopes`; classic ones `credentialScopes`.
+  const modular = { ...common, credentials: { scopes: [scope] } };
+  const classic = { ...common, credentialScopes: [scope] };
+  return {
+    compute: cached((sub) => new ComputeManagementClient(credential, sub, modular)),
+    registries: cached((sub) => new ContainerRegistryManagementClient(credential, sub, modular)),
+    identities: cached((sub) => new ManagedServiceIdentityClient(credential, sub, classic)),
+    authorization: cached((sub) => new AuthorizationManagementClient(credential, sub, classic)),
+  };
+}

@@ -1,0 +1,132 @@
+// One place that maps ARM failures to retry / terminal. Everything that talks to ARM goes through it.
+import { isRestError } from '@azure/core-rest-pipeline';
+
+export interface ArmFailure {
+  readonly retryable: boolean;
+  /** HTTP status, when there was a response. */
+  readonly status?: number;
+  /** ARM error code (body `error.code`), or a transport code such as ECONNRESET. */
+  readonly code: string;
+  readonly message: string;
+  /** From Retry-After / retry-after-ms / x-ms-retry-after-ms, when the service asked for a pause. */
+  readonly retryAfterMs?: number;
+}
+
+/** ARM error codes that are worth retrying whatever their status. */
+const RETRYABLE_CODES = new Set(
+  [
+    'PrincipalNotFound', // a just-created identity has not replicated yet
+    'AnotherOperationInProgress',
+    'Conflict',
+    'ConflictingConcurrentWriteNotAllowed',
+    'PreconditionFailed',
+    'RetryableError',
+    'SubscriptionRequestsThrottled',
+    'TooManyRequests',
+  ].map((c) => c.toLowerCase()),
+);
+
+/** Codes that never get better by retrying, even on a status that usually would. */
+const TERMINAL_CODES = new Set(
+  [
+    'AuthorizationFailed',
+    'LinkedAuthorizationFailed',
+    'InvalidAuthenticationToken',
+    'RoleAssignmentLimitExceeded',
+    'PropertyChangeNotAllowed',
+    'ResourceGroupNotFound',
+  ].map((c) => c.toLowerCase()),
+);
+
+const TRANSPORT_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+  'REQUEST_SEND_ERROR',
+  'UND_ERR_SOCKET',
+]);
+
+function headerMs(get: (name: string) => string | undefined): number | undefined {
+  const ms = get('retry-after-ms') ?? get('x-ms-retry-after-ms');
+  if (ms !== undefined && /^\d+$/.test(ms)) return Number(ms);
+  const after = get('retry-after');
+  if (after === undefined) return undefined;
+  if (/^\d+$/.test(after)) return Number(after) * 1000;
+  const date = Date.parse(after);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+}
+
+function retryableStatus(status: number): boolean {
+  return (
+    status === 408 ||
+    status === 409 ||
+    status === 412 ||
+    status === 429 ||
+    (status >= 500 && status !== 501 && status !== 505)
+  );
+}
+
+/** core-lro throws a plain Error for an async operation that ended Failed: "…has failed. <code>. <message>" */
+const LRO_FAILED = /^The long-running operation has failed(?:\. ([^.]+)\. (.*))?$/s;
+
+export function classifyArmError(error: unknown): ArmFailure {
+  if (isRestError(error)) {
+    const status = error.statusCode;
+    const code = error.code ?? (status ? `Http${status}` : 'RestError');
+    const retryAfterMs = error.response ? headerMs((name) => error.response?.headers.get(name)) : undefined;
+    const lower = code.toLowerCase();
+    let retryable: boolean;
+    if (TERMINAL_CODES.has(lower)) retryable = false;
+    else if (RETRYABLE_CODES.has(lower)) retryable = true;
+    else if (status === undefined) retryable = TRANSPORT_CODES.has(code);
+    else retryable = retryableStatus(status);
+    return {
+      retryable,
+      code,
+      message: error.message,
+      ...(status !== undefined ? { status } : {}),
+      ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+    };
+  }
+  if (error instanceof Error) {
+    const lro = LRO_FAILED.exec(error.message);
+    if (lro) {
+      // The async operation ran and failed server-side (Compute: internal errors, preemption): worth
+      // another attempt within the budget, then Event Grid redelivery.
+      return { retryable: true, code: lro[1] ?? 'AsyncOperationFailed', message: error.message };
+    }
+    const errno = (error as NodeJS.ErrnoException).code;
+    if (errno && TRANSPORT_CODES.has(errno)) return { retryable: true, code: errno, message: error.message };
+    if (error.name === 'AuthenticationError' || error.name === 'CredentialUnavailableError') {
+      return { retryable: false, code: error.name, message: error.message };
+    }
+    // Anything else is a defect or an unexpected shape: terminal, so it is audited rather than
+    // turned into an endless redelivery loop.
+    return { retryable: false, code: error.name || 'Error', message: error.message };
+  }
+  return { retryable: false, code: 'Unknown', message: String(error) };
+}
+
+/** Carries the classification up to the reconcile, which audits it and decides throw vs return. */
+export class ArmOperationError extends Error {
+  constructor(
+    readonly operation: string,
+    readonly failure: ArmFailure,
+    readonly attempts: number,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `${operation} failed after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${failure.status ?? ''}${failure.status ? ' ' : ''}${failure.code}: ${failure.message}`,
+      options,
+    );
+    this.name = 'ArmOperationError';
+  }
+}
+
+/** True for a response that means "not there" (used where absence is a normal answer). */
+export function isNotFound(error: unknown): boolean {
+  return isRestError(error) && error.statusCode === 404;
+}

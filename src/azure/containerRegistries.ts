@@ -1,0 +1,69 @@
+// Container registry adapter: finds the registry a tag refers to, over the real registry client.
+
+import { parseRegistryId, type RegistryIdRef } from '../core/resourceId';
+import type { RegistryRef } from '../core/tag';
+import type { ArmClients } from './armClients';
+import { isNotFound } from './armErrors';
+
+export interface RegistryState {
+  readonly id: string;
+  readonly name: string;
+  readonly subscriptionId: string;
+  readonly loginServer: string;
+  readonly roleAssignmentMode?: string;
+}
+
+export type Resolution =
+  | { readonly found: true; readonly registry: RegistryState }
+  | { readonly found: false; readonly searched: readonly string[] };
+
+export class ContainerRegistries {
+  constructor(private readonly clients: ArmClients) {}
+
+  /**
+   * A resource id is read directly; a name or login server is looked up by listing the registries of
+   * the given subscriptions (registry names are globally unique, so the first match is the one).
+   */
+  async resolve(ref: RegistryRef, subscriptions: readonly string[]): Promise<Resolution> {
+    if (ref.form === 'resourceId') {
+      const registry = await this.get(ref.registry);
+      return registry ? { found: true, registry } : { found: false, searched: [ref.registry.id] };
+    }
+    const searched = [...new Set(subscriptions.map((s) => s.toLowerCase()))];
+    for (const subscriptionId of searched) {
+      for await (const registry of this.clients.registries(subscriptionId).registries.list()) {
+        if (registry.name?.toLowerCase() === ref.name) return { found: true, registry: toState(registry) };
+      }
+    }
+    return { found: false, searched: searched.map((s) => `/subscriptions/${s}`) };
+  }
+
+  async get(ref: RegistryIdRef): Promise<RegistryState | undefined> {
+    try {
+      const found = await this.clients
+        .registries(ref.subscriptionId)
+        .registries.get(ref.resourceGroup, ref.name);
+      return toState(found);
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+}
+
+function toState(found: {
+  id?: string;
+  name?: string;
+  loginServer?: string;
+  roleAssignmentMode?: string;
+}): RegistryState {
+  const parsed = found.id ? parseRegistryId(found.id) : undefined;
+  if (!parsed) throw new Error(`registry response has no valid id: ${JSON.stringify(found.id)}`);
+  return {
+    id: found.id as string,
+    name: (found.name ?? parsed.name).toLowerCase(),
+    subscriptionId: parsed.subscriptionId,
+    loginServer: found.loginServer ?? '',
+    ...(found.roleAssignmentMode ? { roleAssignmentMode: found.roleAssignmentMode } : {}),
+  };
+}

@@ -1,0 +1,62 @@
+// Role-assignment adapter: one ARM call per method, over the real authorization client.
+import { isRestError } from '@azure/core-rest-pipeline';
+import { isAtOrBelow } from '../core/resourceId';
+import { roleDefinitionId, roleGuidOf } from '../core/roles';
+import type { ArmClients } from './armClients';
+
+export interface GrantRequest {
+  /** The registry id: the grant is scoped to exactly this registry. */
+  readonly scope: string;
+  readonly subscriptionId: string;
+  readonly principalId: string;
+  readonly roleGuid: string;
+  /** Deterministic GUID (names.ts) so retries and concurrent invocations PUT the same assignment. */
+  readonly name: string;
+  readonly description: string;
+}
+
+export class RoleAssignments {
+  constructor(private readonly clients: ArmClients) {}
+
+  /**
+   * True when the principal already holds the role at the scope or above it (an inherited grant
+   * gives pull just as well). One list call, filtered server-side by principal.
+   */
+  async hasGrant(
+    request: Pick<GrantRequest, 'scope' | 'subscriptionId' | 'principalId' | 'roleGuid'>,
+  ): Promise<boolean> {
+    const client = this.clients.authorization(request.subscriptionId);
+    const filter = `principalId eq '${request.principalId}'`;
+    for await (const assignment of client.roleAssignments.listForScope(request.scope, { filter })) {
+      const scope = assignment.scope ?? '';
+      if (
+        roleGuidOf(assignment.roleDefinitionId ?? '') === request.roleGuid.toLowerCase() &&
+        (assignment.principalId ?? '').toLowerCase() === request.principalId.toLowerCase() &&
+        scope !== '' &&
+        isAtOrBelow(request.scope, scope)
+      ) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** 'created', or 'exists' when ARM says the same grant already exists under another name. */
+  async create(request: GrantRequest): Promise<'created' | 'exists'> {
+    const client = this.clients.authorization(request.subscriptionId);
+    try {
+      await client.roleAssignments.create(request.scope, request.name, {
+        roleDefinitionId: roleDefinitionId(request.subscriptionId, request.roleGuid),
+        principalId: request.principalId,
+        // Lets ARM skip the directory lookup that fails for a just-created identity (replication delay).
+        principalType: 'ServicePrincipal',
+        description: request.description,
+      });
+      return 'created';
+    } catch (error) {
+      if (isRestError(error) && error.statusCode === 409 && error.code === 'RoleAssignmentExists')
+        return 'exists';
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,61 @@
+// User-assigned identity adapter: one ARM call per method, over the real msi client.
+
+import type { ResourceGroupRef } from '../core/resourceId';
+import type { ArmClients } from './armClients';
+import { isNotFound } from './armErrors';
+
+export interface IdentityState {
+  readonly id: string;
+  readonly name: string;
+  readonly location: string;
+  readonly principalId: string;
+  readonly clientId: string;
+}
+
+export class UserAssignedIdentities {
+  constructor(private readonly clients: ArmClients) {}
+
+  async get(rg: ResourceGroupRef, name: string): Promise<IdentityState | undefined> {
+    try {
+      const found = await this.clients
+        .identities(rg.subscriptionId)
+        .userAssignedIdentities.get(rg.resourceGroup, name);
+      return toState(found);
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
+  /** PUT is create-or-update: a concurrent creator of the same name converges on one identity. */
+  async createOrUpdate(
+    rg: ResourceGroupRef,
+    name: string,
+    location: string,
+    tags: Record<string, string>,
+  ): Promise<IdentityState> {
+    const created = await this.clients
+      .identities(rg.subscriptionId)
+      .userAssignedIdentities.createOrUpdate(rg.resourceGroup, name, { location, tags });
+    return toState(created);
+  }
+}
+
+function toState(found: {
+  id?: string;
+  name?: string;
+  location: string;
+  principalId?: string;
+  clientId?: string;
+}): IdentityState {
+  if (!found.id || !found.principalId || !found.clientId) {
+    throw new Error(`identity response is missing id, principalId or clientId: ${JSON.stringify(found)}`);
+  }
+  return {
+    id: found.id,
+    name: found.name ?? '',
+    location: found.location,
+    principalId: found.principalId,
+    clientId: found.clientId,
+  };
+}

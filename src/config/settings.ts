@@ -1,0 +1,137 @@
+// App settings, read and validated once. An invalid value fails fast with the variable's name, so a
+// misconfigured deployment says what to fix instead of failing on the first event.
+import { z } from 'zod';
+import { type AllowRule, parseAllowlist } from '../core/allowlist';
+import { parseResourceGroupId, type ResourceGroupRef } from '../core/resourceId';
+
+export type Mode = 'enforce' | 'audit';
+
+export interface Settings {
+  /** enforce = make the changes; audit = decide and record, write nothing (dry run). */
+  readonly mode: Mode;
+  /** Tag key that requests pull access; matched case-insensitively like ARM tag names. */
+  readonly tagKey: string;
+  /** Registries that tags may request. Empty means deny all. */
+  readonly allowedRegistries: readonly AllowRule[];
+  /** True when ACRPULL_ALLOWED_REGISTRIES was not set at all (deny all, warn at startup). */
+  readonly allowlistUnset: boolean;
+  /** Resource group holding the shared identities, one per (registry, region). */
+  readonly identityResourceGroup: ResourceGroupRef;
+  /** Subscriptions searched when a tag names a registry by name or login server (besides the VM's own). */
+  readonly registrySubscriptions: readonly string[];
+  /** Upper bound on registries one VM may request; more is rejected as an invalid tag. */
+  readonly maxRegistriesPerVm: number;
+  /** ARM endpoint and token audience: sovereign clouds and the local emulator set these. */
+  readonly armEndpoint: string;
+  readonly armAudience: string;
+  /** Time one event invocation may spend retrying before it gives up and lets Event Grid redeliver. */
+  readonly eventTimeBudgetMs: number;
+}
+
+export class SettingsError extends Error {
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`${variable}: ${message}`);
+    this.name = 'SettingsError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+const httpsUrl = z
+  .string()
+  .url()
+  .refine((u) => u.startsWith('https://'), 'must be an https:// URL')
+  .transform((u) => u.replace(/\/+$/, ''));
+
+function positiveInt(max: number) {
+  return z.coerce.number().int().min(1).max(max);
+}
+
+/** One schema per variable, so every error names exactly the variable to fix. */
+const variables = {
+  ACRPULL_MODE: z.enum(['enforce', 'audit']).default('audit'),
+  ACRPULL_TAG_KEY: z
+    .string()
+    .regex(/^[^<>%&\\?/]{1,512}$/, 'must be a valid ARM tag name (1-512 characters, none of < > % & \\ ? /)')
+    .default('acrPull'),
+  ACRPULL_ARM_ENDPOINT: httpsUrl.default('https://management.azure.com'),
+  ACRPULL_ARM_AUDIENCE: httpsUrl.default('https://management.azure.com'),
+  ACRPULL_MAX_REGISTRIES_PER_VM: positiveInt(100).default(10),
+  ACRPULL_EVENT_TIME_BUDGET_SECONDS: positiveInt(600).default(25),
+  ACRPULL_REGISTRY_SUBSCRIPTIONS: z
+    .string()
+    .default('')
+    .transform((v) => v.split(/[\s,;]+/).filter(Boolean))
+    .refine((subs) => subs.every((s) => GUID.test(s)), 'must be a comma-separated list of subscription ids'),
+} as const;
+
+function read<K extends keyof typeof variables>(env: Env, name: K): z.output<(typeof variables)[K]> {
+  const raw = env[name];
+  const result = variables[name].safeParse(
+    raw === '' && name !== 'ACRPULL_REGISTRY_SUBSCRIPTIONS' ? undefined : raw,
+  );
+  if (!result.success) {
+    const detail = result.error.issues.map((i) => i.message).join('; ');
+    throw new SettingsError(name, `invalid value ${JSON.stringify(raw)}: ${detail}`);
+  }
+  return result.data as z.output<(typeof variables)[K]>;
+}
+
+export function loadSettings(env: Env = process.env): Settings {
+  const identityRgRaw = env.ACRPULL_IDENTITY_RESOURCE_GROUP;
+  if (!identityRgRaw) {
+    throw new SettingsError(
+      'ACRPULL_IDENTITY_RESOURCE_GROUP',
+      'is required: the resource group id that holds the pull identities, e.g. /subscriptions/<id>/resourceGroups/rg-acrpull-identities',
+    );
+  }
+  const identityResourceGroup = parseResourceGroupId(identityRgRaw);
+  if (!identityResourceGroup) {
+    throw new SettingsError(
+      'ACRPULL_IDENTITY_RESOURCE_GROUP',
+      `invalid value ${JSON.stringify(identityRgRaw)}: must be a resource group id /subscriptions/<guid>/resourceGroups/<name>`,
+    );
+  }
+
+  const allowRaw = env.ACRPULL_ALLOWED_REGISTRIES;
+  let allowedRegistries: AllowRule[];
+  try {
+    allowedRegistries = parseAllowlist(allowRaw ?? '');
+  } catch (error) {
+    throw new SettingsError('ACRPULL_ALLOWED_REGISTRIES', (error as Error).message);
+  }
+
+  return {
+    mode: read(env, 'ACRPULL_MODE'),
+    tagKey: read(env, 'ACRPULL_TAG_KEY'),
+    allowedRegistries,
+    allowlistUnset: allowRaw === undefined || allowRaw.trim() === '',
+    identityResourceGroup,
+    registrySubscriptions: read(env, 'ACRPULL_REGISTRY_SUBSCRIPTIONS'),
+    maxRegistriesPerVm: read(env, 'ACRPULL_MAX_REGISTRIES_PER_VM'),
+    armEndpoint: read(env, 'ACRPULL_ARM_ENDPOINT'),
+    armAudience: read(env, 'ACRPULL_ARM_AUDIENCE'),
+    eventTimeBudgetMs: read(env, 'ACRPULL_EVENT_TIME_BUDGET_SECONDS') * 1000,
+  };
+}
+
+/** Warnings an operator should see once at startup (not errors: the app still runs safely). */
+export function startupWarnings(settings: Settings): string[] {
+  const warnings: string[] = [];
+  if (settings.allowlistUnset) {
+    warnings.push(
+      'ACRPULL_ALLOWED_REGISTRIES is not set: every registry is denied. Set it to registry names, registry ids, scope prefixes (/subscriptions/<id>[/resourceGroups/<rg>]) or *.',
+    );
+  }
+  if (settings.mode === 'audit') {
+    warnings.push(
+      'ACRPULL_MODE is audit: decisions are recorded but nothing is written. Set ACRPULL_MODE=enforce to apply them.',
+    );
+  }
+  return warnings;
+}

@@ -1,0 +1,24 @@
+// Deterministic names: the same inputs always give the same identity and role-assignment names, so a
+// retry, a duplicate event or a second instance converges on one resource instead of creating two.
+import { v5 as uuidv5 } from 'uuid';
+
+/** Fixed namespace for this app's role-assignment names (a random v4, chosen once). */
+const ROLE_ASSIGNMENT_NAMESPACE = '878e4531-67b9-4c46-b194-371a1e3d09ff';
+
+/** Azure region as ARM writes it in `location`: lowercase, no spaces ("East US" → "eastus"). */
+export function normalizeRegion(location: string): string {
+  return location.toLowerCase().replace(/\s+/g, '');
+}
+
+/** `id-acrpull-<registry>-<region>`: one identity per registry and region, shared by every VM there. */
+export function identityName(registryName: string, region: string): string {
+  return `id-acrpull-${registryName.toLowerCase()}-${normalizeRegion(region)}`;
+}
+
+/** GUID of (scope, principal, role), all case-normalised, so retries PUT the same assignment. */
+export function roleAssignmentName(scope: string, principalId: string, roleDefinitionGuid: string): string {
+  return uuidv5(
+    `${scope.toLowerCase()}|${principalId.toLowerCase()}|${roleDefinitionGuid.toLowerCase()}`,
+    ROLE_ASSIGNMENT_NAMESPACE,
+  );
+}

@@ -1,0 +1,99 @@
+// ARM resource ids: parsed strictly (fixed segment names matched case-insensitively, as ARM does),
+// never by substring tricks, because ids arrive from events and tags that callers control.
+
+const GUID = '[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}';
+/** Resource group names: letters, digits, underscores, hyphens, periods (not at the end) and parentheses. */
+const RG = '[-\\w.()]{0,89}[-\\w()]';
+const VM_NAME = '[^/?#\\s]{1,64}';
+
+export interface ResourceGroupRef {
+  readonly subscriptionId: string;
+  readonly resourceGroup: string;
+  readonly id: string;
+}
+
+export interface VmRef extends ResourceGroupRef {
+  readonly name: string;
+}
+
+export interface RegistryIdRef extends ResourceGroupRef {
+  readonly name: string;
+}
+
+const rgPattern = new RegExp(`^/subscriptions/(${GUID})/resourceGroups/(${RG})$`, 'i');
+const vmPattern = new RegExp(
+  `^/subscriptions/(${GUID})/resourceGroups/(${RG})/providers/Microsoft\\.Compute/virtualMachines/(${VM_NAME})$`,
+  'i',
+);
+const tagsOnVmPattern = new RegExp(
+  `^(/subscriptions/${GUID}/resourceGroups/${RG}/providers/Microsoft\\.Compute/virtualMachines/${VM_NAME})/providers/Microsoft\\.Resources/tags/default$`,
+  'i',
+);
+const registryPattern = new RegExp(
+  `^/subscriptions/(${GUID})/resourceGroups/(${RG})/providers/Microsoft\\.ContainerRegistry/registries/([a-zA-Z0-9]{5,50})$`,
+  'i',
+);
+
+function hasDotSegment(id: string): boolean {
+  return id.split('/').some((segment) => segment === '.' || segment === '..');
+}
+
+export function parseResourceGroupId(id: string): ResourceGroupRef | undefined {
+  const m = rgPattern.exec(id.trim());
+  if (!m || hasDotSegment(id)) return undefined;
+  const [, subscriptionId, resourceGroup] = m as unknown as [string, string, string];
+  return {
+    subscriptionId: subscriptionId.toLowerCase(),
+    resourceGroup,
+    id: resourceGroupId(subscriptionId, resourceGroup),
+  };
+}
+
+export function resourceGroupId(subscriptionId: string, resourceGroup: string): string {
+  return `/subscriptions/${subscriptionId.toLowerCase()}/resourceGroups/${resourceGroup}`;
+}
+
+export function parseVmId(id: string): VmRef | undefined {
+  const m = vmPattern.exec(id);
+  if (!m || hasDotSegment(id)) return undefined;
+  const [, subscriptionId, resourceGroup, name] = m as unknown as [string, string, string, string];
+  return {
+    subscriptionId: subscriptionId.toLowerCase(),
+    resourceGroup,
+    name,
+    id: `${resourceGroupId(subscriptionId, resourceGroup)}/providers/Microsoft.Compute/virtualMachines/${name}`,
+  };
+}
+
+/** A `Microsoft.Resources/tags/write` event carries `<vmId>/providers/Microsoft.Resources/tags/default`. */
+export function vmIdFromTagsScope(id: string): string | undefined {
+  const m = tagsOnVmPattern.exec(id);
+  return m ? m[1] : undefined;
+}
+
+export function parseRegistryId(id: string): RegistryIdRef | undefined {
+  const m = registryPattern.exec(id);
+  if (!m || hasDotSegment(id)) return undefined;
+  const [, subscriptionId, resourceGroup, name] = m as unknown as [string, string, string, string];
+  return {
+    subscriptionId: subscriptionId.toLowerCase(),
+    resourceGroup,
+    name,
+    id: `${resourceGroupId(subscriptionId, resourceGroup)}/providers/Microsoft.ContainerRegistry/registries/${name}`,
+  };
+}
+
+export function userAssignedIdentityId(rg: ResourceGroupRef, name: string): string {
+  return `${rg.id}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${name}`;
+}
+
+export function sameId(a: string, b: string): boolean {
+  return a.toLowerCase() === b.toLowerCase();
+}
+
+/** True when `id` is `scope` itself or lies below it (segment boundary, case-insensitive). */
+export function isAtOrBelow(id: string, scope: string): boolean {
+  const i = id.toLowerCase().replace(/\/+$/, '');
+  const s = scope.toLowerCase().replace(/\/+$/, '');
+  return i === s || i.startsWith(`${s}/`);
+}

@@ -1,0 +1,98 @@
+// Event Grid resource events → "which VM, who, which event". The event is only a hint: what to do
+// comes from reading the VM. Accepts the Event Grid schema and the CloudEvents 1.0 schema. Pure.
+
+import { parseVmId, vmIdFromTagsScope } from './resourceId';
+import { quote } from './tag';
+
+export const WRITE_SUCCESS = 'Microsoft.Resources.ResourceWriteSuccess';
+export const VM_WRITE = 'Microsoft.Compute/virtualMachines/write';
+export const TAGS_WRITE = 'Microsoft.Resources/tags/write';
+
+export interface VmWriteEvent {
+  readonly kind: 'vm-write';
+  readonly vmId: string;
+  readonly eventId: string;
+  readonly operationName: string;
+  readonly correlationId?: string;
+  /** Who wrote the VM: UPN, else app id, else object id from the event's claims. */
+  readonly caller?: string;
+}
+
+export type ParsedEvent =
+  | VmWriteEvent
+  | { readonly kind: 'ignored'; readonly reason: string }
+  | { readonly kind: 'malformed'; readonly reason: string };
+
+type Json = Record<string, unknown>;
+
+const CLAIM_UPN = 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn';
+const CLAIM_OID = 'http://schemas.microsoft.com/identity/claims/objectidentifier';
+
+function isObject(value: unknown): value is Json {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function str(value: unknown): string | undefined {
+  return typeof value === 'string' && value.length > 0 && value.length <= 2048 ? value : undefined;
+}
+
+export function callerFromClaims(claims: unknown): string | undefined {
+  if (!isObject(claims)) return undefined;
+  return (
+    str(claims[CLAIM_UPN]) ??
+    str(claims.upn) ??
+    str(claims.appid) ??
+    str(claims[CLAIM_OID]) ??
+    str(claims.oid)
+  );
+}
+
+export function parseVmWriteEvent(raw: unknown): ParsedEvent {
+  if (!isObject(raw)) return { kind: 'malformed', reason: 'event is not a JSON object' };
+  // Event Grid schema uses eventType; CloudEvents uses type.
+  const eventType = str(raw.eventType) ?? str(raw.type);
+  const eventId = str(raw.id);
+  if (!eventType) return { kind: 'malformed', reason: 'event has no eventType' };
+  if (!eventId) return { kind: 'malformed', reason: 'event has no id' };
+  if (eventType !== WRITE_SUCCESS)
+    return { kind: 'ignored', reason: `event type ${quote(eventType)} is not handled` };
+
+  const data = raw.data;
+  if (!isObject(data)) return { kind: 'malformed', reason: `event ${quote(eventId)} has no data object` };
+  const operationName = str(data.operationName);
+  if (!operationName)
+    return { kind: 'malformed', reason: `event ${quote(eventId)} has no data.operationName` };
+
+  const resourceUri = str(data.resourceUri) ?? str(raw.subject);
+  if (!resourceUri)
+    return { kind: 'malformed', reason: `event ${quote(eventId)} has no data.resourceUri or subject` };
+
+  let vmId: string | undefined;
+  const op = operationName.toLowerCase();
+  if (op === VM_WRITE.toLowerCase()) {
+    vmId = parseVmId(resourceUri)?.id;
+    if (!vmId)
+      return { kind: 'malformed', reason: `resource ${quote(resourceUri)} is not a virtual machine id` };
+  } else if (op === TAGS_WRITE.toLowerCase()) {
+    const scope = vmIdFromTagsScope(resourceUri);
+    vmId = scope === undefined ? undefined : parseVmId(scope)?.id;
+    if (!vmId)
+      return {
+        kind: 'ignored',
+        reason: `tags written on ${quote(resourceUri)}, which is not a virtual machine`,
+      };
+  } else {
+    return { kind: 'ignored', reason: `operation ${quote(operationName)} is not handled` };
+  }
+
+  const correlationId = str(data.correlationId);
+  const caller = callerFromClaims(data.claims);
+  return {
+    kind: 'vm-write',
+    vmId,
+    eventId,
+    operationName,
+    ...(correlationId ? { correlationId } : {}),
+    ...(caller ? { caller } : {}),
+  };
+}

@@ -1,0 +1,68 @@
+// Event Grid VM-write handling: parse the event, reconcile the VM it names, flush the audit, and
+// throw only for failures another delivery may fix (Event Grid retries for up to 24 h). Terminal
+// problems are audited and return normally, so a bad tag can never become a poison event.
+import type { InvocationContext } from '@azure/functions';
+import { Deadline } from '../azure/retry';
+import { parseVmWriteEvent } from '../core/vmWriteEvent';
+import { type ReconcileDeps, reconcileVm, type VmResult } from '../reconcile/reconcileVm';
+
+export class RetryableReconcileError extends Error {
+  constructor(readonly result: VmResult) {
+    const reasons = result.records.filter((r) => r.outcome === 'failed').map((r) => r.reason);
+    super(`reconcile of ${result.vmId} failed and may succeed on redelivery: ${reasons.join('; ')}`);
+    this.name = 'RetryableReconcileError';
+  }
+}
+
+export type VmWriteHandler = (event: unknown, context: InvocationContext) => Promise<VmResult | undefined>;
+
+export function createVmWriteHandler(deps: ReconcileDeps): VmWriteHandler {
+  return async function handleVmWrite(event, context) {
+    const parsed = parseVmWriteEvent(event);
+    if (parsed.kind === 'ignored') {
+      context.debug(`ignored event: ${parsed.reason}`);
+      return undefined;
+    }
+    if (parsed.kind === 'malformed') {
+      context.warn(`malformed event: ${parsed.reason}`);
+      deps.audit.record({
+        action: 'failed',
+        outcome: 'rejected',
+        mode: deps.settings.mode,
+        trigger: 'event',
+        vmId: '',
+        reason: `malformed event: ${parsed.reason}`,
+      });
+      await deps.audit.flush();
+      return undefined;
+    }
+
+    const log = {
+      debug: (m: string) => context.debug(m),
+      info: (m: string) => context.info(m),
+      warn: (m: string) => context.warn(m),
+      error: (m: string) => context.error(m),
+    };
+    let result: VmResult;
+    try {
+      result = await reconcileVm(
+        { ...deps, log },
+        {
+          vmId: parsed.vmId,
+          trigger: 'event',
+          deadline: new Deadline(deps.settings.eventTimeBudgetMs),
+          eventId: parsed.eventId,
+          ...(parsed.correlationId ? { correlationId: parsed.correlationId } : {}),
+          ...(parsed.caller ? { caller: parsed.caller } : {}),
+        },
+      );
+    } finally {
+      await deps.audit.flush();
+    }
+    context.info(
+      `${parsed.vmId}: ${result.outcome} (${result.records.map((r) => r.action).join(', ') || 'no decision'})`,
+    );
+    if (result.retryable) throw new RetryableReconcileError(result);
+    return result;
+  };
+}

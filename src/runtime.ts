@@ -1,0 +1,63 @@
+// Composition root: settings → credential → SDK clients → adapters → reconcile dependencies.
+// Function files call getRuntime() at load, so a bad setting fails the app at startup, naming the variable.
+import type { TokenCredential } from '@azure/core-auth';
+import { DefaultAzureCredential } from '@azure/identity';
+import { type AuditSink, LogAuditSink } from './audit/auditRecord';
+import { createArmClients } from './azure/armClients';
+import { ContainerRegistries } from './azure/containerRegistries';
+import { RoleAssignments } from './azure/roleAssignments';
+import { UserAssignedIdentities } from './azure/userAssignedIdentities';
+import { VirtualMachines } from './azure/virtualMachines';
+import { loadSettings, type Settings, startupWarnings } from './config/settings';
+import type { Logger } from './core/logger';
+import type { ReconcileDeps } from './reconcile/reconcileVm';
+
+export interface Runtime extends ReconcileDeps {}
+
+export interface RuntimeOptions {
+  /** Default: DefaultAzureCredential (managed identity in Azure; never a secret). */
+  readonly credential?: TokenCredential;
+  /** Extra CA for the ARM endpoint (Azure Stack Hub, a TLS-inspecting proxy, the local emulator). */
+  readonly caCertPem?: string;
+  readonly audit?: AuditSink;
+  readonly log?: Logger;
+  /** Poll interval for VM updates; ARM's Retry-After on polls takes precedence. */
+  readonly pollIntervalMs?: number;
+  readonly retry?: ReconcileDeps['retry'];
+}
+
+export function createRuntime(settings: Settings, options: RuntimeOptions = {}): Runtime {
+  const log = options.log ?? console;
+  for (const warning of startupWarnings(settings)) log.warn(`acrpull-autopilot: ${warning}`);
+  const credential =
+    options.credential ??
+    new DefaultAzureCredential(
+      process.env.AZURE_CLIENT_ID ? { managedIdentityClientId: process.env.AZURE_CLIENT_ID } : {},
+    );
+  const clients = createArmClients(
+    {
+      armEndpoint: settings.armEndpoint,
+      armAudience: settings.armAudience,
+      ...(options.caCertPem ? { caCertPem: options.caCertPem } : {}),
+    },
+    credential,
+  );
+  return {
+    settings,
+    vms: new VirtualMachines(clients, options.pollIntervalMs),
+    identities: new UserAssignedIdentities(clients),
+    roleAssignments: new RoleAssignments(clients),
+    registries: new ContainerRegistries(clients),
+    audit: options.audit ?? new LogAuditSink((line) => console.info(line)),
+    log,
+    ...(options.retry ? { retry: options.retry } : {}),
+  };
+}
+
+let shared: Runtime | undefined;
+
+/** The process-wide runtime built from app settings (environment variables), created once. */
+export function getRuntime(): Runtime {
+  shared ??= createRuntime(loadSettings(process.env));
+  return shared;
+}

@@ -1,0 +1,73 @@
+import { loadSettings, startupWarnings } from '../../src/config/settings';
+
+const RG = '/subscriptions/11111111-1111-1111-1111-111111111111/resourceGroups/rg-identities';
+
+describe('settings', () => {
+  it('has safe defaults: audit mode, deny all, the public cloud', () => {
+    const settings = loadSettings({ ACRPULL_IDENTITY_RESOURCE_GROUP: RG });
+    expect(settings).toMatchObject({
+      mode: 'audit',
+      tagKey: 'acrPull',
+      allowedRegistries: [],
+      allowlistUnset: true,
+      armEndpoint: 'https://management.azure.com',
+      armAudience: 'https://management.azure.com',
+      eventTimeBudgetMs: 25_000,
+      maxRegistriesPerVm: 10,
+    });
+    expect(startupWarnings(settings).join('\n')).toMatch(
+      /ACRPULL_ALLOWED_REGISTRIES is not set: every registry is denied/,
+    );
+  });
+
+  it.each([
+    [{}, /^ACRPULL_IDENTITY_RESOURCE_GROUP: is required/],
+    [{ ACRPULL_IDENTITY_RESOURCE_GROUP: 'rg-identities' }, /^ACRPULL_IDENTITY_RESOURCE_GROUP: invalid value/],
+    [{ ACRPULL_IDENTITY_RESOURCE_GROUP: RG, ACRPULL_MODE: 'yolo' }, /^ACRPULL_MODE: invalid value "yolo"/],
+    [
+      { ACRPULL_IDENTITY_RESOURCE_GROUP: RG, ACRPULL_ARM_ENDPOINT: 'http://127.0.0.1:1' },
+      /^ACRPULL_ARM_ENDPOINT: .*https/,
+    ],
+    [
+      { ACRPULL_IDENTITY_RESOURCE_GROUP: RG, ACRPULL_ALLOWED_REGISTRIES: 'ok12345,bad-name' },
+      /^ACRPULL_ALLOWED_REGISTRIES: entry "bad-name"/,
+    ],
+    [
+      { ACRPULL_IDENTITY_RESOURCE_GROUP: RG, ACRPULL_EVENT_TIME_BUDGET_SECONDS: '0' },
+      /^ACRPULL_EVENT_TIME_BUDGET_SECONDS: /,
+    ],
+    [
+      { ACRPULL_IDENTITY_RESOURCE_GROUP: RG, ACRPULL_REGISTRY_SUBSCRIPTIONS: 'abc' },
+      /^ACRPULL_REGISTRY_SUBSCRIPTIONS: /,
+    ],
+  ])('fails fast naming the variable: %j', (env, message) => {
+    expect(() => loadSettings(env)).toThrow(message);
+  });
+
+  it('reads every setting', () => {
+    const settings = loadSettings({
+      ACRPULL_IDENTITY_RESOURCE_GROUP: RG,
+      ACRPULL_MODE: 'enforce',
+      ACRPULL_TAG_KEY: 'pullFrom',
+      ACRPULL_ALLOWED_REGISTRIES: 'contosoapps *',
+      ACRPULL_ARM_ENDPOINT: 'https://management.usgovcloudapi.net/',
+      ACRPULL_ARM_AUDIENCE: 'https://management.usgovcloudapi.net',
+      ACRPULL_EVENT_TIME_BUDGET_SECONDS: '40',
+      ACRPULL_MAX_REGISTRIES_PER_VM: '3',
+      ACRPULL_REGISTRY_SUBSCRIPTIONS: '22222222-2222-2222-2222-222222222222',
+    });
+    expect(settings).toMatchObject({
+      mode: 'enforce',
+      tagKey: 'pullFrom',
+      armEndpoint: 'https://management.usgovcloudapi.net',
+      eventTimeBudgetMs: 40_000,
+      maxRegistriesPerVm: 3,
+      registrySubscriptions: ['22222222-2222-2222-2222-222222222222'],
+      identityResourceGroup: {
+        subscriptionId: '11111111-1111-1111-1111-111111111111',
+        resourceGroup: 'rg-identities',
+      },
+    });
+    expect(settings.allowedRegistries).toEqual([{ kind: 'name', name: 'contosoapps' }, { kind: 'all' }]);
+  });
+});

@@ -1,0 +1,130 @@
+import { parseVmWriteEvent } from '../../src/core/vmWriteEvent';
+
+const SUB = '11111111-1111-1111-1111-111111111111';
+const VM = `/subscriptions/${SUB}/resourceGroups/rg-apps/providers/Microsoft.Compute/virtualMachines/vm-web-01`;
+
+function writeEvent(overrides: Record<string, unknown> = {}, data: Record<string, unknown> = {}) {
+  return {
+    id: 'evt-1',
+    topic: `/subscriptions/${SUB}`,
+    subject: VM,
+    eventType: 'Microsoft.Resources.ResourceWriteSuccess',
+    eventTime: '2026-11-28T10:00:00Z',
+    dataVersion: '2',
+    metadataVersion: '1',
+    data: {
+      operationName: 'Microsoft.Compute/virtualMachines/write',
+      resourceUri: VM,
+      correlationId: 'corr-1',
+      status: 'Succeeded',
+      subscriptionId: SUB,
+      claims: {
+        'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn': 'alice@contoso.com',
+        appid: 'app-1',
+      },
+      ...data,
+    },
+    ...overrides,
+  };
+}
+
+describe('Event Grid VM write events', () => {
+  it('reads the VM id, event id, correlation id and the caller (UPN first)', () => {
+    expect(parseVmWriteEvent(writeEvent())).toEqual({
+      kind: 'vm-write',
+      vmId: VM,
+      eventId: 'evt-1',
+      operationName: 'Microsoft.Compute/virtualMachines/write',
+      correlationId: 'corr-1',
+      caller: 'alice@contoso.com',
+    });
+  });
+
+  it('falls back to the app id, then the object id, for the caller', () => {
+    const app = parseVmWriteEvent(writeEvent({}, { claims: { appid: 'app-1', oid: 'oid-1' } }));
+    expect(app.kind === 'vm-write' && app.caller).toBe('app-1');
+    const oid = parseVmWriteEvent(
+      writeEvent(
+        {},
+        { claims: { 'http://schemas.microsoft.com/identity/claims/objectidentifier': 'oid-2' } },
+      ),
+    );
+    expect(oid.kind === 'vm-write' && oid.caller).toBe('oid-2');
+  });
+
+  it('maps a tags write on a VM scope to that VM (lower-case resourcegroups too)', () => {
+    const uri = `${VM.replace('resourceGroups', 'resourcegroups')}/providers/Microsoft.Resources/tags/default`;
+    const parsed = parseVmWriteEvent(
+      writeEvent({ subject: uri }, { operationName: 'Microsoft.Resources/tags/write', resourceUri: uri }),
+    );
+    expect(parsed.kind === 'vm-write' && parsed.vmId).toBe(VM);
+  });
+
+  it('accepts the CloudEvents schema', () => {
+    const { eventType, ...rest } = writeEvent();
+    const parsed = parseVmWriteEvent({
+      ...rest,
+      specversion: '1.0',
+      type: eventType,
+      source: `/subscriptions/${SUB}`,
+    });
+    expect(parsed.kind).toBe('vm-write');
+  });
+
+  it.each([
+    [
+      'another event type',
+      writeEvent({ eventType: 'Microsoft.Resources.ResourceDeleteSuccess' }),
+      /not handled/,
+    ],
+    [
+      'another operation',
+      writeEvent({}, { operationName: 'Microsoft.Storage/storageAccounts/write' }),
+      /not handled/,
+    ],
+    [
+      'tags on a resource group',
+      writeEvent(
+        {},
+        {
+          operationName: 'Microsoft.Resources/tags/write',
+          resourceUri: `/subscriptions/${SUB}/resourceGroups/rg/providers/Microsoft.Resources/tags/default`,
+        },
+      ),
+      /not a virtual machine/,
+    ],
+  ])('ignores %s', (_label, event, reason) => {
+    const parsed = parseVmWriteEvent(event);
+    expect(parsed.kind).toBe('ignored');
+    expect(parsed.kind === 'ignored' && parsed.reason).toMatch(reason);
+  });
+
+  it.each([
+    ['null', null, /not a JSON object/],
+    ['an array', [writeEvent()], /not a JSON object/],
+    ['a string', 'hello', /not a JSON object/],
+    ['no id', writeEvent({ id: undefined }), /no id/],
+    ['no event type', writeEvent({ eventType: undefined }), /no eventType/],
+    ['no data', writeEvent({ data: 'x' }), /no data object/],
+    ['no operation name', writeEvent({}, { operationName: 42 }), /no data.operationName/],
+    [
+      'no resource',
+      writeEvent({ subject: undefined }, { resourceUri: undefined }),
+      /no data.resourceUri or subject/,
+    ],
+    [
+      'a VM write on a non-VM id',
+      writeEvent({}, { resourceUri: `/subscriptions/${SUB}/resourceGroups/rg` }),
+      /not a virtual machine id/,
+    ],
+    [
+      'a path-traversal VM id',
+      writeEvent({}, { resourceUri: `${VM}/../../other` }),
+      /not a virtual machine id/,
+    ],
+  ])('reports %s as malformed', (_label, event, reason) => {
+    const parsed = parseVmWriteEvent(event);
+    expect(parsed.kind).toBe('malformed');
+    expect(parsed.kind === 'malformed' && parsed.reason).toMatch(reason);
+  });
+});
