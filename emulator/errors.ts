@@ -123,7 +123,11 @@ export const invalidSkipToken = (token: string) =>
 // --- existence (404) -----------------------------------------------------------------------
 
 export const invalidSubscriptionId = (sub: string) =>
-  new ArmError(400, 'InvalidSubscriptionId', `The provided subscription identifier '${sub}' is malformed or invalid.`);
+  new ArmError(
+    400,
+    'InvalidSubscriptionId',
+    `The provided subscription identifier '${sub}' is malformed or invalid.`,
+  );
 
 export const subscriptionNotFound = (sub: string) =>
   new ArmError(404, 'SubscriptionNotFound', `The subscription '${sub}' could not be found.`, GATEWAY);
@@ -190,7 +194,11 @@ export const requiredParameterMissing = (target: string) =>
   invalidParameter(`Required parameter '${target}' is missing (null).`, target);
 
 export const missingIdentityIds = () =>
-  new ArmError(400, 'MissingIdentityIds', "The identity ids must not be null or empty for 'UserAssigned' identity type.");
+  new ArmError(
+    400,
+    'MissingIdentityIds',
+    "The identity ids must not be null or empty for 'UserAssigned' identity type.",
+  );
 
 export const identityNotFound = (resourceId: string, identityId: string) =>
   new ArmError(
@@ -276,4 +284,8 @@ export const subscriptionThrottled = (sub: string, kind: string, actor: string, 
   );
 
 export const internalServerError = (detail: string) =>
-  new ArmError(500, 'InternalServerError', `Encountered internal server error. Diagnostic information: ${detail}`);
+  new ArmError(
+    500,
+    'InternalServerError',
+    `Encountered internal server error. Diagnostic information: ${detail}`,
+  );

@@ -72,7 +72,20 @@ function retryableStatus(status: number): boolean {
 /** core-lro throws a plain Error for an async operation that ended Failed: "…has failed. <code>. <message>" */
 const LRO_FAILED = /^The long-running operation has failed(?:\. ([^.]+)\. (.*))?$/s;
 
+/** A condition the app detects itself that clears with time, such as an operation still running. */
+export class TransientConditionError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'TransientConditionError';
+  }
+}
+
 export function classifyArmError(error: unknown): ArmFailure {
+  if (error instanceof TransientConditionError)
+    return { retryable: true, code: error.code, message: error.message };
   if (isRestError(error)) {
     const status = error.statusCode;
     const code = error.code ?? (status ? `Http${status}` : 'RestError');

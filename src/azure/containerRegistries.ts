@@ -17,14 +17,38 @@ export type Resolution =
   | { readonly found: true; readonly registry: RegistryState }
   | { readonly found: false; readonly searched: readonly string[] };
 
+/** How long a resolved registry may answer read-only questions (is this attached VM still allowed?). */
+export const REGISTRY_CACHE_TTL_MS = 10 * 60 * 1000;
+
 export class ContainerRegistries {
-  constructor(private readonly clients: ArmClients) {}
+  private readonly cache = new Map<string, { registry: RegistryState; at: number }>();
+
+  constructor(
+    private readonly clients: ArmClients,
+    private readonly now: () => number = Date.now,
+    private readonly cacheTtlMs = REGISTRY_CACHE_TTL_MS,
+  ) {}
 
   /**
    * A resource id is read directly; a name or login server is looked up by listing the registries of
    * the given subscriptions (registry names are globally unique, so the first match is the one).
+   * `allowCached` may answer from a recent resolution: only for decisions that write nothing.
    */
-  async resolve(ref: RegistryRef, subscriptions: readonly string[]): Promise<Resolution> {
+  async resolve(
+    ref: RegistryRef,
+    subscriptions: readonly string[],
+    options: { allowCached?: boolean } = {},
+  ): Promise<Resolution> {
+    const hit = this.cache.get(ref.name);
+    if (options.allowCached && hit && this.now() - hit.at < this.cacheTtlMs)
+      return { found: true, registry: hit.registry };
+    const resolution = await this.resolveFresh(ref, subscriptions);
+    if (resolution.found) this.cache.set(ref.name, { registry: resolution.registry, at: this.now() });
+    else this.cache.delete(ref.name);
+    return resolution;
+  }
+
+  private async resolveFresh(ref: RegistryRef, subscriptions: readonly string[]): Promise<Resolution> {
     if (ref.form === 'resourceId') {
       const registry = await this.get(ref.registry);
       return registry ? { found: true, registry } : { found: false, searched: [ref.registry.id] };

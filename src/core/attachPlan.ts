@@ -30,14 +30,20 @@ export function isAttached(identity: VmIdentityView | undefined, identityId: str
   return attachedIdentityIds(identity).some((id) => id.toLowerCase() === wanted);
 }
 
-/** undefined when every wanted identity is already attached: no write at all. */
+/**
+ * undefined when every wanted identity is already attached: no write at all. When the VM's last
+ * operation Failed, its model may list identities that never took effect, so they are sent again
+ * (re-applying an attached identity is harmless; ARM merges it).
+ */
 export function planAttach(
   identity: VmIdentityView | undefined,
   wanted: readonly string[],
+  options: { lastOperationFailed?: boolean } = {},
 ): AttachPatch | undefined {
   const add: string[] = [];
   for (const id of wanted) {
-    if (!isAttached(identity, id) && !add.some((a) => a.toLowerCase() === id.toLowerCase())) add.push(id);
+    const needed = options.lastOperationFailed === true || !isAttached(identity, id);
+    if (needed && !add.some((a) => a.toLowerCase() === id.toLowerCase())) add.push(id);
   }
   if (add.length === 0) return undefined;
   return { type: hasSystemAssigned(identity?.type) ? 'SystemAssigned, UserAssigned' : 'UserAssigned', add };

@@ -3,7 +3,7 @@
 // Grant before attach is an invariant: an attached pull identity implies its grant was made, which is
 // what lets an already-compliant VM cost exactly one read (the sweep re-verifies grants for drift).
 import type { AuditAction, AuditOutcome, AuditRecord, AuditSink, Trigger } from '../audit/auditRecord';
-import { ArmOperationError } from '../azure/armErrors';
+import { ArmOperationError, TransientConditionError } from '../azure/armErrors';
 import type { ContainerRegistries, RegistryState } from '../azure/containerRegistries';
 import { type Deadline, type RetryEnvironment, withRetry } from '../azure/retry';
 import type { RoleAssignments } from '../azure/roleAssignments';
@@ -60,6 +60,15 @@ interface Pending {
 }
 
 class VmGoneError extends Error {}
+
+function lastOperationFailed(vm: VmState): boolean {
+  return vm.provisioningState?.toLowerCase() === 'failed';
+}
+
+function isUpdating(vm: VmState): boolean {
+  const state = vm.provisioningState?.toLowerCase();
+  return state === 'updating' || state === 'creating';
+}
 
 export async function reconcileVm(deps: ReconcileDeps, request: ReconcileRequest): Promise<VmResult> {
   const now = deps.now ?? Date.now;
@@ -145,14 +154,23 @@ export async function reconcileVm(deps: ReconcileDeps, request: ReconcileRequest
   const pending: Pending[] = [];
   for (const ref of parsed.refs) {
     const identityId = userAssignedIdentityId(settings.identityResourceGroup, identityName(ref.name, region));
-    // Fast path: attached (so granted, by the invariant above) and allowed by name: one read in all.
-    if (isAttached(vm.identity, identityId) && allowedWithoutRead(ref, settings)) {
-      audit('already-compliant', 'unchanged', {
-        registry: ref.name,
-        identityId,
-        ...attachedIds(vm, identityId),
-      });
-      continue;
+    // Fast path: attached (so granted, by the invariant above) and still allowed: no write, and one
+    // read in all unless the allowlist needs the registry's id and no recent resolution is at hand.
+    // An attach still Updating counts: the invocation that started it owns its outcome.
+    if (isAttached(vm.identity, identityId) && !lastOperationFailed(vm)) {
+      try {
+        if (await stillAllowed(deps, retryEnv, vmRef, ref)) {
+          audit('already-compliant', 'unchanged', {
+            registry: ref.name,
+            identityId,
+            ...attachedIds(vm, identityId),
+          });
+          continue;
+        }
+      } catch (error) {
+        failed(error, { registry: ref.name, identityId });
+        continue;
+      }
     }
     try {
       const next = await prepareRegistry(deps, retryEnv, audit, vmRef, vm, ref, identityId);
@@ -301,7 +319,8 @@ async function attachAll(
     return;
   }
 
-  let added: readonly string[] = [];
+  // Ids we sent in any attempt: an attempt whose PATCH landed but whose polling failed is ours too.
+  const sent = new Set<string>();
   let current: VmState | undefined = firstRead;
   const result = await withRetry('attach identities', retryEnv, async () => {
     if (!current) {
@@ -310,9 +329,18 @@ async function attachAll(
     }
     const vm = current;
     current = undefined; // every retry starts from a fresh read
-    const plan = planAttach(vm.identity, wanted);
-    added = plan?.add ?? [];
-    if (!plan) return vm;
+    const plan = planAttach(vm.identity, wanted, { lastOperationFailed: lastOperationFailed(vm) });
+    if (!plan) {
+      // Attached in the model but an operation (ours, whose polling we lost, or someone else's) is
+      // still running: wait for its real outcome rather than report success early.
+      if (isUpdating(vm))
+        throw new TransientConditionError(
+          'AnotherOperationInProgress',
+          `an operation on ${vmRef.id} is still in progress`,
+        );
+      return vm;
+    }
+    for (const id of plan.add) sent.add(id.toLowerCase());
     try {
       return await deps.vms.attach(vmRef, plan, vm.etag);
     } catch (error) {
@@ -333,22 +361,31 @@ async function attachAll(
       });
       continue;
     }
-    const changed = added.some((id) => id.toLowerCase() === p.identityId.toLowerCase());
+    const changed = sent.has(p.identityId.toLowerCase());
     audit('identity-attached', changed ? 'changed' : 'unchanged', fields(p, result));
   }
 }
 
 /**
- * Allowed without reading ARM: by name (names are globally unique), or by the id a resource-id tag
- * carries. Only used on the no-write path; any write first re-checks against the id ARM returns.
+ * Whether an attached registry is still allowed. By name when the allowlist decides by name (names are
+ * globally unique), by the id a resource-id tag carries, else by a (possibly cached) resolution. Only
+ * used on the no-write path; any write first re-checks against the id ARM returns now.
  */
-function allowedWithoutRead(ref: RegistryRef, settings: Settings): boolean {
-  const byName = decideByName(ref.name, settings.allowedRegistries);
+async function stillAllowed(
+  deps: ReconcileDeps,
+  retryEnv: RetryEnvironment,
+  vmRef: VmRef,
+  ref: RegistryRef,
+): Promise<boolean> {
+  const rules = deps.settings.allowedRegistries;
+  const byName = decideByName(ref.name, rules);
   if (byName !== 'needs-id') return byName === 'allowed';
-  return (
-    ref.form === 'resourceId' &&
-    isRegistryAllowed({ name: ref.name, id: ref.registry.id }, settings.allowedRegistries)
+  if (ref.form === 'resourceId') return isRegistryAllowed({ name: ref.name, id: ref.registry.id }, rules);
+  const searchIn = [vmRef.subscriptionId, ...deps.settings.registrySubscriptions];
+  const resolution = await withRetry('find registry', retryEnv, () =>
+    deps.registries.resolve(ref, searchIn, { allowCached: true }),
   );
+  return resolution.found && isRegistryAllowed(resolution.registry, rules);
 }
 
 /** clientId/principalId as the VM reports them; the VM owner needs the client id to log in. */

@@ -34,3 +34,13 @@ describe('attach plan', () => {
     ).toBeUndefined();
   });
 });
+
+describe('attach plan after a failed operation', () => {
+  it('re-sends identities the model lists when the last operation Failed', () => {
+    const identity = { type: 'UserAssigned', userAssignedIdentities: { [id('a')]: {} } };
+    expect(planAttach(identity, [id('a')], { lastOperationFailed: true })).toEqual({
+      type: 'UserAssigned',
+      add: [id('a')],
+    });
+  });
+});

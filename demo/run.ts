@@ -1,0 +1,235 @@
+// `npm run demo`: the whole app against the local emulator. Seeds a small mixed fleet, delivers one
+// Event Grid event per VM through the real handler (real SDK clients over HTTPS, real
+// DefaultAzureCredential via the emulator's managed-identity endpoint), then delivers the events our
+// own PATCHes cause, and prints what happened and what it cost in ARM requests.
+import { InvocationContext } from '@azure/functions';
+import { startEmulator } from '../emulator';
+import { MemoryAuditSink } from '../src/audit/auditRecord';
+import { loadSettings } from '../src/config/settings';
+import { findTagValue } from '../src/core/tag';
+import { createVmWriteHandler } from '../src/handlers/vmWriteHandler';
+import type { VmResult } from '../src/reconcile/reconcileVm';
+import { createRuntime } from '../src/runtime';
+
+const SUB = '00000000-0000-0000-0000-000000000001';
+const IDENTITY_RG = `/subscriptions/${SUB}/resourceGroups/rg-acrpull-identities`;
+
+function event(vmId: string, n: number) {
+  return {
+    id: `demo-event-${n}`,
+    topic: `/subscriptions/${SUB}`,
+    subject: vmId,
+    eventType: 'Microsoft.Resources.ResourceWriteSuccess',
+    eventTime: new Date().toISOString(),
+    dataVersion: '2',
+    metadataVersion: '1',
+    data: {
+      operationName: 'Microsoft.Compute/virtualMachines/write',
+      resourceUri: vmId,
+      correlationId: `demo-correlation-${n}`,
+      status: 'Succeeded',
+      subscriptionId: SUB,
+      claims: { 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn': 'platform-team@contoso.com' },
+    },
+  };
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]?.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length))) ?? [];
+  return rows
+    .map((r) =>
+      r
+        .map((cell, c) => cell.padEnd(widths[c] ?? 0))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+async function main(): Promise<void> {
+  const emu = await startEmulator({ pollsBeforeDone: 1 });
+  process.env.IDENTITY_ENDPOINT = emu.identityEndpoint;
+  process.env.IDENTITY_HEADER = emu.identityHeader;
+  try {
+    emu.seedResourceGroup(SUB, 'rg-acrpull-identities', 'eastus');
+    emu.seedResourceGroup(SUB, 'rg-apps', 'eastus');
+    emu.seedRegistry({ subscriptionId: SUB, resourceGroup: 'rg-registries', name: 'contosoapps' });
+    emu.seedRegistry({
+      subscriptionId: SUB,
+      resourceGroup: 'rg-registries',
+      name: 'contosoabac',
+      roleAssignmentMode: 'AbacRepositoryPermissions',
+    });
+    emu.seedRegistry({ subscriptionId: SUB, resourceGroup: 'rg-finance', name: 'financeprivate' });
+
+    // An already-compliant VM: its identity, grant and attachment exist from an earlier run.
+    const existing = emu.seedIdentity({
+      subscriptionId: SUB,
+      resourceGroup: 'rg-acrpull-identities',
+      name: 'id-acrpull-contosoapps-westeurope',
+      location: 'westeurope',
+    });
+    emu.seedRoleAssignment({
+      scope: `/subscriptions/${SUB}/resourceGroups/rg-registries/providers/Microsoft.ContainerRegistry/registries/contosoapps`,
+      roleDefinitionId: `/subscriptions/${SUB}/providers/Microsoft.Authorization/roleDefinitions/7f951dda-4ed3-4680-a7ca-43fe172d538d`,
+      principalId: existing.principalId,
+      principalType: 'ServicePrincipal',
+    });
+    const appIdentity = emu.seedIdentity({
+      subscriptionId: SUB,
+      resourceGroup: 'rg-apps',
+      name: 'id-batch-app',
+      location: 'eastus',
+    });
+
+    const fleet = [
+      emu.seedVm({
+        subscriptionId: SUB,
+        resourceGroup: 'rg-apps',
+        name: 'vm-web-01',
+        location: 'eastus',
+        tags: { acrPull: 'contosoapps' },
+      }),
+      emu.seedVm({
+        subscriptionId: SUB,
+        resourceGroup: 'rg-apps',
+        name: 'vm-web-02',
+        location: 'eastus',
+        tags: { AcrPull: 'contosoapps.azurecr.io' },
+      }),
+      emu.seedVm({
+        subscriptionId: SUB,
+        resourceGroup: 'rg-apps',
+        name: 'vm-eu-01',
+        location: 'westeurope',
+        tags: { acrPull: 'contosoapps' },
+        userAssignedIdentityIds: [existing.id],
+      }),
+      emu.seedVm({
+        subscriptionId: SUB,
+        resourceGroup: 'rg-apps',
+        name: 'vm-batch-01',
+        location: 'eastus',
+        tags: { acrPull: 'contosoabac' },
+        systemAssigned: true,
+        userAssignedIdentityIds: [appIdentity.id],
+      }),
+      emu.seedVm({
+        subscriptionId: SUB,
+        resourceGroup: 'rg-apps',
+        name: 'vm-multi-01',
+        location: 'eastus',
+        tags: { acrPull: 'contosoapps;contosoabac' },
+      }),
+      emu.seedVm({
+        subscriptionId: SUB,
+        resourceGroup: 'rg-apps',
+        name: 'vm-finance-01',
+        location: 'eastus',
+        tags: { acrPull: 'financeprivate' },
+      }),
+      emu.seedVm({
+        subscriptionId: SUB,
+        resourceGroup: 'rg-apps',
+        name: 'vm-typo-01',
+        location: 'eastus',
+        tags: { acrPull: 'contoso-apps!' },
+      }),
+    ];
+
+    const audit = new MemoryAuditSink();
+    const settings = loadSettings({
+      ACRPULL_MODE: 'enforce',
+      ACRPULL_IDENTITY_RESOURCE_GROUP: IDENTITY_RG,
+      ACRPULL_ALLOWED_REGISTRIES: `contosoapps,/subscriptions/${SUB}/resourceGroups/rg-registries`,
+      ACRPULL_ARM_ENDPOINT: emu.armEndpoint,
+    });
+    const quiet = {
+      debug() {},
+      info() {},
+      warn: (m: string) => console.warn(m),
+      error: (m: string) => console.error(m),
+    };
+    const runtime = createRuntime(settings, {
+      caCertPem: emu.caCertPem,
+      audit,
+      log: quiet,
+      pollIntervalMs: 200,
+    });
+    const handle = createVmWriteHandler(runtime);
+    const context = () =>
+      new InvocationContext({ functionName: 'vmWriteEvent', invocationId: 'demo', logHandler: () => {} });
+
+    console.log(`acrpull-autopilot demo: ${fleet.length} VMs, emulator at ${emu.armEndpoint}\n`);
+    const results = new Map<string, { result?: VmResult; error?: string }>();
+    let n = 0;
+    for (const vm of fleet) {
+      try {
+        results.set(vm.id, { result: (await handle(event(vm.id, ++n), context())) ?? undefined });
+      } catch (error) {
+        results.set(vm.id, { error: (error as Error).message });
+      }
+    }
+    const firstRound = emu.totals();
+    const firstCounts = emu.counts();
+
+    // Our own PATCHes raise VM write events too; handling them must cost one read and change nothing.
+    emu.resetCounts();
+    const echoes = fleet.filter((vm) => results.get(vm.id)?.result?.outcome === 'changed');
+    for (const vm of echoes) await handle(event(vm.id, ++n), context());
+    const echoRound = emu.totals();
+
+    const rows = [['VM', 'tag', 'outcome', 'decisions', 'client id for az login']];
+    for (const vm of fleet) {
+      const entry = results.get(vm.id);
+      const records = entry?.result?.records ?? [];
+      const decisions = records.map((r) => `${r.registry ? `${r.registry}:` : ''}${r.action}`).join(', ');
+      const clientIds = [...new Set(records.map((r) => r.clientId).filter(Boolean))].join(' ');
+      rows.push([
+        vm.name,
+        findTagValue(vm.tags, 'acrPull') ?? '',
+        entry?.error ? 'failed' : (entry?.result?.outcome ?? '-'),
+        decisions || (entry?.error ?? ''),
+        clientIds,
+      ]);
+    }
+    console.log(table(rows));
+
+    const reasons = audit.records.filter((r) => r.outcome === 'rejected' || r.outcome === 'failed');
+    if (reasons.length > 0) {
+      console.log('\nWhy requests were refused:');
+      for (const r of reasons) console.log(`  ${r.vmId.split('/').pop()}: ${r.action}: ${r.reason}`);
+    }
+
+    console.log('\nARM requests (first round, by operation):');
+    console.log(
+      `  ${Object.entries(firstCounts)
+        .filter(([, count]) => count > 0)
+        .map(([op, count]) => `${op}=${count}`)
+        .join('  ')}`,
+    );
+    console.log(`  totals: reads=${firstRound.reads} writes=${firstRound.writes} polls=${firstRound.polls}`);
+    const perEvent = echoes.length > 0 ? (echoRound.reads / echoes.length).toFixed(1) : '0';
+    console.log(
+      `Echo events from our own PATCHes: ${echoes.length} events, reads=${echoRound.reads} (${perEvent} per event) writes=${echoRound.writes}`,
+    );
+    console.log(`Audit records: ${audit.records.length}\n`);
+
+    const compliant = fleet.filter((vm) =>
+      ['changed', 'compliant'].includes(results.get(vm.id)?.result?.outcome ?? ''),
+    ).length;
+    const failed = fleet.filter((vm) => {
+      const entry = results.get(vm.id);
+      return entry?.error !== undefined || entry?.result?.outcome === 'failed';
+    }).length;
+    console.log(`demo: ${fleet.length} VMs, ${compliant} compliant, ${failed} failed`);
+    process.exitCode = failed > 0 ? 1 : 0;
+  } finally {
+    await emu.close();
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

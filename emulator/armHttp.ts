@@ -1,0 +1,97 @@
+// The contract between the ARM server and its handlers: what a handler receives and returns, plus
+// the helpers every handler shares (paging, body checks).
+import type { IncomingHttpHeaders } from 'node:http';
+import { invalidRequestContent, invalidSkipToken } from './errors';
+import type { Store } from './store';
+
+/** Runtime knobs, shared by reference so the test handle can change them. */
+export interface EmulatorSettings {
+  latencyMs: number;
+  principalReplicationDelayMs: number;
+  pollsBeforeDone: number;
+  /** An async operation nobody polls (enough) finishes on its own after this long. */
+  operationMaxDurationMs: number;
+  pageSize: number;
+  tenantId: string;
+}
+
+export interface Caller {
+  objectId: string;
+  tenantId: string;
+}
+
+export interface ArmRequest {
+  method: string;
+  /** Normalized path, no query. */
+  path: string;
+  query: Record<string, string>;
+  headers: IncomingHttpHeaders;
+  body: unknown;
+  /** Values captured by the route pattern, e.g. subscriptionId, resourceGroup, name, scope. */
+  params: Record<string, string>;
+  apiVersion: string;
+  caller: Caller;
+}
+
+export interface ArmResponse {
+  status: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+export interface HandlerContext {
+  store: Store;
+  settings: EmulatorSettings;
+  /** https://127.0.0.1:PORT, for absolute nextLink and operation URLs. */
+  baseUrl: string;
+  /** Set by an `asyncFailed` fault: the long-running operation this request starts must fail so. */
+  asyncFailure?: { code: string; message: string };
+}
+
+export type Handler = (req: ArmRequest, ctx: HandlerContext) => ArmResponse;
+
+export const ok = (body: unknown, headers?: Record<string, string>): ArmResponse => ({
+  status: 200,
+  body,
+  headers,
+});
+
+export function requireObject(value: unknown, what = 'request body'): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw invalidRequestContent(`${what} must be a JSON object`);
+  }
+  return value as Record<string, unknown>;
+}
+
+/** ARM tags: an object of string values. */
+export function parseTags(value: unknown): Record<string, string> {
+  const tags = requireObject(value, 'tags');
+  for (const [name, tagValue] of Object.entries(tags)) {
+    if (typeof tagValue !== 'string') throw invalidRequestContent(`tag '${name}' must have a string value`);
+  }
+  return { ...(tags as Record<string, string>) };
+}
+
+/**
+ * One page of a list: `{ value, nextLink }` with an absolute nextLink carrying the original query
+ * (api-version, $filter…) plus `$skiptoken`, as ARM lists do.
+ */
+export function pageOf<T>(
+  items: T[],
+  req: ArmRequest,
+  ctx: HandlerContext,
+  render: (item: T) => unknown,
+): ArmResponse {
+  const token = req.query.$skiptoken;
+  const start = token === undefined ? 0 : Number(token);
+  if (!Number.isInteger(start) || start < 0) throw invalidSkipToken(token ?? '');
+  const end = start + ctx.settings.pageSize;
+  const body: { value: unknown[]; nextLink?: string } = { value: items.slice(start, end).map(render) };
+  if (end < items.length) {
+    const query = Object.entries({ ...req.query, $skiptoken: String(end) })
+      .map(([name, value]) => `${name}=${encodeURIComponent(value)}`)
+      .join('&');
+    body.nextLink = `${ctx.baseUrl}${req.path}?${query}`;
+  }
+  return ok(body);
+}

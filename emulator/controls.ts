@@ -1,0 +1,135 @@
+// What tests steer and observe: injected faults, hooks that run before an operation, and request
+// counts. Independent of HTTP; the servers consult it for every request.
+
+export const OPERATIONS = [
+  'vm.get',
+  'vm.list',
+  'vm.patch',
+  'vm.operationStatus',
+  'identity.get',
+  'identity.put',
+  'identity.list',
+  'roleAssignment.get',
+  'roleAssignment.put',
+  'roleAssignment.delete',
+  'roleAssignment.list',
+  'registry.get',
+  'registry.list',
+  'token',
+] as const;
+
+export type OperationName = (typeof OPERATIONS)[number];
+
+export interface FaultRequest {
+  method: string;
+  path: string;
+  body: unknown;
+}
+
+export interface FaultSpec {
+  operation: OperationName;
+  status: number;
+  code: string;
+  message?: string;
+  retryAfterSeconds?: number;
+  retryAfterMs?: number;
+  /** How many matching requests get the fault (default 1). */
+  count?: number;
+  /** response (default): answer with this error; reset: destroy the socket; asyncFailed: the PATCH's operation ends Failed. */
+  kind?: 'response' | 'reset' | 'asyncFailed';
+  match?: (req: FaultRequest) => boolean;
+}
+
+export interface Totals {
+  reads: number;
+  writes: number;
+  polls: number;
+  tokens: number;
+}
+
+interface ArmedFault {
+  spec: FaultSpec;
+  remaining: number;
+}
+
+interface Hook {
+  operation: OperationName;
+  hook: () => void;
+  once: boolean;
+}
+
+function totalsKey(operation: OperationName): keyof Totals {
+  if (operation === 'token') return 'tokens';
+  if (operation === 'vm.operationStatus') return 'polls';
+  return operation.endsWith('.get') || operation.endsWith('.list') ? 'reads' : 'writes';
+}
+
+const zeroCounts = () => Object.fromEntries(OPERATIONS.map((op) => [op, 0])) as Record<OperationName, number>;
+const zeroTotals = (): Totals => ({ reads: 0, writes: 0, polls: 0, tokens: 0 });
+
+export class Controls {
+  private faults: ArmedFault[] = [];
+  private hooks: Hook[] = [];
+  private perOperation = zeroCounts();
+  private sums = zeroTotals();
+
+  injectFault(spec: FaultSpec): void {
+    if (!OPERATIONS.includes(spec.operation))
+      throw new Error(`injectFault: unknown operation '${spec.operation}'`);
+    const count = spec.count ?? 1;
+    if (!Number.isInteger(count) || count < 1)
+      throw new Error('injectFault: count must be a positive integer');
+    if (spec.kind === 'asyncFailed' && spec.operation !== 'vm.patch') {
+      throw new Error(
+        "injectFault: kind 'asyncFailed' applies only to 'vm.patch' (the only long-running operation)",
+      );
+    }
+    if (spec.kind !== 'reset' && (spec.status < 100 || spec.status > 599)) {
+      throw new Error(`injectFault: status ${spec.status} is not an HTTP status`);
+    }
+    this.faults.push({ spec, remaining: count });
+  }
+
+  clearFaults(): void {
+    this.faults = [];
+  }
+
+  /** The first armed fault for this request, with one use consumed. */
+  takeFault(operation: OperationName, req: FaultRequest): FaultSpec | undefined {
+    const armed = this.faults.find(
+      (f) => f.remaining > 0 && f.spec.operation === operation && (!f.spec.match || f.spec.match(req)),
+    );
+    if (!armed) return undefined;
+    armed.remaining -= 1;
+    this.faults = this.faults.filter((f) => f.remaining > 0);
+    return armed.spec;
+  }
+
+  onBeforeOperation(operation: OperationName, hook: () => void, once = false): void {
+    this.hooks.push({ operation, hook, once });
+  }
+
+  runHooks(operation: OperationName): void {
+    const due = this.hooks.filter((h) => h.operation === operation);
+    this.hooks = this.hooks.filter((h) => !(h.once && h.operation === operation));
+    for (const h of due) h.hook();
+  }
+
+  record(operation: OperationName): void {
+    this.perOperation[operation] += 1;
+    this.sums[totalsKey(operation)] += 1;
+  }
+
+  counts(): Record<OperationName, number> {
+    return { ...this.perOperation };
+  }
+
+  totals(): Totals {
+    return { ...this.sums };
+  }
+
+  resetCounts(): void {
+    this.perOperation = zeroCounts();
+    this.sums = zeroTotals();
+  }
+}

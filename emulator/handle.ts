@@ -1,0 +1,200 @@
+// The test handle: seeding, direct state access for simulating other actors, and the controls.
+// Seeds describe state that existed before the test, so their principals count as replicated.
+import { randomUUID } from 'node:crypto';
+import type { Server as HttpServer } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
+import type { EmulatorSettings } from './armHttp';
+import type { Controls } from './controls';
+import type { Emulator } from './index';
+import { isGuid, parseScope, sameId, TYPES } from './resourceIds';
+import { roleGuidOf } from './roleDefinitions';
+import type { Store, VmRecord } from './store';
+import type { TokenAuthority } from './tokens';
+
+export interface HandleDeps {
+  armEndpoint: string;
+  identityEndpoint: string;
+  identityHeader: string;
+  caCertPem: string;
+  appIdentity: { principalId: string; clientId: string };
+  store: Store;
+  controls: Controls;
+  authority: TokenAuthority;
+  settings: EmulatorSettings;
+  servers: (HttpServer | HttpsServer)[];
+}
+
+const DEFAULT_LOCATION = 'westeurope';
+const clone = <T>(value: T): T => structuredClone(value);
+
+function closeServer(server: HttpServer | HttpsServer): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}
+
+export function createHandle(deps: HandleDeps): Emulator {
+  const { store, controls, settings } = deps;
+
+  function liveVm(id: string): VmRecord {
+    const vm = store.vms.byId(id, TYPES.vm);
+    if (!vm) throw new Error(`emulator: no VM '${id}'`);
+    return vm;
+  }
+
+  function ensureGroup(sub: string, rg: string, location?: string): void {
+    store.addResourceGroup(sub, rg, location ?? DEFAULT_LOCATION);
+  }
+
+  function refuseDuplicate(existing: unknown, what: string): void {
+    if (existing) throw new Error(`emulator: ${what} is already seeded`);
+  }
+
+  /** Attached identities report the identity's principal and client ids, like Compute does. */
+  function fillAttached(vm: VmRecord): void {
+    const attached = vm.identity?.userAssignedIdentities ?? {};
+    for (const [id, entry] of Object.entries(attached)) {
+      const identity = store.identities.byId(id, TYPES.identity);
+      if (identity)
+        attached[id] = { ...entry, principalId: identity.principalId, clientId: identity.clientId };
+    }
+  }
+
+  return {
+    armEndpoint: deps.armEndpoint,
+    identityEndpoint: deps.identityEndpoint,
+    identityHeader: deps.identityHeader,
+    caCertPem: deps.caCertPem,
+    tenantId: store.tenantId,
+    appIdentity: deps.appIdentity,
+
+    issueToken: () =>
+      deps.authority.issue({
+        audience: 'https://management.azure.com',
+        objectId: deps.appIdentity.principalId,
+        clientId: deps.appIdentity.clientId,
+      }).token,
+
+    seedResourceGroup: (sub, name, location) =>
+      store.addResourceGroup(sub, name, location ?? DEFAULT_LOCATION).id,
+
+    seedRegistry(r) {
+      ensureGroup(r.subscriptionId, r.resourceGroup, r.location);
+      refuseDuplicate(
+        store.registries.get(r.subscriptionId, r.resourceGroup, r.name),
+        `registry '${r.name}'`,
+      );
+      return clone(
+        store.createRegistry({
+          ...r,
+          location:
+            r.location ??
+            store.getResourceGroup(r.subscriptionId, r.resourceGroup)?.location ??
+            DEFAULT_LOCATION,
+          sku: r.sku ?? 'Standard',
+          roleAssignmentMode: r.roleAssignmentMode ?? 'LegacyRegistryPermissions',
+        }),
+      );
+    },
+
+    seedIdentity(i) {
+      ensureGroup(i.subscriptionId, i.resourceGroup, i.location);
+      refuseDuplicate(
+        store.identities.get(i.subscriptionId, i.resourceGroup, i.name),
+        `identity '${i.name}'`,
+      );
+      return clone(store.createIdentity(i, 0));
+    },
+
+    seedVm(v) {
+      ensureGroup(v.subscriptionId, v.resourceGroup, v.location);
+      refuseDuplicate(store.vms.get(v.subscriptionId, v.resourceGroup, v.name), `VM '${v.name}'`);
+      const identities = (v.userAssignedIdentityIds ?? []).map((id) => {
+        const found = store.identities.byId(id, TYPES.identity);
+        if (!found) throw new Error(`emulator: seedVm: no identity '${id}' (seed it first)`);
+        return found;
+      });
+      const vm = store.createVm(v);
+      if (v.systemAssigned || identities.length > 0) {
+        const type = [v.systemAssigned ? 'SystemAssigned' : '', identities.length ? 'UserAssigned' : '']
+          .filter(Boolean)
+          .join(', ') as NonNullable<VmRecord['identity']>['type'];
+        vm.identity = {
+          type,
+          ...(v.systemAssigned
+            ? { principalId: store.newSystemIdentityPrincipal(0), tenantId: store.tenantId }
+            : {}),
+          userAssignedIdentities: Object.fromEntries(
+            identities.map((i) => [i.id, { principalId: i.principalId, clientId: i.clientId }]),
+          ),
+        };
+      }
+      if (v.provisioning) {
+        const { rejectPatches, forMs } = v.provisioning;
+        store.markProvisioning(vm, {
+          rejectPatches: rejectPatches ?? (forMs === undefined ? 1 : undefined),
+          ...(forMs !== undefined ? { untilMs: Date.now() + forMs } : {}),
+        });
+      }
+      return clone(vm);
+    },
+
+    seedRoleAssignment(a) {
+      const roleGuid = isGuid(a.roleDefinitionId)
+        ? a.roleDefinitionId.toLowerCase()
+        : roleGuidOf(a.roleDefinitionId);
+      if (!roleGuid)
+        throw new Error(`emulator: seedRoleAssignment: bad roleDefinitionId '${a.roleDefinitionId}'`);
+      if (parseScope(a.scope).unsupported)
+        throw new Error(`emulator: seedRoleAssignment: unsupported scope '${a.scope}'`);
+      const name = a.name ?? randomUUID();
+      refuseDuplicate(store.getRoleAssignment(name), `role assignment '${name}'`);
+      return clone(
+        store.createRoleAssignment({
+          scope: a.scope.replace(/\/+$/, ''),
+          name,
+          roleGuid,
+          principalId: a.principalId,
+          principalType: a.principalType ?? store.getPrincipal(a.principalId)?.type ?? 'ServicePrincipal',
+          createdBy: deps.appIdentity.principalId,
+        }),
+      );
+    },
+
+    seedPrincipal: (principalId, type = 'User') => store.addPrincipal(principalId, type, 0),
+
+    getVm: (id) => {
+      const vm = store.vms.byId(id, TYPES.vm);
+      return vm ? clone(store.currentVm(vm)) : undefined;
+    },
+    listVms: () => store.vms.list().map((vm) => clone(store.currentVm(vm))),
+    updateVmOutOfBand(id, change) {
+      const vm = liveVm(id);
+      change(vm);
+      fillAttached(vm);
+      store.bumpEtag(vm);
+    },
+    deleteVm: (id) => store.deleteVm(liveVm(id)),
+    listIdentities: () => store.identities.list().map(clone),
+    listRoleAssignments: () => store.listRoleAssignments().map(clone),
+    deleteRoleAssignment(id) {
+      const found = store.listRoleAssignments().find((a) => sameId(a.id, id));
+      if (!found) throw new Error(`emulator: no role assignment '${id}'`);
+      store.deleteRoleAssignment(found.name);
+    },
+
+    injectFault: (f) => controls.injectFault(f),
+    clearFaults: () => controls.clearFaults(),
+    onBeforeOperation: (operation, hook, once) => controls.onBeforeOperation(operation, hook, once),
+    setLatency(ms) {
+      settings.latencyMs = ms;
+    },
+    counts: () => controls.counts(),
+    totals: () => controls.totals(),
+    resetCounts: () => controls.resetCounts(),
+    close: async () => {
+      await Promise.all(deps.servers.map(closeServer));
+    },
+  };
+}

@@ -1,0 +1,105 @@
+// Microsoft.Compute/virtualMachines (2026-04-01, also 2026-03-01): GET, lists, and PATCH as a
+// long-running operation — 200 with provisioningState "Updating" plus an Azure-AsyncOperation header.
+import type { IncomingHttpHeaders } from 'node:http';
+import { type Handler, ok, pageOf, parseTags, requireObject } from '../armHttp';
+import { concurrentRequestConflict, notImplemented, preconditionFailed, vmBeingProvisioned } from '../errors';
+import { TYPES } from '../resourceIds';
+import type { VmIdentity, VmRecord } from '../store';
+import { listScope, requireResource } from './lookup';
+import { operationUrl } from './operations';
+import { applyIdentityPatch } from './vmIdentityPatch';
+
+const PATCHABLE = ['tags', 'identity'];
+
+function renderIdentity(identity: VmIdentity): unknown {
+  return {
+    type: identity.type,
+    ...(identity.principalId ? { principalId: identity.principalId, tenantId: identity.tenantId } : {}),
+    ...(identity.type.includes('UserAssigned')
+      ? { userAssignedIdentities: identity.userAssignedIdentities }
+      : {}),
+  };
+}
+
+export function renderVm(vm: VmRecord): unknown {
+  return {
+    name: vm.name,
+    id: vm.id,
+    type: vm.type,
+    location: vm.location,
+    ...(Object.keys(vm.tags).length > 0 ? { tags: vm.tags } : {}),
+    ...(vm.identity ? { identity: renderIdentity(vm.identity) } : {}),
+    etag: vm.etag,
+    properties: {
+      vmId: vm.vmId,
+      hardwareProfile: { vmSize: vm.vmSize },
+      provisioningState: vm.provisioningState,
+      timeCreated: vm.timeCreated,
+    },
+  };
+}
+
+function header(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value.join(',') : value;
+}
+
+/** If-Match / If-None-Match against the VM's current etag (exact string match, `*` = any). */
+function checkPreconditions(headers: IncomingHttpHeaders, vm: VmRecord): void {
+  const ifMatch = header(headers, 'if-match');
+  if (ifMatch !== undefined && ifMatch !== '*' && ifMatch !== vm.etag) throw preconditionFailed(ifMatch);
+  const ifNoneMatch = header(headers, 'if-none-match');
+  if (ifNoneMatch === '*' || (ifNoneMatch !== undefined && ifNoneMatch === vm.etag)) {
+    throw preconditionFailed(ifNoneMatch);
+  }
+}
+
+export const getVm: Handler = (req, ctx) => {
+  // An update past its deadline has finished, whether or not anyone polled it.
+  const vm = ctx.store.currentVm(requireResource(ctx.store, ctx.store.vms, TYPES.vm, req.params));
+  return ok(renderVm(vm), { ETag: vm.etag });
+};
+
+export const listVms: Handler = (req, ctx) =>
+  pageOf(listScope(ctx.store, ctx.store.vms, req.params), req, ctx, (vm: VmRecord) =>
+    renderVm(ctx.store.currentVm(vm)),
+  );
+
+export const patchVm: Handler = (req, ctx) => {
+  const { store } = ctx;
+  const vm = requireResource(store, store.vms, TYPES.vm, req.params);
+  checkPreconditions(req.headers, vm);
+  if (store.consumeProvisioning(vm)) throw vmBeingProvisioned(vm.name);
+  if (store.runningOperationFor(vm)) throw concurrentRequestConflict();
+
+  const body = requireObject(req.body);
+  const unsupported = Object.keys(body).filter((k) => !PATCHABLE.includes(k) && body[k] !== null);
+  if (unsupported.length > 0) {
+    throw notImplemented(`'${unsupported.join("', '")}' in a VM PATCH (only tags and identity are emulated)`);
+  }
+  const tags = body.tags === undefined || body.tags === null ? vm.tags : parseTags(body.tags);
+  const identity =
+    body.identity === undefined || body.identity === null
+      ? vm.identity
+      : applyIdentityPatch(vm.identity, body.identity, {
+          vmId: vm.id,
+          tenantId: store.tenantId,
+          resolveIdentity: (id) => store.identities.byId(id, TYPES.identity),
+          newSystemPrincipal: () => store.newSystemIdentityPrincipal(Date.now()),
+        });
+
+  // Validation passed: the model changes now, the operation reports when it is "done".
+  vm.tags = tags;
+  vm.identity = identity;
+  store.bumpEtag(vm);
+  vm.provisioningState = 'Updating';
+  const op = store.startOperation(
+    vm,
+    { polls: ctx.settings.pollsBeforeDone, maxDurationMs: ctx.settings.operationMaxDurationMs },
+    ctx.asyncFailure,
+  );
+  return ok(renderVm(vm), {
+    ETag: vm.etag,
+    'Azure-AsyncOperation': operationUrl(ctx.baseUrl, op, req.apiVersion),
+  });
+};

@@ -1,0 +1,186 @@
+// Local stand-in for the Azure endpoints acrpull-autopilot calls: ARM over HTTPS (VMs, user-assigned
+// identities, role assignments, container registries, async operations) and the App Service
+// managed-identity token endpoint. See README.md for what it emulates and what it simplifies.
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { Server } from 'node:net';
+import type { EmulatorSettings } from './armHttp';
+import { generateCertificate } from './certificate';
+import { Controls, type FaultSpec, type OperationName, type Totals } from './controls';
+import { createHandle } from './handle';
+import { createArmServer } from './server';
+import { Store } from './store';
+import { createTokenServer } from './tokenServer';
+import { TokenAuthority } from './tokens';
+
+export type { FaultRequest, FaultSpec, OperationName, Totals } from './controls';
+export { OPERATIONS } from './controls';
+export { API_VERSIONS } from './routes';
+export type {
+  AttachedIdentity,
+  IdentityRecord,
+  RegistryRecord,
+  RoleAssignmentMode,
+  RoleAssignmentRecord,
+  VmIdentity,
+  VmIdentityType,
+  VmRecord,
+} from './store';
+
+import type {
+  IdentityRecord,
+  RegistryRecord,
+  RoleAssignmentMode,
+  RoleAssignmentRecord,
+  VmRecord,
+} from './store';
+
+export interface EmulatorOptions {
+  /** Added to every ARM response (default 0). */
+  latencyMs?: number;
+  /** How long a new principal stays invisible to role assignments without principalType (default 0). */
+  principalReplicationDelayMs?: number;
+  /** InProgress answers before an async operation reports Succeeded (default 1). */
+  pollsBeforeDone?: number;
+  /** An async operation finishes after this long even if nobody polls it (default 5000). */
+  operationMaxDurationMs?: number;
+  /** List page size (default 50). */
+  pageSize?: number;
+  tenantId?: string;
+  /** Fixed ports (default 0 = ephemeral). */
+  armPort?: number;
+  identityPort?: number;
+}
+
+export interface SeedRegistry {
+  subscriptionId: string;
+  resourceGroup: string;
+  name: string;
+  location?: string;
+  roleAssignmentMode?: RoleAssignmentMode;
+  sku?: string;
+}
+
+export interface SeedIdentity {
+  subscriptionId: string;
+  resourceGroup: string;
+  name: string;
+  location: string;
+}
+
+export interface SeedVm {
+  subscriptionId: string;
+  resourceGroup: string;
+  name: string;
+  location: string;
+  tags?: Record<string, string>;
+  systemAssigned?: boolean;
+  userAssignedIdentityIds?: string[];
+  /** Still being created: PATCHes get 409 OperationNotAllowed for this many requests and/or this long. */
+  provisioning?: { rejectPatches?: number; forMs?: number };
+}
+
+export interface SeedRoleAssignment {
+  scope: string;
+  /** A role GUID or a role definition id. */
+  roleDefinitionId: string;
+  principalId: string;
+  name?: string;
+  principalType?: string;
+}
+
+export interface Emulator {
+  readonly armEndpoint: string;
+  readonly identityEndpoint: string;
+  readonly identityHeader: string;
+  readonly caCertPem: string;
+  readonly tenantId: string;
+  /** The function app's own (system-assigned) identity: whose tokens issueToken() and the token endpoint hand out by default. */
+  readonly appIdentity: { principalId: string; clientId: string };
+  issueToken(): string;
+  seedResourceGroup(subscriptionId: string, name: string, location?: string): string;
+  seedRegistry(r: SeedRegistry): RegistryRecord;
+  seedIdentity(i: SeedIdentity): IdentityRecord;
+  seedVm(v: SeedVm): VmRecord;
+  seedRoleAssignment(a: SeedRoleAssignment): RoleAssignmentRecord;
+  /** A directory principal (user, group, service principal) that role assignments can name. */
+  seedPrincipal(principalId: string, type?: string): void;
+  getVm(id: string): VmRecord | undefined;
+  listVms(): VmRecord[];
+  updateVmOutOfBand(id: string, change: (vm: VmRecord) => void): void;
+  deleteVm(id: string): void;
+  listIdentities(): IdentityRecord[];
+  listRoleAssignments(): RoleAssignmentRecord[];
+  deleteRoleAssignment(id: string): void;
+  injectFault(f: FaultSpec): void;
+  clearFaults(): void;
+  onBeforeOperation(operation: OperationName, hook: () => void, once?: boolean): void;
+  setLatency(ms: number): void;
+  counts(): Record<OperationName, number>;
+  totals(): Totals;
+  resetCounts(): void;
+  close(): Promise<void>;
+}
+
+/**
+ * Defaults shared by every emulator in this process, for the same reason as the signing key: a
+ * token MSAL cached from an earlier instance names this tenant and this app identity.
+ */
+const PROCESS_DEFAULTS = {
+  tenantId: randomUUID(),
+  appIdentity: { principalId: randomUUID(), clientId: randomUUID() },
+};
+
+function listen(server: Server, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => {
+      const address = server.address();
+      resolve(typeof address === 'object' && address ? address.port : port);
+    });
+  });
+}
+
+export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
+  const tenantId = options.tenantId ?? PROCESS_DEFAULTS.tenantId;
+  const settings: EmulatorSettings = {
+    latencyMs: options.latencyMs ?? 0,
+    principalReplicationDelayMs: options.principalReplicationDelayMs ?? 0,
+    pollsBeforeDone: options.pollsBeforeDone ?? 1,
+    operationMaxDurationMs: options.operationMaxDurationMs ?? 5000,
+    pageSize: options.pageSize ?? 50,
+    tenantId,
+  };
+  const certificate = await generateCertificate();
+  const store = new Store(tenantId);
+  const controls = new Controls();
+  const authority = new TokenAuthority(tenantId);
+  const appIdentity = { ...PROCESS_DEFAULTS.appIdentity };
+  store.addPrincipal(appIdentity.principalId, 'ServicePrincipal', 0);
+  const identityHeader = randomBytes(24).toString('hex');
+
+  let armEndpoint = '';
+  const arm = createArmServer({
+    store,
+    controls,
+    authority,
+    settings,
+    certificate,
+    baseUrl: () => armEndpoint,
+  });
+  const tokens = createTokenServer({ store, controls, authority, identityHeader, appIdentity });
+  armEndpoint = `https://127.0.0.1:${await listen(arm, options.armPort ?? 0)}`;
+  const identityPort = await listen(tokens, options.identityPort ?? 0);
+
+  return createHandle({
+    armEndpoint,
+    identityEndpoint: `http://127.0.0.1:${identityPort}/msi/token`,
+    identityHeader,
+    caCertPem: certificate.cert,
+    appIdentity,
+    store,
+    controls,
+    authority,
+    settings,
+    servers: [arm, tokens],
+  });
+}

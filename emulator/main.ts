@@ -1,0 +1,64 @@
+// `npm run emulator`: the emulator on its own, with a small sample world, printing the settings that
+// point the app at it. Runs until Ctrl-C.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { startEmulator } from './index';
+
+const SUBSCRIPTION = '00000000-0000-0000-0000-000000000001';
+const LOCATION = 'westeurope';
+
+function port(variable: string): number {
+  const value = Number(process.env[variable] ?? 0);
+  if (!Number.isInteger(value) || value < 0 || value > 65535)
+    throw new Error(`${variable} must be a port number`);
+  return value;
+}
+
+async function main(): Promise<void> {
+  const emu = await startEmulator({
+    armPort: port('EMULATOR_ARM_PORT'),
+    identityPort: port('EMULATOR_IDENTITY_PORT'),
+  });
+
+  const identityGroup = emu.seedResourceGroup(SUBSCRIPTION, 'rg-identities', LOCATION);
+  emu.seedResourceGroup(SUBSCRIPTION, 'rg-apps', LOCATION);
+  const base = { subscriptionId: SUBSCRIPTION, resourceGroup: 'rg-apps', location: LOCATION };
+  emu.seedRegistry({ ...base, name: 'contosoapps', roleAssignmentMode: 'LegacyRegistryPermissions' });
+  emu.seedRegistry({
+    ...base,
+    name: 'contosoabac',
+    roleAssignmentMode: 'AbacRepositoryPermissions',
+    sku: 'Premium',
+  });
+  const vm = emu.seedVm({ ...base, name: 'vm-web-01', tags: { acrPull: 'contosoapps' } });
+
+  const caPath = path.resolve(__dirname, '..', '.emulator', 'ca.pem');
+  mkdirSync(path.dirname(caPath), { recursive: true });
+  writeFileSync(caPath, emu.caCertPem);
+
+  const settings = {
+    ACRPULL_ARM_ENDPOINT: emu.armEndpoint,
+    ACRPULL_ARM_AUDIENCE: 'https://management.azure.com',
+    IDENTITY_ENDPOINT: emu.identityEndpoint,
+    IDENTITY_HEADER: emu.identityHeader,
+    NODE_EXTRA_CA_CERTS: caPath,
+    ACRPULL_IDENTITY_RESOURCE_GROUP: identityGroup,
+    ACRPULL_ALLOWED_REGISTRIES: 'contosoapps,contosoabac',
+  };
+  console.log(`# Azure emulator running (tenant ${emu.tenantId}, subscription ${SUBSCRIPTION}).`);
+  console.log(`# Sample: registries contosoapps (legacy RBAC) and contosoabac (ABAC), VM ${vm.id}`);
+  console.log('# Point the app at it with:');
+  for (const [name, value] of Object.entries(settings)) console.log(`${name}=${value}`);
+  console.log('# Ctrl-C to stop.');
+
+  const stop = () => {
+    emu.close().then(() => process.exit(0));
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

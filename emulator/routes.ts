@@ -1,0 +1,159 @@
+// The route table: which ARM paths exist, their operation names, api-versions and handlers. Literal
+// segments match case-insensitively (resourceGroups / resourcegroups, provider names), as in ARM.
+import type { Handler } from './armHttp';
+import type { OperationName } from './controls';
+import {
+  type ArmError,
+  invalidResourceNamespace,
+  invalidResourceType,
+  notImplemented,
+  pathNotFound,
+} from './errors';
+import { getIdentity, listIdentities, putIdentity } from './handlers/identities';
+import { getOperationStatus } from './handlers/operations';
+import { getRegistry, listRegistries } from './handlers/registries';
+import {
+  deleteRoleAssignment,
+  getRoleAssignment,
+  listRoleAssignments,
+  putRoleAssignment,
+} from './handlers/roleAssignments';
+import { getVm, listVms, patchVm } from './handlers/virtualMachines';
+
+/** api-versions the pinned SDKs send (checked in node_modules); nothing else is accepted. */
+export const API_VERSIONS = {
+  compute: ['2026-04-01', '2026-03-01'],
+  identity: ['2024-11-30'],
+  authorization: ['2022-04-01'],
+  registry: ['2025-11-01'],
+} as const;
+
+export interface Route {
+  operation: OperationName;
+  method: string;
+  pattern: string;
+  resourceType: string;
+  apiVersions: readonly string[];
+  handler: Handler;
+}
+
+const SUB = '/subscriptions/{subscriptionId}';
+const RG = `${SUB}/resourceGroups/{resourceGroup}`;
+const VMS = 'providers/Microsoft.Compute/virtualMachines';
+const IDS = 'providers/Microsoft.ManagedIdentity/userAssignedIdentities';
+const ACRS = 'providers/Microsoft.ContainerRegistry/registries';
+const ROLES = '{*scope}/providers/Microsoft.Authorization/roleAssignments';
+
+function routesFor(
+  resourceType: string,
+  apiVersions: readonly string[],
+  list: [OperationName, string, string, Handler][],
+): Route[] {
+  return list.map(([operation, method, pattern, handler]) => ({
+    operation,
+    method,
+    pattern,
+    resourceType,
+    apiVersions,
+    handler,
+  }));
+}
+
+export const ROUTES: Route[] = [
+  ...routesFor('Microsoft.Compute/virtualMachines', API_VERSIONS.compute, [
+    ['vm.get', 'GET', `${RG}/${VMS}/{name}`, getVm],
+    ['vm.patch', 'PATCH', `${RG}/${VMS}/{name}`, patchVm],
+    ['vm.list', 'GET', `${RG}/${VMS}`, listVms],
+    ['vm.list', 'GET', `${SUB}/${VMS}`, listVms],
+  ]),
+  ...routesFor('Microsoft.Compute/locations/operations', API_VERSIONS.compute, [
+    [
+      'vm.operationStatus',
+      'GET',
+      `${SUB}/providers/Microsoft.Compute/locations/{location}/operations/{operationId}`,
+      getOperationStatus,
+    ],
+  ]),
+  ...routesFor('Microsoft.ManagedIdentity/userAssignedIdentities', API_VERSIONS.identity, [
+    ['identity.get', 'GET', `${RG}/${IDS}/{name}`, getIdentity],
+    ['identity.put', 'PUT', `${RG}/${IDS}/{name}`, putIdentity],
+    ['identity.list', 'GET', `${RG}/${IDS}`, listIdentities],
+    ['identity.list', 'GET', `${SUB}/${IDS}`, listIdentities],
+  ]),
+  ...routesFor('Microsoft.Authorization/roleAssignments', API_VERSIONS.authorization, [
+    ['roleAssignment.get', 'GET', `${ROLES}/{name}`, getRoleAssignment],
+    ['roleAssignment.put', 'PUT', `${ROLES}/{name}`, putRoleAssignment],
+    ['roleAssignment.delete', 'DELETE', `${ROLES}/{name}`, deleteRoleAssignment],
+    ['roleAssignment.list', 'GET', ROLES, listRoleAssignments],
+  ]),
+  ...routesFor('Microsoft.ContainerRegistry/registries', API_VERSIONS.registry, [
+    ['registry.get', 'GET', `${RG}/${ACRS}/{name}`, getRegistry],
+    ['registry.list', 'GET', `${RG}/${ACRS}`, listRegistries],
+    ['registry.list', 'GET', `${SUB}/${ACRS}`, listRegistries],
+  ]),
+];
+
+/** Resource types per emulated namespace; other types there are unknown (404 InvalidResourceType). */
+const NAMESPACES: Record<string, string[]> = {
+  'microsoft.compute': ['virtualmachines', 'locations'],
+  'microsoft.managedidentity': ['userassignedidentities'],
+  'microsoft.authorization': ['roleassignments', 'roledefinitions'],
+  'microsoft.containerregistry': ['registries'],
+};
+
+/**
+ * Matches path segments against a pattern. `{x}` captures one segment; a leading `{*scope}` captures
+ * everything before the rest of the pattern (the scope of an extension resource).
+ */
+function matchPattern(pattern: string, segs: string[]): Record<string, string> | undefined {
+  const parts = pattern.split('/').filter(Boolean);
+  const params: Record<string, string> = {};
+  let offset = 0;
+  if (parts[0] === '{*scope}') {
+    parts.shift();
+    offset = segs.length - parts.length;
+    if (offset < 0) return undefined;
+    params.scope = `/${segs.slice(0, offset).join('/')}`;
+  } else if (parts.length !== segs.length) {
+    return undefined;
+  }
+  for (const [i, part] of parts.entries()) {
+    const seg = segs[offset + i] ?? '';
+    const capture = /^\{(\w+)\}$/.exec(part)?.[1];
+    if (capture) params[capture] = seg;
+    else if (part.toLowerCase() !== seg.toLowerCase()) return undefined;
+  }
+  return params;
+}
+
+/** Why no route matched, as the error ARM (or, for what the emulator leaves out, the emulator) gives. */
+function explainMiss(method: string, path: string, segs: string[], apiVersion: string): ArmError {
+  const lower = segs.map((s) => s.toLowerCase());
+  const at = lower.lastIndexOf('providers');
+  const namespace = at >= 0 ? segs[at + 1] : undefined;
+  const type = at >= 0 ? segs[at + 2] : undefined;
+  if (namespace && type) {
+    const known = NAMESPACES[namespace.toLowerCase()];
+    if (!known) return invalidResourceNamespace(namespace);
+    if (!known.includes(type.toLowerCase())) return invalidResourceType(type, namespace, apiVersion);
+    return notImplemented(`${method} ${path}`);
+  }
+  if (lower[0] === 'subscriptions')
+    return notImplemented(`${method} ${path} (subscription and resource group endpoints)`);
+  return pathNotFound(path);
+}
+
+export type RouteResult = { route: Route; params: Record<string, string> } | { error: ArmError };
+
+export function resolveRoute(method: string, path: string, apiVersion: string): RouteResult {
+  const segs = path.split('/').filter(Boolean);
+  let methodMismatch: Route | undefined;
+  for (const route of ROUTES) {
+    const params = matchPattern(route.pattern, segs);
+    if (!params) continue;
+    if (route.method === method) return { route, params };
+    methodMismatch ??= route;
+  }
+  if (methodMismatch) return { error: notImplemented(`${method} on ${methodMismatch.resourceType}`) };
+  return { error: explainMiss(method, path, segs, apiVersion) };
+}

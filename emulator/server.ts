@@ -1,0 +1,163 @@
+// The ARM front door: HTTPS, routing, authentication, api-version checks, latency, faults, hooks,
+// counting and ARM's response headers. Resource behaviour lives in handlers/.
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import https from 'node:https';
+import type { EmulatorSettings, HandlerContext } from './armHttp';
+import type { Certificate } from './certificate';
+import type { Controls, FaultSpec } from './controls';
+import {
+  ArmError,
+  concurrentRequestConflict,
+  internalServerError,
+  invalidApiVersion,
+  invalidRequestContent,
+  missingApiVersion,
+  subscriptionThrottled,
+} from './errors';
+import { parseTarget, readBody, sendJson, sleep } from './httpUtil';
+import { kindOf, RateLimitHeaders } from './rateLimit';
+import { parseScope } from './resourceIds';
+import { type Route, resolveRoute } from './routes';
+import type { Store } from './store';
+import type { TokenAuthority } from './tokens';
+
+export interface ArmServerDeps {
+  store: Store;
+  controls: Controls;
+  authority: TokenAuthority;
+  settings: EmulatorSettings;
+  certificate: Certificate;
+  /** Known once the server listens. */
+  baseUrl: () => string;
+}
+
+const STANDARD_HEADERS = {
+  'Cache-Control': 'no-cache',
+  Pragma: 'no-cache',
+  Expires: '-1',
+  'X-Content-Type-Options': 'nosniff',
+  'Strict-Transport-Security': 'max-age=31536000; includeSubDomains',
+};
+
+function requestIds(req: IncomingMessage): Record<string, string> {
+  const requestId = randomUUID();
+  const correlation = req.headers['x-ms-correlation-request-id'];
+  const stamp = new Date().toISOString().replace(/[-:]|\.\d+/g, '');
+  return {
+    'x-ms-request-id': requestId,
+    'x-ms-correlation-request-id':
+      typeof correlation === 'string' && correlation ? correlation : randomUUID(),
+    'x-ms-routing-request-id': `LOCALEMULATOR:${stamp}:${requestId}`,
+  };
+}
+
+function checkApiVersion(given: string | undefined, route: Route): string {
+  if (given === undefined || given === '') throw missingApiVersion();
+  if (!route.apiVersions.includes(given))
+    throw invalidApiVersion(given, route.resourceType, route.apiVersions);
+  return given;
+}
+
+function parseJson(raw: string, method: string): unknown {
+  if (method === 'GET' || method === 'DELETE' || raw.trim() === '') return undefined;
+  try {
+    return JSON.parse(raw);
+  } catch {
+    throw invalidRequestContent();
+  }
+}
+
+/** An injected fault's message when the test gave none: ARM's own wording where one fits. */
+function defaultFaultMessage(
+  fault: FaultSpec,
+  subscriptionId: string | undefined,
+  method: string,
+  actor: string,
+) {
+  if (fault.status === 429) {
+    const kind = kindOf(method).replace(/s$/, '');
+    return subscriptionThrottled(subscriptionId ?? '', kind, actor, fault.retryAfterSeconds ?? 1).message;
+  }
+  if (fault.code === 'Conflict') return concurrentRequestConflict().message;
+  if (fault.code === 'InternalServerError') return internalServerError('injected fault').message;
+  return `The request failed with '${fault.code}' (fault injected by the local Azure emulator).`;
+}
+
+/** The error an injected fault answers with, with Retry-After / retry-after-ms when given. */
+function faultError(
+  fault: FaultSpec,
+  subscriptionId: string | undefined,
+  method: string,
+  actor: string,
+): ArmError {
+  const headers: Record<string, string> = {};
+  if (fault.retryAfterSeconds !== undefined) headers['Retry-After'] = String(fault.retryAfterSeconds);
+  if (fault.retryAfterMs !== undefined) headers['retry-after-ms'] = String(fault.retryAfterMs);
+  const message = fault.message ?? defaultFaultMessage(fault, subscriptionId, method, actor);
+  return new ArmError(fault.status, fault.code, message, headers);
+}
+
+function subscriptionOf(params: Record<string, string>): string | undefined {
+  return params.subscriptionId ?? (params.scope ? parseScope(params.scope).subscriptionId : undefined);
+}
+
+export function createArmServer(deps: ArmServerDeps): https.Server {
+  const rateLimits = new RateLimitHeaders();
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const raw = await readBody(req);
+    const method = (req.method ?? 'GET').toUpperCase();
+    const { path, query } = parseTarget(req.url ?? '/');
+    const resolved = resolveRoute(method, path, query['api-version'] ?? '');
+    const params = 'route' in resolved ? resolved.params : {};
+    if ('route' in resolved) deps.controls.record(resolved.route.operation);
+    const headers = {
+      ...STANDARD_HEADERS,
+      ...requestIds(req),
+      ...rateLimits.take(subscriptionOf(params), method),
+    };
+    await sleep(deps.settings.latencyMs);
+
+    try {
+      const caller = deps.authority.authenticate(req.headers.authorization);
+      if ('error' in resolved) throw resolved.error;
+      const { route } = resolved;
+      const apiVersion = checkApiVersion(query['api-version'], route);
+      const body = parseJson(raw, method);
+      const fault = deps.controls.takeFault(route.operation, { method, path, body });
+      if (fault?.kind === 'reset') {
+        req.socket.destroy();
+        return;
+      }
+      if (fault && fault.kind !== 'asyncFailed') {
+        throw faultError(fault, subscriptionOf(params), method, caller.objectId);
+      }
+      deps.controls.runHooks(route.operation);
+      const ctx: HandlerContext = {
+        store: deps.store,
+        settings: deps.settings,
+        baseUrl: deps.baseUrl(),
+        // Only an asyncFailed fault gets this far: the request succeeds, its operation will fail.
+        asyncFailure: fault && {
+          code: fault.code,
+          message: fault.message ?? `The operation failed with '${fault.code}'.`,
+        },
+      };
+      const response = route.handler(
+        { method, path, query, headers: req.headers, body, params, apiVersion, caller },
+        ctx,
+      );
+      sendJson(res, response.status, response.body, { ...headers, ...response.headers });
+    } catch (error) {
+      const armError = error instanceof ArmError ? error : internalServerError(String(error));
+      sendJson(res, armError.status, armError.toBody(), { ...headers, ...armError.headers });
+    }
+  }
+
+  return https.createServer({ key: deps.certificate.key, cert: deps.certificate.cert }, (req, res) => {
+    handle(req, res).catch((error: unknown) => {
+      if (!res.headersSent) sendJson(res, 500, internalServerError(String(error)).toBody());
+    });
+  });
+}

@@ -1,0 +1,429 @@
+// In-memory state of the emulated Azure. No HTTP here: handlers translate requests into these calls,
+// and the test handle reads and seeds through them too.
+import { randomUUID } from 'node:crypto';
+import {
+  identityResourceId,
+  keyOf,
+  parseScope,
+  resourceGroupId,
+  resourceId,
+  sameId,
+  TYPES,
+} from './resourceIds';
+import { roleDefinitionIdFor } from './roleDefinitions';
+
+export interface ResourceGroupRecord {
+  id: string;
+  name: string;
+  subscriptionId: string;
+  location: string;
+}
+
+/** What Compute reports for each user-assigned identity attached to a VM. */
+export interface AttachedIdentity {
+  principalId: string;
+  clientId: string;
+}
+
+export type VmIdentityType = 'SystemAssigned' | 'UserAssigned' | 'SystemAssigned, UserAssigned';
+
+export interface VmIdentity {
+  type: VmIdentityType;
+  /** System-assigned identity only. */
+  principalId?: string;
+  tenantId?: string;
+  /** Keyed by identity resource id, spelled the way Microsoft.ManagedIdentity spells it. */
+  userAssignedIdentities: Record<string, AttachedIdentity>;
+}
+
+export interface VmRecord {
+  id: string;
+  name: string;
+  type: typeof TYPES.vm;
+  subscriptionId: string;
+  resourceGroup: string;
+  location: string;
+  tags: Record<string, string>;
+  /** Quoted, as Compute sends it: `"3"`. */
+  etag: string;
+  /** Absent when the VM has no identity (type None). */
+  identity?: VmIdentity;
+  provisioningState: string;
+  vmId: string;
+  vmSize: string;
+  timeCreated: string;
+}
+
+export interface IdentityRecord {
+  id: string;
+  name: string;
+  type: typeof TYPES.identity;
+  subscriptionId: string;
+  resourceGroup: string;
+  location: string;
+  tags: Record<string, string>;
+  principalId: string;
+  clientId: string;
+  tenantId: string;
+  isolationScope: string;
+  /** ISO time; principals younger than principalReplicationDelayMs are not yet "in the directory". */
+  createdAt: string;
+}
+
+export type RoleAssignmentMode = 'LegacyRegistryPermissions' | 'AbacRepositoryPermissions';
+
+export interface RegistryRecord {
+  id: string;
+  name: string;
+  type: typeof TYPES.registry;
+  subscriptionId: string;
+  resourceGroup: string;
+  location: string;
+  tags: Record<string, string>;
+  sku: { name: string; tier: string };
+  loginServer: string;
+  creationDate: string;
+  roleAssignmentMode: RoleAssignmentMode;
+}
+
+export interface RoleAssignmentRecord {
+  id: string;
+  name: string;
+  type: typeof TYPES.roleAssignment;
+  scope: string;
+  roleDefinitionId: string;
+  principalId: string;
+  principalType: string;
+  condition: string | null;
+  conditionVersion: string | null;
+  description: string | null;
+  createdOn: string;
+  updatedOn: string;
+  createdBy: string;
+  updatedBy: string;
+}
+
+export interface AsyncOperationRecord {
+  name: string;
+  subscriptionId: string;
+  location: string;
+  resourceId: string;
+  startTime: string;
+  endTime?: string;
+  status: 'InProgress' | 'Succeeded' | 'Failed';
+  pollsRemaining: number;
+  /** ms since epoch: an operation nobody polls finishes on its own then, as real ones do. */
+  deadlineMs: number;
+  failure?: { code: string; message: string };
+}
+
+export interface PrincipalRecord {
+  principalId: string;
+  type: string;
+  /** ms since epoch; seeded principals use 0 (replicated long ago). */
+  createdAtMs: number;
+}
+
+/** A VM whose creation is still running: PATCHes are refused until it is done. */
+interface Provisioning {
+  rejectPatches?: number;
+  untilMs?: number;
+}
+
+interface Named {
+  subscriptionId: string;
+  resourceGroup: string;
+  name: string;
+}
+
+/** Resources of one type, keyed case-insensitively by (subscription, resource group, name). */
+class ResourceTable<T extends Named> {
+  private readonly rows = new Map<string, T>();
+
+  get(sub: string, rg: string, name: string): T | undefined {
+    return this.rows.get(keyOf(sub, rg, name));
+  }
+
+  put(row: T): void {
+    this.rows.set(keyOf(row.subscriptionId, row.resourceGroup, row.name), row);
+  }
+
+  delete(row: T): void {
+    this.rows.delete(keyOf(row.subscriptionId, row.resourceGroup, row.name));
+  }
+
+  list(sub?: string, rg?: string): T[] {
+    return [...this.rows.values()].filter(
+      (r) => (!sub || sameId(r.subscriptionId, sub)) && (!rg || sameId(r.resourceGroup, rg)),
+    );
+  }
+
+  /** Looks a row up by its full resource id, whatever the casing of the segments. */
+  byId(id: string, type: string): T | undefined {
+    const scope = parseScope(id);
+    if (scope.unsupported || !scope.name || !scope.type || !sameId(scope.type, type)) return undefined;
+    return this.get(scope.subscriptionId ?? '', scope.resourceGroup ?? '', scope.name);
+  }
+}
+
+const nowIso = () => new Date().toISOString();
+
+interface ResourceInput {
+  subscriptionId: string;
+  resourceGroup: string;
+  name: string;
+  location: string;
+  tags?: Record<string, string>;
+}
+
+export class Store {
+  private readonly groups = new Map<string, ResourceGroupRecord>();
+  readonly vms = new ResourceTable<VmRecord>();
+  readonly identities = new ResourceTable<IdentityRecord>();
+  readonly registries = new ResourceTable<RegistryRecord>();
+  private readonly roleAssignments = new Map<string, RoleAssignmentRecord>();
+  private readonly principals = new Map<string, PrincipalRecord>();
+  private readonly operations = new Map<string, AsyncOperationRecord>();
+  private readonly provisioning = new Map<string, Provisioning>();
+
+  constructor(readonly tenantId: string) {}
+
+  // --- subscriptions and resource groups -------------------------------------------------------
+
+  addResourceGroup(sub: string, name: string, location: string): ResourceGroupRecord {
+    const existing = this.getResourceGroup(sub, name);
+    if (existing) return existing;
+    const group = { id: resourceGroupId(sub, name), name, subscriptionId: sub, location };
+    this.groups.set(keyOf(sub, name), group);
+    return group;
+  }
+
+  getResourceGroup(sub: string, name: string): ResourceGroupRecord | undefined {
+    return this.groups.get(keyOf(sub, name));
+  }
+
+  /** The fields every tracked resource shares; the resource group keeps the casing it was made with. */
+  private tracked<T extends string>(r: ResourceInput, type: T, idOf: (sub: string, rg: string) => string) {
+    const rg = this.getResourceGroup(r.subscriptionId, r.resourceGroup)?.name ?? r.resourceGroup;
+    return {
+      id: idOf(r.subscriptionId, rg),
+      name: r.name,
+      type,
+      subscriptionId: r.subscriptionId,
+      resourceGroup: rg,
+      location: r.location,
+      tags: { ...(r.tags ?? {}) },
+    };
+  }
+
+  hasSubscription(sub: string): boolean {
+    return [...this.groups.values()].some((g) => sameId(g.subscriptionId, sub));
+  }
+
+  // --- principals (the directory, as far as role assignments can tell) --------------------------
+
+  addPrincipal(principalId: string, type: string, createdAtMs: number): void {
+    this.principals.set(principalId.toLowerCase(), { principalId, type, createdAtMs });
+  }
+
+  getPrincipal(principalId: string): PrincipalRecord | undefined {
+    return this.principals.get(principalId.toLowerCase());
+  }
+
+  // --- user-assigned identities ------------------------------------------------------------------
+
+  createIdentity(i: ResourceInput, createdAtMs: number): IdentityRecord {
+    const record: IdentityRecord = {
+      ...this.tracked(i, TYPES.identity, (sub, rg) => identityResourceId(sub, rg, i.name)),
+      principalId: randomUUID(),
+      clientId: randomUUID(),
+      tenantId: this.tenantId,
+      isolationScope: 'None',
+      createdAt: new Date(createdAtMs || Date.now()).toISOString(),
+    };
+    this.identities.put(record);
+    this.addPrincipal(record.principalId, 'ServicePrincipal', createdAtMs);
+    return record;
+  }
+
+  // --- virtual machines --------------------------------------------------------------------------
+
+  createVm(v: ResourceInput): VmRecord {
+    const record: VmRecord = {
+      ...this.tracked(v, TYPES.vm, (sub, rg) => resourceId(sub, rg, TYPES.vm, v.name)),
+      etag: '"1"',
+      provisioningState: 'Succeeded',
+      vmId: randomUUID(),
+      vmSize: 'Standard_B2s',
+      timeCreated: nowIso(),
+    };
+    this.vms.put(record);
+    return record;
+  }
+
+  deleteVm(vm: VmRecord): void {
+    this.vms.delete(vm);
+    this.provisioning.delete(vm.id.toLowerCase());
+  }
+
+  bumpEtag(vm: VmRecord): void {
+    const current = Number.parseInt(vm.etag.replace(/"/g, ''), 10) || 0;
+    vm.etag = `"${current + 1}"`;
+  }
+
+  /** A new system-assigned identity for a VM: a principal in the directory from now on. */
+  newSystemIdentityPrincipal(createdAtMs: number): string {
+    const principalId = randomUUID();
+    this.addPrincipal(principalId, 'ServicePrincipal', createdAtMs);
+    return principalId;
+  }
+
+  markProvisioning(vm: VmRecord, p: Provisioning): void {
+    vm.provisioningState = 'Creating';
+    this.provisioning.set(vm.id.toLowerCase(), { ...p });
+  }
+
+  /**
+   * True while the VM's creation still runs. Each refused PATCH uses up one of `rejectPatches`;
+   * when the count or the time is up the VM becomes Succeeded.
+   */
+  consumeProvisioning(vm: VmRecord): boolean {
+    const key = vm.id.toLowerCase();
+    const p = this.provisioning.get(key);
+    if (!p) return false;
+    const countLeft = p.rejectPatches === undefined || p.rejectPatches > 0;
+    const timeLeft = p.untilMs === undefined || Date.now() < p.untilMs;
+    if (countLeft && timeLeft) {
+      if (p.rejectPatches !== undefined) p.rejectPatches -= 1;
+      return true;
+    }
+    this.provisioning.delete(key);
+    vm.provisioningState = 'Succeeded';
+    return false;
+  }
+
+  // --- registries --------------------------------------------------------------------------------
+
+  createRegistry(r: ResourceInput & { sku: string; roleAssignmentMode: RoleAssignmentMode }): RegistryRecord {
+    const record: RegistryRecord = {
+      ...this.tracked(r, TYPES.registry, (sub, rg) => resourceId(sub, rg, TYPES.registry, r.name)),
+      sku: { name: r.sku, tier: r.sku },
+      loginServer: `${r.name.toLowerCase()}.azurecr.io`,
+      creationDate: nowIso(),
+      roleAssignmentMode: r.roleAssignmentMode,
+    };
+    this.registries.put(record);
+    return record;
+  }
+
+  // --- role assignments (names are GUIDs, unique across the tenant) ------------------------------
+
+  createRoleAssignment(a: {
+    scope: string;
+    name: string;
+    roleGuid: string;
+    principalId: string;
+    principalType: string;
+    createdBy: string;
+    condition?: string | null;
+    conditionVersion?: string | null;
+    description?: string | null;
+  }): RoleAssignmentRecord {
+    const now = nowIso();
+    const record: RoleAssignmentRecord = {
+      id: `${a.scope}/providers/${TYPES.roleAssignment}/${a.name}`,
+      name: a.name,
+      type: TYPES.roleAssignment,
+      scope: a.scope,
+      roleDefinitionId: roleDefinitionIdFor(parseScope(a.scope).subscriptionId, a.roleGuid),
+      principalId: a.principalId,
+      principalType: a.principalType,
+      condition: a.condition ?? null,
+      conditionVersion: a.conditionVersion ?? null,
+      description: a.description ?? null,
+      createdOn: now,
+      updatedOn: now,
+      createdBy: a.createdBy,
+      updatedBy: a.createdBy,
+    };
+    this.roleAssignments.set(record.name.toLowerCase(), record);
+    return record;
+  }
+
+  getRoleAssignment(name: string): RoleAssignmentRecord | undefined {
+    return this.roleAssignments.get(name.toLowerCase());
+  }
+
+  deleteRoleAssignment(name: string): RoleAssignmentRecord | undefined {
+    const record = this.getRoleAssignment(name);
+    this.roleAssignments.delete(name.toLowerCase());
+    return record;
+  }
+
+  listRoleAssignments(): RoleAssignmentRecord[] {
+    return [...this.roleAssignments.values()];
+  }
+
+  // --- async operations --------------------------------------------------------------------------
+
+  startOperation(
+    vm: VmRecord,
+    timing: { polls: number; maxDurationMs: number },
+    failure?: { code: string; message: string },
+  ): AsyncOperationRecord {
+    const op: AsyncOperationRecord = {
+      name: randomUUID(),
+      subscriptionId: vm.subscriptionId,
+      location: vm.location,
+      resourceId: vm.id,
+      startTime: nowIso(),
+      status: 'InProgress',
+      pollsRemaining: Math.max(0, timing.polls),
+      deadlineMs: Date.now() + timing.maxDurationMs,
+      ...(failure ? { failure } : {}),
+    };
+    this.operations.set(op.name.toLowerCase(), op);
+    return op;
+  }
+
+  getOperation(name: string): AsyncOperationRecord | undefined {
+    return this.operations.get(name.toLowerCase());
+  }
+
+  /** The VM as it reads now: an update past its deadline has finished, polled or not. */
+  currentVm(vm: VmRecord): VmRecord {
+    this.runningOperationFor(vm);
+    return vm;
+  }
+
+  /** The VM's operation still running, if any (one past its deadline is finished first). */
+  runningOperationFor(vm: VmRecord): AsyncOperationRecord | undefined {
+    const op = [...this.operations.values()].find(
+      (o) => o.status === 'InProgress' && sameId(o.resourceId, vm.id),
+    );
+    if (op && Date.now() >= op.deadlineMs) this.finish(op);
+    return op?.status === 'InProgress' ? op : undefined;
+  }
+
+  /**
+   * One status poll: answers InProgress while polls remain and the deadline has not passed, then
+   * finishes the operation.
+   */
+  pollOperation(op: AsyncOperationRecord): AsyncOperationRecord {
+    if (op.status !== 'InProgress') return op;
+    if (op.pollsRemaining > 0 && Date.now() < op.deadlineMs) {
+      op.pollsRemaining -= 1;
+      return op;
+    }
+    this.finish(op);
+    return op;
+  }
+
+  /** Ends the operation and sets the VM's provisioningState to match. */
+  private finish(op: AsyncOperationRecord): void {
+    op.status = op.failure ? 'Failed' : 'Succeeded';
+    op.endTime = nowIso();
+    const vm = this.vms.byId(op.resourceId, TYPES.vm);
+    if (vm) vm.provisioningState = op.status;
+  }
+}

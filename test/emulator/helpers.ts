@@ -1,0 +1,122 @@
+// Real SDK clients pointed at the emulator, trusting its CA (no TLS checks disabled), plus a raw
+// HTTPS request for what the SDKs would never send (no token, wrong api-version).
+import https from 'node:https';
+import { AuthorizationManagementClient } from '@azure/arm-authorization';
+import { ComputeManagementClient } from '@azure/arm-compute';
+import { ContainerRegistryManagementClient } from '@azure/arm-containerregistry';
+import { ManagedServiceIdentityClient } from '@azure/arm-msi';
+import type { TokenCredential } from '@azure/core-auth';
+import type { Emulator } from '../../emulator';
+
+export const SUB = '00000000-0000-0000-0000-0000000000aa';
+export const ACR_PULL = '7f951dda-4ed3-4680-a7ca-43fe172d538d';
+export const REPOSITORY_READER = 'b93aa761-3e63-49ed-ac28-beffa264f7ac';
+const ARM_SCOPE = 'https://management.azure.com/.default';
+
+/** Where a seeded resource lives: `{ subscriptionId, resourceGroup, name, location }`. */
+export const placed = (
+  resourceGroup: string,
+  name: string,
+  location = 'westeurope',
+  subscriptionId = SUB,
+) => ({
+  subscriptionId,
+  resourceGroup,
+  name,
+  location,
+});
+
+export const roleDefinitionId = (guid: string, sub = SUB) =>
+  `/subscriptions/${sub}/providers/Microsoft.Authorization/roleDefinitions/${guid}`;
+
+/** A credential that hands out tokens the emulator minted directly (no token endpoint involved). */
+export function staticCredential(emu: Emulator): TokenCredential {
+  return { getToken: async () => ({ token: emu.issueToken(), expiresOnTimestamp: Date.now() + 3600_000 }) };
+}
+
+export interface Clients {
+  compute: ComputeManagementClient;
+  msi: ManagedServiceIdentityClient;
+  authorization: AuthorizationManagementClient;
+  registries: ContainerRegistryManagementClient;
+}
+
+export interface ClientOptions {
+  credential?: TokenCredential;
+  retryOptions?: { maxRetries: number; retryDelayInMs?: number };
+  subscriptionId?: string;
+}
+
+export function clientsFor(emu: Emulator, options: ClientOptions = {}): Clients {
+  const credential = options.credential ?? staticCredential(emu);
+  const sub = options.subscriptionId ?? SUB;
+  const retryOptions = options.retryOptions ?? { maxRetries: 0 };
+  const common = { endpoint: emu.armEndpoint, tlsOptions: { ca: emu.caCertPem }, retryOptions };
+  // Modular clients take `credentials.scopes`; classic ones `credentialScopes` (else both derive the
+  // audience from the endpoint, which ARM rejects).
+  const modular = { ...common, credentials: { scopes: [ARM_SCOPE] } };
+  const classic = { ...common, credentialScopes: [ARM_SCOPE] };
+  return {
+    compute: new ComputeManagementClient(credential, sub, modular),
+    msi: new ManagedServiceIdentityClient(credential, sub, classic),
+    authorization: new AuthorizationManagementClient(credential, sub, classic),
+    registries: new ContainerRegistryManagementClient(credential, sub, modular),
+  };
+}
+
+export interface RawResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: { error?: { code: string; message: string } } & Record<string, unknown>;
+}
+
+/** One HTTPS request to the emulator's ARM endpoint; `token: false` sends no Authorization header. */
+export function rawArm(
+  emu: Emulator,
+  method: string,
+  pathAndQuery: string,
+  options: { token?: string | false; body?: unknown; headers?: Record<string, string> } = {},
+): Promise<RawResponse> {
+  const token = options.token === undefined ? emu.issueToken() : options.token;
+  const payload = options.body === undefined ? undefined : JSON.stringify(options.body);
+  const url = new URL(emu.armEndpoint);
+  return new Promise((resolve, reject) => {
+    const req = https.request(
+      {
+        host: url.hostname,
+        port: url.port,
+        method,
+        path: pathAndQuery,
+        ca: emu.caCertPem,
+        headers: {
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+          ...(payload ? { 'content-type': 'application/json' } : {}),
+          ...options.headers,
+        },
+      },
+      (res) => {
+        let text = '';
+        res.on('data', (chunk) => {
+          text += chunk;
+        });
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text ? JSON.parse(text) : {} }),
+        );
+      },
+    );
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+/** The RestError (or plain Error) a promise rejects with; fails the test when it resolves. */
+export async function failure(
+  promise: Promise<unknown>,
+): Promise<{ statusCode?: number; code?: string; message: string }> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as { statusCode?: number; code?: string; message: string };
+  }
+  throw new Error('expected the call to fail, but it succeeded');
+}

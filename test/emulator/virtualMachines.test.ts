@@ -1,0 +1,348 @@
+// Microsoft.Compute/virtualMachines through the real @azure/arm-compute client: PATCH identity
+// semantics, etags, the long-running operation, errors and paging.
+import { type Emulator, type IdentityRecord, startEmulator } from '../../emulator';
+import { type Clients, clientsFor, failure, placed, rawArm, SUB } from './helpers';
+
+const RG = 'rg-apps';
+const IDS = 'rg-identities';
+const FAST = { updateIntervalInMs: 0 };
+
+let emu: Emulator;
+let clients: Clients;
+let idA: IdentityRecord;
+let idB: IdentityRecord;
+
+beforeAll(async () => {
+  emu = await startEmulator({ pageSize: 50 });
+  clients = clientsFor(emu);
+  idA = emu.seedIdentity(placed(IDS, 'id-a'));
+  idB = emu.seedIdentity(placed(IDS, 'id-b'));
+});
+
+afterAll(() => emu.close());
+
+let vmCounter = 0;
+function seedVm(extra: { systemAssigned?: boolean; userAssignedIdentityIds?: string[] } = {}) {
+  vmCounter += 1;
+  return emu.seedVm({ ...placed(RG, `vm-${vmCounter}`), ...extra });
+}
+
+const patchTags = (name: string, tags: Record<string, string>, ifMatch?: string) =>
+  clients.compute.virtualMachines.update(RG, name, { tags }, { ...FAST, ...(ifMatch ? { ifMatch } : {}) });
+
+/** The identity ids as a caller would build them (camelCase resourceGroups), not as ARM returns them. */
+const callerId = (i: IdentityRecord) => i.id.replace('/resourcegroups/', '/resourceGroups/');
+
+describe('PATCH identity semantics', () => {
+  it('attaching a user-assigned identity keeps the system-assigned one when the type says both', async () => {
+    const vm = seedVm({ systemAssigned: true });
+    const systemPrincipal = emu.getVm(vm.id)?.identity?.principalId;
+
+    const updated = await clients.compute.virtualMachines.update(
+      RG,
+      vm.name,
+      { identity: { type: 'SystemAssigned, UserAssigned', userAssignedIdentities: { [callerId(idA)]: {} } } },
+      FAST,
+    );
+
+    expect(updated.identity?.type).toBe('SystemAssigned, UserAssigned');
+    expect(updated.identity?.principalId).toBe(systemPrincipal);
+    expect(updated.identity?.userAssignedIdentities).toEqual({
+      [idA.id]: { principalId: idA.principalId, clientId: idA.clientId },
+    });
+  });
+
+  it('merges the dictionary: new keys add, null removes only that key, unmentioned keys stay', async () => {
+    const idC = emu.seedIdentity(placed(IDS, 'id-c'));
+    const vm = seedVm({ userAssignedIdentityIds: [idA.id, idB.id] });
+
+    const updated = await clients.compute.virtualMachines.update(
+      RG,
+      vm.name,
+      {
+        identity: {
+          type: 'UserAssigned',
+          userAssignedIdentities: { [callerId(idB).toUpperCase()]: null as never, [callerId(idC)]: {} },
+        },
+      },
+      FAST,
+    );
+
+    expect(Object.keys(updated.identity?.userAssignedIdentities ?? {}).sort()).toEqual(
+      [idA.id, idC.id].sort(),
+    );
+  });
+
+  it('re-sending an attached identity in other casing does not duplicate it', async () => {
+    const vm = seedVm({ userAssignedIdentityIds: [idA.id] });
+
+    const updated = await clients.compute.virtualMachines.update(
+      RG,
+      vm.name,
+      { identity: { type: 'UserAssigned', userAssignedIdentities: { [callerId(idA).toUpperCase()]: {} } } },
+      FAST,
+    );
+
+    expect(Object.keys(updated.identity?.userAssignedIdentities ?? {})).toEqual([idA.id]);
+  });
+
+  it('replaces the type: UserAssigned drops the system identity, SystemAssigned drops the user ones, None drops all', async () => {
+    const vm = seedVm({ systemAssigned: true, userAssignedIdentityIds: [idA.id] });
+    const update = (identity: object) =>
+      clients.compute.virtualMachines.update(RG, vm.name, { identity } as never, FAST);
+
+    const userOnly = await update({ type: 'UserAssigned' });
+    expect(userOnly.identity?.type).toBe('UserAssigned');
+    expect(userOnly.identity?.principalId).toBeUndefined();
+    expect(Object.keys(userOnly.identity?.userAssignedIdentities ?? {})).toEqual([idA.id]);
+
+    const systemOnly = await update({ type: 'SystemAssigned' });
+    expect(systemOnly.identity?.type).toBe('SystemAssigned');
+    expect(systemOnly.identity?.principalId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(systemOnly.identity?.userAssignedIdentities).toBeUndefined();
+
+    const none = await update({ type: 'None' });
+    expect(none.identity).toBeUndefined();
+  });
+
+  it('refuses UserAssigned with no identity left (400 MissingIdentityIds)', async () => {
+    const vm = seedVm({ userAssignedIdentityIds: [idA.id] });
+
+    const error = await failure(
+      clients.compute.virtualMachines.update(
+        RG,
+        vm.name,
+        { identity: { type: 'UserAssigned', userAssignedIdentities: { [idA.id]: null as never } } },
+        FAST,
+      ),
+    );
+
+    expect(error.statusCode).toBe(400);
+    expect(error.code).toBe('MissingIdentityIds');
+    expect(emu.getVm(vm.id)?.identity?.userAssignedIdentities).toHaveProperty([idA.id]);
+  });
+
+  it('refuses an identity that does not exist (400 FailedIdentityOperation) and changes nothing', async () => {
+    const vm = seedVm();
+    const missing = `/subscriptions/${SUB}/resourceGroups/${IDS}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/nope`;
+
+    const error = await failure(
+      clients.compute.virtualMachines.update(
+        RG,
+        vm.name,
+        { identity: { type: 'UserAssigned', userAssignedIdentities: { [missing]: {} } } },
+        FAST,
+      ),
+    );
+
+    expect(error.statusCode).toBe(400);
+    expect(error.code).toBe('FailedIdentityOperation');
+    expect(error.message).toContain(missing);
+    expect(emu.getVm(vm.id)?.etag).toBe(vm.etag);
+  });
+
+  it('replaces the tags when given', async () => {
+    const vm = emu.seedVm({ ...placed(RG, 'vm-tags'), tags: { a: '1', b: '2' } });
+
+    const updated = await patchTags(vm.name, { c: '3' });
+
+    expect(updated.tags).toEqual({ c: '3' });
+  });
+});
+
+describe('etags and If-Match', () => {
+  it('answers a stale If-Match with 412 PreconditionFailed, and a current one or * with success', async () => {
+    const vm = seedVm();
+    const first = await clients.compute.virtualMachines.get(RG, vm.name);
+
+    const updated = await patchTags(vm.name, { x: '1' }, first.etag);
+    expect(updated.etag).not.toBe(first.etag);
+    expect(updated.etag).toMatch(/^"\d+"$/);
+
+    const stale = await failure(patchTags(vm.name, { x: '2' }, first.etag));
+    expect(stale.statusCode).toBe(412);
+    expect(stale.code).toBe('PreconditionFailed');
+
+    await expect(patchTags(vm.name, { x: '3' }, '*')).resolves.toMatchObject({ tags: { x: '3' } });
+  });
+
+  it('lets another writer slip in right before our PATCH, which then fails its If-Match', async () => {
+    const vm = seedVm();
+    const read = await clients.compute.virtualMachines.get(RG, vm.name);
+    emu.onBeforeOperation(
+      'vm.patch',
+      () => emu.updateVmOutOfBand(vm.id, (v) => Object.assign(v.tags, { owner: 'someone-else' })),
+      true,
+    );
+
+    const error = await failure(patchTags(vm.name, { mine: '1' }, read.etag));
+
+    expect(error.statusCode).toBe(412);
+    expect(emu.getVm(vm.id)?.tags).toEqual({ owner: 'someone-else' });
+  });
+
+  it('returns the etag in the body and the ETag header of a raw GET', async () => {
+    const vm = seedVm();
+    const res = await rawArm(
+      emu,
+      'GET',
+      `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.Compute/virtualMachines/${vm.name}?api-version=2026-04-01`,
+    );
+    expect(res.headers.etag).toBe(vm.etag);
+    expect(res.body.etag).toBe(vm.etag);
+  });
+});
+
+describe('the long-running operation', () => {
+  it('answers the PATCH with Updating and an Azure-AsyncOperation URL, polled to Succeeded', async () => {
+    const vm = seedVm();
+    emu.resetCounts();
+    const path = `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.Compute/virtualMachines/${vm.name}`;
+
+    const res = await rawArm(emu, 'PATCH', `${path}?api-version=2026-04-01`, { body: { tags: { a: 'b' } } });
+    expect(res.status).toBe(200);
+    expect((res.body.properties as { provisioningState: string }).provisioningState).toBe('Updating');
+    const asyncUrl = String(res.headers['azure-asyncoperation']);
+    expect(asyncUrl).toMatch(
+      new RegExp(
+        `^${emu.armEndpoint}/subscriptions/${SUB}/providers/Microsoft.Compute/locations/westeurope/operations/[0-9a-f-]{36}\\?.*api-version=2026-04-01`,
+      ),
+    );
+
+    const poll = () => rawArm(emu, 'GET', asyncUrl.slice(emu.armEndpoint.length));
+    const first = await poll();
+    expect(first.body).toMatchObject({ status: 'InProgress' });
+    expect(first.headers['retry-after']).toBeUndefined();
+    expect(emu.getVm(vm.id)?.provisioningState).toBe('Updating');
+    const second = await poll();
+    expect(second.body).toMatchObject({ status: 'Succeeded', endTime: expect.any(String) });
+    expect(emu.getVm(vm.id)?.provisioningState).toBe('Succeeded');
+    expect(emu.totals().polls).toBe(2);
+  });
+
+  it('lets the SDK poll to completion and return the final VM', async () => {
+    const vm = seedVm();
+    emu.resetCounts();
+
+    const updated = await patchTags(vm.name, { done: 'yes' });
+
+    expect(updated.provisioningState).toBe('Succeeded');
+    expect(emu.counts()).toMatchObject({ 'vm.patch': 1, 'vm.operationStatus': 2, 'vm.get': 1 });
+  });
+
+  it('ends Failed when an asyncFailed fault says so, and the SDK throws', async () => {
+    const vm = seedVm();
+    emu.injectFault({
+      operation: 'vm.patch',
+      kind: 'asyncFailed',
+      status: 200,
+      code: 'InternalExecutionError',
+      message: 'boom',
+    });
+
+    const error = await failure(patchTags(vm.name, { a: '1' }));
+
+    expect(error.message).toContain('InternalExecutionError');
+    expect(emu.getVm(vm.id)?.provisioningState).toBe('Failed');
+  });
+
+  it('refuses a second PATCH with 409 Conflict while the first operation still runs', async () => {
+    const vm = seedVm();
+    const first = patchTags(vm.name, { first: '1' });
+    await first.submitted();
+
+    const second = await failure(patchTags(vm.name, { second: '1' }));
+    expect(second.statusCode).toBe(409);
+    expect(second.code).toBe('Conflict');
+
+    await expect(first).resolves.toMatchObject({ tags: { first: '1' } });
+  });
+
+  it('finishes an operation nobody polls once operationMaxDurationMs has passed', async () => {
+    const quick = await startEmulator({ operationMaxDurationMs: 50, pollsBeforeDone: 100 });
+    try {
+      const vm = quick.seedVm(placed(RG, 'vm-unpolled'));
+      const url = `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.Compute/virtualMachines/${vm.name}?api-version=2026-04-01`;
+
+      await rawArm(quick, 'PATCH', url, { body: { tags: { a: '1' } } });
+      const blocked = await rawArm(quick, 'PATCH', url, { body: { tags: { a: '2' } } });
+      await new Promise((resolve) => setTimeout(resolve, 60));
+      const afterwards = await rawArm(quick, 'PATCH', url, { body: { tags: { a: '3' } } });
+
+      expect(blocked.status).toBe(409);
+      expect(afterwards.status).toBe(200);
+      expect(quick.getVm(vm.id)?.tags).toEqual({ a: '3' });
+    } finally {
+      await quick.close();
+    }
+  });
+
+  it('refuses PATCHes with 409 OperationNotAllowed while a seeded VM is still being provisioned', async () => {
+    const vm = emu.seedVm({ ...placed(RG, 'vm-creating'), provisioning: { rejectPatches: 2 } });
+    const patch = () => patchTags(vm.name, { a: '1' });
+
+    expect((await failure(patch())).code).toBe('OperationNotAllowed');
+    expect((await failure(patch())).statusCode).toBe(409);
+    await expect(patch()).resolves.toMatchObject({ provisioningState: 'Succeeded' });
+  });
+});
+
+describe('errors and lists', () => {
+  it('answers an unknown VM with 404 ResourceNotFound in ARM wording', async () => {
+    const error = await failure(clients.compute.virtualMachines.get(RG, 'ghost'));
+    expect(error.statusCode).toBe(404);
+    expect(error.code).toBe('ResourceNotFound');
+    expect(error.message).toBe(
+      `The Resource 'Microsoft.Compute/virtualMachines/ghost' under resource group '${RG}' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix`,
+    );
+  });
+
+  it('answers an unknown resource group with 404 ResourceGroupNotFound from the gateway', async () => {
+    const res = await rawArm(
+      emu,
+      'GET',
+      `/subscriptions/${SUB}/resourcegroups/rg-nope/providers/Microsoft.Compute/virtualMachines/x?api-version=2026-04-01`,
+    );
+    expect(res.status).toBe(404);
+    expect(res.body.error).toEqual({
+      code: 'ResourceGroupNotFound',
+      message: "Resource group 'rg-nope' could not be found.",
+    });
+    expect(res.headers['x-ms-failure-cause']).toBe('gateway');
+  });
+
+  it('pages a subscription list with absolute nextLinks, which listAll follows', async () => {
+    const other = '00000000-0000-0000-0000-0000000000bb';
+    for (let i = 0; i < 120; i += 1) {
+      emu.seedVm(placed('rg-many', `many-${i}`, 'westeurope', other));
+    }
+    const { compute } = clientsFor(emu, { subscriptionId: other });
+    emu.resetCounts();
+
+    const names: string[] = [];
+    for await (const vm of compute.virtualMachines.listAll()) names.push(vm.name ?? '');
+
+    expect(names).toHaveLength(120);
+    expect(new Set(names).size).toBe(120);
+    expect(emu.counts()['vm.list']).toBe(3);
+  });
+
+  it('pages a resource group list: nextLink is absolute and carries the api-version', async () => {
+    const small = await startEmulator({ pageSize: 1 });
+    try {
+      small.seedVm(placed(RG, 'a'));
+      small.seedVm(placed(RG, 'b'));
+      const path = `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.Compute/virtualMachines`;
+
+      const page = await rawArm(small, 'GET', `${path}?api-version=2026-04-01`);
+
+      expect(page.body.value).toHaveLength(1);
+      expect(page.body.nextLink).toBe(`${small.armEndpoint}${path}?api-version=2026-04-01&$skiptoken=1`);
+      const names: string[] = [];
+      for await (const vm of clientsFor(small).compute.virtualMachines.list(RG)) names.push(vm.name ?? '');
+      expect(names).toEqual(['a', 'b']);
+    } finally {
+      await small.close();
+    }
+  });
+});

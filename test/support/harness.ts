@@ -1,0 +1,132 @@
+// Test harness: the emulator, plus the app's real runtime (real SDK clients, real
+// DefaultAzureCredential fetching tokens from the emulator's managed-identity endpoint) pointed at it.
+import { InvocationContext } from '@azure/functions';
+import { type Emulator, type EmulatorOptions, startEmulator } from '../../emulator';
+import { MemoryAuditSink } from '../../src/audit/auditRecord';
+import { loadSettings } from '../../src/config/settings';
+import { createVmWriteHandler, type VmWriteHandler } from '../../src/handlers/vmWriteHandler';
+import { createRuntime, type Runtime } from '../../src/runtime';
+
+export const SUB = '11111111-1111-1111-1111-111111111111';
+export const OTHER_SUB = '22222222-2222-2222-2222-222222222222';
+export const IDENTITY_RG = `/subscriptions/${SUB}/resourceGroups/rg-identities`;
+
+export const vmId = (name: string, rg = 'rg-apps', sub = SUB) =>
+  `/subscriptions/${sub}/resourceGroups/${rg}/providers/Microsoft.Compute/virtualMachines/${name}`;
+export const identityId = (registry: string, region: string) =>
+  `${IDENTITY_RG}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-acrpull-${registry}-${region}`;
+
+export interface HarnessOptions {
+  readonly env?: Record<string, string>;
+  readonly emulator?: EmulatorOptions;
+}
+
+export interface Harness {
+  readonly emu: Emulator;
+  readonly runtime: Runtime;
+  readonly audit: MemoryAuditSink;
+  readonly handler: VmWriteHandler;
+  readonly logs: string[];
+  /** Delivers a ResourceWriteSuccess event for the VM through the real handler. */
+  deliver(
+    vm: string,
+    options?: { operationName?: string; eventId?: string; upn?: string },
+  ): ReturnType<VmWriteHandler>;
+  /** A handler on a fresh runtime, as on a newly started instance (empty caches). */
+  coldDeliver(vm: string): ReturnType<VmWriteHandler>;
+  /** Delivers any payload through the real handler. */
+  deliverRaw(event: unknown): ReturnType<VmWriteHandler>;
+  close(): Promise<void>;
+}
+
+export function writeSuccessEvent(
+  vm: string,
+  options: { operationName?: string; eventId?: string; upn?: string } = {},
+) {
+  const operationName = options.operationName ?? 'Microsoft.Compute/virtualMachines/write';
+  const resourceUri =
+    operationName === 'Microsoft.Resources/tags/write'
+      ? `${vm}/providers/Microsoft.Resources/tags/default`
+      : vm;
+  return {
+    id: options.eventId ?? `evt-${Math.random().toString(16).slice(2)}`,
+    topic: `/subscriptions/${SUB}`,
+    subject: resourceUri,
+    eventType: 'Microsoft.Resources.ResourceWriteSuccess',
+    eventTime: new Date().toISOString(),
+    dataVersion: '2',
+    metadataVersion: '1',
+    data: {
+      operationName,
+      resourceUri,
+      correlationId: 'corr-test',
+      status: 'Succeeded',
+      subscriptionId: SUB,
+      claims: {
+        'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn': options.upn ?? 'alice@contoso.com',
+      },
+    },
+  };
+}
+
+export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
+  // Async operations end on their own after 150 ms (as real ones do, polled or not), so a test that
+  // loses the poller sees the outcome within the retry policy below.
+  const emu = await startEmulator({ operationMaxDurationMs: 150, ...options.emulator });
+  // The production credential code path: DefaultAzureCredential → App Service managed identity.
+  process.env.IDENTITY_ENDPOINT = emu.identityEndpoint;
+  process.env.IDENTITY_HEADER = emu.identityHeader;
+  const settings = loadSettings({
+    ACRPULL_MODE: 'enforce',
+    ACRPULL_IDENTITY_RESOURCE_GROUP: IDENTITY_RG,
+    ACRPULL_ALLOWED_REGISTRIES: 'contosoapps fabrikamabac',
+    ACRPULL_ARM_ENDPOINT: emu.armEndpoint,
+    ...options.env,
+  });
+  emu.seedResourceGroup(SUB, 'rg-identities', 'eastus');
+  emu.seedResourceGroup(SUB, 'rg-apps', 'eastus');
+  emu.seedRegistry({ subscriptionId: SUB, resourceGroup: 'rg-registries', name: 'contosoapps' });
+  emu.seedRegistry({
+    subscriptionId: SUB,
+    resourceGroup: 'rg-registries',
+    name: 'fabrikamabac',
+    roleAssignmentMode: 'AbacRepositoryPermissions',
+  });
+  emu.seedRegistry({ subscriptionId: SUB, resourceGroup: 'rg-registries', name: 'secretregistry' });
+
+  const audit = new MemoryAuditSink();
+  const logs: string[] = [];
+  const log = {
+    debug: (m: string) => logs.push(`debug ${m}`),
+    info: (m: string) => logs.push(`info ${m}`),
+    warn: (m: string) => logs.push(`warn ${m}`),
+    error: (m: string) => logs.push(`error ${m}`),
+  };
+  const newRuntime = () =>
+    createRuntime(settings, {
+      caCertPem: emu.caCertPem,
+      audit,
+      log,
+      pollIntervalMs: 0,
+      retry: { policy: { maxAttempts: 8, baseDelayMs: 5, maxDelayMs: 100 } },
+    });
+  const runtime = newRuntime();
+  const handler = createVmWriteHandler(runtime);
+  const context = () =>
+    new InvocationContext({
+      functionName: 'vmWriteEvent',
+      invocationId: 'test',
+      logHandler: (level, ...args) => logs.push(`${level} ${args.join(' ')}`),
+    });
+  return {
+    emu,
+    runtime,
+    audit,
+    handler,
+    logs,
+    deliver: (vm, opts) => handler(writeSuccessEvent(vm, opts), context()),
+    coldDeliver: (vm) => createVmWriteHandler(newRuntime())(writeSuccessEvent(vm), context()),
+    deliverRaw: (event) => handler(event, context()),
+    close: () => emu.close(),
+  };
+}
