@@ -53,16 +53,21 @@ export function resourceGroupId(subscriptionId: string, resourceGroup: string): 
   return `/subscriptions/${subscriptionId.toLowerCase()}/resourceGroups/${resourceGroup}`;
 }
 
-export function parseVmId(id: string): VmRef | undefined {
-  const m = vmPattern.exec(id);
+/** Parses `/subscriptions/{guid}/resourceGroups/{rg}/providers/{type}/{name}` into a normalised ref. */
+function parseTypedId(id: string, pattern: RegExp, type: string): VmRef | undefined {
+  const m = pattern.exec(id);
   if (!m || hasDotSegment(id)) return undefined;
   const [, subscriptionId, resourceGroup, name] = m as unknown as [string, string, string, string];
   return {
     subscriptionId: subscriptionId.toLowerCase(),
     resourceGroup,
     name,
-    id: `${resourceGroupId(subscriptionId, resourceGroup)}/providers/Microsoft.Compute/virtualMachines/${name}`,
+    id: `${resourceGroupId(subscriptionId, resourceGroup)}/providers/${type}/${name}`,
   };
+}
+
+export function parseVmId(id: string): VmRef | undefined {
+  return parseTypedId(id, vmPattern, 'Microsoft.Compute/virtualMachines');
 }
 
 /** A `Microsoft.Resources/tags/write` event carries `<vmId>/providers/Microsoft.Resources/tags/default`. */
@@ -72,15 +77,7 @@ export function vmIdFromTagsScope(id: string): string | undefined {
 }
 
 export function parseRegistryId(id: string): RegistryIdRef | undefined {
-  const m = registryPattern.exec(id);
-  if (!m || hasDotSegment(id)) return undefined;
-  const [, subscriptionId, resourceGroup, name] = m as unknown as [string, string, string, string];
-  return {
-    subscriptionId: subscriptionId.toLowerCase(),
-    resourceGroup,
-    name,
-    id: `${resourceGroupId(subscriptionId, resourceGroup)}/providers/Microsoft.ContainerRegistry/registries/${name}`,
-  };
+  return parseTypedId(id, registryPattern, 'Microsoft.ContainerRegistry/registries');
 }
 
 export function userAssignedIdentityId(rg: ResourceGroupRef, name: string): string {

@@ -581,6 +581,24 @@ describe('Event Grid: faults converge', () => {
     expect(h.emu.listRoleAssignments()).toHaveLength(1);
   });
 
+  it('is not held up by directory replication: principalType lets ARM accept a just-created identity', async () => {
+    const slow = await startHarness({ emulator: { principalReplicationDelayMs: 60_000 } });
+    try {
+      const vm = slow.emu.seedVm({
+        subscriptionId: SUB,
+        resourceGroup: 'rg-apps',
+        name: 'vm-fresh',
+        location: 'eastus',
+        tags: { acrPull: 'contosoapps' },
+      });
+      const result = await slow.deliver(vm.id);
+      expect(result?.outcome).toBe('changed');
+      expect(slow.emu.counts()['roleAssignment.put']).toBe(1);
+    } finally {
+      await slow.close();
+    }
+  });
+
   it('converges when the async attach operation first ends Failed', async () => {
     const vm = newVm('vm-async-failed');
     h.emu.injectFault({
