@@ -1,0 +1,64 @@
+// Builds audit records for one unit of work (a VM, or a registry/region pair in a sweep) with the
+// shared fields filled in once, and sends each to the sink as it is decided.
+import { ArmOperationError } from '../azure/armErrors';
+import type { Mode } from '../config/settings';
+import type { AuditAction, AuditOutcome, AuditRecord, AuditSink, Trigger } from './auditRecord';
+
+export interface AuditContext {
+  readonly mode: Mode;
+  readonly trigger: Trigger;
+  readonly vmId: string;
+  readonly eventId?: string;
+  readonly correlationId?: string;
+  readonly caller?: string;
+}
+
+export type AuditFields = Partial<Omit<AuditRecord, 'action' | 'outcome' | 'mode' | 'trigger'>>;
+
+export class Auditor {
+  readonly records: AuditRecord[] = [];
+  private readonly started: number;
+
+  constructor(
+    private readonly sink: AuditSink,
+    private readonly context: AuditContext,
+    private readonly now: () => number = Date.now,
+    /** A sweep leaves verified, unchanged state out of the trail (it is counted in the summary). */
+    private readonly options: { skipUnchanged?: boolean } = {},
+  ) {
+    this.started = now();
+  }
+
+  record(action: AuditAction, outcome: AuditOutcome, fields: AuditFields = {}): void {
+    if (this.options.skipUnchanged && outcome === 'unchanged') return;
+    const { context } = this;
+    const record: AuditRecord = {
+      action,
+      outcome,
+      mode: context.mode,
+      trigger: context.trigger,
+      vmId: context.vmId,
+      ...(context.eventId ? { eventId: context.eventId } : {}),
+      ...(context.correlationId ? { correlationId: context.correlationId } : {}),
+      ...(context.caller ? { caller: context.caller } : {}),
+      ...fields,
+      durationMs: this.now() - this.started,
+    };
+    this.records.push(record);
+    this.sink.record(record);
+  }
+
+  /** A `failed` record whose reason and retryable flag come from the error's classification. */
+  failed(error: unknown, fields: AuditFields = {}): void {
+    const failure = error instanceof ArmOperationError ? error : undefined;
+    this.record('failed', 'failed', {
+      ...fields,
+      reason: failure ? failure.message : `unexpected error: ${(error as Error)?.message ?? String(error)}`,
+      retryable: failure?.failure.retryable ?? false,
+    });
+  }
+
+  get retryable(): boolean {
+    return this.records.some((r) => r.outcome === 'failed' && r.retryable === true);
+  }
+}

@@ -1,0 +1,22 @@
+import type { AuditSink } from '../audit/auditRecord';
+import type { ContainerRegistries } from '../azure/containerRegistries';
+import type { RetryEnvironment } from '../azure/retry';
+import type { RoleAssignments } from '../azure/roleAssignments';
+import type { UserAssignedIdentities } from '../azure/userAssignedIdentities';
+import type { VirtualMachines } from '../azure/virtualMachines';
+import type { Settings } from '../config/settings';
+import type { Logger } from '../core/logger';
+
+/** What the reconcile needs: settings, one adapter per ARM resource type, the audit sink, a logger. */
+export interface ReconcileDeps {
+  readonly settings: Settings;
+  readonly vms: VirtualMachines;
+  readonly identities: UserAssignedIdentities;
+  readonly roleAssignments: RoleAssignments;
+  readonly registries: ContainerRegistries;
+  readonly audit: AuditSink;
+  readonly log: Logger;
+  /** Overrides for the retry loop (policy, sleep, random); the deadline comes per request. */
+  readonly retry?: Omit<RetryEnvironment, 'deadline'>;
+  readonly now?: () => number;
+}

@@ -1,0 +1,147 @@
+// One registry in one region: find it, check the allowlist, then make sure the shared identity exists
+// and holds the pull role on the registry. The event path runs it per VM; the sweep once per
+// (registry, region) and shares the answer with every VM there.
+import type { Auditor } from '../audit/auditor';
+import type { RegistryState } from '../azure/containerRegistries';
+import { type RetryEnvironment, withRetry } from '../azure/retry';
+import type { IdentityState } from '../azure/userAssignedIdentities';
+import { isRegistryAllowed } from '../core/allowlist';
+import { identityName, normalizeRegion, roleAssignmentName } from '../core/names';
+import { userAssignedIdentityId } from '../core/resourceId';
+import { pullRoleFor } from '../core/roles';
+import type { RegistryRef } from '../core/tag';
+import type { ReconcileDeps } from './reconcileDeps';
+
+export type RegistryDecision =
+  /** Identity and grant in place (or planned, in audit mode: then `identity` is absent). */
+  | {
+      readonly status: 'ready';
+      readonly registry: RegistryState;
+      readonly identityId: string;
+      readonly identity?: IdentityState;
+    }
+  /** The request is refused; the caller audits it against each VM that asked. */
+  | {
+      readonly status: 'rejected';
+      readonly action: 'tag-invalid' | 'registry-denied';
+      readonly reason: string;
+      readonly registry?: RegistryState;
+    }
+  | { readonly status: 'failed'; readonly error: unknown; readonly registry?: RegistryState };
+
+/** Where a tag's registry name is looked for: the VM's subscription and the configured ones. */
+export function registrySearchScope(deps: ReconcileDeps, vmSubscriptionId: string): string[] {
+  return [vmSubscriptionId, ...deps.settings.registrySubscriptions];
+}
+
+export async function decideRegistry(
+  deps: ReconcileDeps,
+  retryEnv: RetryEnvironment,
+  auditor: Auditor,
+  ref: RegistryRef,
+  region: string,
+  searchIn: readonly string[],
+): Promise<RegistryDecision> {
+  let registry: RegistryState | undefined;
+  try {
+    const resolution = await withRetry('find registry', retryEnv, () =>
+      deps.registries.resolve(ref, searchIn),
+    );
+    if (!resolution.found) {
+      return {
+        status: 'rejected',
+        action: 'tag-invalid',
+        reason: `registry ${JSON.stringify(ref.text)} was not found in ${resolution.searched.join(', ')}`,
+      };
+    }
+    registry = resolution.registry;
+    if (!isRegistryAllowed(registry, deps.settings.allowedRegistries)) {
+      return {
+        status: 'rejected',
+        action: 'registry-denied',
+        registry,
+        reason: deps.settings.allowlistUnset
+          ? 'ACRPULL_ALLOWED_REGISTRIES is not set, so every registry is denied'
+          : 'the registry is not in ACRPULL_ALLOWED_REGISTRIES',
+      };
+    }
+    return {
+      status: 'ready',
+      registry,
+      ...(await ensurePullAccess(deps, retryEnv, auditor, registry, region)),
+    };
+  } catch (error) {
+    return { status: 'failed', error, ...(registry ? { registry } : {}) };
+  }
+}
+
+/** Identity (create or reuse), then the grant. In audit mode, reads only and records the plan. */
+async function ensurePullAccess(
+  deps: ReconcileDeps,
+  retryEnv: RetryEnvironment,
+  auditor: Auditor,
+  registry: RegistryState,
+  region: string,
+): Promise<{ identityId: string; identity?: IdentityState }> {
+  const { settings } = deps;
+  const enforce = settings.mode === 'enforce';
+  const rg = settings.identityResourceGroup;
+  const name = identityName(registry.name, region);
+  const where = {
+    registry: registry.name,
+    registryId: registry.id,
+    identityId: userAssignedIdentityId(rg, name),
+  };
+
+  let identity = await withRetry('read identity', retryEnv, () => deps.identities.get(rg, name));
+  if (identity) {
+    auditor.record('identity-reused', 'unchanged', ids(where, identity));
+  } else if (!enforce) {
+    auditor.record('identity-created', 'planned', { ...where, reason: `would create ${name} in ${rg.id}` });
+  } else {
+    const tags = { 'managed-by': 'acrpull-autopilot', 'acrpull-registry': registry.id };
+    const created = await withRetry('create identity', retryEnv, () =>
+      deps.identities.createOrUpdate(rg, name, normalizeRegion(region), tags),
+    );
+    identity = created;
+    auditor.record('identity-created', 'changed', ids(where, created));
+  }
+
+  const role = pullRoleFor(registry.roleAssignmentMode);
+  if (!identity) {
+    auditor.record('role-assigned', 'planned', {
+      ...where,
+      role: role.name,
+      reason: `would grant ${role.name} once the identity exists`,
+    });
+    return { identityId: where.identityId };
+  }
+  const grant = {
+    scope: registry.id,
+    subscriptionId: registry.subscriptionId,
+    principalId: identity.principalId,
+    roleGuid: role.guid,
+    name: roleAssignmentName(registry.id, identity.principalId, role.guid),
+    description: `acrpull-autopilot: pull for VMs tagged ${settings.tagKey}=${registry.name}`,
+  };
+  const fields = { ...ids(where, identity), role: role.name };
+  if (await withRetry('read grants', retryEnv, () => deps.roleAssignments.hasGrant(grant))) {
+    auditor.record('role-present', 'unchanged', fields);
+  } else if (!enforce) {
+    auditor.record('role-assigned', 'planned', fields);
+  } else {
+    const created = await withRetry('create grant', retryEnv, () => deps.roleAssignments.create(grant));
+    if (created === 'created') auditor.record('role-assigned', 'changed', fields);
+    else auditor.record('role-present', 'unchanged', fields);
+  }
+  return { identityId: identity.id, identity };
+}
+
+function ids(where: { registry: string; registryId: string; identityId: string }, identity: IdentityState) {
+  return {
+    ...where,
+    identityId: identity.id,
+    principalId: identity.principalId,
+    clientId: identity.clientId,
+  };
+}
