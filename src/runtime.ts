@@ -4,15 +4,20 @@ import type { TokenCredential } from '@azure/core-auth';
 import { DefaultAzureCredential } from '@azure/identity';
 import { type AuditSink, LogAuditSink } from './audit/auditRecord';
 import { createArmClients } from './azure/armClients';
+import { ArmRequestMeter } from './azure/armRequestPolicy';
 import { ContainerRegistries } from './azure/containerRegistries';
+import { ResourceGraph } from './azure/resourceGraph';
 import { RoleAssignments } from './azure/roleAssignments';
+import { Subscriptions } from './azure/subscriptions';
 import { UserAssignedIdentities } from './azure/userAssignedIdentities';
 import { VirtualMachines } from './azure/virtualMachines';
 import { loadSettings, type Settings, startupWarnings } from './config/settings';
 import type { Logger } from './core/logger';
-import type { ReconcileDeps } from './reconcile/reconcileVm';
+import type { ReconcileDeps } from './reconcile/reconcileDeps';
+import type { SweepDeps } from './reconcile/sweep';
 
-export interface Runtime extends ReconcileDeps {}
+/** Everything both triggers need; the event path uses the ReconcileDeps part. */
+export interface Runtime extends SweepDeps {}
 
 export interface RuntimeOptions {
   /** Default: DefaultAzureCredential (managed identity in Azure; never a secret). */
@@ -34,6 +39,11 @@ export function createRuntime(settings: Settings, options: RuntimeOptions = {}):
     new DefaultAzureCredential(
       process.env.AZURE_CLIENT_ID ? { managedIdentityClientId: process.env.AZURE_CLIENT_ID } : {},
     );
+  // Paced below ARM's per-subscription refill rates (25 reads/s, 10 writes/s), bursts well under its buckets.
+  const meter = new ArmRequestMeter({
+    reads: { burst: 100, perSecond: settings.armReadsPerSecond },
+    writes: { burst: 50, perSecond: settings.armWritesPerSecond },
+  });
   const clients = createArmClients(
     {
       armEndpoint: settings.armEndpoint,
@@ -41,6 +51,7 @@ export function createRuntime(settings: Settings, options: RuntimeOptions = {}):
       ...(options.caCertPem ? { caCertPem: options.caCertPem } : {}),
     },
     credential,
+    [meter.policy],
   );
   return {
     settings,
@@ -48,6 +59,9 @@ export function createRuntime(settings: Settings, options: RuntimeOptions = {}):
     identities: new UserAssignedIdentities(clients),
     roleAssignments: new RoleAssignments(clients),
     registries: new ContainerRegistries(clients),
+    graph: new ResourceGraph(clients),
+    subscriptions: new Subscriptions(clients),
+    meter,
     audit: options.audit ?? new LogAuditSink((line) => console.info(line)),
     log,
     ...(options.retry ? { retry: options.retry } : {}),

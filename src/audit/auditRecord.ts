@@ -44,8 +44,36 @@ export interface AuditRecord {
   readonly durationMs?: number;
 }
 
+/** One record per sweep: what it covered, what it changed, what it cost in ARM requests. */
+export interface SweepSummary {
+  readonly sweepId: string;
+  readonly mode: Mode;
+  readonly trigger: Trigger;
+  readonly subscriptions: number;
+  /** Tagged VMs Resource Graph returned. */
+  readonly vmsScanned: number;
+  readonly compliant: number;
+  readonly changed: number;
+  readonly planned: number;
+  readonly rejected: number;
+  readonly failed: number;
+  /** Tagged VMs not reached before the time budget ran out (left for the next sweep). */
+  readonly deferred: number;
+  /** (registry, region) pairs whose identity and grant were checked. */
+  readonly pairs: number;
+  readonly armReads: number;
+  readonly armWrites: number;
+  readonly armPolls: number;
+  readonly armThrottled: number;
+  readonly durationMs: number;
+  /** False when the sweep stopped early (time budget) or could not list the VMs. */
+  readonly finished: boolean;
+  readonly reason?: string;
+}
+
 export interface AuditSink {
   record(record: AuditRecord): void;
+  recordSweep(summary: SweepSummary): void;
   /** Called before an invocation returns, so nothing is lost when the instance is scaled in. */
   flush(): Promise<void>;
 }
@@ -53,8 +81,12 @@ export interface AuditSink {
 /** Keeps records in memory: for the demo, the CLI's table and tests. */
 export class MemoryAuditSink implements AuditSink {
   readonly records: AuditRecord[] = [];
+  readonly sweeps: SweepSummary[] = [];
   record(record: AuditRecord): void {
     this.records.push(record);
+  }
+  recordSweep(summary: SweepSummary): void {
+    this.sweeps.push(summary);
   }
   async flush(): Promise<void> {}
 }
@@ -65,6 +97,9 @@ export class LogAuditSink implements AuditSink {
   record(record: AuditRecord): void {
     this.log(`acrpull-audit ${JSON.stringify(record)}`);
   }
+  recordSweep(summary: SweepSummary): void {
+    this.log(`acrpull-sweep ${JSON.stringify(summary)}`);
+  }
   async flush(): Promise<void> {}
 }
 
@@ -73,6 +108,9 @@ export class FanOutAuditSink implements AuditSink {
   constructor(private readonly sinks: readonly AuditSink[]) {}
   record(record: AuditRecord): void {
     for (const sink of this.sinks) sink.record(record);
+  }
+  recordSweep(summary: SweepSummary): void {
+    for (const sink of this.sinks) sink.recordSweep(summary);
   }
   async flush(): Promise<void> {
     await Promise.all(this.sinks.map((s) => s.flush()));

@@ -4,7 +4,10 @@ import { AuthorizationManagementClient } from '@azure/arm-authorization';
 import { ComputeManagementClient } from '@azure/arm-compute';
 import { ContainerRegistryManagementClient } from '@azure/arm-containerregistry';
 import { ManagedServiceIdentityClient } from '@azure/arm-msi';
+import { ResourceGraphClient } from '@azure/arm-resourcegraph';
+import { SubscriptionClient } from '@azure/arm-resources-subscriptions';
 import type { TokenCredential } from '@azure/core-auth';
+import type { PipelinePolicy } from '@azure/core-rest-pipeline';
 
 export interface ArmConnection {
   /** e.g. https://management.azure.com, https://management.usgovcloudapi.net, or the emulator. */
@@ -20,6 +23,9 @@ export interface ArmClients {
   identities(subscriptionId: string): ManagedServiceIdentityClient;
   authorization(subscriptionId: string): AuthorizationManagementClient;
   registries(subscriptionId: string): ContainerRegistryManagementClient;
+  /** Tenant-level clients: Resource Graph and the subscriptions list. */
+  graph(): ResourceGraphClient;
+  subscriptions(): SubscriptionClient;
 }
 
 export const USER_AGENT = 'acrpull-autopilot/0.1.0';
@@ -37,7 +43,20 @@ function cached<T>(build: (subscriptionId: string) => T): (subscriptionId: strin
   };
 }
 
-export function createArmClients(connection: ArmConnection, credential: TokenCredential): ArmClients {
+function once<T>(build: () => T): () => T {
+  let client: T | undefined;
+  return () => {
+    client ??= build();
+    return client;
+  };
+}
+
+/** `policies` run on every request of every client (e.g. the request meter and pacing). */
+export function createArmClients(
+  connection: ArmConnection,
+  credential: TokenCredential,
+  policies: readonly PipelinePolicy[] = [],
+): ArmClients {
   const scope = `${connection.armAudience.replace(/\/+$/, '')}/.default`;
   const common = {
     endpoint: connection.armEndpoint,
@@ -45,6 +64,7 @@ export function createArmClients(connection: ArmConnection, credential: TokenCre
     retryOptions: { maxRetries: 0 },
     userAgentOptions: { userAgentPrefix: USER_AGENT },
     ...(connection.caCertPem ? { tlsOptions: { ca: connection.caCertPem } } : {}),
+    additionalPolicies: policies.map((policy) => ({ policy, position: 'perRetry' as const })),
   };
   // Modular clients (compute, container registry) take `credentials.scopes`; classic ones `credentialScopes`.
   const modular = { ...common, credentials: { scopes: [scope] } };
@@ -54,5 +74,7 @@ export function createArmClients(connection: ArmConnection, credential: TokenCre
     registries: cached((sub) => new ContainerRegistryManagementClient(credential, sub, modular)),
     identities: cached((sub) => new ManagedServiceIdentityClient(credential, sub, classic)),
     authorization: cached((sub) => new AuthorizationManagementClient(credential, sub, classic)),
+    graph: once(() => new ResourceGraphClient(credential, modular)),
+    subscriptions: once(() => new SubscriptionClient(credential, modular)),
   };
 }

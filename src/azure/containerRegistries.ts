@@ -17,6 +17,13 @@ export type Resolution =
   | { readonly found: true; readonly registry: RegistryState }
   | { readonly found: false; readonly searched: readonly string[] };
 
+export interface ResolveOptions {
+  /** May answer from a recent resolution: only for decisions that write nothing. */
+  readonly allowCached?: boolean;
+  /** Per-sweep memo of subscription listings, so N VMs naming registries cost one list per subscription. */
+  readonly listings?: Map<string, Promise<RegistryState[]>>;
+}
+
 /** How long a resolved registry may answer read-only questions (is this attached VM still allowed?). */
 export const REGISTRY_CACHE_TTL_MS = 10 * 60 * 1000;
 
@@ -32,7 +39,6 @@ export class ContainerRegistries {
   /**
    * A resource id is read directly; a name or login server is looked up by listing the registries of
    * the given subscriptions (registry names are globally unique, so the first match is the one).
-   * `allowCached` may answer from a recent resolution: only for decisions that write nothing.
    */
   async resolve(
     ref: RegistryRef,
@@ -48,18 +54,36 @@ export class ContainerRegistries {
     return resolution;
   }
 
-  private async resolveFresh(ref: RegistryRef, subscriptions: readonly string[]): Promise<Resolution> {
+  private async resolveFresh(
+    ref: RegistryRef,
+    subscriptions: readonly string[],
+    listings?: Map<string, Promise<RegistryState[]>>,
+  ): Promise<Resolution> {
     if (ref.form === 'resourceId') {
       const registry = await this.get(ref.registry);
       return registry ? { found: true, registry } : { found: false, searched: [ref.registry.id] };
     }
     const searched = [...new Set(subscriptions.map((s) => s.toLowerCase()))];
     for (const subscriptionId of searched) {
-      for await (const registry of this.clients.registries(subscriptionId).registries.list()) {
-        if (registry.name?.toLowerCase() === ref.name) return { found: true, registry: toState(registry) };
+      let listing = listings?.get(subscriptionId);
+      if (!listing) {
+        listing = this.listIn(subscriptionId);
+        // A failed listing is not remembered, so a retry lists again.
+        listings?.set(subscriptionId, listing);
+        listing.catch(() => listings?.delete(subscriptionId));
       }
+      const registry = (await listing).find((r) => r.name === ref.name);
+      if (registry) return { found: true, registry };
     }
     return { found: false, searched: searched.map((s) => `/subscriptions/${s}`) };
+  }
+
+  /** Every registry in a subscription (one list call per page). */
+  async listIn(subscriptionId: string): Promise<RegistryState[]> {
+    const registries: RegistryState[] = [];
+    for await (const registry of this.clients.registries(subscriptionId).registries.list())
+      registries.push(toState(registry));
+    return registries;
   }
 
   async get(ref: RegistryIdRef): Promise<RegistryState | undefined> {

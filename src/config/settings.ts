@@ -26,6 +26,17 @@ export interface Settings {
   readonly armAudience: string;
   /** Time one event invocation may spend retrying before it gives up and lets Event Grid redeliver. */
   readonly eventTimeBudgetMs: number;
+  /** Subscriptions the sweep covers; empty means every enabled subscription the app can see. */
+  readonly subscriptions: readonly string[];
+  /** NCRONTAB (six fields) for the sweep. */
+  readonly reconcileSchedule: string;
+  /** VMs (and registry/region pairs) a sweep works on at once. */
+  readonly sweepConcurrency: number;
+  /** A sweep stops starting work this long after it began and leaves the rest to the next one. */
+  readonly sweepTimeBudgetMs: number;
+  /** Client-side pacing per subscription, kept below ARM's refill rates (reads 25/s, writes 10/s). */
+  readonly armReadsPerSecond: number;
+  readonly armWritesPerSecond: number;
 }
 
 export class SettingsError extends Error {
@@ -40,7 +51,27 @@ export class SettingsError extends Error {
 
 type Env = Record<string, string | undefined>;
 
+/** Every 15 minutes, on the quarter hour. */
+export const DEFAULT_RECONCILE_SCHEDULE = '0 */15 * * * *';
+
+/** Variables whose empty value means "use the default list" rather than "unset". */
+const LIST_VARIABLES = new Set(['ACRPULL_REGISTRY_SUBSCRIPTIONS', 'ACRPULL_SUBSCRIPTIONS']);
+
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Six NCRONTAB fields (second minute hour day month weekday), as the Functions timer trigger takes. */
+const NCRONTAB = /^\S+( \S+){5}$/;
+
+const subscriptionList = z
+  .string()
+  .default('')
+  .transform((v) =>
+    v
+      .split(/[\s,;]+/)
+      .filter(Boolean)
+      .map((s) => s.toLowerCase()),
+  )
+  .refine((subs) => subs.every((s) => GUID.test(s)), 'must be a comma-separated list of subscription ids');
 
 const httpsUrl = z
   .string()
@@ -57,24 +88,28 @@ const variables = {
   ACRPULL_MODE: z.enum(['enforce', 'audit']).default('audit'),
   ACRPULL_TAG_KEY: z
     .string()
-    .regex(/^[^<>%&\\?/]{1,512}$/, 'must be a valid ARM tag name (1-512 characters, none of < > % & \\ ? /)')
+    .regex(/^[A-Za-z0-9_.:-]{1,128}$/, 'must be 1-128 letters, digits, _ . : or -')
     .default('acrPull'),
   ACRPULL_ARM_ENDPOINT: httpsUrl.default('https://management.azure.com'),
   ACRPULL_ARM_AUDIENCE: httpsUrl.default('https://management.azure.com'),
   ACRPULL_MAX_REGISTRIES_PER_VM: positiveInt(100).default(10),
   ACRPULL_EVENT_TIME_BUDGET_SECONDS: positiveInt(600).default(25),
-  ACRPULL_REGISTRY_SUBSCRIPTIONS: z
+  ACRPULL_REGISTRY_SUBSCRIPTIONS: subscriptionList,
+  ACRPULL_SUBSCRIPTIONS: subscriptionList,
+  ACRPULL_RECONCILE_SCHEDULE: z
     .string()
-    .default('')
-    .transform((v) => v.split(/[\s,;]+/).filter(Boolean))
-    .refine((subs) => subs.every((s) => GUID.test(s)), 'must be a comma-separated list of subscription ids'),
+    .transform((v) => v.trim().replace(/\s+/g, ' '))
+    .refine((v) => NCRONTAB.test(v), 'must be an NCRONTAB expression with six fields, e.g. "0 */15 * * * *"')
+    .default(DEFAULT_RECONCILE_SCHEDULE),
+  ACRPULL_SWEEP_CONCURRENCY: positiveInt(64).default(8),
+  ACRPULL_SWEEP_TIME_BUDGET_SECONDS: positiveInt(3600).default(540),
+  ACRPULL_ARM_READS_PER_SECOND: positiveInt(25).default(20),
+  ACRPULL_ARM_WRITES_PER_SECOND: positiveInt(10).default(8),
 } as const;
 
 function read<K extends keyof typeof variables>(env: Env, name: K): z.output<(typeof variables)[K]> {
   const raw = env[name];
-  const result = variables[name].safeParse(
-    raw === '' && name !== 'ACRPULL_REGISTRY_SUBSCRIPTIONS' ? undefined : raw,
-  );
+  const result = variables[name].safeParse(raw === '' && !LIST_VARIABLES.has(name) ? undefined : raw);
   if (!result.success) {
     const detail = result.error.issues.map((i) => i.message).join('; ');
     throw new SettingsError(name, `invalid value ${JSON.stringify(raw)}: ${detail}`);
@@ -117,6 +152,12 @@ export function loadSettings(env: Env = process.env): Settings {
     armEndpoint: read(env, 'ACRPULL_ARM_ENDPOINT'),
     armAudience: read(env, 'ACRPULL_ARM_AUDIENCE'),
     eventTimeBudgetMs: read(env, 'ACRPULL_EVENT_TIME_BUDGET_SECONDS') * 1000,
+    subscriptions: read(env, 'ACRPULL_SUBSCRIPTIONS'),
+    reconcileSchedule: read(env, 'ACRPULL_RECONCILE_SCHEDULE'),
+    sweepConcurrency: read(env, 'ACRPULL_SWEEP_CONCURRENCY'),
+    sweepTimeBudgetMs: read(env, 'ACRPULL_SWEEP_TIME_BUDGET_SECONDS') * 1000,
+    armReadsPerSecond: read(env, 'ACRPULL_ARM_READS_PER_SECOND'),
+    armWritesPerSecond: read(env, 'ACRPULL_ARM_WRITES_PER_SECOND'),
   };
 }
 

@@ -2,7 +2,7 @@
 // and holds the pull role on the registry. The event path runs it per VM; the sweep once per
 // (registry, region) and shares the answer with every VM there.
 import type { Auditor } from '../audit/auditor';
-import type { RegistryState } from '../azure/containerRegistries';
+import type { RegistryState, ResolveOptions } from '../azure/containerRegistries';
 import { type RetryEnvironment, withRetry } from '../azure/retry';
 import type { IdentityState } from '../azure/userAssignedIdentities';
 import { isRegistryAllowed } from '../core/allowlist';
@@ -34,18 +34,21 @@ export function registrySearchScope(deps: ReconcileDeps, vmSubscriptionId: strin
   return [vmSubscriptionId, ...deps.settings.registrySubscriptions];
 }
 
-export async function decideRegistry(
+export type RegistryAuthorization =
+  | { readonly status: 'allowed'; readonly registry: RegistryState }
+  | Extract<RegistryDecision, { status: 'rejected' | 'failed' }>;
+
+/** Find the registry a tag names and check it against the allowlist, using the id ARM returns. */
+export async function authorizeRegistry(
   deps: ReconcileDeps,
   retryEnv: RetryEnvironment,
-  auditor: Auditor,
   ref: RegistryRef,
-  region: string,
   searchIn: readonly string[],
-): Promise<RegistryDecision> {
-  let registry: RegistryState | undefined;
+  options: ResolveOptions = {},
+): Promise<RegistryAuthorization> {
   try {
     const resolution = await withRetry('find registry', retryEnv, () =>
-      deps.registries.resolve(ref, searchIn),
+      deps.registries.resolve(ref, searchIn, options),
     );
     if (!resolution.found) {
       return {
@@ -54,7 +57,7 @@ export async function decideRegistry(
         reason: `registry ${JSON.stringify(ref.text)} was not found in ${resolution.searched.join(', ')}`,
       };
     }
-    registry = resolution.registry;
+    const registry = resolution.registry;
     if (!isRegistryAllowed(registry, deps.settings.allowedRegistries)) {
       return {
         status: 'rejected',
@@ -65,18 +68,46 @@ export async function decideRegistry(
           : 'the registry is not in ACRPULL_ALLOWED_REGISTRIES',
       };
     }
-    return {
-      status: 'ready',
-      registry,
-      ...(await ensurePullAccess(deps, retryEnv, auditor, registry, region)),
-    };
+    return { status: 'allowed', registry };
   } catch (error) {
-    return { status: 'failed', error, ...(registry ? { registry } : {}) };
+    return { status: 'failed', error };
   }
 }
 
+/** The event path: authorize, then ensure identity and grant, auditing against the VM. */
+export async function decideRegistry(
+  deps: ReconcileDeps,
+  retryEnv: RetryEnvironment,
+  auditor: Auditor,
+  ref: RegistryRef,
+  region: string,
+  searchIn: readonly string[],
+): Promise<RegistryDecision> {
+  const authorization = await authorizeRegistry(deps, retryEnv, ref, searchIn);
+  if (authorization.status !== 'allowed') return authorization;
+  return ensurePullAccess(deps, retryEnv, auditor, authorization.registry, region);
+}
+
 /** Identity (create or reuse), then the grant. In audit mode, reads only and records the plan. */
-async function ensurePullAccess(
+export async function ensurePullAccess(
+  deps: ReconcileDeps,
+  retryEnv: RetryEnvironment,
+  auditor: Auditor,
+  registry: RegistryState,
+  region: string,
+): Promise<RegistryDecision> {
+  try {
+    return {
+      status: 'ready',
+      registry,
+      ...(await ensureIdentityAndGrant(deps, retryEnv, auditor, registry, region)),
+    };
+  } catch (error) {
+    return { status: 'failed', error, registry };
+  }
+}
+
+async function ensureIdentityAndGrant(
   deps: ReconcileDeps,
   retryEnv: RetryEnvironment,
   auditor: Auditor,

@@ -1,0 +1,17 @@
+// Subscriptions adapter: every subscription the app's identity can see, when none are configured.
+import type { ArmClients } from './armClients';
+
+export class Subscriptions {
+  constructor(private readonly clients: ArmClients) {}
+
+  /** Enabled subscriptions only: ARM refuses writes in disabled or warned ones anyway. */
+  async listEnabledIds(): Promise<string[]> {
+    const ids: string[] = [];
+    for await (const subscription of this.clients.subscriptions().subscriptions.list()) {
+      if (subscription.subscriptionId && (subscription.state ?? 'Enabled') === 'Enabled') {
+        ids.push(subscription.subscriptionId.toLowerCase());
+      }
+    }
+    return ids;
+  }
+}

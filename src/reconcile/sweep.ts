@@ -1,0 +1,248 @@
+// The sweep: every tagged VM in the configured subscriptions, catching missed events and drift.
+// Cost is kept near the lower bound: Resource Graph pages for discovery, one identity and grant
+// check per (registry, region) rather than per VM, and a VM read plus attach only for VMs that the
+// snapshot shows non-compliant (re-read first: the snapshot can lag ARM).
+import { randomUUID } from 'node:crypto';
+import pLimit from 'p-limit';
+import type { SweepSummary, Trigger } from '../audit/auditRecord';
+import { Auditor } from '../audit/auditor';
+import type { ArmRequestMeter } from '../azure/armRequestPolicy';
+import type { RegistryState } from '../azure/containerRegistries';
+import type { ResourceGraph, TaggedVmRow } from '../azure/resourceGraph';
+import { type Deadline, type RetryEnvironment, withRetry } from '../azure/retry';
+import type { Subscriptions } from '../azure/subscriptions';
+import { isAttached } from '../core/attachPlan';
+import { normalizeRegion } from '../core/names';
+import { parseVmId, type VmRef } from '../core/resourceId';
+import { parseRegistryTag, type RegistryRef } from '../core/tag';
+import type { ReconcileDeps } from './reconcileDeps';
+import { type DecideRegistry, reconcileVm, type VmOutcome } from './reconcileVm';
+import { authorizeRegistry, ensurePullAccess, type RegistryDecision, registrySearchScope } from './registryAccess';
+
+export interface SweepDeps extends ReconcileDeps {
+  readonly graph: ResourceGraph;
+  readonly subscriptions: Subscriptions;
+  readonly meter: ArmRequestMeter;
+}
+
+export interface SweepOptions {
+  readonly deadline: Deadline;
+  readonly trigger?: Trigger;
+  /** Stop starting new work when less than this remains of the budget. */
+  readonly marginMs?: number;
+}
+
+export interface SweepResult {
+  readonly summary: SweepSummary;
+  /** The tagged VMs could not be listed: nothing was reconciled. */
+  readonly discoveryFailed: boolean;
+  readonly vms: readonly { readonly vmId: string; readonly outcome: VmOutcome | 'deferred' }[];
+}
+
+interface VmWork {
+  readonly row: TaggedVmRow;
+  readonly vmRef: VmRef;
+  readonly region: string;
+  readonly refs: readonly RegistryRef[];
+}
+
+const rank: Record<VmOutcome | 'deferred', number> = {
+  failed: 6,
+  deferred: 5,
+  changed: 4,
+  planned: 3,
+  rejected: 2,
+  skipped: 1,
+  compliant: 0,
+  untagged: 0,
+};
+
+export async function sweep(deps: SweepDeps, options: SweepOptions): Promise<SweepResult> {
+  const now = deps.now ?? Date.now;
+  const started = now();
+  const before = deps.meter.snapshot();
+  const { settings } = deps;
+  const trigger = options.trigger ?? 'reconcile';
+  const sweepId = randomUUID();
+  const marginMs = options.marginMs ?? Math.min(10_000, Math.floor(options.deadline.remainingMs() / 10));
+  const hasTime = () => options.deadline.remainingMs() > marginMs;
+  const retryEnv: RetryEnvironment = {
+    ...deps.retry,
+    deadline: options.deadline,
+    onRetry: (info) => {
+      deps.log.info(`sweep ${sweepId}: retrying ${info.operation} in ${info.delayMs} ms after ${info.code}`);
+      deps.retry?.onRetry?.(info);
+    },
+  };
+  const outcomes = new Map<string, VmOutcome | 'deferred'>();
+  let pairsChecked = 0;
+
+  const finish = (finished: boolean, reason?: string, discoveryFailed = false): SweepResult => {
+    const after = deps.meter.snapshot();
+    const count = (o: VmOutcome | 'deferred') => [...outcomes.values()].filter((v) => v === o).length;
+    const summary: SweepSummary = {
+      sweepId,
+      mode: settings.mode,
+      trigger,
+      subscriptions: subscriptions.length,
+      vmsScanned: outcomes.size,
+      compliant: count('compliant'),
+      changed: count('changed'),
+      planned: count('planned'),
+      rejected: count('rejected'),
+      failed: count('failed'),
+      deferred: count('deferred'),
+      pairs: pairsChecked,
+      armReads: after.reads - before.reads,
+      armWrites: after.writes - before.writes,
+      armPolls: after.polls - before.polls,
+      armThrottled: after.throttled - before.throttled,
+      durationMs: now() - started,
+      finished,
+      ...(reason ? { reason } : {}),
+    };
+    deps.audit.recordSweep(summary);
+    deps.log.info(
+      `sweep ${sweepId}: ${summary.vmsScanned} tagged VMs, ${summary.changed} changed, ${summary.failed} failed, ` +
+        `${summary.deferred} deferred; ARM reads=${summary.armReads} writes=${summary.armWrites} polls=${summary.armPolls}` +
+        (finished ? '' : `; stopped early: ${reason}`),
+    );
+    return { summary, discoveryFailed, vms: [...outcomes].map(([vmId, outcome]) => ({ vmId, outcome })) };
+  };
+
+  // 1. Discover: which subscriptions, then every tagged VM in them from Resource Graph.
+  let subscriptions: readonly string[] = settings.subscriptions;
+  const rows: TaggedVmRow[] = [];
+  try {
+    if (subscriptions.length === 0) {
+      subscriptions = await withRetry('list subscriptions', retryEnv, () => deps.subscriptions.listEnabledIds());
+    }
+    let skipToken: string | undefined;
+    do {
+      const token = skipToken;
+      const page = await withRetry('query Resource Graph', retryEnv, () =>
+        deps.graph.taggedVmPage(subscriptions, settings.tagKey, token),
+      );
+      rows.push(...page.rows);
+      skipToken = page.skipToken;
+    } while (skipToken);
+  } catch (error) {
+    return finish(false, `could not list tagged VMs: ${(error as Error).message}`, true);
+  }
+
+  // 2. Parse every tag; an invalid one is audited against its VM and costs nothing more.
+  const work: VmWork[] = [];
+  for (const row of rows) {
+    const vmRef = parseVmId(row.id);
+    if (!vmRef) continue;
+    const parsed = parseRegistryTag(row.tagValue ?? '', settings.maxRegistriesPerVm);
+    if (!parsed.ok) {
+      vmAuditor(deps, trigger, vmRef.id).record('tag-invalid', 'rejected', { reason: `${settings.tagKey} tag: ${parsed.reason}` });
+      outcomes.set(vmRef.id, 'rejected');
+      continue;
+    }
+    work.push({ row, vmRef, region: normalizeRegion(row.location ?? ''), refs: parsed.refs });
+  }
+
+  // 3. Registries: each subscription listed once per sweep; each (registry, region) ensured once.
+  const listings = new Map<string, Promise<RegistryState[]>>();
+  const authorizations = new Map<string, ReturnType<typeof authorizeRegistry>>();
+  const authorize = (ref: RegistryRef, vmRef: VmRef) => {
+    const scope = registrySearchScope(deps, vmRef.subscriptionId);
+    const key = `${ref.form === 'resourceId' ? ref.registry.id.toLowerCase() : ref.name}|${scope.join(',')}`;
+    let pending = authorizations.get(key);
+    if (!pending) {
+      pending = authorizeRegistry(deps, retryEnv, ref, scope, { listings });
+      authorizations.set(key, pending);
+    }
+    return pending;
+  };
+  const pairAuditor = new Auditor(deps.audit, { mode: settings.mode, trigger, vmId: '' }, deps.now, { skipUnchanged: true });
+  const pairs = new Map<string, Promise<RegistryDecision>>();
+  const pairKey = (registry: RegistryState, region: string) => `${registry.id.toLowerCase()}|${region}`;
+  const ensurePair = (registry: RegistryState, region: string): Promise<RegistryDecision> => {
+    const key = pairKey(registry, region);
+    let pending = pairs.get(key);
+    if (!pending) {
+      pairsChecked += 1;
+      pending = ensurePullAccess(deps, retryEnv, pairAuditor, registry, region).then((decision) => {
+        if (decision.status === 'failed') {
+          pairAuditor.failed(decision.error, { registry: registry.name, registryId: registry.id });
+        }
+        return decision;
+      });
+      pairs.set(key, pending);
+    }
+    return pending;
+  };
+  const decide = async (ref: RegistryRef, region: string, vmRef: VmRef): Promise<RegistryDecision | undefined> => {
+    const authorization = await authorize(ref, vmRef);
+    if (authorization.status !== 'allowed') return authorization;
+    const key = pairKey(authorization.registry, region);
+    if (!pairs.has(key) && !hasTime()) return undefined; // out of time: not started
+    return ensurePair(authorization.registry, region);
+  };
+
+  // 4. Each VM: compliant from the snapshot costs nothing; otherwise re-read and reconcile it.
+  const limit = pLimit(settings.sweepConcurrency);
+  let stopped = false;
+  await Promise.all(
+    work.map((item) =>
+      limit(async () => {
+        const decisions = await Promise.all(item.refs.map((ref) => decide(ref, item.region, item.vmRef)));
+        if (decisions.some((d) => d === undefined)) {
+          stopped = true;
+          outcomes.set(item.vmRef.id, 'deferred');
+          return;
+        }
+        const ready = decisions.filter((d): d is Extract<RegistryDecision, { status: 'ready' }> => d?.status === 'ready');
+        const needsAttach = ready.some((d) => !isAttached(item.row.identity ?? undefined, d.identityId));
+        if (!needsAttach) {
+          outcomes.set(item.vmRef.id, outcomeFromSnapshot(deps, trigger, item, decisions as RegistryDecision[]));
+          return;
+        }
+        if (!hasTime()) {
+          stopped = true;
+          outcomes.set(item.vmRef.id, 'deferred');
+          return;
+        }
+        const known = new Map(item.refs.map((ref, i) => [ref, decisions[i] as RegistryDecision]));
+        const decideKnown: DecideRegistry = async (ref) => known.get(ref) as RegistryDecision;
+        const result = await reconcileVm(deps, { vmId: item.vmRef.id, trigger, deadline: options.deadline }, decideKnown);
+        outcomes.set(item.vmRef.id, result.outcome);
+      }),
+    ),
+  );
+  return finish(!stopped, stopped ? 'time budget reached; the rest is left for the next sweep' : undefined);
+}
+
+function vmAuditor(deps: ReconcileDeps, trigger: Trigger, vmId: string): Auditor {
+  return new Auditor(deps.audit, { mode: deps.settings.mode, trigger, vmId }, deps.now);
+}
+
+/**
+ * A VM the snapshot shows compliant for every allowed registry: no request. Refused registries are
+ * audited against the VM; a failed pair was audited once for the pair and counts the VM as failed.
+ */
+function outcomeFromSnapshot(
+  deps: ReconcileDeps,
+  trigger: Trigger,
+  item: VmWork,
+  decisions: readonly RegistryDecision[],
+): VmOutcome {
+  let outcome: VmOutcome = 'compliant';
+  const auditor = vmAuditor(deps, trigger, item.vmRef.id);
+  decisions.forEach((decision, i) => {
+    if (decision.status === 'rejected') {
+      auditor.record(decision.action, 'rejected', {
+        registry: decision.registry?.name ?? item.refs[i]?.name,
+        ...(decision.registry ? { registryId: decision.registry.id } : {}),
+        reason: decision.reason,
+      });
+      if (rank.rejected > rank[outcome]) outcome = 'rejected';
+    } else if (decision.status === 'failed') {
+      outcome = 'failed';
+    }
+  });
+  return outcome;
+}
