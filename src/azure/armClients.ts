@@ -2,6 +2,7 @@
 // subscription id at construction), built lazily and reused across invocations.
 import { AuthorizationManagementClient } from '@azure/arm-authorization';
 import { ComputeManagementClient } from '@azure/arm-compute';
+import { type ComputeManagementContext, createComputeManagement } from '@azure/arm-compute/api';
 import { ContainerRegistryManagementClient } from '@azure/arm-containerregistry';
 import { ManagedServiceIdentityClient } from '@azure/arm-msi';
 import { ResourceGraphClient } from '@azure/arm-resourcegraph';
@@ -20,6 +21,8 @@ export interface ArmConnection {
 
 export interface ArmClients {
   compute(subscriptionId: string): ComputeManagementClient;
+  /** The compute client's low-level context (same pipeline), for the attach's own long-running handling. */
+  computeContext(subscriptionId: string): ComputeManagementContext;
   identities(subscriptionId: string): ManagedServiceIdentityClient;
   authorization(subscriptionId: string): AuthorizationManagementClient;
   registries(subscriptionId: string): ContainerRegistryManagementClient;
@@ -71,6 +74,7 @@ export function createArmClients(
   const classic = { ...common, credentialScopes: [scope] };
   return {
     compute: cached((sub) => new ComputeManagementClient(credential, sub, modular)),
+    computeContext: cached((sub) => createComputeManagement(credential, sub, modular)),
     registries: cached((sub) => new ContainerRegistryManagementClient(credential, sub, modular)),
     identities: cached((sub) => new ManagedServiceIdentityClient(credential, sub, classic)),
     authorization: cached((sub) => new AuthorizationManagementClient(credential, sub, classic)),

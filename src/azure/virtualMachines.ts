@@ -1,8 +1,14 @@
-// VM adapter: one ARM call per method, over the real compute client.
+// VM adapter: one ARM call per method (plus the attach's status polls), over the real compute client.
+import type { ComputeManagementContext } from '@azure/arm-compute/api';
+import { createHttpPoller, type OperationResponse } from '@azure/core-lro';
+import { createRestError, type PathUncheckedResponse } from '@azure-rest/core-client';
 import type { AttachPatch } from '../core/attachPlan';
 import type { VmRef } from '../core/resourceId';
 import type { ArmClients } from './armClients';
 import { isNotFound } from './armErrors';
+
+/** The api-version @azure/arm-compute 25.1.1 sends for virtual machines. */
+export const COMPUTE_API_VERSION = '2026-04-01';
 
 export interface AttachedIdentity {
   readonly principalId?: string;
@@ -19,6 +25,15 @@ export interface VmState {
     readonly type?: string;
     readonly userAssignedIdentities?: Readonly<Record<string, AttachedIdentity>>;
   };
+}
+
+interface VmBody {
+  location?: string;
+  tags?: Record<string, string>;
+  etag?: string;
+  provisioningState?: string;
+  properties?: { provisioningState?: string };
+  identity?: { type?: string; userAssignedIdentities?: Record<string, AttachedIdentity> };
 }
 
 export class VirtualMachines {
@@ -43,37 +58,80 @@ export class VirtualMachines {
 
   /**
    * PATCHes only the identities to add (ARM merges the dictionary) with the etag we planned from, so a
-   * concurrent writer makes this fail with 412 instead of being overwritten. Waits for the async
-   * operation and returns the VM as ARM reports it afterwards.
+   * concurrent writer makes this fail with 412 instead of being overwritten, then follows the async
+   * operation to its real outcome (a Failed operation throws).
+   *
+   * Why not `virtualMachines.update()`: its poller always ends with a GET of the VM, a fifth request per
+   * attach that tells us nothing the PATCH response and the Succeeded status have not. core-lro can
+   * skip it (`skipFinalGet`) but the SDK does not expose that, so the same pipeline and core-lro
+   * poller are used here with it set. At fleet scale that is 20% fewer requests per repaired VM.
    */
   async attach(vm: VmRef, patch: AttachPatch, etag: string | undefined): Promise<VmState> {
-    const userAssignedIdentities = Object.fromEntries(patch.add.map((id) => [id, {}]));
-    const poller = this.clients
-      .compute(vm.subscriptionId)
-      .virtualMachines.update(
-        vm.resourceGroup,
-        vm.name,
-        { identity: { type: patch.type, userAssignedIdentities } },
-        { ...(etag ? { ifMatch: etag } : {}), updateIntervalInMs: this.pollIntervalMs },
-      );
-    const updated = await poller;
-    return toState(vm, updated);
+    const context = this.clients.computeContext(vm.subscriptionId);
+    const path = `/subscriptions/${encodeURIComponent(vm.subscriptionId)}/resourceGroups/${encodeURIComponent(
+      vm.resourceGroup,
+    )}/providers/Microsoft.Compute/virtualMachines/${encodeURIComponent(vm.name)}`;
+    const body = {
+      identity: {
+        type: patch.type,
+        userAssignedIdentities: Object.fromEntries(patch.add.map((id) => [id, {}])),
+      },
+    };
+    let accepted: VmBody | undefined;
+    const poller = createHttpPoller(
+      {
+        sendInitialRequest: async () => {
+          const response = await context.pathUnchecked(path).patch({
+            queryParameters: { 'api-version': COMPUTE_API_VERSION },
+            headers: { accept: 'application/json', ...(etag ? { 'If-Match': etag } : {}) },
+            contentType: 'application/json',
+            body,
+          });
+          const lro = asLroResponse(response);
+          accepted = response.body as VmBody;
+          return lro;
+        },
+        sendPollRequest: async (pollPath) => asLroResponse(await pollStatus(context, pollPath)),
+      },
+      { intervalInMs: this.pollIntervalMs, skipFinalGet: true },
+    );
+    await poller.pollUntilDone();
+    // The PATCH response carries the model as updated; the operation has now Succeeded.
+    return { ...toState(vm, flatten(accepted ?? {})), provisioningState: 'Succeeded' };
   }
 }
 
-function toState(
-  vm: VmRef,
-  found: {
-    location?: string;
-    tags?: Record<string, string>;
-    etag?: string;
-    provisioningState?: string;
-    identity?: {
-      type?: string;
-      userAssignedIdentities?: Record<string, { principalId?: string; clientId?: string }>;
-    };
-  },
-): VmState {
+async function pollStatus(
+  context: ComputeManagementContext,
+  pollPath: string,
+): Promise<PathUncheckedResponse> {
+  const url = new URL(pollPath, 'https://placeholder.invalid');
+  const withVersion = url.searchParams.has('api-version')
+    ? pollPath
+    : `${pollPath}${url.search ? '&' : '?'}api-version=${COMPUTE_API_VERSION}`;
+  return await context.pathUnchecked(withVersion).get();
+}
+
+function asLroResponse(response: PathUncheckedResponse): OperationResponse {
+  if (!['200', '201', '202'].includes(response.status)) throw createRestError(response);
+  return {
+    flatResponse: response,
+    rawResponse: {
+      statusCode: Number.parseInt(response.status, 10),
+      request: { method: response.request.method, url: response.request.url },
+      headers: response.headers as Record<string, string>,
+      body: response.body,
+    },
+  };
+}
+
+/** The REST body nests provisioningState under properties; the SDK model flattens it. */
+function flatten(body: VmBody): VmBody {
+  const provisioningState = body.provisioningState ?? body.properties?.provisioningState;
+  return { ...body, ...(provisioningState ? { provisioningState } : {}) };
+}
+
+function toState(vm: VmRef, found: VmBody): VmState {
   return {
     id: vm.id,
     location: found.location ?? '',

@@ -8,7 +8,9 @@ const handleSweep = createSweepHandler(getRuntime());
 
 app.timer('reconcileSweep', {
   // The binding expression reads the app setting; it only resolves when the setting exists.
-  schedule: process.env.ACRPULL_RECONCILE_SCHEDULE ? '%ACRPULL_RECONCILE_SCHEDULE%' : DEFAULT_RECONCILE_SCHEDULE,
+  schedule: process.env.ACRPULL_RECONCILE_SCHEDULE
+    ? '%ACRPULL_RECONCILE_SCHEDULE%'
+    : DEFAULT_RECONCILE_SCHEDULE,
   handler: async (timer, context) => {
     await handleSweep(timer, context);
   },

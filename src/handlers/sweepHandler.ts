@@ -15,7 +15,8 @@ export type SweepHandler = (timer: Timer, context: InvocationContext) => Promise
 
 export function createSweepHandler(deps: SweepDeps): SweepHandler {
   return async function handleSweep(timer, context) {
-    if (timer.isPastDue) context.warn('the sweep is running late (the previous one overran, or the app was down)');
+    if (timer.isPastDue)
+      context.warn('the sweep is running late (the previous one overran, or the app was down)');
     const log = {
       debug: (m: string) => context.debug(m),
       info: (m: string) => context.info(m),

@@ -4,8 +4,8 @@
 // snapshot shows non-compliant (re-read first: the snapshot can lag ARM).
 import { randomUUID } from 'node:crypto';
 import pLimit from 'p-limit';
-import type { SweepSummary, Trigger } from '../audit/auditRecord';
 import { Auditor } from '../audit/auditor';
+import type { SweepSummary, Trigger } from '../audit/auditRecord';
 import type { ArmRequestMeter } from '../azure/armRequestPolicy';
 import type { RegistryState } from '../azure/containerRegistries';
 import type { ResourceGraph, TaggedVmRow } from '../azure/resourceGraph';
@@ -17,7 +17,12 @@ import { parseVmId, type VmRef } from '../core/resourceId';
 import { parseRegistryTag, type RegistryRef } from '../core/tag';
 import type { ReconcileDeps } from './reconcileDeps';
 import { type DecideRegistry, reconcileVm, type VmOutcome } from './reconcileVm';
-import { authorizeRegistry, ensurePullAccess, type RegistryDecision, registrySearchScope } from './registryAccess';
+import {
+  authorizeRegistry,
+  ensurePullAccess,
+  type RegistryDecision,
+  registrySearchScope,
+} from './registryAccess';
 
 export interface SweepDeps extends ReconcileDeps {
   readonly graph: ResourceGraph;
@@ -115,7 +120,9 @@ export async function sweep(deps: SweepDeps, options: SweepOptions): Promise<Swe
   const rows: TaggedVmRow[] = [];
   try {
     if (subscriptions.length === 0) {
-      subscriptions = await withRetry('list subscriptions', retryEnv, () => deps.subscriptions.listEnabledIds());
+      subscriptions = await withRetry('list subscriptions', retryEnv, () =>
+        deps.subscriptions.listEnabledIds(),
+      );
     }
     let skipToken: string | undefined;
     do {
@@ -137,7 +144,9 @@ export async function sweep(deps: SweepDeps, options: SweepOptions): Promise<Swe
     if (!vmRef) continue;
     const parsed = parseRegistryTag(row.tagValue ?? '', settings.maxRegistriesPerVm);
     if (!parsed.ok) {
-      vmAuditor(deps, trigger, vmRef.id).record('tag-invalid', 'rejected', { reason: `${settings.tagKey} tag: ${parsed.reason}` });
+      vmAuditor(deps, trigger, vmRef.id).record('tag-invalid', 'rejected', {
+        reason: `${settings.tagKey} tag: ${parsed.reason}`,
+      });
       outcomes.set(vmRef.id, 'rejected');
       continue;
     }
@@ -157,7 +166,9 @@ export async function sweep(deps: SweepDeps, options: SweepOptions): Promise<Swe
     }
     return pending;
   };
-  const pairAuditor = new Auditor(deps.audit, { mode: settings.mode, trigger, vmId: '' }, deps.now, { skipUnchanged: true });
+  const pairAuditor = new Auditor(deps.audit, { mode: settings.mode, trigger, vmId: '' }, deps.now, {
+    skipUnchanged: true,
+  });
   const pairs = new Map<string, Promise<RegistryDecision>>();
   const pairKey = (registry: RegistryState, region: string) => `${registry.id.toLowerCase()}|${region}`;
   const ensurePair = (registry: RegistryState, region: string): Promise<RegistryDecision> => {
@@ -175,7 +186,11 @@ export async function sweep(deps: SweepDeps, options: SweepOptions): Promise<Swe
     }
     return pending;
   };
-  const decide = async (ref: RegistryRef, region: string, vmRef: VmRef): Promise<RegistryDecision | undefined> => {
+  const decide = async (
+    ref: RegistryRef,
+    region: string,
+    vmRef: VmRef,
+  ): Promise<RegistryDecision | undefined> => {
     const authorization = await authorize(ref, vmRef);
     if (authorization.status !== 'allowed') return authorization;
     const key = pairKey(authorization.registry, region);
@@ -195,10 +210,15 @@ export async function sweep(deps: SweepDeps, options: SweepOptions): Promise<Swe
           outcomes.set(item.vmRef.id, 'deferred');
           return;
         }
-        const ready = decisions.filter((d): d is Extract<RegistryDecision, { status: 'ready' }> => d?.status === 'ready');
+        const ready = decisions.filter(
+          (d): d is Extract<RegistryDecision, { status: 'ready' }> => d?.status === 'ready',
+        );
         const needsAttach = ready.some((d) => !isAttached(item.row.identity ?? undefined, d.identityId));
         if (!needsAttach) {
-          outcomes.set(item.vmRef.id, outcomeFromSnapshot(deps, trigger, item, decisions as RegistryDecision[]));
+          outcomes.set(
+            item.vmRef.id,
+            outcomeFromSnapshot(deps, trigger, item, decisions as RegistryDecision[]),
+          );
           return;
         }
         if (!hasTime()) {
@@ -208,7 +228,11 @@ export async function sweep(deps: SweepDeps, options: SweepOptions): Promise<Swe
         }
         const known = new Map(item.refs.map((ref, i) => [ref, decisions[i] as RegistryDecision]));
         const decideKnown: DecideRegistry = async (ref) => known.get(ref) as RegistryDecision;
-        const result = await reconcileVm(deps, { vmId: item.vmRef.id, trigger, deadline: options.deadline }, decideKnown);
+        const result = await reconcileVm(
+          deps,
+          { vmId: item.vmRef.id, trigger, deadline: options.deadline },
+          decideKnown,
+        );
         outcomes.set(item.vmRef.id, result.outcome);
       }),
     ),
