@@ -43,12 +43,13 @@ export class ContainerRegistries {
   async resolve(
     ref: RegistryRef,
     subscriptions: readonly string[],
-    options: { allowCached?: boolean } = {},
+    options: ResolveOptions = {},
   ): Promise<Resolution> {
     const hit = this.cache.get(ref.name);
-    if (options.allowCached && hit && this.now() - hit.at < this.cacheTtlMs)
+    if (options.allowCached && hit && this.now() - hit.at < this.cacheTtlMs) {
       return { found: true, registry: hit.registry };
-    const resolution = await this.resolveFresh(ref, subscriptions);
+    }
+    const resolution = await this.resolveFresh(ref, subscriptions, options.listings);
     if (resolution.found) this.cache.set(ref.name, { registry: resolution.registry, at: this.now() });
     else this.cache.delete(ref.name);
     return resolution;

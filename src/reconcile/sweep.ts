@@ -226,8 +226,15 @@ export async function sweep(deps: SweepDeps, options: SweepOptions): Promise<Swe
           outcomes.set(item.vmRef.id, 'deferred');
           return;
         }
-        const known = new Map(item.refs.map((ref, i) => [ref, decisions[i] as RegistryDecision]));
-        const decideKnown: DecideRegistry = async (ref) => known.get(ref) as RegistryDecision;
+        // Decided once per (registry, region) above; the reconcile re-reads the VM and its tag, and a
+        // registry the tag did not name in the snapshot is decided like any other.
+        const known = new Map(item.refs.map((ref, i) => [ref.name, decisions[i] as RegistryDecision]));
+        const decideKnown: DecideRegistry = async (ref, region, _auditor, _env, vmRef) =>
+          (region === item.region ? known.get(ref.name) : undefined) ??
+          (await decide(ref, region, vmRef)) ?? {
+            status: 'failed',
+            error: new Error('the sweep ran out of time'),
+          };
         const result = await reconcileVm(
           deps,
           { vmId: item.vmRef.id, trigger, deadline: options.deadline },

@@ -3,8 +3,10 @@
 import { InvocationContext } from '@azure/functions';
 import { type Emulator, type EmulatorOptions, startEmulator } from '../../emulator';
 import { MemoryAuditSink } from '../../src/audit/auditRecord';
+import { Deadline } from '../../src/azure/retry';
 import { loadSettings } from '../../src/config/settings';
 import { createVmWriteHandler, type VmWriteHandler } from '../../src/handlers/vmWriteHandler';
+import { type SweepResult, sweep } from '../../src/reconcile/sweep';
 import { createRuntime, type Runtime } from '../../src/runtime';
 
 export const SUB = '11111111-1111-1111-1111-111111111111';
@@ -34,6 +36,8 @@ export interface Harness {
   ): ReturnType<VmWriteHandler>;
   /** A handler on a fresh runtime, as on a newly started instance (empty caches). */
   coldDeliver(vm: string): ReturnType<VmWriteHandler>;
+  /** Runs one sweep on the shared runtime with the given time budget (default 60 s). */
+  sweep(options?: { budgetMs?: number; marginMs?: number }): Promise<SweepResult>;
   /** Delivers any payload through the real handler. */
   deliverRaw(event: unknown): ReturnType<VmWriteHandler>;
   close(): Promise<void>;
@@ -127,6 +131,11 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     deliver: (vm, opts) => handler(writeSuccessEvent(vm, opts), context()),
     coldDeliver: (vm) => createVmWriteHandler(newRuntime())(writeSuccessEvent(vm), context()),
     deliverRaw: (event) => handler(event, context()),
+    sweep: (opts = {}) =>
+      sweep(runtime, {
+        deadline: new Deadline(opts.budgetMs ?? 60_000),
+        ...(opts.marginMs !== undefined ? { marginMs: opts.marginMs } : {}),
+      }),
     close: () => emu.close(),
   };
 }

@@ -6,7 +6,11 @@ describe('ARM request accounting', () => {
     ['GET', '/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm', 'read'],
     ['GET', '/subscriptions/s/providers/Microsoft.Compute/locations/eastus/operations/abc', 'poll'],
     ['PATCH', '/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm', 'write'],
-    ['PUT', '//subscriptions/s/resourceGroups/rg/providers/Microsoft.Authorization/roleAssignments/g', 'write'],
+    [
+      'PUT',
+      '//subscriptions/s/resourceGroups/rg/providers/Microsoft.Authorization/roleAssignments/g',
+      'write',
+    ],
     ['POST', '/providers/Microsoft.ResourceGraph/resources', 'read'],
   ])('%s %s is a %s', (method, path, kind) => {
     expect(requestKind(method, path)).toBe(kind);

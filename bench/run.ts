@@ -1,0 +1,220 @@
+// `npm run bench`: sweep and event-path figures against the emulator. Timings live here, never in
+// jest. Each scenario's app side runs in its own process (worker.ts) so its peak RSS is the app's.
+import { fork } from 'node:child_process';
+import path from 'node:path';
+import { type Emulator, startEmulator } from '../emulator';
+import { appSettings, type FleetCase, REGISTRIES, SUBSCRIPTIONS, seedFleet } from './fleet';
+import type { WorkerReply, WorkerRequest } from './worker';
+
+const LATENCIES = [0, 30] as const;
+const POLLS_PER_ATTACH = 2; // the emulator answers InProgress once, then Succeeded
+/** A sweep of thousands of new VMs is paced by ARM's limits; the bench stops it here and reports throughput. */
+const NEW_FLEET_BUDGET_SECONDS = 120;
+
+interface Run {
+  readonly latencyMs: number;
+  readonly reads: number;
+  readonly writes: number;
+  readonly polls: number;
+  readonly wallSeconds: number;
+  readonly peakRssMb: number;
+  readonly reply: WorkerReply;
+  readonly attachedAfter: number;
+}
+
+function runWorker(request: WorkerRequest, env: Record<string, string>): Promise<WorkerReply> {
+  return new Promise((resolve, reject) => {
+    const child = fork(path.join(__dirname, 'worker.js'), [], {
+      env: { ...process.env, ...env },
+      stdio: 'inherit',
+    });
+    child.once('message', (reply) => resolve(reply as WorkerReply));
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      if (code !== 0) reject(new Error(`bench worker exited with ${code}`));
+    });
+    child.send(request);
+  });
+}
+
+function countAttached(emu: Emulator): number {
+  return emu.listVms().filter((vm) => Object.keys(vm.identity?.userAssignedIdentities ?? {}).length > 0)
+    .length;
+}
+
+/** The fewest ARM requests any correct sweep could make for this case (see README "Benchmark"). */
+function lowerBound(n: number, pairs: number, fleetCase: FleetCase, attaches: number): number {
+  const pages = Math.ceil(n / 1000);
+  const pairChecks = pairs * (fleetCase === 'new' ? 4 : 2); // read identity + read grants (+ create both)
+  const perAttach = 1 + 1 + POLLS_PER_ATTACH; // read with etag, PATCH, status polls
+  return pages + pairChecks + attaches * perAttach;
+}
+
+async function sweepScenario(n: number, fleetCase: FleetCase) {
+  const runs: Run[] = [];
+  let pairs = 0;
+  let nonCompliant = 0;
+  for (const latencyMs of LATENCIES) {
+    const emu = await startEmulator({ pollsBeforeDone: 1, operationMaxDurationMs: 60_000, pageSize: 100 });
+    try {
+      const fleet = seedFleet(emu, n, fleetCase);
+      pairs = fleet.pairs;
+      nonCompliant = fleet.nonCompliant;
+      emu.setLatency(latencyMs);
+      emu.resetCounts();
+      const env = {
+        ...appSettings(emu),
+        ...(fleetCase === 'new'
+          ? { ACRPULL_SWEEP_TIME_BUDGET_SECONDS: String(NEW_FLEET_BUDGET_SECONDS) }
+          : {}),
+      };
+      const reply = await runWorker({ kind: 'sweep', caCertPem: emu.caCertPem }, env);
+      const totals = emu.totals();
+      runs.push({
+        latencyMs,
+        reads: totals.reads,
+        writes: totals.writes,
+        polls: totals.polls,
+        wallSeconds: reply.wallMs / 1000,
+        peakRssMb: reply.peakRssMb,
+        reply,
+        attachedAfter: countAttached(emu),
+      });
+    } finally {
+      await emu.close();
+    }
+  }
+  const base = runs[0] as Run;
+  const changed = base.reply.summary?.changed ?? 0;
+  const bound = lowerBound(n, pairs, fleetCase, changed);
+  const total = base.reads + base.writes + base.polls;
+  return {
+    scenario: `sweep-${fleetCase}-${n}`,
+    vms: n,
+    case: fleetCase,
+    nonCompliantBefore: nonCompliant,
+    changed,
+    finished: base.reply.summary?.finished ?? false,
+    deferred: base.reply.summary?.deferred ?? 0,
+    failed: base.reply.summary?.failed ?? 0,
+    requests: { read: base.reads, write: base.writes, poll: base.polls, total },
+    lowerBound: bound,
+    ratio: Number((total / bound).toFixed(3)),
+    wallSeconds: Object.fromEntries(
+      runs.map((r) => [`latency${r.latencyMs}ms`, Number(r.wallSeconds.toFixed(2))]),
+    ),
+    vmsPerSecond: Object.fromEntries(
+      runs.map((r) => [
+        `latency${r.latencyMs}ms`,
+        Number(((r.reply.summary?.changed ?? 0) / r.wallSeconds).toFixed(1)),
+      ]),
+    ),
+    attachedAfter: Object.fromEntries(runs.map((r) => [`latency${r.latencyMs}ms`, r.attachedAfter])),
+    peakRssMb: Number(Math.max(...runs.map((r) => r.peakRssMb)).toFixed(1)),
+    auditRecords: base.reply.auditRecords,
+  };
+}
+
+async function eventScenario() {
+  const emu = await startEmulator({ pollsBeforeDone: 1 });
+  try {
+    const fleet = seedFleet(emu, 8, 'steady');
+    const fresh = emu.seedVm({
+      subscriptionId: SUBSCRIPTIONS[0],
+      resourceGroup: 'rg-fleet',
+      name: 'vm-first-time',
+      location: 'eastus',
+      tags: { acrPull: REGISTRIES[0] as string },
+    });
+    const measure = async (vmId: string) => {
+      emu.resetCounts();
+      const reply = await runWorker({ kind: 'event', caCertPem: emu.caCertPem, vmId }, appSettings(emu));
+      const t = emu.totals();
+      return {
+        outcome: reply.outcome,
+        read: t.reads,
+        write: t.writes,
+        poll: t.polls,
+        total: t.reads + t.writes + t.polls,
+      };
+    };
+    return {
+      scenario: 'event-path',
+      firstTimeVm: await measure(fresh.id),
+      alreadyCompliantVm: await measure(fleet.vmIds[0] as string),
+      ownPatchEcho: await measure(fresh.id),
+    };
+  } finally {
+    await emu.close();
+  }
+}
+
+function table(rows: (string | number)[][]): string {
+  const cells = rows.map((r) => r.map(String));
+  const widths = cells[0]?.map((_, c) => Math.max(...cells.map((r) => (r[c] ?? '').length))) ?? [];
+  return cells.map((r) => r.map((cell, c) => cell.padStart(widths[c] ?? 0)).join('  ')).join('\n');
+}
+
+async function main(): Promise<void> {
+  const quick = process.argv.includes('--quick');
+  const sizes = quick ? [1000] : [1000, 10_000];
+  const results = [];
+  for (const n of sizes) {
+    for (const fleetCase of ['steady', 'drift', 'new'] as const) {
+      const result = await sweepScenario(n, fleetCase);
+      console.log(JSON.stringify(result));
+      results.push(result);
+    }
+  }
+  const event = await eventScenario();
+  console.log(JSON.stringify(event));
+
+  console.log('');
+  console.log(
+    table([
+      [
+        'scenario',
+        'changed',
+        'reads',
+        'writes',
+        'polls',
+        'bound',
+        'ratio',
+        'wall 0ms',
+        'wall 30ms',
+        'VMs/s 30ms',
+        'rss MB',
+        'finished',
+      ],
+      ...results.map((r) => [
+        r.scenario,
+        r.changed,
+        r.requests.read,
+        r.requests.write,
+        r.requests.poll,
+        r.lowerBound,
+        r.ratio.toFixed(2),
+        `${r.wallSeconds.latency0ms}s`,
+        `${r.wallSeconds.latency30ms}s`,
+        r.vmsPerSecond.latency30ms ?? 0,
+        r.peakRssMb,
+        r.finished ? 'yes' : `no (${r.deferred} left)`,
+      ]),
+    ]),
+  );
+  console.log(
+    `\nevent path: first-time VM ${event.firstTimeVm.total} requests (${event.firstTimeVm.read} reads, ${event.firstTimeVm.write} writes, ${event.firstTimeVm.poll} polls); ` +
+      `already-compliant VM ${event.alreadyCompliantVm.total} (${event.alreadyCompliantVm.write} writes); echo of our own PATCH ${event.ownPatchEcho.total}`,
+  );
+  const steady = results.find((r) => r.scenario === `sweep-steady-${sizes[sizes.length - 1]}`);
+  if (steady) {
+    console.log(
+      `bench: steady-state ${steady.vms} VMs ratio=${steady.ratio.toFixed(2)} writes=${steady.requests.write} wall30ms=${steady.wallSeconds.latency30ms}s rss=${Math.round(steady.peakRssMb)}MB`,
+    );
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

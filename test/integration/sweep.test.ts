@@ -1,0 +1,244 @@
+// The timer sweep end to end: real SDK clients (Resource Graph included) against the emulator.
+import { type Harness, identityId, SUB, startHarness } from '../support/harness';
+
+const attachedKeys = (h: Harness, vmId: string) =>
+  Object.keys(h.emu.getVm(vmId)?.identity?.userAssignedIdentities ?? {}).map((k) => k.toLowerCase());
+
+function seedFleet(
+  h: Harness,
+  count: number,
+  options: { prefix?: string; tag?: string; location?: string } = {},
+) {
+  return Array.from({ length: count }, (_, i) =>
+    h.emu.seedVm({
+      subscriptionId: SUB,
+      resourceGroup: 'rg-apps',
+      name: `${options.prefix ?? 'vm'}-${String(i).padStart(3, '0')}`,
+      location: options.location ?? (i % 2 === 0 ? 'eastus' : 'westeurope'),
+      tags: { acrPull: options.tag ?? 'contosoapps' },
+    }),
+  );
+}
+
+describe('sweep', () => {
+  let h: Harness;
+  beforeEach(async () => {
+    h = await startHarness();
+  });
+  afterEach(async () => {
+    await h.close();
+  });
+
+  it('brings a new fleet to compliance with one identity and grant per (registry, region)', async () => {
+    const fleet = seedFleet(h, 20);
+
+    const { summary } = await h.sweep();
+
+    expect(summary).toMatchObject({
+      vmsScanned: 20,
+      changed: 20,
+      failed: 0,
+      deferred: 0,
+      finished: true,
+      pairs: 2,
+    });
+    expect(
+      h.emu
+        .listIdentities()
+        .map((i) => i.name)
+        .sort(),
+    ).toEqual(['id-acrpull-contosoapps-eastus', 'id-acrpull-contosoapps-westeurope']);
+    expect(h.emu.listRoleAssignments()).toHaveLength(2);
+    for (const vm of fleet) {
+      expect(attachedKeys(h, vm.id)).toEqual([identityId('contosoapps', vm.location).toLowerCase()]);
+    }
+    expect(h.audit.sweeps).toEqual([summary]);
+  });
+
+  it('repairs drift: a detached identity is re-attached and a deleted grant re-created', async () => {
+    const [a, b] = seedFleet(h, 4);
+    await h.sweep();
+    const grant = h.emu.listRoleAssignments().find((g) => g.scope.toLowerCase().includes('contosoapps'));
+    h.emu.deleteRoleAssignment(grant?.id ?? '');
+    h.emu.updateVmOutOfBand(a?.id ?? '', (vm) => {
+      vm.identity = undefined;
+    });
+    h.emu.resetCounts();
+    h.audit.records.length = 0;
+
+    const { summary } = await h.sweep();
+
+    expect(summary).toMatchObject({ changed: 1, compliant: 3, failed: 0, finished: true });
+    expect(attachedKeys(h, a?.id ?? '')).toHaveLength(1);
+    expect(attachedKeys(h, b?.id ?? '')).toHaveLength(1);
+    expect(h.emu.listRoleAssignments()).toHaveLength(2);
+    expect(h.emu.counts()['roleAssignment.put']).toBe(1);
+    expect(h.emu.counts()['vm.patch']).toBe(1);
+    const actions = h.audit.records.map((r) => `${r.action}:${r.outcome}`);
+    expect(actions).toContain('role-assigned:changed');
+    expect(actions).toContain('identity-attached:changed');
+  });
+
+  it('ignores untagged VMs', async () => {
+    seedFleet(h, 3);
+    const untagged = h.emu.seedVm({
+      subscriptionId: SUB,
+      resourceGroup: 'rg-apps',
+      name: 'vm-plain',
+      location: 'eastus',
+    });
+
+    const result = await h.sweep();
+
+    expect(result.summary.vmsScanned).toBe(3);
+    expect(result.vms.map((v) => v.vmId)).not.toContain(untagged.id);
+    expect(h.emu.getVm(untagged.id)?.identity).toBeUndefined();
+  });
+
+  it('respects the allowlist and audits the refusal against the VM', async () => {
+    const denied = h.emu.seedVm({
+      subscriptionId: SUB,
+      resourceGroup: 'rg-apps',
+      name: 'vm-secret',
+      location: 'eastus',
+      tags: { acrPull: 'secretregistry' },
+    });
+    const invalid = h.emu.seedVm({
+      subscriptionId: SUB,
+      resourceGroup: 'rg-apps',
+      name: 'vm-typo',
+      location: 'eastus',
+      tags: { acrpull: 'bad name!' },
+    });
+
+    const { summary } = await h.sweep();
+
+    expect(summary).toMatchObject({ rejected: 2, changed: 0 });
+    expect(h.emu.totals().writes).toBe(0);
+    expect(h.audit.records).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ vmId: denied.id, action: 'registry-denied', trigger: 'reconcile' }),
+        expect.objectContaining({ vmId: invalid.id, action: 'tag-invalid', trigger: 'reconcile' }),
+      ]),
+    );
+  });
+
+  it('re-reads a VM the Resource Graph snapshot shows non-compliant, and writes nothing if ARM says it is done', async () => {
+    const [vm] = seedFleet(h, 1);
+    h.emu.freezeResourceGraph(); // the snapshot still shows the VM without its identity
+    await h.deliver(vm?.id ?? ''); // the event path attaches it meanwhile
+    h.emu.resetCounts();
+
+    const { summary } = await h.sweep();
+
+    h.emu.thawResourceGraph();
+    expect(summary).toMatchObject({ compliant: 1, changed: 0 });
+    expect(h.emu.counts()['vm.get']).toBe(1);
+    expect(h.emu.totals().writes).toBe(0);
+  });
+
+  it('continues past one VM’s terminal error', async () => {
+    const fleet = seedFleet(h, 6, { location: 'eastus' });
+    const victim = fleet[2];
+    h.emu.injectFault({
+      operation: 'vm.patch',
+      status: 403,
+      code: 'AuthorizationFailed',
+      count: 10,
+      match: (req) => req.path.toLowerCase().endsWith(`/${victim?.name}`),
+    });
+
+    const { summary } = await h.sweep();
+
+    expect(summary).toMatchObject({ changed: 5, failed: 1, finished: true });
+    expect(h.audit.records.find((r) => r.vmId === victim?.id && r.action === 'failed')).toMatchObject({
+      retryable: false,
+    });
+    expect(attachedKeys(h, victim?.id ?? '')).toHaveLength(0);
+  });
+
+  it('stops before its time budget, says so, and the next sweep finishes the rest', async () => {
+    const fleet = seedFleet(h, 30, { location: 'eastus' });
+    h.emu.setLatency(25);
+
+    const first = await h.sweep({ budgetMs: 600, marginMs: 100 });
+
+    expect(first.summary.finished).toBe(false);
+    expect(first.summary.reason).toMatch(/time budget/);
+    expect(first.summary.deferred).toBeGreaterThan(0);
+    expect(first.summary.changed + first.summary.deferred).toBe(30);
+
+    h.emu.setLatency(0);
+    const second = await h.sweep();
+
+    expect(second.summary).toMatchObject({ finished: true, failed: 0, deferred: 0 });
+    expect(second.summary.changed).toBe(first.summary.deferred);
+    for (const vm of fleet) expect(attachedKeys(h, vm.id)).toHaveLength(1);
+  });
+
+  it('writes nothing in audit mode and reports the plan', async () => {
+    const dry = await startHarness({ env: { ACRPULL_MODE: 'audit' } });
+    try {
+      seedFleet(dry, 4);
+      const { summary } = await dry.sweep();
+      expect(summary).toMatchObject({ planned: 4, changed: 0, mode: 'audit' });
+      expect(dry.emu.totals().writes).toBe(0);
+    } finally {
+      await dry.close();
+    }
+  });
+});
+
+describe('sweep under throttling', () => {
+  it('converges every VM through a 429 storm', async () => {
+    const h = await startHarness();
+    try {
+      const fleet = seedFleet(h, 40, { location: 'eastus' });
+      // Buckets far smaller than ARM's, so the sweep must ride out many 429s.
+      h.emu.setThrottle({ reads: { burst: 15, perSecond: 60 }, writes: { burst: 5, perSecond: 40 } });
+
+      const { summary } = await h.sweep();
+
+      expect(summary).toMatchObject({ changed: 40, failed: 0, finished: true });
+      expect(summary.armThrottled).toBeGreaterThan(0);
+      for (const vm of fleet) expect(attachedKeys(h, vm.id)).toHaveLength(1);
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe('sweep request accounting', () => {
+  it('costs the lower bound in the steady state and counts its requests like ARM does', async () => {
+    const h = await startHarness();
+    try {
+      // 50 VMs over 2 registries × 2 regions
+      for (let i = 0; i < 50; i++) {
+        h.emu.seedVm({
+          subscriptionId: SUB,
+          resourceGroup: 'rg-apps',
+          name: `vm-acct-${i}`,
+          location: i % 2 === 0 ? 'eastus' : 'westeurope',
+          tags: { acrPull: i % 4 < 2 ? 'contosoapps' : 'fabrikamabac' },
+        });
+      }
+      await h.sweep();
+      h.emu.resetCounts();
+
+      const { summary } = await h.sweep();
+
+      // 1 Resource Graph page + subscriptions list + 1 registry list + 4 pairs × (identity GET + grant list)
+      const counts = h.emu.counts();
+      expect(counts['graph.query']).toBe(1);
+      expect(counts['registry.list']).toBe(1);
+      expect(counts['identity.get']).toBe(4);
+      expect(counts['roleAssignment.list']).toBe(4);
+      expect(counts['vm.get']).toBe(0);
+      expect(summary).toMatchObject({ compliant: 50, pairs: 4, armWrites: 0, armPolls: 0 });
+      expect(summary.armReads).toBe(h.emu.totals().reads);
+      expect(h.emu.totals().writes).toBe(0);
+    } finally {
+      await h.close();
+    }
+  });
+});
