@@ -44,6 +44,8 @@ export interface HandlerContext {
   settings: EmulatorSettings;
   /** https://127.0.0.1:PORT, for absolute nextLink and operation URLs. */
   baseUrl: string;
+  /** The response's x-ms-correlation-request-id (Resource Graph quotes it in its error messages). */
+  correlationId: string;
   /** Set by an `asyncFailed` fault: the long-running operation this request starts must fail so. */
   asyncFailure?: { code: string; message: string };
 }

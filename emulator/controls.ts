@@ -15,6 +15,9 @@ export const OPERATIONS = [
   'roleAssignment.list',
   'registry.get',
   'registry.list',
+  'graph.query',
+  'subscription.list',
+  'subscription.get',
   'token',
 ] as const;
 
@@ -47,6 +50,12 @@ export interface Totals {
   tokens: number;
 }
 
+/** 429s the optional throttle sent: all of them, and per operation (every key present). */
+export interface ThrottledCounts {
+  total: number;
+  byOperation: Record<OperationName, number>;
+}
+
 interface ArmedFault {
   spec: FaultSpec;
   remaining: number;
@@ -58,9 +67,11 @@ interface Hook {
   once: boolean;
 }
 
+/** Resource Graph queries are POSTs but read-only: they count as reads, not writes. */
 function totalsKey(operation: OperationName): keyof Totals {
   if (operation === 'token') return 'tokens';
   if (operation === 'vm.operationStatus') return 'polls';
+  if (operation === 'graph.query') return 'reads';
   return operation.endsWith('.get') || operation.endsWith('.list') ? 'reads' : 'writes';
 }
 
@@ -72,6 +83,8 @@ export class Controls {
   private hooks: Hook[] = [];
   private perOperation = zeroCounts();
   private sums = zeroTotals();
+  private throttledPerOperation = zeroCounts();
+  private throttledTotal = 0;
 
   injectFault(spec: FaultSpec): void {
     if (!OPERATIONS.includes(spec.operation))
@@ -120,6 +133,16 @@ export class Controls {
     this.sums[totalsKey(operation)] += 1;
   }
 
+  /** A 429 the throttle sent; `undefined` when the request matched no route. */
+  recordThrottled(operation: OperationName | undefined): void {
+    this.throttledTotal += 1;
+    if (operation) this.throttledPerOperation[operation] += 1;
+  }
+
+  throttled(): ThrottledCounts {
+    return { total: this.throttledTotal, byOperation: { ...this.throttledPerOperation } };
+  }
+
   counts(): Record<OperationName, number> {
     return { ...this.perOperation };
   }
@@ -131,5 +154,7 @@ export class Controls {
   resetCounts(): void {
     this.perOperation = zeroCounts();
     this.sums = zeroTotals();
+    this.throttledPerOperation = zeroCounts();
+    this.throttledTotal = 0;
   }
 }

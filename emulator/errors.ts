@@ -2,6 +2,13 @@
 // "(not verbatim)" in README.md follow ARM's style but were not confirmed against live traffic.
 import { compactGuid } from './resourceIds';
 
+/** An entry of `error.details`, as Resource Graph sends them. */
+export interface ErrorDetail {
+  code: string;
+  message: string;
+  [extra: string]: unknown;
+}
+
 export class ArmError extends Error {
   constructor(
     readonly status: number,
@@ -9,14 +16,21 @@ export class ArmError extends Error {
     message: string,
     readonly headers: Record<string, string> = {},
     readonly target?: string,
+    readonly details?: ErrorDetail[],
   ) {
     super(message);
     this.name = 'ArmError';
   }
 
-  toBody(): { error: { code: string; message: string; target?: string } } {
-    const error = { code: this.code, message: this.message };
-    return { error: this.target ? { ...error, target: this.target } : error };
+  toBody(): { error: { code: string; message: string; target?: string; details?: ErrorDetail[] } } {
+    return {
+      error: {
+        code: this.code,
+        message: this.message,
+        ...(this.target ? { target: this.target } : {}),
+        ...(this.details ? { details: this.details } : {}),
+      },
+    };
   }
 }
 
@@ -274,14 +288,86 @@ export const unsupportedRoleAssignmentFilter = (filter: string) =>
     `The filter '${filter}' is not supported. Supported filters are either 'atScope()' or 'principalId eq '{value}' or assignedTo('{value}')'.`,
   );
 
-// --- faults --------------------------------------------------------------------------------------
+// --- Resource Graph: a generic top-level error, the specific reason in `details` ----------------
 
-export const subscriptionThrottled = (sub: string, kind: string, actor: string, retryAfterSeconds: number) =>
-  new ArmError(
+/** Resource Graph's top-level message: only a timestamp and the correlation id. */
+const supportInfo = (correlationId: string) =>
+  `Please provide below info when asking for support: timestamp = ${new Date().toISOString()}, correlationId = ${correlationId}.`;
+
+const graphError = (
+  status: number,
+  code: string,
+  correlationId: string,
+  details: ErrorDetail[],
+  headers: Record<string, string> = {},
+) => new ArmError(status, code, supportInfo(correlationId), headers, undefined, details);
+
+export const graphQueryInvalid = (correlationId: string, query: string, reason: string) =>
+  graphError(400, 'BadRequest', correlationId, [
+    {
+      code: 'InvalidQuery',
+      message:
+        'Query is invalid. Please refer to the documentation for the Azure Resource Graph service and fix the error before retrying.',
+    },
+    {
+      code: 'UnsupportedQuery',
+      message: `The local Azure emulator does not evaluate this query (${reason}); it recognizes only the query shapes listed in emulator/README.md. Query: ${query}`,
+    },
+  ]);
+
+/** A request field Resource Graph refuses (`$top` out of range, malformed subscription id, …). */
+export const graphRequestInvalid = (correlationId: string, code: string, message: string) =>
+  graphError(400, 'BadRequest', correlationId, [{ code, message }]);
+
+export const graphSkipTokenInvalid = (correlationId: string) =>
+  graphError(400, 'BadRequest', correlationId, [
+    {
+      code: 'InvalidSkipToken',
+      message:
+        'The $skipToken is not valid for this request. A skip token must be used with the same query and scopes that returned it.',
+    },
+  ]);
+
+export const graphRateLimited = (
+  correlationId: string,
+  retryAfterSeconds: number,
+  headers: Record<string, string>,
+) =>
+  graphError(
     429,
-    'SubscriptionRequestsThrottled',
-    `Number of '${kind}' requests for subscription '${sub}' actor '${actor}' exceeded. Please try again after '${retryAfterSeconds}' seconds after additional tokens are available. Refer to https://aka.ms/arm-throttling for additional information.`,
+    'RateLimiting',
+    correlationId,
+    [
+      {
+        code: 'RateLimiting',
+        message: `Client application has been throttled and should not attempt to repeat the request until an amount of time has elapsed (${retryAfterSeconds} s). Please see https://aka.ms/resourcegraph-throttling for help.`,
+      },
+    ],
+    { ...headers, 'Retry-After': String(retryAfterSeconds) },
   );
+
+// --- throttling and faults ---------------------------------------------------------------------
+
+/** ARM's 429 when a token bucket is empty (velero #9171 wording; the tenant variant is not verbatim). */
+const requestsThrottled =
+  (code: string, scope: 'subscription' | 'tenant') =>
+  (
+    id: string,
+    kind: string,
+    actor: string,
+    retryAfterSeconds: number,
+    headers: Record<string, string> = {},
+  ) =>
+    new ArmError(
+      429,
+      code,
+      `Number of '${kind}' requests for ${scope} '${id}' actor '${actor}' exceeded. Please try again after '${retryAfterSeconds}' seconds after additional tokens are available. Refer to https://aka.ms/arm-throttling for additional information.`,
+      headers,
+    );
+
+export const subscriptionThrottled = requestsThrottled('SubscriptionRequestsThrottled', 'subscription');
+
+export const tenantThrottled = requestsThrottled('TenantRequestsThrottled', 'tenant');
 
 export const internalServerError = (detail: string) =>
   new ArmError(

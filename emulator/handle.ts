@@ -6,6 +6,7 @@ import type { Server as HttpsServer } from 'node:https';
 import type { EmulatorSettings } from './armHttp';
 import type { Controls } from './controls';
 import type { Emulator } from './index';
+import type { RequestLimiter } from './rateLimit';
 import { isGuid, parseScope, sameId, TYPES } from './resourceIds';
 import { roleGuidOf } from './roleDefinitions';
 import type { Store, VmRecord } from './store';
@@ -21,6 +22,7 @@ export interface HandleDeps {
   controls: Controls;
   authority: TokenAuthority;
   settings: EmulatorSettings;
+  limiter: RequestLimiter;
   servers: (HttpServer | HttpsServer)[];
 }
 
@@ -190,6 +192,10 @@ export function createHandle(deps: HandleDeps): Emulator {
     setLatency(ms) {
       settings.latencyMs = ms;
     },
+    freezeResourceGraph: () => store.freezeResourceGraph(),
+    thawResourceGraph: () => store.thawResourceGraph(),
+    setThrottle: (throttle) => deps.limiter.configure(throttle),
+    throttled: () => controls.throttled(),
     counts: () => controls.counts(),
     totals: () => controls.totals(),
     resetCounts: () => controls.resetCounts(),

@@ -5,15 +5,18 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { Server } from 'node:net';
 import type { EmulatorSettings } from './armHttp';
 import { generateCertificate } from './certificate';
-import { Controls, type FaultSpec, type OperationName, type Totals } from './controls';
+import { Controls, type FaultSpec, type OperationName, type ThrottledCounts, type Totals } from './controls';
 import { createHandle } from './handle';
+import { RequestLimiter, type ThrottleSettings } from './rateLimit';
 import { createArmServer } from './server';
 import { Store } from './store';
 import { createTokenServer } from './tokenServer';
 import { TokenAuthority } from './tokens';
 
-export type { FaultRequest, FaultSpec, OperationName, Totals } from './controls';
+export type { FaultRequest, FaultSpec, OperationName, ThrottledCounts, Totals } from './controls';
 export { OPERATIONS } from './controls';
+export type { ResourceGraphQuota, ThrottleSettings, TokenBucketSettings } from './rateLimit';
+export { DEFAULT_LIMITS } from './rateLimit';
 export { API_VERSIONS } from './routes';
 export type {
   AttachedIdentity,
@@ -49,6 +52,11 @@ export interface EmulatorOptions {
   /** Fixed ports (default 0 = ephemeral). */
   armPort?: number;
   identityPort?: number;
+  /**
+   * Refuse requests beyond ARM's limits with 429 (default off: the rate-limit headers count down but
+   * nothing is refused). `true` = ARM's defaults; an object overrides some numbers.
+   */
+  throttle?: boolean | ThrottleSettings;
 }
 
 export interface SeedRegistry {
@@ -115,6 +123,13 @@ export interface Emulator {
   clearFaults(): void;
   onBeforeOperation(operation: OperationName, hook: () => void, once?: boolean): void;
   setLatency(ms: number): void;
+  /** Resource Graph answers from a copy of the VMs as they are now (again now, if already frozen) until thawed. */
+  freezeResourceGraph(): void;
+  thawResourceGraph(): void;
+  /** Turns the throttle off (false), on with ARM's defaults (true) or on with these numbers; every bucket starts full. */
+  setThrottle(settings: ThrottleSettings | boolean): void;
+  /** 429s sent by the throttle (not by injectFault), in total and per operation. */
+  throttled(): ThrottledCounts;
   counts(): Record<OperationName, number>;
   totals(): Totals;
   resetCounts(): void;
@@ -153,6 +168,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   const certificate = await generateCertificate();
   const store = new Store(tenantId);
   const controls = new Controls();
+  const limiter = new RequestLimiter();
+  limiter.configure(options.throttle);
   const authority = new TokenAuthority(tenantId);
   const appIdentity = { ...PROCESS_DEFAULTS.appIdentity };
   store.addPrincipal(appIdentity.principalId, 'ServicePrincipal', 0);
@@ -164,6 +181,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     controls,
     authority,
     settings,
+    limiter,
     certificate,
     baseUrl: () => armEndpoint,
   });
@@ -181,6 +199,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     controls,
     authority,
     settings,
+    limiter,
     servers: [arm, tokens],
   });
 }

@@ -12,12 +12,14 @@ import {
 import { getIdentity, listIdentities, putIdentity } from './handlers/identities';
 import { getOperationStatus } from './handlers/operations';
 import { getRegistry, listRegistries } from './handlers/registries';
+import { queryResources } from './handlers/resourceGraph';
 import {
   deleteRoleAssignment,
   getRoleAssignment,
   listRoleAssignments,
   putRoleAssignment,
 } from './handlers/roleAssignments';
+import { getSubscription, listSubscriptions } from './handlers/subscriptions';
 import { getVm, listVms, patchVm } from './handlers/virtualMachines';
 
 /** api-versions the pinned SDKs send (checked in node_modules); nothing else is accepted. */
@@ -26,6 +28,8 @@ export const API_VERSIONS = {
   identity: ['2024-11-30'],
   authorization: ['2022-04-01'],
   registry: ['2025-11-01'],
+  resourceGraph: ['2024-04-01'],
+  subscriptions: ['2022-12-01'],
 } as const;
 
 export interface Route {
@@ -91,6 +95,13 @@ export const ROUTES: Route[] = [
     ['registry.list', 'GET', `${RG}/${ACRS}`, listRegistries],
     ['registry.list', 'GET', `${SUB}/${ACRS}`, listRegistries],
   ]),
+  ...routesFor('Microsoft.ResourceGraph/resources', API_VERSIONS.resourceGraph, [
+    ['graph.query', 'POST', '/providers/Microsoft.ResourceGraph/resources', queryResources],
+  ]),
+  ...routesFor('subscriptions', API_VERSIONS.subscriptions, [
+    ['subscription.list', 'GET', '/subscriptions', listSubscriptions],
+    ['subscription.get', 'GET', SUB, getSubscription],
+  ]),
 ];
 
 /** Resource types per emulated namespace; other types there are unknown (404 InvalidResourceType). */
@@ -99,18 +110,39 @@ const NAMESPACES: Record<string, string[]> = {
   'microsoft.managedidentity': ['userassignedidentities'],
   'microsoft.authorization': ['roleassignments', 'roledefinitions'],
   'microsoft.containerregistry': ['registries'],
+  'microsoft.resourcegraph': [
+    'resources',
+    'resourceshistory',
+    'resourcechanges',
+    'resourcechangedetails',
+    'queries',
+    'operations',
+  ],
 };
+
+/** Pattern segments, split once per pattern rather than once per request. */
+const PATTERN_PARTS = new Map<string, string[]>();
+
+function partsOf(pattern: string): string[] {
+  let parts = PATTERN_PARTS.get(pattern);
+  if (!parts) {
+    parts = pattern.split('/').filter(Boolean);
+    PATTERN_PARTS.set(pattern, parts);
+  }
+  return parts;
+}
 
 /**
  * Matches path segments against a pattern. `{x}` captures one segment; a leading `{*scope}` captures
  * everything before the rest of the pattern (the scope of an extension resource).
  */
 function matchPattern(pattern: string, segs: string[]): Record<string, string> | undefined {
-  const parts = pattern.split('/').filter(Boolean);
+  const all = partsOf(pattern);
+  const scoped = all[0] === '{*scope}';
+  const parts = scoped ? all.slice(1) : all;
   const params: Record<string, string> = {};
   let offset = 0;
-  if (parts[0] === '{*scope}') {
-    parts.shift();
+  if (scoped) {
     offset = segs.length - parts.length;
     if (offset < 0) return undefined;
     params.scope = `/${segs.slice(0, offset).join('/')}`;
@@ -139,7 +171,7 @@ function explainMiss(method: string, path: string, segs: string[], apiVersion: s
     return notImplemented(`${method} ${path}`);
   }
   if (lower[0] === 'subscriptions')
-    return notImplemented(`${method} ${path} (subscription and resource group endpoints)`);
+    return notImplemented(`${method} ${path} (resource group and other subscription-level endpoints)`);
   return pathNotFound(path);
 }
 

@@ -3,20 +3,22 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import https from 'node:https';
-import type { EmulatorSettings, HandlerContext } from './armHttp';
+import type { Caller, EmulatorSettings, HandlerContext } from './armHttp';
 import type { Certificate } from './certificate';
 import type { Controls, FaultSpec } from './controls';
 import {
   ArmError,
   concurrentRequestConflict,
+  graphRateLimited,
   internalServerError,
   invalidApiVersion,
   invalidRequestContent,
   missingApiVersion,
   subscriptionThrottled,
+  tenantThrottled,
 } from './errors';
 import { parseTarget, readBody, sendJson, sleep } from './httpUtil';
-import { kindOf, RateLimitHeaders } from './rateLimit';
+import { kindOf, type RequestLimiter } from './rateLimit';
 import { parseScope } from './resourceIds';
 import { type Route, resolveRoute } from './routes';
 import type { Store } from './store';
@@ -27,6 +29,7 @@ export interface ArmServerDeps {
   controls: Controls;
   authority: TokenAuthority;
   settings: EmulatorSettings;
+  limiter: RequestLimiter;
   certificate: Certificate;
   /** Known once the server listens. */
   baseUrl: () => string;
@@ -103,7 +106,32 @@ function subscriptionOf(params: Record<string, string>): string | undefined {
 }
 
 export function createArmServer(deps: ArmServerDeps): https.Server {
-  const rateLimits = new RateLimitHeaders();
+  /**
+   * Takes this request's token from the caller's bucket (Resource Graph: its quota window) and adds
+   * the headers that report it; throws the 429 when the throttle is on and the bucket is empty.
+   */
+  function admit(
+    route: Route | undefined,
+    sub: string | undefined,
+    method: string,
+    caller: Caller,
+    headers: Record<string, string>,
+  ): void {
+    const graph = route?.operation === 'graph.query';
+    const admission = graph
+      ? deps.limiter.admitGraph(caller.objectId)
+      : deps.limiter.admitArm(sub, caller.objectId, method);
+    Object.assign(headers, admission.headers);
+    const wait = admission.refusedForSeconds;
+    if (wait === undefined) return;
+    deps.controls.recordThrottled(route?.operation);
+    const correlationId = headers['x-ms-correlation-request-id'] ?? '';
+    const retry = { 'Retry-After': String(wait) };
+    const kind = kindOf(method).replace(/s$/, '');
+    if (graph) throw graphRateLimited(correlationId, wait, admission.headers);
+    if (sub) throw subscriptionThrottled(sub, kind, caller.objectId, wait, retry);
+    throw tenantThrottled(caller.tenantId, kind, caller.objectId, wait, retry);
+  }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const raw = await readBody(req);
@@ -112,15 +140,19 @@ export function createArmServer(deps: ArmServerDeps): https.Server {
     const resolved = resolveRoute(method, path, query['api-version'] ?? '');
     const params = 'route' in resolved ? resolved.params : {};
     if ('route' in resolved) deps.controls.record(resolved.route.operation);
-    const headers = {
-      ...STANDARD_HEADERS,
-      ...requestIds(req),
-      ...rateLimits.take(subscriptionOf(params), method),
-    };
-    await sleep(deps.settings.latencyMs);
+    const headers: Record<string, string> = { ...STANDARD_HEADERS, ...requestIds(req) };
+    // setTimeout(0) still waits a timer tick (~1 ms): only sleep when latency was asked for.
+    if (deps.settings.latencyMs > 0) await sleep(deps.settings.latencyMs);
 
     try {
       const caller = deps.authority.authenticate(req.headers.authorization);
+      admit(
+        'route' in resolved ? resolved.route : undefined,
+        subscriptionOf(params),
+        method,
+        caller,
+        headers,
+      );
       if ('error' in resolved) throw resolved.error;
       const { route } = resolved;
       const apiVersion = checkApiVersion(query['api-version'], route);
@@ -138,6 +170,7 @@ export function createArmServer(deps: ArmServerDeps): https.Server {
         store: deps.store,
         settings: deps.settings,
         baseUrl: deps.baseUrl(),
+        correlationId: headers['x-ms-correlation-request-id'] ?? '',
         // Only an asyncFailed fault gets this far: the request succeeds, its operation will fail.
         asyncFailure: fault && {
           code: fault.code,

@@ -137,8 +137,10 @@ interface Named {
 }
 
 /** Resources of one type, keyed case-insensitively by (subscription, resource group, name). */
-class ResourceTable<T extends Named> {
+class ResourceTable<T extends Named & { id: string }> {
   private readonly rows = new Map<string, T>();
+  /** All rows ordered by lowercased id; rebuilt lazily after a put or delete. */
+  private sorted: T[] | undefined;
 
   get(sub: string, rg: string, name: string): T | undefined {
     return this.rows.get(keyOf(sub, rg, name));
@@ -146,10 +148,22 @@ class ResourceTable<T extends Named> {
 
   put(row: T): void {
     this.rows.set(keyOf(row.subscriptionId, row.resourceGroup, row.name), row);
+    this.sorted = undefined;
   }
 
   delete(row: T): void {
     this.rows.delete(keyOf(row.subscriptionId, row.resourceGroup, row.name));
+    this.sorted = undefined;
+  }
+
+  /** The live rows ordered by id (case-insensitively): a stable order for paging. Do not modify the array. */
+  sortedById(): readonly T[] {
+    if (!this.sorted) {
+      const keyed = [...this.rows.values()].map((row) => ({ key: row.id.toLowerCase(), row }));
+      keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+      this.sorted = keyed.map((k) => k.row);
+    }
+    return this.sorted;
   }
 
   list(sub?: string, rg?: string): T[] {
@@ -168,6 +182,9 @@ class ResourceTable<T extends Named> {
 
 const nowIso = () => new Date().toISOString();
 
+/** Finished async operations kept for late polls; older ones are forgotten (polls then answer 404). */
+export const FINISHED_OPERATIONS_KEPT = 10_000;
+
 interface ResourceInput {
   subscriptionId: string;
   resourceGroup: string;
@@ -178,13 +195,27 @@ interface ResourceInput {
 
 export class Store {
   private readonly groups = new Map<string, ResourceGroupRecord>();
+  /** Lowercased subscription id → the id as first seeded. */
+  private readonly subscriptions = new Map<string, string>();
   readonly vms = new ResourceTable<VmRecord>();
   readonly identities = new ResourceTable<IdentityRecord>();
   readonly registries = new ResourceTable<RegistryRecord>();
   private readonly roleAssignments = new Map<string, RoleAssignmentRecord>();
   private readonly principals = new Map<string, PrincipalRecord>();
+  /** By lowercased name, oldest first (Map insertion order). */
   private readonly operations = new Map<string, AsyncOperationRecord>();
+  /** The InProgress operation of each VM, by lowercased VM id. */
+  private readonly runningByVm = new Map<string, AsyncOperationRecord>();
+  private finishedCount = 0;
   private readonly provisioning = new Map<string, Provisioning>();
+  /** Set while Resource Graph is frozen: deep copies of the VMs, ordered by id. */
+  private graphSnapshot: readonly VmRecord[] | undefined;
+  /**
+   * Bumped whenever what Resource Graph sees may have changed: a VM created or deleted, an etag bumped
+   * (every PATCH and out-of-band update does that), a freeze or thaw. Lets query results be reused
+   * across the pages of one sweep.
+   */
+  private graphVersion = 0;
 
   constructor(readonly tenantId: string) {}
 
@@ -195,6 +226,7 @@ export class Store {
     if (existing) return existing;
     const group = { id: resourceGroupId(sub, name), name, subscriptionId: sub, location };
     this.groups.set(keyOf(sub, name), group);
+    if (!this.subscriptions.has(sub.toLowerCase())) this.subscriptions.set(sub.toLowerCase(), sub);
     return group;
   }
 
@@ -217,7 +249,17 @@ export class Store {
   }
 
   hasSubscription(sub: string): boolean {
-    return [...this.groups.values()].some((g) => sameId(g.subscriptionId, sub));
+    return this.subscriptions.has(sub.toLowerCase());
+  }
+
+  /** The subscription id as first seeded, if the subscription exists. */
+  subscription(sub: string): string | undefined {
+    return this.subscriptions.get(sub.toLowerCase());
+  }
+
+  /** Every subscription that has a resource group, in the order they appeared. */
+  listSubscriptions(): string[] {
+    return [...this.subscriptions.values()];
   }
 
   // --- principals (the directory, as far as role assignments can tell) --------------------------
@@ -258,17 +300,42 @@ export class Store {
       timeCreated: nowIso(),
     };
     this.vms.put(record);
+    this.graphVersion += 1;
     return record;
   }
 
   deleteVm(vm: VmRecord): void {
     this.vms.delete(vm);
+    this.graphVersion += 1;
     this.provisioning.delete(vm.id.toLowerCase());
+    this.runningByVm.delete(vm.id.toLowerCase());
+  }
+
+  // --- Resource Graph's view of the VMs ----------------------------------------------------------
+
+  /**
+   * What Resource Graph sees: the live VMs, or the snapshot taken by freezeResourceGraph(), ordered by
+   * id; `version` changes whenever they may have.
+   */
+  resourceGraphView(): { vms: readonly VmRecord[]; version: number } {
+    return { vms: this.graphSnapshot ?? this.vms.sortedById(), version: this.graphVersion };
+  }
+
+  /** Resource Graph answers from a copy of the VMs as they are now, until thawed (a new freeze re-takes it). */
+  freezeResourceGraph(): void {
+    this.graphSnapshot = structuredClone(this.vms.sortedById());
+    this.graphVersion += 1;
+  }
+
+  thawResourceGraph(): void {
+    this.graphSnapshot = undefined;
+    this.graphVersion += 1;
   }
 
   bumpEtag(vm: VmRecord): void {
     const current = Number.parseInt(vm.etag.replace(/"/g, ''), 10) || 0;
     vm.etag = `"${current + 1}"`;
+    this.graphVersion += 1;
   }
 
   /** A new system-assigned identity for a VM: a principal in the directory from now on. */
@@ -383,6 +450,7 @@ export class Store {
       ...(failure ? { failure } : {}),
     };
     this.operations.set(op.name.toLowerCase(), op);
+    this.runningByVm.set(vm.id.toLowerCase(), op);
     return op;
   }
 
@@ -398,9 +466,7 @@ export class Store {
 
   /** The VM's operation still running, if any (one past its deadline is finished first). */
   runningOperationFor(vm: VmRecord): AsyncOperationRecord | undefined {
-    const op = [...this.operations.values()].find(
-      (o) => o.status === 'InProgress' && sameId(o.resourceId, vm.id),
-    );
+    const op = this.runningByVm.get(vm.id.toLowerCase());
     if (op && Date.now() >= op.deadlineMs) this.finish(op);
     return op?.status === 'InProgress' ? op : undefined;
   }
@@ -423,7 +489,23 @@ export class Store {
   private finish(op: AsyncOperationRecord): void {
     op.status = op.failure ? 'Failed' : 'Succeeded';
     op.endTime = nowIso();
+    const key = op.resourceId.toLowerCase();
+    if (this.runningByVm.get(key) === op) this.runningByVm.delete(key);
     const vm = this.vms.byId(op.resourceId, TYPES.vm);
     if (vm) vm.provisioningState = op.status;
+    this.finishedCount += 1;
+    if (this.finishedCount > FINISHED_OPERATIONS_KEPT) this.forgetOldestFinished();
+  }
+
+  /** Drops the oldest finished operations, a tenth of the limit at a time (amortized O(1) per operation). */
+  private forgetOldestFinished(): void {
+    let toDrop = Math.ceil(FINISHED_OPERATIONS_KEPT / 10);
+    for (const [name, op] of this.operations) {
+      if (toDrop === 0) break;
+      if (op.status === 'InProgress') continue;
+      this.operations.delete(name);
+      this.finishedCount -= 1;
+      toDrop -= 1;
+    }
   }
 }

@@ -11,7 +11,7 @@ import { applyIdentityPatch } from './vmIdentityPatch';
 
 const PATCHABLE = ['tags', 'identity'];
 
-function renderIdentity(identity: VmIdentity): unknown {
+export function renderIdentity(identity: VmIdentity): unknown {
   return {
     type: identity.type,
     ...(identity.principalId ? { principalId: identity.principalId, tenantId: identity.tenantId } : {}),

@@ -71,7 +71,8 @@ export class ArmRequestMeter {
       bucket = new TokenBucket(this.pacing[bucketKind], this.now);
       this.buckets.set(key, bucket);
     }
-    for (let waitMs = bucket.take(); waitMs > 0; waitMs = bucket.take()) await this.wait(waitMs);
+    const waitMs = bucket.reserve();
+    if (waitMs > 0) await this.wait(waitMs);
     return kind;
   }
 }

@@ -30,7 +30,7 @@ export interface Settings {
   readonly subscriptions: readonly string[];
   /** NCRONTAB (six fields) for the sweep. */
   readonly reconcileSchedule: string;
-  /** VMs (and registry/region pairs) a sweep works on at once. */
+  /** VMs a sweep works on at once in each subscription (and registry/region pairs at once overall). */
   readonly sweepConcurrency: number;
   /** A sweep stops starting work this long after it began and leaves the rest to the next one. */
   readonly sweepTimeBudgetMs: number;

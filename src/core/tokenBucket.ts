@@ -1,36 +1,34 @@
-// A token bucket like ARM's own (burst capacity, steady refill). Pure apart from the injected clock.
+// ARM-style pacing (burst capacity, steady refill) as a virtual-time token bucket (GCRA): each caller
+// reserves the next free slot and is told how long to wait for it. Reservations are first come,
+// first served, so concurrent callers neither stampede nor starve. Pure apart from the injected clock.
 
 export interface BucketSettings {
-  /** Tokens available at once. */
+  /** Requests allowed at once. */
   readonly burst: number;
-  /** Tokens added per second. */
+  /** Requests per second, sustained. */
   readonly perSecond: number;
 }
 
 export class TokenBucket {
-  private tokens: number;
-  private updatedAt: number;
+  /** When the bucket would next be empty if every reservation so far were spent at once. */
+  private theoreticalArrival: number;
+  private readonly intervalMs: number;
+  private readonly toleranceMs: number;
 
   constructor(
-    private readonly settings: BucketSettings,
+    settings: BucketSettings,
     private readonly now: () => number = Date.now,
   ) {
-    this.tokens = settings.burst;
-    this.updatedAt = now();
+    this.intervalMs = 1000 / settings.perSecond;
+    this.toleranceMs = (settings.burst - 1) * this.intervalMs;
+    this.theoreticalArrival = now();
   }
 
-  /** Takes a token if one is available; otherwise returns how many ms until one will be. */
-  take(): number {
+  /** Reserves a slot; returns the ms to wait before using it (0 = now). */
+  reserve(): number {
     const now = this.now();
-    this.tokens = Math.min(
-      this.settings.burst,
-      this.tokens + ((now - this.updatedAt) / 1000) * this.settings.perSecond,
-    );
-    this.updatedAt = now;
-    if (this.tokens >= 1) {
-      this.tokens -= 1;
-      return 0;
-    }
-    return Math.ceil(((1 - this.tokens) / this.settings.perSecond) * 1000);
+    const arrival = Math.max(this.theoreticalArrival, now);
+    this.theoreticalArrival = arrival + this.intervalMs;
+    return Math.max(0, Math.ceil(arrival - this.toleranceMs - now));
   }
 }

@@ -124,6 +124,7 @@ export async function sweep(deps: SweepDeps, options: SweepOptions): Promise<Swe
         deps.subscriptions.listEnabledIds(),
       );
     }
+    if (subscriptions.length === 0) return finish(true, 'no subscriptions to sweep');
     let skipToken: string | undefined;
     do {
       const token = skipToken;
@@ -198,12 +199,28 @@ export async function sweep(deps: SweepDeps, options: SweepOptions): Promise<Swe
     return ensurePair(authorization.registry, region);
   };
 
-  // 4. Each VM: compliant from the snapshot costs nothing; otherwise re-read and reconcile it.
+  // 4. Every (registry, region) pair first, so VM work never holds a slot waiting for a pair.
   const limit = pLimit(settings.sweepConcurrency);
+  await Promise.all(
+    work.flatMap((item) => item.refs.map((ref) => limit(() => decide(ref, item.region, item.vmRef)))),
+  );
+
+  // 5. Each VM: compliant from the snapshot costs nothing; otherwise re-read and reconcile it.
+  // Concurrency is per subscription, as ARM's limits are: one shared pool would fill up with the
+  // slowest subscription's VMs (a convoy) and run the whole sweep at that subscription's pace.
+  const perSubscription = new Map<string, ReturnType<typeof pLimit>>();
+  const limitFor = (subscriptionId: string) => {
+    let pool = perSubscription.get(subscriptionId);
+    if (!pool) {
+      pool = pLimit(settings.sweepConcurrency);
+      perSubscription.set(subscriptionId, pool);
+    }
+    return pool;
+  };
   let stopped = false;
   await Promise.all(
     work.map((item) =>
-      limit(async () => {
+      limitFor(item.vmRef.subscriptionId)(async () => {
         const decisions = await Promise.all(item.refs.map((ref) => decide(ref, item.region, item.vmRef)));
         if (decisions.some((d) => d === undefined)) {
           stopped = true;

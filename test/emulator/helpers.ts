@@ -5,6 +5,8 @@ import { AuthorizationManagementClient } from '@azure/arm-authorization';
 import { ComputeManagementClient } from '@azure/arm-compute';
 import { ContainerRegistryManagementClient } from '@azure/arm-containerregistry';
 import { ManagedServiceIdentityClient } from '@azure/arm-msi';
+import { ResourceGraphClient } from '@azure/arm-resourcegraph';
+import { SubscriptionClient } from '@azure/arm-resources-subscriptions';
 import type { TokenCredential } from '@azure/core-auth';
 import type { Emulator } from '../../emulator';
 
@@ -61,6 +63,24 @@ export function clientsFor(emu: Emulator, options: ClientOptions = {}): Clients 
     msi: new ManagedServiceIdentityClient(credential, sub, classic),
     authorization: new AuthorizationManagementClient(credential, sub, classic),
     registries: new ContainerRegistryManagementClient(credential, sub, modular),
+  };
+}
+
+/** The tenant-level clients (modular; no subscription): Resource Graph and Subscriptions. */
+export function tenantClientsFor(
+  emu: Emulator,
+  options: Omit<ClientOptions, 'subscriptionId'> = {},
+): { graph: ResourceGraphClient; subscriptions: SubscriptionClient } {
+  const credential = options.credential ?? staticCredential(emu);
+  const modular = {
+    endpoint: emu.armEndpoint,
+    tlsOptions: { ca: emu.caCertPem },
+    credentials: { scopes: [ARM_SCOPE] },
+    retryOptions: options.retryOptions ?? { maxRetries: 0 },
+  };
+  return {
+    graph: new ResourceGraphClient(credential, modular),
+    subscriptions: new SubscriptionClient(credential, modular),
   };
 }
 

@@ -23,23 +23,35 @@ describe('ARM request accounting', () => {
 });
 
 describe('token bucket', () => {
-  it('allows the burst, then paces at the refill rate', () => {
+  it('allows the burst, then paces at the refill rate, first come first served', () => {
     let now = 0;
     const bucket = new TokenBucket({ burst: 2, perSecond: 10 }, () => now);
-    expect(bucket.take()).toBe(0);
-    expect(bucket.take()).toBe(0);
-    expect(bucket.take()).toBe(100);
-    now += 100;
-    expect(bucket.take()).toBe(0);
-    now += 50;
-    expect(bucket.take()).toBe(50);
+    expect(bucket.reserve()).toBe(0);
+    expect(bucket.reserve()).toBe(0);
+    expect(bucket.reserve()).toBe(100);
+    expect(bucket.reserve()).toBe(200); // queued behind the previous reservation
+    now += 200;
+    expect(bucket.reserve()).toBe(100);
   });
 
-  it('never holds more than its burst', () => {
+  it('refills while idle, never beyond its burst', () => {
     let now = 0;
-    const bucket = new TokenBucket({ burst: 1, perSecond: 10 }, () => now);
+    const bucket = new TokenBucket({ burst: 3, perSecond: 10 }, () => now);
+    for (let i = 0; i < 3; i++) bucket.reserve();
     now += 60_000;
-    expect(bucket.take()).toBe(0);
-    expect(bucket.take()).toBeGreaterThan(0);
+    expect([bucket.reserve(), bucket.reserve(), bucket.reserve()]).toEqual([0, 0, 0]);
+    expect(bucket.reserve()).toBe(100);
+  });
+
+  it('sustains the configured rate over time', () => {
+    const now = 0;
+    const bucket = new TokenBucket({ burst: 5, perSecond: 8 }, () => now);
+    let granted = 0;
+    for (let i = 0; i < 1000; i++) {
+      const wait = bucket.reserve();
+      if (wait <= 10_000) granted++;
+    }
+    // 5 at once plus 8 per second for 10 s
+    expect(granted).toBe(5 + 80);
   });
 });

@@ -1,0 +1,253 @@
+// Resource Graph queries: the emulator is not a KQL engine. It tokenizes the query (whitespace,
+// newlines, `//` comments and keyword case do not matter) and recognizes exactly two shapes over
+// virtual machines (see README.md); anything else is refused with the reason. Pure: no HTTP, no store.
+
+/** Columns of the Resources table the emulator can project for a VM. */
+export const VM_COLUMNS = [
+  'id',
+  'name',
+  'type',
+  'location',
+  'resourceGroup',
+  'subscriptionId',
+  'tags',
+  'identity',
+] as const;
+
+export type VmColumn = (typeof VM_COLUMNS)[number];
+
+export type Comparison = '=~' | '==';
+
+export type GraphQuery =
+  | {
+      /** `… | mv-expand bagexpansion=array tags | where tostring(tags[0]) =~ '<key>' | project id, location, <k> = tostring(tags[0]), <v> = tostring(tags[1]), identity` */
+      shape: 'vmTags';
+      /** False when `type == '…'` names the type in another case: real ARG then matches nothing. */
+      typeMatches: boolean;
+      tagKey: string;
+      tagComparison: Comparison;
+      tagKeyColumn: string;
+      tagValueColumn: string;
+      /** The query with whitespace, comments and keyword case normalized (for skip tokens). */
+      fingerprint: string;
+    }
+  | {
+      /** `… | project <columns>` */
+      shape: 'vms';
+      typeMatches: boolean;
+      columns: VmColumn[];
+      fingerprint: string;
+    };
+
+export class UnsupportedQuery extends Error {}
+
+const VM_TYPE = 'microsoft.compute/virtualmachines';
+
+type Token = { kind: 'word' | 'string' | 'number' | 'punct'; text: string; value: string };
+
+const ESCAPES: Record<string, string> = { n: '\n', t: '\t', r: '\r', '\\': '\\', "'": "'", '"': '"' };
+
+/** A KQL string literal starting at `at` ('…' or "…" with backslash escapes, or verbatim @'…'). */
+function readString(query: string, at: number): { value: string; end: number } {
+  const verbatim = query[at] === '@';
+  const start = verbatim ? at + 1 : at;
+  const quote = query[start];
+  let value = '';
+  let i = start + 1;
+  while (i < query.length) {
+    const ch = query[i] as string;
+    if (ch === quote) {
+      if (verbatim && query[i + 1] === quote) {
+        value += quote;
+        i += 2;
+        continue;
+      }
+      return { value, end: i + 1 };
+    }
+    if (ch === '\\' && !verbatim) {
+      const escaped = ESCAPES[query[i + 1] ?? ''];
+      if (escaped === undefined) throw new UnsupportedQuery(`unsupported escape '\\${query[i + 1] ?? ''}'`);
+      value += escaped;
+      i += 2;
+      continue;
+    }
+    value += ch;
+    i += 1;
+  }
+  throw new UnsupportedQuery('unterminated string literal');
+}
+
+const PUNCTUATION = ['=~', '==', '|', '(', ')', '[', ']', ',', '='];
+
+export function tokenize(query: string): Token[] {
+  const tokens: Token[] = [];
+  let i = 0;
+  while (i < query.length) {
+    const rest = query.slice(i);
+    const space = /^(\s+|\/\/[^\n]*)/.exec(rest);
+    if (space) {
+      i += space[0].length;
+      continue;
+    }
+    if (/^(@?['"])/.test(rest)) {
+      const { value, end } = readString(query, i);
+      tokens.push({ kind: 'string', text: query.slice(i, end), value });
+      i = end;
+      continue;
+    }
+    const word = /^[A-Za-z_][A-Za-z0-9_]*(-[A-Za-z_][A-Za-z0-9_]*)*/.exec(rest) ?? undefined;
+    const number = word ? undefined : /^\d+/.exec(rest);
+    const punct = word || number ? undefined : PUNCTUATION.find((p) => rest.startsWith(p));
+    const text = word?.[0] ?? number?.[0] ?? punct;
+    if (!text) throw new UnsupportedQuery(`unexpected character '${rest[0]}'`);
+    const kind = word ? 'word' : number ? 'number' : 'punct';
+    tokens.push({ kind, text, value: kind === 'word' ? text.toLowerCase() : text });
+    i += text.length;
+  }
+  return tokens;
+}
+
+/** Walks the tokens, naming what it expected when the query leaves the recognized shapes. */
+class Cursor {
+  private at = 0;
+
+  constructor(private readonly tokens: Token[]) {}
+
+  private fail(expected: string): never {
+    const found = this.tokens[this.at];
+    throw new UnsupportedQuery(
+      `expected ${expected}, found ${found ? `'${found.text}'` : 'the end of the query'}`,
+    );
+  }
+
+  peekWord(word: string): boolean {
+    const t = this.tokens[this.at];
+    return t?.kind === 'word' && t.value === word;
+  }
+
+  /** Keywords and fixed column names, in any case; several separated by spaces match in sequence. */
+  words(sequence: string): void {
+    for (const word of sequence.split(' ')) {
+      if (!this.peekWord(word)) this.fail(`'${word}'`);
+      this.at += 1;
+    }
+  }
+
+  punct(p: string): void {
+    const t = this.tokens[this.at];
+    if (t?.kind !== 'punct' || t.value !== p) this.fail(`'${p}'`);
+    this.at += 1;
+  }
+
+  /** Accepts the next token if it is this punctuation. */
+  maybePunct(p: string): boolean {
+    const t = this.tokens[this.at];
+    if (t?.kind !== 'punct' || t.value !== p) return false;
+    this.at += 1;
+    return true;
+  }
+
+  comparison(): Comparison {
+    const t = this.tokens[this.at];
+    if (t?.kind !== 'punct' || (t.value !== '=~' && t.value !== '==')) this.fail("'=~' or '=='");
+    this.at += 1;
+    return t.value as Comparison;
+  }
+
+  string(): string {
+    const t = this.tokens[this.at];
+    if (t?.kind !== 'string') this.fail('a string literal');
+    this.at += 1;
+    return t.value;
+  }
+
+  number(n: string): void {
+    const t = this.tokens[this.at];
+    if (t?.kind !== 'number' || t.value !== n) this.fail(n);
+    this.at += 1;
+  }
+
+  /** A column alias, as written. */
+  name(): string {
+    const t = this.tokens[this.at];
+    if (t?.kind !== 'word') this.fail('a column name');
+    this.at += 1;
+    return t.text;
+  }
+
+  end(): void {
+    if (this.at < this.tokens.length) this.fail('the end of the query');
+  }
+}
+
+/** `tostring(tags[<index>])` */
+function tagElement(c: Cursor, index: '0' | '1'): void {
+  c.words('tostring');
+  c.punct('(');
+  c.words('tags');
+  c.punct('[');
+  c.number(index);
+  c.punct(']');
+  c.punct(')');
+}
+
+function vmColumns(c: Cursor): VmColumn[] {
+  const columns: VmColumn[] = [];
+  do {
+    const name = c.name();
+    const column = VM_COLUMNS.find((col) => col.toLowerCase() === name.toLowerCase());
+    if (!column) throw new UnsupportedQuery(`column '${name}' is not one of ${VM_COLUMNS.join(', ')}`);
+    if (columns.includes(column)) throw new UnsupportedQuery(`column '${column}' is projected twice`);
+    columns.push(column);
+  } while (c.maybePunct(','));
+  return columns;
+}
+
+/** The recognized shape of `query`, or UnsupportedQuery saying where it departs from them. */
+export function parseGraphQuery(query: string): GraphQuery {
+  const tokens = tokenize(query);
+  const fingerprint = tokens.map((t) => (t.kind === 'word' ? t.value : t.text)).join(' ');
+  const c = new Cursor(tokens);
+  c.words('resources');
+  c.punct('|');
+  c.words('where type');
+  const typeComparison = c.comparison();
+  const type = c.string();
+  if (type.toLowerCase() !== VM_TYPE) {
+    throw new UnsupportedQuery(`only type '${VM_TYPE}' is emulated, not '${type}'`);
+  }
+  const typeMatches = typeComparison === '=~' || type === VM_TYPE;
+  c.punct('|');
+  if (c.peekWord('project')) {
+    c.words('project');
+    const columns = vmColumns(c);
+    c.end();
+    return { shape: 'vms', typeMatches, columns, fingerprint };
+  }
+  c.words('mv-expand bagexpansion');
+  c.punct('=');
+  c.words('array tags');
+  c.punct('|');
+  c.words('where');
+  tagElement(c, '0');
+  const tagComparison = c.comparison();
+  const tagKey = c.string();
+  c.punct('|');
+  c.words('project id');
+  c.punct(',');
+  c.words('location');
+  c.punct(',');
+  const tagKeyColumn = c.name();
+  c.punct('=');
+  tagElement(c, '0');
+  c.punct(',');
+  const tagValueColumn = c.name();
+  c.punct('=');
+  tagElement(c, '1');
+  c.punct(',');
+  c.words('identity');
+  c.end();
+  const names = ['id', 'location', 'identity', tagKeyColumn.toLowerCase(), tagValueColumn.toLowerCase()];
+  if (new Set(names).size !== names.length) throw new UnsupportedQuery('the projected column names repeat');
+  return { shape: 'vmTags', typeMatches, tagKey, tagComparison, tagKeyColumn, tagValueColumn, fingerprint };
+}
