@@ -1,4 +1,6 @@
 // The timer sweep end to end: real SDK clients (Resource Graph included) against the emulator.
+import { InvocationContext } from '@azure/functions';
+import { createSweepHandler, SweepFailedError } from '../../src/handlers/sweepHandler';
 import { type Harness, identityId, SUB, startHarness } from '../support/harness';
 
 const attachedKeys = (h: Harness, vmId: string) =>
@@ -236,6 +238,45 @@ describe('sweep request accounting', () => {
       expect(counts['vm.get']).toBe(0);
       expect(summary).toMatchObject({ compliant: 50, pairs: 4, armWrites: 0, armPolls: 0 });
       expect(summary.armReads).toBe(h.emu.totals().reads);
+      expect(h.emu.totals().writes).toBe(0);
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe('timer handler', () => {
+  const timer = {
+    isPastDue: false,
+    schedule: { adjustForDST: true },
+    scheduleStatus: { last: '', next: '', lastUpdated: '' },
+  };
+  const context = () =>
+    new InvocationContext({ functionName: 'reconcileSweep', invocationId: 'test', logHandler: () => {} });
+
+  it('runs a sweep and records its summary', async () => {
+    const h = await startHarness();
+    try {
+      seedFleet(h, 3);
+      const result = await createSweepHandler(h.runtime)(timer, context());
+      expect(result.summary).toMatchObject({ changed: 3, finished: true, trigger: 'reconcile' });
+      expect(h.audit.sweeps).toHaveLength(1);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('fails the invocation, after recording why, when the tagged VMs cannot be listed', async () => {
+    const h = await startHarness();
+    try {
+      seedFleet(h, 3);
+      h.emu.injectFault({ operation: 'graph.query', status: 403, code: 'AuthorizationFailed' });
+
+      const error = await createSweepHandler(h.runtime)(timer, context()).catch((e: unknown) => e);
+
+      expect(error).toBeInstanceOf(SweepFailedError);
+      expect(h.audit.sweeps[0]).toMatchObject({ finished: false, vmsScanned: 0 });
+      expect(h.audit.sweeps[0]?.reason).toMatch(/could not list tagged VMs: .*AuthorizationFailed/);
       expect(h.emu.totals().writes).toBe(0);
     } finally {
       await h.close();

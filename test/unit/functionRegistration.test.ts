@@ -37,3 +37,33 @@ describe('function app startup', () => {
     }
   });
 });
+
+describe('timer function startup', () => {
+  const saved = { ...process.env };
+  afterEach(() => {
+    process.env = { ...saved };
+  });
+
+  it('fails at load, naming the variable, when the schedule is not NCRONTAB', () => {
+    process.env.ACRPULL_IDENTITY_RESOURCE_GROUP = RG;
+    process.env.ACRPULL_RECONCILE_SCHEDULE = '*/15 * * * *';
+    expect(() =>
+      jest.isolateModules(() => {
+        require('../../src/functions/reconcileSweep');
+      }),
+    ).toThrow(
+      /^ACRPULL_RECONCILE_SCHEDULE: invalid value "\*\/15 \* \* \* \*": must be an NCRONTAB expression with six fields/,
+    );
+  });
+
+  it('loads with the default schedule', () => {
+    process.env.ACRPULL_IDENTITY_RESOURCE_GROUP = RG;
+    process.env.ACRPULL_ALLOWED_REGISTRIES = 'contosoapps';
+    delete process.env.ACRPULL_RECONCILE_SCHEDULE;
+    expect(() =>
+      jest.isolateModules(() => {
+        require('../../src/functions/reconcileSweep');
+      }),
+    ).not.toThrow();
+  });
+});
