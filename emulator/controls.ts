@@ -1,5 +1,5 @@
 // What tests steer and observe: injected faults, hooks that run before an operation, and request
-// counts. Independent of HTTP; the servers consult it for every request.
+// counts. Independent of HTTP; the servers (ARM, token endpoint, ingestion) consult it for every request.
 
 export const OPERATIONS = [
   'vm.get',
@@ -19,6 +19,8 @@ export const OPERATIONS = [
   'subscription.list',
   'subscription.get',
   'token',
+  'ingestion.track',
+  'ingestion.liveMetrics',
 ] as const;
 
 export type OperationName = (typeof OPERATIONS)[number];
@@ -48,6 +50,8 @@ export interface Totals {
   writes: number;
   polls: number;
   tokens: number;
+  /** Application Insights `ingestion.track` requests: not ARM traffic, never a read or a write. */
+  telemetry: number;
 }
 
 /** 429s the optional throttle sent: all of them, and per operation (every key present). */
@@ -67,8 +71,13 @@ interface Hook {
   once: boolean;
 }
 
-/** Resource Graph queries are POSTs but read-only: they count as reads, not writes. */
-function totalsKey(operation: OperationName): keyof Totals {
+/**
+ * Resource Graph queries are POSTs but read-only: they count as reads, not writes. Telemetry is no
+ * ARM traffic; live-metrics pings are counted per operation only.
+ */
+function totalsKey(operation: OperationName): keyof Totals | undefined {
+  if (operation === 'ingestion.track') return 'telemetry';
+  if (operation === 'ingestion.liveMetrics') return undefined;
   if (operation === 'token') return 'tokens';
   if (operation === 'vm.operationStatus') return 'polls';
   if (operation === 'graph.query') return 'reads';
@@ -76,7 +85,7 @@ function totalsKey(operation: OperationName): keyof Totals {
 }
 
 const zeroCounts = () => Object.fromEntries(OPERATIONS.map((op) => [op, 0])) as Record<OperationName, number>;
-const zeroTotals = (): Totals => ({ reads: 0, writes: 0, polls: 0, tokens: 0 });
+const zeroTotals = (): Totals => ({ reads: 0, writes: 0, polls: 0, tokens: 0, telemetry: 0 });
 
 export class Controls {
   private faults: ArmedFault[] = [];
@@ -130,7 +139,8 @@ export class Controls {
 
   record(operation: OperationName): void {
     this.perOperation[operation] += 1;
-    this.sums[totalsKey(operation)] += 1;
+    const key = totalsKey(operation);
+    if (key) this.sums[key] += 1;
   }
 
   /** A 429 the throttle sent; `undefined` when the request matched no route. */

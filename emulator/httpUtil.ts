@@ -1,4 +1,4 @@
-// Small HTTP helpers shared by the ARM server and the token server.
+// Small HTTP helpers shared by the ARM server, the token server and the ingestion server.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 export interface RequestTarget {
@@ -35,22 +35,30 @@ export function parseTarget(rawUrl: string): RequestTarget {
   return { path: `/${segments.join('/')}`, query };
 }
 
-export function readBody(req: IncomingMessage): Promise<string> {
+/** The request body as received (still compressed, if it was sent so). */
+export function readRawBody(req: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('end', () => resolve(Buffer.concat(chunks)));
     req.on('error', reject);
   });
 }
 
+export async function readBody(req: IncomingMessage): Promise<string> {
+  return (await readRawBody(req)).toString('utf8');
+}
+
+/** `statusMessage` replaces the standard reason phrase (Breeze says "400 Invalid instrumentation key"). */
 export function sendJson(
   res: ServerResponse,
   status: number,
   body: unknown,
   headers: Record<string, string> = {},
+  statusMessage?: string,
 ): void {
   const text = body === undefined ? '' : JSON.stringify(body);
+  if (statusMessage) res.statusMessage = statusMessage;
   res.writeHead(status, {
     ...headers,
     ...(text ? { 'Content-Type': 'application/json; charset=utf-8' } : {}),

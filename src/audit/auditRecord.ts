@@ -37,6 +37,8 @@ export interface AuditRecord {
   readonly role?: string;
   readonly eventId?: string;
   readonly correlationId?: string;
+  /** The Event Grid event's time: when ARM accepted the VM write. */
+  readonly eventTime?: string;
   readonly caller?: string;
   readonly reason?: string;
   /** For failures: whether another attempt (Event Grid redelivery, next sweep) may succeed. */

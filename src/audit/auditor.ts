@@ -10,6 +10,7 @@ export interface AuditContext {
   readonly vmId: string;
   readonly eventId?: string;
   readonly correlationId?: string;
+  readonly eventTime?: string;
   readonly caller?: string;
 }
 
@@ -40,6 +41,7 @@ export class Auditor {
       vmId: context.vmId,
       ...(context.eventId ? { eventId: context.eventId } : {}),
       ...(context.correlationId ? { correlationId: context.correlationId } : {}),
+      ...(context.eventTime ? { eventTime: context.eventTime } : {}),
       ...(context.caller ? { caller: context.caller } : {}),
       ...fields,
       durationMs: this.now() - this.started,

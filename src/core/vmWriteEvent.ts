@@ -14,6 +14,8 @@ export interface VmWriteEvent {
   readonly eventId: string;
   readonly operationName: string;
   readonly correlationId?: string;
+  /** When ARM accepted the write (ISO 8601), for measuring time to compliance. */
+  readonly eventTime?: string;
   /** Who wrote the VM: UPN, else app id, else object id from the event's claims. */
   readonly caller?: string;
 }
@@ -87,12 +89,15 @@ export function parseVmWriteEvent(raw: unknown): ParsedEvent {
 
   const correlationId = str(data.correlationId);
   const caller = callerFromClaims(data.claims);
+  const time = str(raw.eventTime) ?? str(raw.time);
+  const eventTime = time && !Number.isNaN(Date.parse(time)) ? new Date(time).toISOString() : undefined;
   return {
     kind: 'vm-write',
     vmId,
     eventId,
     operationName,
     ...(correlationId ? { correlationId } : {}),
+    ...(eventTime ? { eventTime } : {}),
     ...(caller ? { caller } : {}),
   };
 }

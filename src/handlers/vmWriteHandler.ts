@@ -53,6 +53,7 @@ export function createVmWriteHandler(deps: ReconcileDeps): VmWriteHandler {
           deadline: new Deadline(deps.settings.eventTimeBudgetMs),
           eventId: parsed.eventId,
           ...(parsed.correlationId ? { correlationId: parsed.correlationId } : {}),
+          ...(parsed.eventTime ? { eventTime: parsed.eventTime } : {}),
           ...(parsed.caller ? { caller: parsed.caller } : {}),
         },
       );

@@ -30,6 +30,7 @@ export interface ReconcileRequest {
   readonly deadline: Deadline;
   readonly eventId?: string;
   readonly correlationId?: string;
+  readonly eventTime?: string;
   readonly caller?: string;
 }
 
@@ -76,6 +77,7 @@ export async function reconcileVm(
       vmId: request.vmId,
       ...(request.eventId ? { eventId: request.eventId } : {}),
       ...(request.correlationId ? { correlationId: request.correlationId } : {}),
+      ...(request.eventTime ? { eventTime: request.eventTime } : {}),
       ...(request.caller ? { caller: request.caller } : {}),
     },
     deps.now,

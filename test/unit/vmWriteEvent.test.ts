@@ -36,6 +36,7 @@ describe('Event Grid VM write events', () => {
       eventId: 'evt-1',
       operationName: 'Microsoft.Compute/virtualMachines/write',
       correlationId: 'corr-1',
+      eventTime: '2026-11-28T10:00:00.000Z',
       caller: 'alice@contoso.com',
     });
   });
