@@ -4,7 +4,7 @@ import type { TokenCredential } from '@azure/core-auth';
 import { DefaultAzureCredential } from '@azure/identity';
 import { type AuditSink, LogAuditSink } from './audit/auditRecord';
 import { createArmClients } from './azure/armClients';
-import { ArmRequestMeter } from './azure/armRequestPolicy';
+import { ArmRequestMeter, type PacingSettings } from './azure/armRequestPolicy';
 import { ContainerRegistries } from './azure/containerRegistries';
 import { ResourceGraph } from './azure/resourceGraph';
 import { RoleAssignments } from './azure/roleAssignments';
@@ -29,6 +29,8 @@ export interface RuntimeOptions {
   /** Poll interval for VM updates; ARM's Retry-After on polls takes precedence. */
   readonly pollIntervalMs?: number;
   readonly retry?: ReconcileDeps['retry'];
+  /** Overrides the pacing derived from ACRPULL_ARM_READS/WRITES_PER_SECOND. */
+  readonly pacing?: PacingSettings;
 }
 
 export function createRuntime(settings: Settings, options: RuntimeOptions = {}): Runtime {
@@ -40,10 +42,12 @@ export function createRuntime(settings: Settings, options: RuntimeOptions = {}):
       process.env.AZURE_CLIENT_ID ? { managedIdentityClientId: process.env.AZURE_CLIENT_ID } : {},
     );
   // Paced below ARM's per-subscription refill rates (25 reads/s, 10 writes/s), bursts well under its buckets.
-  const meter = new ArmRequestMeter({
-    reads: { burst: 100, perSecond: settings.armReadsPerSecond },
-    writes: { burst: 50, perSecond: settings.armWritesPerSecond },
-  });
+  const meter = new ArmRequestMeter(
+    options.pacing ?? {
+      reads: { burst: 100, perSecond: settings.armReadsPerSecond },
+      writes: { burst: 50, perSecond: settings.armWritesPerSecond },
+    },
+  );
   const clients = createArmClients(
     {
       armEndpoint: settings.armEndpoint,

@@ -338,6 +338,6 @@ describe('latency and counting', () => {
       'vm.list': 1,
       'registry.list': 1,
     });
-    expect(emu.totals()).toEqual({ reads: 4, writes: 1, polls: 2, tokens: 0 });
+    expect(emu.totals()).toEqual({ reads: 4, writes: 1, polls: 2, tokens: 0, telemetry: 0 });
   });
 });

@@ -140,3 +140,42 @@ export async function failure(
   }
   throw new Error('expected the call to fail, but it succeeded');
 }
+
+export interface RawIngestionResponse {
+  status: number;
+  statusMessage: string;
+  headers: Record<string, string | string[] | undefined>;
+  /** Parsed JSON, or undefined for an empty body. */
+  body: unknown;
+}
+
+/** One HTTPS request to the emulator's ingestion endpoint (no token: Breeze takes none). */
+export function rawIngestion(
+  emu: Emulator,
+  method: string,
+  path: string,
+  options: { body?: string | Buffer; headers?: Record<string, string> } = {},
+): Promise<RawIngestionResponse> {
+  const url = new URL(emu.ingestionEndpoint);
+  return new Promise((resolve, reject) => {
+    const req = https.request(
+      { host: url.hostname, port: url.port, method, path, ca: emu.caCertPem, headers: options.headers },
+      (res) => {
+        let text = '';
+        res.on('data', (chunk) => {
+          text += chunk;
+        });
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            statusMessage: res.statusMessage ?? '',
+            headers: res.headers,
+            body: text ? JSON.parse(text) : undefined,
+          }),
+        );
+      },
+    );
+    req.on('error', reject);
+    req.end(options.body);
+  });
+}

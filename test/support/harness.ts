@@ -3,6 +3,7 @@
 import { InvocationContext } from '@azure/functions';
 import { type Emulator, type EmulatorOptions, startEmulator } from '../../emulator';
 import { MemoryAuditSink } from '../../src/audit/auditRecord';
+import type { PacingSettings } from '../../src/azure/armRequestPolicy';
 import { Deadline } from '../../src/azure/retry';
 import { loadSettings } from '../../src/config/settings';
 import { createVmWriteHandler, type VmWriteHandler } from '../../src/handlers/vmWriteHandler';
@@ -21,6 +22,10 @@ export const identityId = (registry: string, region: string) =>
 export interface HarnessOptions {
   readonly env?: Record<string, string>;
   readonly emulator?: EmulatorOptions;
+  /** Client-side pacing; default far above ARM's rates. */
+  readonly pacing?: PacingSettings;
+  /** Called on every retry the app makes (counting them). */
+  readonly retry?: { readonly onRetry?: () => void };
 }
 
 export interface Harness {
@@ -112,7 +117,15 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       audit,
       log,
       pollIntervalMs: 0,
-      retry: { policy: { maxAttempts: 8, baseDelayMs: 5, maxDelayMs: 100 } },
+      // The emulator is local: pace far above ARM's rates unless a test is about pacing.
+      pacing: options.pacing ?? {
+        reads: { burst: 1000, perSecond: 5000 },
+        writes: { burst: 1000, perSecond: 5000 },
+      },
+      retry: {
+        policy: { maxAttempts: 8, baseDelayMs: 5, maxDelayMs: 100 },
+        ...(options.retry?.onRetry ? { onRetry: options.retry.onRetry } : {}),
+      },
     });
   const runtime = newRuntime();
   const handler = createVmWriteHandler(runtime);

@@ -1,0 +1,31 @@
+// The fault matrix at a size that fits in `npm test`; `npm run test:faults` runs a larger fleet.
+import { runFaultMatrix } from './faultMatrix';
+
+describe('fault matrix', () => {
+  it('no fault loses an identity, grants the unallowed or goes unaudited; everything converges after a clean round', async () => {
+    const lines: string[] = [];
+    const report = await runFaultMatrix({
+      vms: 200,
+      seed: 20261128,
+      faultRate: 0.12,
+      log: (l) => lines.push(l),
+    });
+
+    expect(report.violations).toEqual([]);
+    expect(report.totalFaults).toBeGreaterThan(50);
+    for (const kind of [
+      '429 with Retry-After',
+      '429 without Retry-After',
+      '500',
+      '503',
+      'connection reset',
+      '409 conflict on PATCH',
+      'PrincipalNotFound',
+      '412 race with a concurrent writer',
+    ]) {
+      expect([kind, report.faultsInjected[kind] ?? 0]).not.toEqual([kind, 0]);
+    }
+    expect(report.converged).toBe(report.expectedToConverge);
+    expect(report.expectedToConverge).toBeGreaterThan(50);
+  }, 120_000);
+});

@@ -1,0 +1,346 @@
+// The fault matrix: a mixed fleet driven through events and sweeps while the emulator injects, at
+// random from a fixed seed, every fault ARM is known to answer with; then one clean round; then the
+// invariants. Used by the jest test (a small fleet) and by `npm run test:faults` (a larger one).
+import type { OperationName } from '../../emulator';
+import type { AuditRecord } from '../../src/audit/auditRecord';
+import { ACR_PULL_ROLE, REPOSITORY_READER_ROLE } from '../../src/core/roles';
+import { RetryableReconcileError } from '../../src/handlers/vmWriteHandler';
+import { type Harness, SUB, startHarness } from '../support/harness';
+
+export interface FaultMatrixOptions {
+  readonly vms: number;
+  readonly seed: number;
+  /** Probability that any one ARM request meets a fault while faults are on. */
+  readonly faultRate: number;
+  readonly log?: (line: string) => void;
+}
+
+export interface FaultMatrixReport {
+  readonly faultsInjected: Record<string, number>;
+  readonly totalFaults: number;
+  readonly eventsProcessed: number;
+  readonly eventsThrown: number;
+  readonly retries: number;
+  readonly sweeps: number;
+  readonly converged: number;
+  readonly expectedToConverge: number;
+  readonly violations: string[];
+}
+
+/** mulberry32: small, fast, seeded — the same seed gives the same run. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const ALLOWED = ['contosoapps', 'fabrikamabac'];
+const TAGS = [
+  'contosoapps',
+  'fabrikamabac',
+  'contosoapps;fabrikamabac',
+  'ContosoApps.azurecr.io',
+  'secretregistry', // not allowed
+  'contosoapps secretregistry', // one allowed, one not
+  'bad-name!', // invalid
+  'nosuchregistry', // does not exist
+];
+const REGIONS = ['eastus', 'westeurope'];
+const READ_OPS: OperationName[] = [
+  'vm.get',
+  'registry.list',
+  'identity.get',
+  'roleAssignment.list',
+  'graph.query',
+  'vm.operationStatus',
+];
+const WRITE_OPS: OperationName[] = ['identity.put', 'roleAssignment.put', 'vm.patch'];
+
+export async function runFaultMatrix(options: FaultMatrixOptions): Promise<FaultMatrixReport> {
+  const rng = prng(options.seed);
+  const log = options.log ?? (() => {});
+  let retries = 0;
+  const h = await startHarness({ retry: { onRetry: () => retries++ } });
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => unhandled.push(reason);
+  process.on('unhandledRejection', onUnhandled);
+  try {
+    return await drive(h, options, rng, log, () => retries, unhandled);
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+    await h.close();
+  }
+}
+
+async function drive(
+  h: Harness,
+  options: FaultMatrixOptions,
+  rng: () => number,
+  log: (line: string) => void,
+  retries: () => number,
+  unhandled: unknown[],
+): Promise<FaultMatrixReport> {
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(rng() * items.length)] as T;
+
+  // Prepare: a mixed fleet, some VMs with identities of their own.
+  const own = [1, 2, 3].map((i) =>
+    h.emu.seedIdentity({
+      subscriptionId: SUB,
+      resourceGroup: 'rg-apps',
+      name: `id-app-${i}`,
+      location: 'eastus',
+    }),
+  );
+  const writerIdentities = [1, 2].map((i) =>
+    h.emu.seedIdentity({
+      subscriptionId: SUB,
+      resourceGroup: 'rg-apps',
+      name: `id-other-writer-${i}`,
+      location: 'eastus',
+    }),
+  );
+  const fleet = Array.from({ length: options.vms }, (_, i) => {
+    const existing = rng() < 0.3 ? [pick(own).id] : [];
+    return h.emu.seedVm({
+      subscriptionId: SUB,
+      resourceGroup: 'rg-apps',
+      name: `vm-chaos-${String(i).padStart(4, '0')}`,
+      location: pick(REGIONS),
+      tags: { [rng() < 0.5 ? 'acrPull' : 'ACRPULL']: pick(TAGS) },
+      systemAssigned: rng() < 0.3,
+      userAssignedIdentityIds: existing,
+    });
+  });
+  const hadBefore = new Map(
+    fleet.map((vm) => [
+      vm.id.toLowerCase(),
+      Object.keys(vm.identity?.userAssignedIdentities ?? {}).map((k) => k.toLowerCase()),
+    ]),
+  );
+  const hadSystem = new Map(
+    fleet.map((vm) => [vm.id.toLowerCase(), vm.identity?.type?.includes('SystemAssigned') ?? false]),
+  );
+  const writerAdded = new Map<string, string>();
+  const deleted = new Set<string>();
+
+  // Faults: every ARM request may meet one, at random from the seed.
+  const injected: Record<string, number> = {};
+  let faultsOn = true;
+  const roll = (kind: string, p: number) => {
+    if (!faultsOn || rng() >= p) return false;
+    injected[kind] = (injected[kind] ?? 0) + 1;
+    return true;
+  };
+  const forever = 1_000_000_000;
+  const rate = options.faultRate;
+  // Few grants are made (one per registry and region), so a replication window hits half of them.
+  h.emu.injectFault({
+    operation: 'roleAssignment.put',
+    status: 400,
+    code: 'PrincipalNotFound',
+    count: forever,
+    match: () => roll('PrincipalNotFound', 0.5),
+  });
+  for (const operation of [...READ_OPS, ...WRITE_OPS]) {
+    h.emu.injectFault({
+      operation,
+      status: 429,
+      code: 'SubscriptionRequestsThrottled',
+      retryAfterMs: 10,
+      count: forever,
+      match: () => roll('429 with Retry-After', rate / 4),
+    });
+    h.emu.injectFault({
+      operation,
+      status: 429,
+      code: 'SubscriptionRequestsThrottled',
+      count: forever,
+      match: () => roll('429 without Retry-After', rate / 8),
+    });
+    h.emu.injectFault({
+      operation,
+      status: 500,
+      code: 'InternalServerError',
+      count: forever,
+      match: () => roll('500', rate / 8),
+    });
+    h.emu.injectFault({
+      operation,
+      status: 503,
+      code: 'ServiceUnavailable',
+      count: forever,
+      match: () => roll('503', rate / 8),
+    });
+    h.emu.injectFault({
+      operation,
+      kind: 'reset',
+      status: 0,
+      code: 'ECONNRESET',
+      count: forever,
+      match: () => roll('connection reset', rate / 8),
+    });
+  }
+  h.emu.injectFault({
+    operation: 'vm.patch',
+    status: 409,
+    code: 'Conflict',
+    count: forever,
+    match: () => roll('409 conflict on PATCH', rate / 2),
+  });
+  h.emu.injectFault({
+    operation: 'vm.patch',
+    kind: 'asyncFailed',
+    status: 500,
+    code: 'InternalExecutionError',
+    count: forever,
+    match: () => roll('async operation Failed', rate / 3),
+  });
+  // Side effects right before a PATCH lands: a concurrent writer (→ 412), or the VM deleted.
+  const vmOf = (path: string) => h.emu.getVm(path.split('?')[0] ?? '');
+  h.emu.injectFault({
+    operation: 'vm.patch',
+    status: 500,
+    code: 'unused',
+    count: forever,
+    match: (req) => {
+      const vm = vmOf(req.path);
+      if (vm && !writerAdded.has(vm.id.toLowerCase()) && roll('412 race with a concurrent writer', rate)) {
+        const theirs = pick(writerIdentities);
+        writerAdded.set(vm.id.toLowerCase(), theirs.id.toLowerCase());
+        h.emu.updateVmOutOfBand(vm.id, (v) => {
+          const map = {
+            ...(v.identity?.userAssignedIdentities ?? {}),
+            [theirs.id]: { principalId: theirs.principalId, clientId: theirs.clientId },
+          };
+          v.identity = {
+            ...(v.identity ?? {}),
+            type: v.identity?.type?.includes('SystemAssigned')
+              ? 'SystemAssigned, UserAssigned'
+              : 'UserAssigned',
+            userAssignedIdentities: map,
+          };
+        });
+      } else if (vm && roll('VM deleted mid-flight', rate / 10)) {
+        deleted.add(vm.id.toLowerCase());
+        h.emu.deleteVm(vm.id);
+      }
+      return false;
+    },
+  });
+
+  // Act: events — duplicated, reordered, some delivered twice at the same moment — and a sweep.
+  const events = fleet.flatMap((vm) => (rng() < 0.15 ? [vm.id, vm.id] : [vm.id]));
+  events.sort(() => rng() - 0.5);
+  let processed = 0;
+  let thrown = 0;
+  const failedEvents = new Set<string>();
+  const deliver = async (vmId: string) => {
+    processed++;
+    try {
+      await h.deliver(vmId);
+    } catch (error) {
+      thrown++;
+      if (!(error instanceof RetryableReconcileError)) throw error;
+      failedEvents.add(vmId);
+    }
+  };
+  const batchSize = 8;
+  for (let i = 0; i < events.length; i += batchSize) {
+    const batch = events.slice(i, i + batchSize);
+    if (rng() < 0.2 && batch[0]) batch.push(batch[0]); // two invocations for one VM at once
+    await Promise.all(batch.map(deliver));
+  }
+  let sweeps = 0;
+  await h.sweep();
+  sweeps++;
+  log(`faults on: ${processed} events (${thrown} thrown for redelivery), 1 sweep, ${retries()} retries`);
+
+  // Clean round: faults off, failed events redelivered, one sweep.
+  faultsOn = false;
+  for (const vmId of failedEvents) await deliver(vmId);
+  const clean = await h.sweep();
+  sweeps++;
+  log(
+    `clean round: ${failedEvents.size} redeliveries, sweep changed ${clean.summary.changed}, failed ${clean.summary.failed}`,
+  );
+
+  // Assess: the invariants.
+  const violations: string[] = [];
+  const records: readonly AuditRecord[] = h.audit.records;
+  const identities = h.emu.listIdentities();
+  const pullIdentity = (registry: string, region: string) =>
+    identities.find((i) => i.name === `id-acrpull-${registry}-${region}`)?.id.toLowerCase();
+  let expected = 0;
+  let converged = 0;
+  for (const vm of fleet) {
+    const key = vm.id.toLowerCase();
+    const now = h.emu.getVm(vm.id);
+    if (!now) {
+      if (!deleted.has(key)) violations.push(`${vm.name} disappeared without being deleted`);
+      continue;
+    }
+    const attached = Object.keys(now.identity?.userAssignedIdentities ?? {}).map((k) => k.toLowerCase());
+    for (const id of hadBefore.get(key) ?? [])
+      if (!attached.includes(id)) violations.push(`${vm.name} lost its own identity ${id}`);
+    const theirs = writerAdded.get(key);
+    if (theirs && !attached.includes(theirs))
+      violations.push(`${vm.name} lost the concurrent writer's identity`);
+    if (hadSystem.get(key) && !now.identity?.type?.includes('SystemAssigned'))
+      violations.push(`${vm.name} lost its system-assigned identity`);
+    const tag = Object.values(vm.tags ?? {})[0] ?? '';
+    const wanted = tag
+      .toLowerCase()
+      .split(/[\s,;]+/)
+      .map((t) => t.replace(/\.azurecr\.io$/, ''))
+      .filter((t) => ALLOWED.includes(t));
+    const parsesValid = !tag.includes('!');
+    if (!parsesValid || wanted.length === 0) continue;
+    expected++;
+    const ok = wanted.every((registry) => {
+      const id = pullIdentity(registry, vm.location);
+      return id !== undefined && attached.includes(id);
+    });
+    if (ok) converged++;
+    else violations.push(`${vm.name} (${tag}) did not converge`);
+  }
+  const grants = h.emu.listRoleAssignments();
+  const perPair = new Map<string, number>();
+  for (const g of grants) {
+    const k = `${g.principalId}|${g.scope.toLowerCase()}`;
+    perPair.set(k, (perPair.get(k) ?? 0) + 1);
+    const role = g.roleDefinitionId.split('/').pop()?.toLowerCase();
+    if (role !== ACR_PULL_ROLE && role !== REPOSITORY_READER_ROLE)
+      violations.push(`grant with an unexpected role ${role}`);
+    if (!ALLOWED.some((r) => g.scope.toLowerCase().endsWith(`/registries/${r}`)))
+      violations.push(`grant on a registry that is not allowed: ${g.scope}`);
+  }
+  for (const [k, n] of perPair) if (n !== 1) violations.push(`${n} grants for (identity, registry) ${k}`);
+  for (const vmId of failedEvents) {
+    if (
+      !records.some(
+        (r) => r.vmId.toLowerCase() === vmId.toLowerCase() && r.action === 'failed' && r.retryable === true,
+      )
+    ) {
+      violations.push(`the failure of ${vmId} was not audited`);
+    }
+  }
+  for (const reason of unhandled) violations.push(`unhandled rejection: ${String(reason)}`);
+
+  const totalFaults = Object.values(injected).reduce((a, b) => a + b, 0);
+  return {
+    faultsInjected: injected,
+    totalFaults,
+    eventsProcessed: processed,
+    eventsThrown: thrown,
+    retries: retries(),
+    sweeps,
+    converged,
+    expectedToConverge: expected,
+    violations,
+  };
+}

@@ -1,0 +1,27 @@
+// `npm run test:faults`: the fault matrix on a larger fleet, with a report. Exits non-zero on any
+// invariant violation. Its last line is `faults: <k> injected, <c> converged, <v> invariant violations`.
+import { runFaultMatrix } from './faultMatrix';
+
+async function main(): Promise<void> {
+  const vms = Number(process.env.FAULT_VMS ?? 1000);
+  const seed = Number(process.env.FAULT_SEED ?? 20261128);
+  const started = Date.now();
+  const report = await runFaultMatrix({ vms, seed, faultRate: 0.12, log: (line) => console.log(line) });
+  console.log(`fleet: ${vms} VMs, seed ${seed}, ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  console.log('faults injected by kind:');
+  for (const [kind, n] of Object.entries(report.faultsInjected).sort((a, b) => b[1] - a[1]))
+    console.log(`  ${kind}: ${n}`);
+  console.log(`events processed: ${report.eventsProcessed} (${report.eventsThrown} thrown for redelivery)`);
+  console.log(`retries: ${report.retries}; sweeps: ${report.sweeps}`);
+  console.log(`VMs converged: ${report.converged} of ${report.expectedToConverge} with an allowed registry`);
+  for (const v of report.violations) console.log(`VIOLATION: ${v}`);
+  console.log(
+    `faults: ${report.totalFaults} injected, ${report.converged} converged, ${report.violations.length} invariant violations`,
+  );
+  process.exitCode = report.violations.length > 0 ? 1 : 0;
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
