@@ -1,0 +1,142 @@
+// Abuse cases: a tag must never obtain what the operator did not allow, and secrets never leak into
+// logs or audit records.
+import { type Harness, OTHER_SUB, SUB, startHarness } from '../support/harness';
+
+const registryId = (name: string, rg = 'rg-registries', sub = SUB) =>
+  `/subscriptions/${sub}/resourceGroups/${rg}/providers/Microsoft.ContainerRegistry/registries/${name}`;
+
+describe('allowlist bypass attempts', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness({
+      env: {
+        ACRPULL_ALLOWED_REGISTRIES: `contosoapps /subscriptions/${SUB}/resourceGroups/rg-allowed`,
+        ACRPULL_MAX_REGISTRIES_PER_VM: '3',
+      },
+    });
+    h.emu.seedRegistry({ subscriptionId: SUB, resourceGroup: 'rg-allowed', name: 'allowedbyscope' });
+    h.emu.seedRegistry({ subscriptionId: SUB, resourceGroup: 'rg-allowed-not', name: 'lookalikescope' });
+    h.emu.seedRegistry({ subscriptionId: OTHER_SUB, resourceGroup: 'rg-elsewhere', name: 'othertenantreg' });
+  });
+  afterAll(async () => {
+    await h.close();
+  });
+
+  it.each([
+    ['the login server of a different registry', 'secretregistry.azurecr.io', 'registry-denied'],
+    ['a look-alike login server', 'contosoapps.azurecr.io.attacker.example', 'tag-invalid'],
+    ['a scope prefix that only looks alike', 'lookalikescope', 'registry-denied'],
+    ['a resource id climbing out with ..', `${registryId('contosoapps')}/../secretregistry`, 'tag-invalid'],
+    ['a resource id with an extra segment', `${registryId('secretregistry')}/extra`, 'tag-invalid'],
+    [
+      'a resource id with a missing segment',
+      `/subscriptions/${SUB}/providers/Microsoft.ContainerRegistry/registries/secretregistry`,
+      'tag-invalid',
+    ],
+    [
+      'the id of a storage account',
+      `/subscriptions/${SUB}/resourceGroups/rg-registries/providers/Microsoft.Storage/storageAccounts/secretregistry`,
+      'tag-invalid',
+    ],
+    [
+      'the id of a VM',
+      `/subscriptions/${SUB}/resourceGroups/rg-apps/providers/Microsoft.Compute/virtualMachines/secretregistry`,
+      'tag-invalid',
+    ],
+    ['an encoded path', `${registryId('contosoapps')}%2F..%2Fsecretregistry`, 'tag-invalid'],
+    [
+      'a registry id in a subscription the app cannot find (another tenant)',
+      registryId('contosoapps', 'rg-x', '99999999-9999-9999-9999-999999999999'),
+      'tag-invalid',
+    ],
+    [
+      'a real registry outside every allowed scope',
+      registryId('othertenantreg', 'rg-elsewhere', OTHER_SUB),
+      'registry-denied',
+    ],
+    ['an allowed name next to a denied one', 'contosoapps secretregistry', 'registry-denied'],
+    ['more registries than the cap', 'contosoapps fabrikamabac secretregistry allowedbyscope', 'tag-invalid'],
+  ])('%s is refused with no write that grants it', async (_label, tag, action) => {
+    const name = `vm-abuse-${Math.random().toString(16).slice(2, 8)}`;
+    const vm = h.emu.seedVm({
+      subscriptionId: SUB,
+      resourceGroup: 'rg-apps',
+      name,
+      location: 'eastus',
+      tags: { acrPull: tag },
+    });
+    const grantsBefore = h.emu.listRoleAssignments().length;
+
+    const result = await h.deliver(vm.id);
+
+    expect(result?.records.some((r) => r.action === action && r.outcome === 'rejected')).toBe(true);
+    // Nothing is granted on a registry other than the allowed ones.
+    for (const grant of h.emu.listRoleAssignments()) {
+      expect(grant.scope.toLowerCase()).toMatch(/\/registries\/(contosoapps|allowedbyscope)$/);
+    }
+    if (!/contosoapps( |$)/.test(tag)) expect(h.emu.listRoleAssignments()).toHaveLength(grantsBefore);
+  });
+
+  it('case tricks on an allowed name still reach only that registry', async () => {
+    const vm = h.emu.seedVm({
+      subscriptionId: SUB,
+      resourceGroup: 'rg-apps',
+      name: 'vm-case',
+      location: 'eastus',
+      tags: { AcRpUlL: 'CONTOSOAPPS.AzureCR.io' },
+    });
+    const result = await h.deliver(vm.id);
+    expect(result?.outcome).toBe('changed');
+    expect(result?.records.find((r) => r.action === 'identity-attached')?.registryId?.toLowerCase()).toBe(
+      registryId('contosoapps').toLowerCase(),
+    );
+  });
+
+  it('a scope rule allows a registry under it, resolved from ARM rather than from the tag', async () => {
+    const vm = h.emu.seedVm({
+      subscriptionId: SUB,
+      resourceGroup: 'rg-apps',
+      name: 'vm-scope',
+      location: 'eastus',
+      tags: { acrPull: 'allowedbyscope' },
+    });
+    expect((await h.deliver(vm.id))?.outcome).toBe('changed');
+  });
+});
+
+describe('secrets stay out of logs and audit records', () => {
+  it('no token, identity header or Authorization value appears, even when things fail', async () => {
+    const h = await startHarness();
+    try {
+      const vm = h.emu.seedVm({
+        subscriptionId: SUB,
+        resourceGroup: 'rg-apps',
+        name: 'vm-secret',
+        location: 'eastus',
+        tags: { acrPull: 'contosoapps' },
+      });
+      h.emu.injectFault({ operation: 'identity.put', status: 403, code: 'AuthorizationFailed' });
+      await h.deliver(vm.id);
+      h.emu.injectFault({ operation: 'vm.get', status: 401, code: 'InvalidAuthenticationToken' });
+      await h.deliver(vm.id);
+      h.emu.injectFault({ operation: 'vm.get', status: 503, code: 'ServiceUnavailable', count: 100 });
+      await h.deliver(vm.id).catch(() => undefined);
+      h.emu.clearFaults();
+      await h.deliver(vm.id);
+      await h.sweep();
+
+      const everything = [
+        ...h.logs,
+        ...h.audit.records.map((r) => JSON.stringify(r)),
+        ...h.audit.sweeps.map((s) => JSON.stringify(s)),
+      ].join('\n');
+      expect(everything.length).toBeGreaterThan(500);
+      expect(everything).not.toContain(h.emu.identityHeader);
+      expect(everything).not.toMatch(/eyJ[\w-]+\.eyJ[\w-]+/); // a JWT
+      expect(everything).not.toMatch(/bearer\s+\S{20,}/i);
+      expect(everything).not.toMatch(/x-identity-header/i);
+    } finally {
+      await h.close();
+    }
+  });
+});
