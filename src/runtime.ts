@@ -29,13 +29,17 @@ export interface RuntimeOptions {
   /** Poll interval for VM updates; ARM's Retry-After on polls takes precedence. */
   readonly pollIntervalMs?: number;
   readonly retry?: ReconcileDeps['retry'];
+  /** Print the startup warnings (unset allowlist, audit mode); the CLI says its own. */
+  readonly warnAtStartup?: boolean;
   /** Overrides the pacing derived from ACRPULL_ARM_READS/WRITES_PER_SECOND. */
   readonly pacing?: PacingSettings;
 }
 
 export function createRuntime(settings: Settings, options: RuntimeOptions = {}): Runtime {
   const log = options.log ?? console;
-  for (const warning of startupWarnings(settings)) log.warn(`acrpull-autopilot: ${warning}`);
+  if (options.warnAtStartup !== false) {
+    for (const warning of startupWarnings(settings)) log.warn(`acrpull-autopilot: ${warning}`);
+  }
   const credential =
     options.credential ??
     new DefaultAzureCredential(

@@ -35,6 +35,8 @@ export interface SweepOptions {
   readonly trigger?: Trigger;
   /** Stop starting new work when less than this remains of the budget. */
   readonly marginMs?: number;
+  /** Called as VMs are settled: for progress on large fleets. */
+  readonly onProgress?: (settled: number, total: number) => void;
 }
 
 export interface SweepResult {
@@ -80,6 +82,11 @@ export async function sweep(deps: SweepDeps, options: SweepOptions): Promise<Swe
     },
   };
   const outcomes = new Map<string, VmOutcome | 'deferred'>();
+  let total = 0;
+  const settle = (vmId: string, outcome: VmOutcome | 'deferred') => {
+    outcomes.set(vmId, outcome);
+    options.onProgress?.(outcomes.size, total);
+  };
   let pairsChecked = 0;
 
   const finish = (finished: boolean, reason?: string, discoveryFailed = false): SweepResult => {
@@ -138,6 +145,7 @@ export async function sweep(deps: SweepDeps, options: SweepOptions): Promise<Swe
     return finish(false, `could not list tagged VMs: ${(error as Error).message}`, true);
   }
 
+  total = rows.length;
   // 2. Parse every tag; an invalid one is audited against its VM and costs nothing more.
   const work: VmWork[] = [];
   for (const row of rows) {
@@ -148,7 +156,7 @@ export async function sweep(deps: SweepDeps, options: SweepOptions): Promise<Swe
       vmAuditor(deps, trigger, vmRef.id).record('tag-invalid', 'rejected', {
         reason: `${settings.tagKey} tag: ${parsed.reason}`,
       });
-      outcomes.set(vmRef.id, 'rejected');
+      settle(vmRef.id, 'rejected');
       continue;
     }
     work.push({ row, vmRef, region: normalizeRegion(row.location ?? ''), refs: parsed.refs });
@@ -224,7 +232,7 @@ export async function sweep(deps: SweepDeps, options: SweepOptions): Promise<Swe
         const decisions = await Promise.all(item.refs.map((ref) => decide(ref, item.region, item.vmRef)));
         if (decisions.some((d) => d === undefined)) {
           stopped = true;
-          outcomes.set(item.vmRef.id, 'deferred');
+          settle(item.vmRef.id, 'deferred');
           return;
         }
         const ready = decisions.filter(
@@ -232,15 +240,12 @@ export async function sweep(deps: SweepDeps, options: SweepOptions): Promise<Swe
         );
         const needsAttach = ready.some((d) => !isAttached(item.row.identity ?? undefined, d.identityId));
         if (!needsAttach) {
-          outcomes.set(
-            item.vmRef.id,
-            outcomeFromSnapshot(deps, trigger, item, decisions as RegistryDecision[]),
-          );
+          settle(item.vmRef.id, outcomeFromSnapshot(deps, trigger, item, decisions as RegistryDecision[]));
           return;
         }
         if (!hasTime()) {
           stopped = true;
-          outcomes.set(item.vmRef.id, 'deferred');
+          settle(item.vmRef.id, 'deferred');
           return;
         }
         // Decided once per (registry, region) above; the reconcile re-reads the VM and its tag, and a
@@ -257,7 +262,7 @@ export async function sweep(deps: SweepDeps, options: SweepOptions): Promise<Swe
           { vmId: item.vmRef.id, trigger, deadline: options.deadline },
           decideKnown,
         );
-        outcomes.set(item.vmRef.id, result.outcome);
+        settle(item.vmRef.id, result.outcome);
       }),
     ),
   );

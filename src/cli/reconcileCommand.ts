@@ -1,0 +1,192 @@
+// `acrpull-autopilot reconcile`: the same reconcile the app runs, from an operator's shell, against
+// real Azure (DefaultAzureCredential: az login, environment, managed identity) or the emulator.
+// What-if by default: decide and report, write nothing; --apply makes the changes.
+import { parseArgs } from 'node:util';
+import type { AuditRecord } from '../audit/auditRecord';
+import { MemoryAuditSink } from '../audit/auditRecord';
+import { Deadline } from '../azure/retry';
+import { loadSettings, type Settings } from '../config/settings';
+import { parseVmId } from '../core/resourceId';
+import { reconcileVm } from '../reconcile/reconcileVm';
+import { sweep } from '../reconcile/sweep';
+import { createRuntime, type RuntimeOptions } from '../runtime';
+
+export const USAGE = `usage: acrpull-autopilot reconcile [--what-if | --apply] [--subscription <id>]... [--vm <vmId>]...
+
+  --what-if            decide and report, change nothing (default)
+  --apply              make the changes
+  --subscription <id>  sweep this subscription (repeatable; default ACRPULL_SUBSCRIPTIONS, else all visible)
+  --vm <resource id>   reconcile only this VM (repeatable)
+  --help               this text
+
+Settings come from the same environment variables as the app (ACRPULL_IDENTITY_RESOURCE_GROUP,
+ACRPULL_ALLOWED_REGISTRIES, ...). Authentication: DefaultAzureCredential (e.g. after az login).`;
+
+export interface CliIo {
+  readonly out: (line: string) => void;
+  readonly err: (line: string) => void;
+  readonly env: Record<string, string | undefined>;
+  /** Only for callers that must trust an extra CA (e.g. the emulator) without NODE_EXTRA_CA_CERTS. */
+  readonly runtime?: Pick<RuntimeOptions, 'caCertPem' | 'credential' | 'pollIntervalMs' | 'pacing'>;
+}
+
+export class UsageError extends Error {}
+
+interface Parsed {
+  readonly apply: boolean;
+  readonly subscriptions: string[];
+  readonly vms: string[];
+}
+
+export function parseReconcileArgs(argv: readonly string[]): Parsed | 'help' {
+  const { values, positionals } = parseArgs({
+    args: [...argv],
+    allowPositionals: true,
+    options: {
+      'what-if': { type: 'boolean' },
+      apply: { type: 'boolean' },
+      subscription: { type: 'string', multiple: true },
+      vm: { type: 'string', multiple: true },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) return 'help';
+  if (positionals[0] !== 'reconcile' || positionals.length > 1) {
+    throw new UsageError(`unknown command ${JSON.stringify(positionals.join(' '))}`);
+  }
+  if (values.apply && values['what-if']) throw new UsageError('choose one of --what-if and --apply');
+  const vms = values.vm ?? [];
+  for (const vm of vms)
+    if (!parseVmId(vm))
+      throw new UsageError(`--vm ${JSON.stringify(vm)} is not a virtual machine resource id`);
+  return { apply: values.apply === true, subscriptions: values.subscription ?? [], vms };
+}
+
+/** Runs the command; returns the process exit code (0 ok, 1 something failed, 2 usage or settings). */
+export async function runReconcileCommand(argv: readonly string[], io: CliIo): Promise<number> {
+  let parsed: Parsed | 'help';
+  let settings: Settings;
+  try {
+    parsed = parseReconcileArgs(argv);
+    if (parsed === 'help') {
+      io.out(USAGE);
+      return 0;
+    }
+    settings = loadSettings({
+      ...io.env,
+      ACRPULL_MODE: parsed.apply ? 'enforce' : 'audit',
+      ...(parsed.subscriptions.length > 0 ? { ACRPULL_SUBSCRIPTIONS: parsed.subscriptions.join(',') } : {}),
+    });
+  } catch (error) {
+    io.err(`acrpull-autopilot: ${(error as Error).message}`);
+    io.err(USAGE);
+    return 2;
+  }
+
+  const audit = new MemoryAuditSink();
+  const quiet = { debug() {}, info() {}, warn: (m: string) => io.err(m), error: (m: string) => io.err(m) };
+  const runtime = createRuntime(settings, { ...io.runtime, audit, log: quiet, warnAtStartup: false });
+  if (settings.allowlistUnset)
+    io.err('acrpull-autopilot: ACRPULL_ALLOWED_REGISTRIES is not set: every registry is denied');
+  io.err(
+    `acrpull-autopilot: ${parsed.apply ? 'applying changes' : 'what-if: nothing will be changed'} (${settings.armEndpoint})`,
+  );
+
+  const outcomes = new Map<string, string>();
+  if (parsed.vms.length > 0) {
+    for (const vmId of parsed.vms) {
+      const result = await reconcileVm(runtime, {
+        vmId,
+        trigger: 'cli',
+        deadline: new Deadline(settings.sweepTimeBudgetMs),
+      });
+      outcomes.set(result.vmId, result.outcome);
+    }
+  } else {
+    let lastShown = 0;
+    const result = await sweep(runtime, {
+      trigger: 'cli',
+      deadline: new Deadline(settings.sweepTimeBudgetMs),
+      onProgress: (settled, total) => {
+        const now = Date.now();
+        if (settled === total || now - lastShown > 2000) {
+          lastShown = now;
+          io.err(`  ${settled}/${total} VMs`);
+        }
+      },
+    });
+    for (const vm of result.vms) outcomes.set(vm.vmId, vm.outcome);
+    if (!result.summary.finished) io.err(`acrpull-autopilot: stopped early: ${result.summary.reason}`);
+    if (result.discoveryFailed) {
+      io.err(`acrpull-autopilot: ${result.summary.reason}`);
+      return 1;
+    }
+  }
+  printTable(io, outcomes, audit.records);
+  const failed = [...outcomes.values()].filter((o) => o === 'failed').length;
+  const counts = countBy([...outcomes.values()]);
+  const order = ['changed', 'planned', 'compliant', 'rejected', 'skipped', 'untagged', 'deferred', 'failed'];
+  const summary = order.filter((o) => counts[o]).map((o) => `${counts[o]} ${o}`);
+  io.out('');
+  io.out(
+    `${outcomes.size} VMs${summary.length ? `: ${summary.join(', ')}` : ''}${
+      parsed.apply ? '' : ' (what-if: nothing was changed; run with --apply to make the changes)'
+    }`,
+  );
+  return failed > 0 ? 1 : 0;
+}
+
+function countBy(values: readonly string[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const v of values) counts[v] = (counts[v] ?? 0) + 1;
+  return counts;
+}
+
+/** One row per VM that has something to say; compliant VMs from a sweep are only counted. */
+function printTable(io: CliIo, outcomes: ReadonlyMap<string, string>, records: readonly AuditRecord[]): void {
+  const byVm = new Map<string, AuditRecord[]>();
+  for (const r of records) {
+    if (!r.vmId) continue;
+    const list = byVm.get(r.vmId) ?? [];
+    list.push(r);
+    byVm.set(r.vmId, list);
+  }
+  const rows = [['VM', 'outcome', 'registry', 'what', 'detail']];
+  for (const [vmId, outcome] of outcomes) {
+    const vmRecords = byVm.get(vmId) ?? [];
+    if (outcome === 'compliant' && vmRecords.length === 0) continue;
+    const name = parseVmId(vmId)?.name ?? vmId;
+    for (const r of vmRecords.length > 0 ? vmRecords : [undefined]) {
+      rows.push([
+        name,
+        outcome,
+        r?.registry ?? '',
+        r ? `${r.action}${r.outcome === 'planned' ? ' (would)' : ''}` : '',
+        r?.reason ?? (r?.clientId ? `client id ${r.clientId}` : ''),
+      ]);
+    }
+  }
+  // Identity and grant decisions a sweep makes once per (registry, region), for all its VMs.
+  for (const r of records) {
+    if (r.vmId || r.outcome === 'unchanged') continue;
+    rows.push([
+      '(shared)',
+      r.outcome,
+      r.registry ?? '',
+      `${r.action}${r.outcome === 'planned' ? ' (would)' : ''}`,
+      r.reason ?? r.identityId ?? '',
+    ]);
+  }
+  if (rows.length === 1) {
+    io.out('nothing to change');
+    return;
+  }
+  const widths = rows[0]?.map((_, c) => Math.max(...rows.map((row) => (row[c] ?? '').length))) ?? [];
+  for (const row of rows)
+    io.out(
+      row
+        .map((cell, c) => cell.padEnd(widths[c] ?? 0))
+        .join('  ')
+        .trimEnd(),
+    );
+}
