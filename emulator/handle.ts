@@ -6,6 +6,7 @@ import type { Server as HttpsServer } from 'node:https';
 import type { EmulatorSettings } from './armHttp';
 import type { Controls } from './controls';
 import type { Emulator } from './index';
+import type { TelemetryStore } from './ingestion/telemetryStore';
 import type { RequestLimiter } from './rateLimit';
 import { isGuid, parseScope, sameId, TYPES } from './resourceIds';
 import { roleGuidOf } from './roleDefinitions';
@@ -23,6 +24,10 @@ export interface HandleDeps {
   authority: TokenAuthority;
   settings: EmulatorSettings;
   limiter: RequestLimiter;
+  /** `https://127.0.0.1:PORT/`, with the trailing slash Azure's connection strings carry. */
+  ingestionEndpoint: string;
+  instrumentationKey: string;
+  telemetry: TelemetryStore;
   servers: (HttpServer | HttpsServer)[];
 }
 
@@ -70,6 +75,13 @@ export function createHandle(deps: HandleDeps): Emulator {
     caCertPem: deps.caCertPem,
     tenantId: store.tenantId,
     appIdentity: deps.appIdentity,
+    ingestionEndpoint: deps.ingestionEndpoint,
+    instrumentationKey: deps.instrumentationKey,
+    connectionString: [
+      `InstrumentationKey=${deps.instrumentationKey}`,
+      `IngestionEndpoint=${deps.ingestionEndpoint}`,
+      `LiveEndpoint=${deps.ingestionEndpoint}`,
+    ].join(';'),
 
     issueToken: () =>
       deps.authority.issue({
@@ -199,6 +211,9 @@ export function createHandle(deps: HandleDeps): Emulator {
     counts: () => controls.counts(),
     totals: () => controls.totals(),
     resetCounts: () => controls.resetCounts(),
+    telemetry: () => deps.telemetry.all(),
+    customEvents: () => deps.telemetry.customEvents(),
+    clearTelemetry: () => deps.telemetry.clear(),
     close: async () => {
       await Promise.all(deps.servers.map(closeServer));
     },

@@ -1,13 +1,17 @@
 // Local stand-in for the Azure endpoints acrpull-autopilot calls: ARM over HTTPS (VMs, user-assigned
-// identities, role assignments, container registries, async operations) and the App Service
-// managed-identity token endpoint. See README.md for what it emulates and what it simplifies.
+// identities, role assignments, container registries, async operations), the App Service
+// managed-identity token endpoint and an Application Insights ingestion endpoint (the audit trail).
+// See README.md for what it emulates and what it simplifies.
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Server } from 'node:net';
 import type { EmulatorSettings } from './armHttp';
 import { generateCertificate } from './certificate';
 import { Controls, type FaultSpec, type OperationName, type ThrottledCounts, type Totals } from './controls';
 import { createHandle } from './handle';
+import { createIngestionServer } from './ingestion/server';
+import { TelemetryStore } from './ingestion/telemetryStore';
 import { RequestLimiter, type ThrottleSettings } from './rateLimit';
+import { isGuid } from './resourceIds';
 import { createArmServer } from './server';
 import { Store } from './store';
 import { createTokenServer } from './tokenServer';
@@ -15,6 +19,8 @@ import { TokenAuthority } from './tokens';
 
 export type { FaultRequest, FaultSpec, OperationName, ThrottledCounts, Totals } from './controls';
 export { OPERATIONS } from './controls';
+export type { ItemError, TrackResponseBody } from './ingestion/errors';
+export type { CustomEvent, TelemetryEnvelope } from './ingestion/telemetryStore';
 export type { ResourceGraphQuota, ThrottleSettings, TokenBucketSettings } from './rateLimit';
 export { DEFAULT_LIMITS } from './rateLimit';
 export { API_VERSIONS } from './routes';
@@ -29,6 +35,7 @@ export type {
   VmRecord,
 } from './store';
 
+import type { CustomEvent, TelemetryEnvelope } from './ingestion/telemetryStore';
 import type {
   IdentityRecord,
   RegistryRecord,
@@ -52,6 +59,9 @@ export interface EmulatorOptions {
   /** Fixed ports (default 0 = ephemeral). */
   armPort?: number;
   identityPort?: number;
+  ingestionPort?: number;
+  /** The Application Insights resource's instrumentation key (a GUID; default all zeros). */
+  instrumentationKey?: string;
   /**
    * Refuse requests beyond ARM's limits with 429 (default off: the rate-limit headers count down but
    * nothing is refused). `true` = ARM's defaults; an object overrides some numbers.
@@ -104,6 +114,11 @@ export interface Emulator {
   readonly tenantId: string;
   /** The function app's own (system-assigned) identity: whose tokens issueToken() and the token endpoint hand out by default. */
   readonly appIdentity: { principalId: string; clientId: string };
+  /** Application Insights ingestion: `https://127.0.0.1:PORT/` (same CA as ARM, no token needed). */
+  readonly ingestionEndpoint: string;
+  readonly instrumentationKey: string;
+  /** `InstrumentationKey=…;IngestionEndpoint=https://127.0.0.1:PORT/;LiveEndpoint=https://127.0.0.1:PORT/` */
+  readonly connectionString: string;
   issueToken(): string;
   seedResourceGroup(subscriptionId: string, name: string, location?: string): string;
   seedRegistry(r: SeedRegistry): RegistryRecord;
@@ -133,6 +148,11 @@ export interface Emulator {
   counts(): Record<OperationName, number>;
   totals(): Totals;
   resetCounts(): void;
+  /** Every envelope the ingestion endpoint accepted, as received (decompressed, parsed), in arrival order. */
+  telemetry(): TelemetryEnvelope[];
+  /** The accepted custom events (`data.baseType === 'EventData'`), flattened. */
+  customEvents(): CustomEvent[];
+  clearTelemetry(): void;
   close(): Promise<void>;
 }
 
@@ -144,6 +164,8 @@ const PROCESS_DEFAULTS = {
   tenantId: randomUUID(),
   appIdentity: { principalId: randomUUID(), clientId: randomUUID() },
 };
+
+const DEFAULT_INSTRUMENTATION_KEY = '00000000-0000-0000-0000-000000000000';
 
 function listen(server: Server, port: number): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -165,6 +187,10 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     pageSize: options.pageSize ?? 50,
     tenantId,
   };
+  const instrumentationKey = options.instrumentationKey ?? DEFAULT_INSTRUMENTATION_KEY;
+  // The SDK refuses a connection string whose key is not a GUID, so the emulator does too.
+  if (!isGuid(instrumentationKey))
+    throw new Error(`emulator: instrumentationKey '${instrumentationKey}' is not a GUID`);
   const certificate = await generateCertificate();
   const store = new Store(tenantId);
   const controls = new Controls();
@@ -186,8 +212,11 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     baseUrl: () => armEndpoint,
   });
   const tokens = createTokenServer({ store, controls, authority, identityHeader, appIdentity });
+  const telemetry = new TelemetryStore();
+  const ingestion = createIngestionServer({ controls, store: telemetry, instrumentationKey, certificate });
   armEndpoint = `https://127.0.0.1:${await listen(arm, options.armPort ?? 0)}`;
   const identityPort = await listen(tokens, options.identityPort ?? 0);
+  const ingestionEndpoint = `https://127.0.0.1:${await listen(ingestion, options.ingestionPort ?? 0)}/`;
 
   return createHandle({
     armEndpoint,
@@ -200,6 +229,9 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     authority,
     settings,
     limiter,
-    servers: [arm, tokens],
+    ingestionEndpoint,
+    instrumentationKey,
+    telemetry,
+    servers: [arm, tokens, ingestion],
   });
 }

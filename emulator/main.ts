@@ -18,6 +18,7 @@ async function main(): Promise<void> {
   const emu = await startEmulator({
     armPort: port('EMULATOR_ARM_PORT'),
     identityPort: port('EMULATOR_IDENTITY_PORT'),
+    ingestionPort: port('EMULATOR_INGESTION_PORT'),
   });
 
   const identityGroup = emu.seedResourceGroup(SUBSCRIPTION, 'rg-identities', LOCATION);
@@ -44,6 +45,11 @@ async function main(): Promise<void> {
     NODE_EXTRA_CA_CERTS: caPath,
     ACRPULL_IDENTITY_RESOURCE_GROUP: identityGroup,
     ACRPULL_ALLOWED_REGISTRIES: 'contosoapps,contosoabac',
+    APPLICATIONINSIGHTS_CONNECTION_STRING: emu.connectionString,
+    // What keeps applicationinsights 3.x from reaching outside (README: "No egress").
+    APPLICATION_INSIGHTS_NO_STATSBEAT: 'true',
+    HTTPS_PROXY: 'http://127.0.0.1:9',
+    NO_PROXY: '127.0.0.1,localhost',
   };
   console.log(`# Azure emulator running (tenant ${emu.tenantId}, subscription ${SUBSCRIPTION}).`);
   console.log(`# Sample: registries contosoapps (legacy RBAC) and contosoabac (ABAC), VM ${vm.id}`);

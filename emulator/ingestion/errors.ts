@@ -40,7 +40,10 @@ const refused = (status: number, message: string, headers: Record<string, string
 // --- the whole request --------------------------------------------------------------------------
 
 export const invalidJson = (detail: string) =>
-  refused(400, `Invalid telemetry payload: the body is not valid JSON or newline-delimited JSON (${detail}).`);
+  refused(
+    400,
+    `Invalid telemetry payload: the body is not valid JSON or newline-delimited JSON (${detail}).`,
+  );
 
 export const emptyPayload = () => refused(400, 'Invalid telemetry payload: it contains no telemetry items.');
 

@@ -15,7 +15,8 @@ export const blockedConnections: string[] = [];
 const originalConnect = net.Socket.prototype.connect;
 // biome-ignore lint/suspicious/noExplicitAny: connect has many overloads; we only inspect the target.
 net.Socket.prototype.connect = function guardedConnect(this: net.Socket, ...args: any[]) {
-  const first = args[0];
+  // http.request and net.connect hand over their arguments already normalised, as one array.
+  const first = Array.isArray(args[0]) ? args[0][0] : args[0];
   let host: string | undefined;
   if (typeof first === 'object' && first !== null && !Array.isArray(first)) {
     if (typeof first.path === 'string') return originalConnect.apply(this, args as never);
