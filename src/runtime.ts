@@ -2,6 +2,7 @@
 // Function files call getRuntime() at load, so a bad setting fails the app at startup, naming the variable.
 import type { TokenCredential } from '@azure/core-auth';
 import { DefaultAzureCredential } from '@azure/identity';
+import { AppInsightsAuditSink, type AppInsightsOptions } from './audit/appInsightsAuditSink';
 import { type AuditSink, LogAuditSink } from './audit/auditRecord';
 import { createArmClients } from './azure/armClients';
 import { ArmRequestMeter, type PacingSettings } from './azure/armRequestPolicy';
@@ -70,10 +71,19 @@ export function createRuntime(settings: Settings, options: RuntimeOptions = {}):
     graph: new ResourceGraph(clients),
     subscriptions: new Subscriptions(clients),
     meter,
-    audit: options.audit ?? new LogAuditSink((line) => console.info(line)),
+    audit:
+      options.audit ??
+      createAuditSink(settings, { ...(options.caCertPem ? { caCertPem: options.caCertPem } : {}) }),
     log,
     ...(options.retry ? { retry: options.retry } : {}),
   };
+}
+
+/** Application Insights when a connection string is set, else one JSON line per record in the log. */
+export function createAuditSink(settings: Settings, options: AppInsightsOptions = {}): AuditSink {
+  return settings.appInsightsConnectionString
+    ? new AppInsightsAuditSink(settings.appInsightsConnectionString, options)
+    : new LogAuditSink((line) => console.info(line));
 }
 
 let shared: Runtime | undefined;

@@ -37,6 +37,8 @@ export interface Settings {
   /** Client-side pacing per subscription, kept below ARM's refill rates (reads 25/s, writes 10/s). */
   readonly armReadsPerSecond: number;
   readonly armWritesPerSecond: number;
+  /** Where audit events go; unset means the function log only. */
+  readonly appInsightsConnectionString?: string;
 }
 
 export class SettingsError extends Error {
@@ -141,7 +143,11 @@ export function loadSettings(env: Env = process.env): Settings {
     throw new SettingsError('ACRPULL_ALLOWED_REGISTRIES', (error as Error).message);
   }
 
+  const appInsights = env.APPLICATIONINSIGHTS_CONNECTION_STRING?.trim();
+  if (appInsights) validateConnectionString(appInsights);
+
   return {
+    ...(appInsights ? { appInsightsConnectionString: appInsights } : {}),
     mode: read(env, 'ACRPULL_MODE'),
     tagKey: read(env, 'ACRPULL_TAG_KEY'),
     allowedRegistries,
@@ -161,12 +167,47 @@ export function loadSettings(env: Env = process.env): Settings {
   };
 }
 
+/**
+ * The SDK swallows a bad connection string (events silently go nowhere), so it is checked here:
+ * a GUID instrumentation key, and an https ingestion endpoint when one is given.
+ */
+function validateConnectionString(value: string): void {
+  const parts = new Map(
+    value
+      .split(';')
+      .filter(Boolean)
+      .map((part) => {
+        const i = part.indexOf('=');
+        return [part.slice(0, i).trim().toLowerCase(), part.slice(i + 1).trim()] as const;
+      }),
+  );
+  const key = parts.get('instrumentationkey') ?? '';
+  const endpoint = parts.get('ingestionendpoint');
+  if (!GUID.test(key)) {
+    throw new SettingsError(
+      'APPLICATIONINSIGHTS_CONNECTION_STRING',
+      'has no valid InstrumentationKey (a GUID)',
+    );
+  }
+  if (endpoint !== undefined && !/^https:\/\/[^\s]+$/.test(endpoint)) {
+    throw new SettingsError(
+      'APPLICATIONINSIGHTS_CONNECTION_STRING',
+      'IngestionEndpoint must be an https:// URL',
+    );
+  }
+}
+
 /** Warnings an operator should see once at startup (not errors: the app still runs safely). */
 export function startupWarnings(settings: Settings): string[] {
   const warnings: string[] = [];
   if (settings.allowlistUnset) {
     warnings.push(
       'ACRPULL_ALLOWED_REGISTRIES is not set: every registry is denied. Set it to registry names, registry ids, scope prefixes (/subscriptions/<id>[/resourceGroups/<rg>]) or *.',
+    );
+  }
+  if (!settings.appInsightsConnectionString) {
+    warnings.push(
+      'APPLICATIONINSIGHTS_CONNECTION_STRING is not set: audit records go to the function log only.',
     );
   }
   if (settings.mode === 'audit') {

@@ -2,13 +2,13 @@
 // DefaultAzureCredential fetching tokens from the emulator's managed-identity endpoint) pointed at it.
 import { InvocationContext } from '@azure/functions';
 import { type Emulator, type EmulatorOptions, startEmulator } from '../../emulator';
-import { MemoryAuditSink } from '../../src/audit/auditRecord';
+import { type AuditSink, FanOutAuditSink, MemoryAuditSink } from '../../src/audit/auditRecord';
 import type { PacingSettings } from '../../src/azure/armRequestPolicy';
 import { Deadline } from '../../src/azure/retry';
 import { loadSettings } from '../../src/config/settings';
 import { createVmWriteHandler, type VmWriteHandler } from '../../src/handlers/vmWriteHandler';
 import { type SweepResult, sweep } from '../../src/reconcile/sweep';
-import { createRuntime, type Runtime } from '../../src/runtime';
+import { createAuditSink, createRuntime, type Runtime } from '../../src/runtime';
 
 export const SUB = '11111111-1111-1111-1111-111111111111';
 export const OTHER_SUB = '22222222-2222-2222-2222-222222222222';
@@ -22,6 +22,8 @@ export const identityId = (registry: string, region: string) =>
 export interface HarnessOptions {
   readonly env?: Record<string, string>;
   readonly emulator?: EmulatorOptions;
+  /** Also send the audit through the real Application Insights SDK to the emulator's ingestion endpoint. */
+  readonly appInsights?: boolean;
   /** Client-side pacing; default far above ARM's rates. */
   readonly pacing?: PacingSettings;
   /** Called on every retry the app makes (counting them). */
@@ -90,6 +92,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     ACRPULL_IDENTITY_RESOURCE_GROUP: IDENTITY_RG,
     ACRPULL_ALLOWED_REGISTRIES: 'contosoapps fabrikamabac',
     ACRPULL_ARM_ENDPOINT: emu.armEndpoint,
+    ...(options.appInsights ? { APPLICATIONINSIGHTS_CONNECTION_STRING: emu.connectionString } : {}),
     ...options.env,
   });
   emu.seedResourceGroup(SUB, 'rg-identities', 'eastus');
@@ -104,6 +107,10 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   emu.seedRegistry({ subscriptionId: SUB, resourceGroup: 'rg-registries', name: 'secretregistry' });
 
   const audit = new MemoryAuditSink();
+  const sinks: AuditSink[] = [audit];
+  if (options.appInsights) {
+    sinks.push(createAuditSink(settings, { caCertPem: emu.caCertPem, disableOfflineStorage: true }));
+  }
   const logs: string[] = [];
   const log = {
     debug: (m: string) => logs.push(`debug ${m}`),
@@ -114,7 +121,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const newRuntime = () =>
     createRuntime(settings, {
       caCertPem: emu.caCertPem,
-      audit,
+      audit: sinks.length === 1 ? audit : new FanOutAuditSink(sinks),
       log,
       pollIntervalMs: 0,
       // The emulator is local: pace far above ARM's rates unless a test is about pacing.
@@ -144,11 +151,15 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     deliver: (vm, opts) => handler(writeSuccessEvent(vm, opts), context()),
     coldDeliver: (vm) => createVmWriteHandler(newRuntime())(writeSuccessEvent(vm), context()),
     deliverRaw: (event) => handler(event, context()),
-    sweep: (opts = {}) =>
-      sweep(runtime, {
+    // Like the timer handler: sweep, then flush the audit.
+    sweep: async (opts = {}) => {
+      const result = await sweep(runtime, {
         deadline: new Deadline(opts.budgetMs ?? 60_000),
         ...(opts.marginMs !== undefined ? { marginMs: opts.marginMs } : {}),
-      }),
+      });
+      await runtime.audit.flush();
+      return result;
+    },
     close: () => emu.close(),
   };
 }

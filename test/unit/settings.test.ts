@@ -18,6 +18,9 @@ describe('settings', () => {
     expect(startupWarnings(settings).join('\n')).toMatch(
       /ACRPULL_ALLOWED_REGISTRIES is not set: every registry is denied/,
     );
+    expect(startupWarnings(settings).join('\n')).toMatch(
+      /APPLICATIONINSIGHTS_CONNECTION_STRING is not set: audit records go to the function log only/,
+    );
   });
 
   it.each([
@@ -39,6 +42,29 @@ describe('settings', () => {
     [
       { ACRPULL_IDENTITY_RESOURCE_GROUP: RG, ACRPULL_REGISTRY_SUBSCRIPTIONS: 'abc' },
       /^ACRPULL_REGISTRY_SUBSCRIPTIONS: /,
+    ],
+    [
+      {
+        ACRPULL_IDENTITY_RESOURCE_GROUP: RG,
+        APPLICATIONINSIGHTS_CONNECTION_STRING: 'InstrumentationKey=abc',
+      },
+      /^APPLICATIONINSIGHTS_CONNECTION_STRING: has no valid InstrumentationKey/,
+    ],
+    [
+      {
+        ACRPULL_IDENTITY_RESOURCE_GROUP: RG,
+        APPLICATIONINSIGHTS_CONNECTION_STRING:
+          'InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=http://x/',
+      },
+      /^APPLICATIONINSIGHTS_CONNECTION_STRING: IngestionEndpoint must be an https:\/\/ URL/,
+    ],
+    [
+      { ACRPULL_IDENTITY_RESOURCE_GROUP: RG, ACRPULL_RECONCILE_SCHEDULE: '*/5 * * * *' },
+      /^ACRPULL_RECONCILE_SCHEDULE: /,
+    ],
+    [
+      { ACRPULL_IDENTITY_RESOURCE_GROUP: RG, ACRPULL_ARM_WRITES_PER_SECOND: '11' },
+      /^ACRPULL_ARM_WRITES_PER_SECOND: /,
     ],
   ])('fails fast naming the variable: %j', (env, message) => {
     expect(() => loadSettings(env)).toThrow(message);

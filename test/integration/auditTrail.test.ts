@@ -1,0 +1,131 @@
+// The audit trail through the real applicationinsights SDK to the emulator's ingestion endpoint:
+// every action arrives as a custom event with the documented dimensions, and the shipped KQL only
+// uses dimensions the app emits.
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { DECISION_EVENT, SWEEP_EVENT } from '../../src/audit/appInsightsAuditSink';
+import type { AuditAction } from '../../src/audit/auditRecord';
+import { type Harness, SUB, startHarness } from '../support/harness';
+
+type CustomEvent = { name: string; properties: Record<string, string>; measurements: Record<string, number> };
+
+const COMMON = ['action', 'outcome', 'mode', 'trigger', 'vmId'];
+const EVENT_CONTEXT = ['eventId', 'correlationId', 'caller', 'eventTime'];
+/** What each action must carry besides the common dimensions (README "Querying the audit log"). */
+const REQUIRED: Record<AuditAction, string[]> = {
+  'identity-created': ['registry', 'registryId', 'identityId', 'principalId', 'clientId'],
+  'identity-reused': ['registry', 'registryId', 'identityId', 'principalId', 'clientId'],
+  'role-assigned': ['registry', 'registryId', 'identityId', 'principalId', 'role'],
+  'role-present': ['registry', 'registryId', 'identityId', 'principalId', 'role'],
+  'identity-attached': ['registry', 'registryId', 'identityId', 'principalId', 'clientId'],
+  'already-compliant': ['registry', 'identityId', 'clientId'],
+  'tag-invalid': ['reason'],
+  'registry-denied': ['registry', 'registryId', 'reason'],
+  'vm-not-found': ['reason'],
+  failed: ['reason', 'retryable'],
+};
+
+describe('audit trail in Application Insights', () => {
+  const events: CustomEvent[] = [];
+  let h: Harness;
+  beforeAll(async () => {
+    // No egress: statsbeat off; the SDK's settings poll goes to a closed local proxy port.
+    process.env.APPLICATION_INSIGHTS_NO_STATSBEAT = 'true';
+    process.env.HTTPS_PROXY = 'http://127.0.0.1:9';
+    process.env.NO_PROXY = '127.0.0.1,localhost';
+    h = await startHarness({ appInsights: true });
+
+    // Act: one of every decision, through the event path and a sweep.
+    const seed = (name: string, tag: string) =>
+      h.emu.seedVm({
+        subscriptionId: SUB,
+        resourceGroup: 'rg-apps',
+        name,
+        location: 'eastus',
+        tags: { acrPull: tag },
+      }).id;
+    await h.deliver(seed('vm-new', 'contosoapps'), { upn: 'alice@contoso.com' }); // identity-created, role-assigned, identity-attached
+    const second = seed('vm-second', 'contosoapps');
+    await h.deliver(second); // identity-reused, role-present, identity-attached
+    await h.deliver(second); // already-compliant
+    await h.deliver(seed('vm-bad', 'not a registry!')); // tag-invalid
+    await h.deliver(seed('vm-denied', 'secretregistry')); // registry-denied
+    const gone = seed('vm-gone', 'contosoapps');
+    h.emu.deleteVm(gone);
+    await h.deliver(gone); // vm-not-found
+    h.emu.injectFault({ operation: 'vm.patch', status: 403, code: 'AuthorizationFailed' });
+    await h.deliver(seed('vm-forbidden', 'fabrikamabac')); // failed
+    await h.sweep(); // AcrPullSweep
+    events.push(...(h.emu.customEvents() as CustomEvent[]));
+  });
+  afterAll(async () => {
+    await h.close();
+  });
+
+  it('sends every decision before the invocation returns, one custom event each', () => {
+    // Assess: the handler flushed; nothing had to be waited for.
+    const decisions = events.filter((e) => e.name === DECISION_EVENT);
+    expect(decisions.length).toBe(h.audit.records.length);
+    expect(events.filter((e) => e.name === SWEEP_EVENT)).toHaveLength(1);
+  });
+
+  it.each(Object.keys(REQUIRED) as AuditAction[])('%s carries its documented dimensions', (action) => {
+    const matching = events.filter((e) => e.name === DECISION_EVENT && e.properties.action === action);
+    expect(matching.length).toBeGreaterThan(0);
+    for (const event of matching) {
+      for (const key of [...COMMON, ...REQUIRED[action]])
+        expect([key, event.properties[key]]).toEqual([key, expect.any(String)]);
+      expect(event.measurements.durationMs).toEqual(expect.any(Number));
+      if (event.properties.trigger === 'event') {
+        for (const key of EVENT_CONTEXT)
+          expect([key, event.properties[key]]).toEqual([key, expect.any(String)]);
+      }
+    }
+  });
+
+  it('records who tagged the VM on the grant chain', () => {
+    const attached = events.find(
+      (e) => e.properties.action === 'identity-attached' && e.properties.vmId.endsWith('/vm-new'),
+    );
+    expect(attached?.properties).toMatchObject({
+      caller: 'alice@contoso.com',
+      outcome: 'changed',
+      trigger: 'event',
+      mode: 'enforce',
+    });
+  });
+
+  it('sends sweep summaries with numbers as measurements', () => {
+    const sweep = events.find((e) => e.name === SWEEP_EVENT);
+    expect(sweep?.properties).toMatchObject({ finished: 'true', mode: 'enforce', trigger: 'reconcile' });
+    for (const key of [
+      'vmsScanned',
+      'changed',
+      'failed',
+      'rejected',
+      'deferred',
+      'armReads',
+      'armWrites',
+      'armPolls',
+      'durationMs',
+    ]) {
+      expect([key, sweep?.measurements[key]]).toEqual([key, expect.any(Number)]);
+    }
+  });
+
+  it('every dimension and measurement the shipped KQL uses is one the app emits', () => {
+    const dimensions = new Set(events.flatMap((e) => Object.keys(e.properties)));
+    const measurements = new Set(events.flatMap((e) => Object.keys(e.measurements)));
+    const dir = path.join(__dirname, '..', '..', 'queries');
+    const files = readdirSync(dir).filter((f) => f.endsWith('.kql'));
+    expect(files.length).toBeGreaterThanOrEqual(6);
+    for (const file of files) {
+      const kql = readFileSync(path.join(dir, file), 'utf8');
+      for (const m of kql.matchAll(/customDimensions(?:\.|\[["'])(\w+)/g))
+        expect([file, m[1], dimensions.has(m[1] as string)]).toEqual([file, m[1], true]);
+      for (const m of kql.matchAll(/customMeasurements(?:\.|\[["'])(\w+)/g))
+        expect([file, m[1], measurements.has(m[1] as string)]).toEqual([file, m[1], true]);
+      for (const m of kql.matchAll(/name == "(\w+)"/g)) expect([DECISION_EVENT, SWEEP_EVENT]).toContain(m[1]);
+    }
+  });
+});
