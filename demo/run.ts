@@ -4,12 +4,12 @@
 // own PATCHes cause, and prints what happened and what it cost in ARM requests.
 import { InvocationContext } from '@azure/functions';
 import { startEmulator } from '../emulator';
-import { MemoryAuditSink } from '../src/audit/auditRecord';
+import { FanOutAuditSink, MemoryAuditSink } from '../src/audit/auditRecord';
 import { loadSettings } from '../src/config/settings';
 import { findTagValue } from '../src/core/tag';
 import { createVmWriteHandler } from '../src/handlers/vmWriteHandler';
 import type { VmResult } from '../src/reconcile/reconcileVm';
-import { createRuntime } from '../src/runtime';
+import { createAuditSink, createRuntime } from '../src/runtime';
 
 const SUB = '00000000-0000-0000-0000-000000000001';
 const IDENTITY_RG = `/subscriptions/${SUB}/resourceGroups/rg-acrpull-identities`;
@@ -137,8 +137,18 @@ async function main(): Promise<void> {
       }),
     ];
 
+    // Audit events go to the emulator's ingestion endpoint, or to real Application Insights when
+    // APPLICATIONINSIGHTS_CONNECTION_STRING is set.
+    const realAppInsights = process.env.APPLICATIONINSIGHTS_CONNECTION_STRING;
+    if (!realAppInsights) {
+      // No egress from the SDK: statsbeat off, its settings poll sent to a closed local port.
+      process.env.APPLICATION_INSIGHTS_NO_STATSBEAT = 'true';
+      process.env.HTTPS_PROXY = 'http://127.0.0.1:9';
+      process.env.NO_PROXY = '127.0.0.1,localhost';
+    }
     const audit = new MemoryAuditSink();
     const settings = loadSettings({
+      APPLICATIONINSIGHTS_CONNECTION_STRING: realAppInsights ?? emu.connectionString,
       ACRPULL_MODE: 'enforce',
       ACRPULL_IDENTITY_RESOURCE_GROUP: IDENTITY_RG,
       ACRPULL_ALLOWED_REGISTRIES: `contosoapps,/subscriptions/${SUB}/resourceGroups/rg-registries`,
@@ -150,9 +160,13 @@ async function main(): Promise<void> {
       warn: (m: string) => console.warn(m),
       error: (m: string) => console.error(m),
     };
+    const telemetry = createAuditSink(
+      settings,
+      realAppInsights ? {} : { caCertPem: emu.caCertPem, disableOfflineStorage: true },
+    );
     const runtime = createRuntime(settings, {
       caCertPem: emu.caCertPem,
-      audit,
+      audit: new FanOutAuditSink([audit, telemetry]),
       log: quiet,
       pollIntervalMs: 200,
     });
@@ -213,7 +227,13 @@ async function main(): Promise<void> {
     console.log(
       `Echo events from our own PATCHes: ${echoes.length} events, reads=${echoRound.reads} (${perEvent} per event) writes=${echoRound.writes}`,
     );
-    console.log(`Audit records: ${audit.records.length}\n`);
+    console.log(
+      `Audit records: ${audit.records.length}; ${
+        realAppInsights
+          ? 'sent to your Application Insights (customEvents named AcrPullDecision)'
+          : `${emu.customEvents().length} custom events received by the emulator's Application Insights endpoint`
+      }\n`,
+    );
 
     const compliant = fleet.filter((vm) =>
       ['changed', 'compliant'].includes(results.get(vm.id)?.result?.outcome ?? ''),
