@@ -17,15 +17,9 @@ export function createSweepHandler(deps: SweepDeps): SweepHandler {
   return async function handleSweep(timer, context) {
     if (timer.isPastDue)
       context.warn('the sweep is running late (the previous one overran, or the app was down)');
-    const log = {
-      debug: (m: string) => context.debug(m),
-      info: (m: string) => context.info(m),
-      warn: (m: string) => context.warn(m),
-      error: (m: string) => context.error(m),
-    };
     let result: SweepResult;
     try {
-      result = await sweep({ ...deps, log }, { deadline: new Deadline(deps.settings.sweepTimeBudgetMs) });
+      result = await sweep({ ...deps, log: context }, { deadline: new Deadline(deps.settings.sweepTimeBudgetMs) });
     } finally {
       await deps.audit.flush();
     }

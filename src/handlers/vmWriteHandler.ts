@@ -37,16 +37,10 @@ export function createVmWriteHandler(deps: ReconcileDeps): VmWriteHandler {
       return undefined;
     }
 
-    const log = {
-      debug: (m: string) => context.debug(m),
-      info: (m: string) => context.info(m),
-      warn: (m: string) => context.warn(m),
-      error: (m: string) => context.error(m),
-    };
     let result: VmResult;
     try {
       result = await reconcileVm(
-        { ...deps, log },
+        { ...deps, log: context },
         {
           vmId: parsed.vmId,
           trigger: 'event',
