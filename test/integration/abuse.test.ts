@@ -78,13 +78,7 @@ describe('allowlist bypass attempts', () => {
   });
 
   it('case tricks on an allowed name still reach only that registry', async () => {
-    const vm = h.emu.seedVm({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-apps',
-      name: 'vm-case',
-      location: 'eastus',
-      tags: { AcRpUlL: 'CONTOSOAPPS.AzureCR.io' },
-    });
+    const vm = h.seedVm('vm-case', { AcRpUlL: 'CONTOSOAPPS.AzureCR.io' });
     const result = await h.deliver(vm.id);
     expect(result?.outcome).toBe('changed');
     expect(result?.records.find((r) => r.action === 'identity-attached')?.registryId?.toLowerCase()).toBe(
@@ -93,13 +87,7 @@ describe('allowlist bypass attempts', () => {
   });
 
   it('a scope rule allows a registry under it, resolved from ARM rather than from the tag', async () => {
-    const vm = h.emu.seedVm({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-apps',
-      name: 'vm-scope',
-      location: 'eastus',
-      tags: { acrPull: 'allowedbyscope' },
-    });
+    const vm = h.seedVm('vm-scope', 'allowedbyscope');
     expect((await h.deliver(vm.id))?.outcome).toBe('changed');
   });
 });
@@ -108,13 +96,7 @@ describe('secrets stay out of logs and audit records', () => {
   it('no token, identity header or Authorization value appears, even when things fail', async () => {
     const h = await startHarness();
     try {
-      const vm = h.emu.seedVm({
-        subscriptionId: SUB,
-        resourceGroup: 'rg-apps',
-        name: 'vm-secret',
-        location: 'eastus',
-        tags: { acrPull: 'contosoapps' },
-      });
+      const vm = h.seedVm('vm-secret', 'contosoapps');
       h.emu.injectFault({ operation: 'identity.put', status: 403, code: 'AuthorizationFailed' });
       await h.deliver(vm.id);
       h.emu.injectFault({ operation: 'vm.get', status: 401, code: 'InvalidAuthenticationToken' });

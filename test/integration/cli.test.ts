@@ -1,6 +1,6 @@
 // The operator CLI against the emulator: what-if first, then apply; exit codes tell success.
 import { runReconcileCommand } from '../../src/cli/reconcileCommand';
-import { type Harness, IDENTITY_RG, SUB, startHarness } from '../support/harness';
+import { type Harness, IDENTITY_RG, startHarness } from '../support/harness';
 
 function io(h: Harness) {
   const out: string[] = [];
@@ -28,21 +28,9 @@ describe('acrpull-autopilot reconcile', () => {
   beforeEach(async () => {
     h = await startHarness();
     for (let i = 0; i < 3; i++) {
-      h.emu.seedVm({
-        subscriptionId: SUB,
-        resourceGroup: 'rg-apps',
-        name: `vm-cli-${i}`,
-        location: 'eastus',
-        tags: { acrPull: 'contosoapps' },
-      });
+      h.seedVm(`vm-cli-${i}`, 'contosoapps');
     }
-    h.emu.seedVm({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-apps',
-      name: 'vm-cli-denied',
-      location: 'eastus',
-      tags: { acrPull: 'secretregistry' },
-    });
+    h.seedVm('vm-cli-denied', 'secretregistry');
   });
   afterEach(async () => {
     await h.close();

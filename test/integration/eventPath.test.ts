@@ -20,13 +20,7 @@ describe('Event Grid: a tagged VM gets pull access', () => {
 
   it('creates the identity, grants AcrPull as ServicePrincipal and attaches it to a new VM', async () => {
     // Prepare
-    const vm = h.emu.seedVm({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-apps',
-      name: 'vm-new',
-      location: 'eastus',
-      tags: { acrPull: 'contosoapps' },
-    });
+    const vm = h.seedVm('vm-new', 'contosoapps');
     // Act
     const result = await h.deliver(vm.id, { upn: 'bob@contoso.com' });
     // Assess
@@ -61,20 +55,8 @@ describe('Event Grid: a tagged VM gets pull access', () => {
   });
 
   it('reuses the identity and grant for a second VM in the same region: zero new grants', async () => {
-    const first = h.emu.seedVm({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-apps',
-      name: 'vm-a',
-      location: 'eastus',
-      tags: { acrPull: 'contosoapps' },
-    });
-    const second = h.emu.seedVm({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-apps',
-      name: 'vm-b',
-      location: 'eastus',
-      tags: { acrPull: 'contosoapps' },
-    });
+    const first = h.seedVm('vm-a', 'contosoapps');
+    const second = h.seedVm('vm-b', 'contosoapps');
     await h.deliver(first.id);
     const identitiesBefore = h.emu.listIdentities().length;
     const grantsBefore = h.emu.listRoleAssignments().length;
@@ -132,13 +114,7 @@ describe('Event Grid: a tagged VM gets pull access', () => {
   });
 
   it('handles the event caused by its own PATCH with exactly one ARM read and no write', async () => {
-    const vm = h.emu.seedVm({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-apps',
-      name: 'vm-echo',
-      location: 'eastus',
-      tags: { acrPull: 'contosoapps' },
-    });
+    const vm = h.seedVm('vm-echo', 'contosoapps');
     await h.deliver(vm.id);
     h.emu.resetCounts();
 
@@ -168,13 +144,7 @@ describe('Event Grid: a tagged VM gets pull access', () => {
   });
 
   it('grants Container Registry Repository Reader on an ABAC-mode registry', async () => {
-    const vm = h.emu.seedVm({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-apps',
-      name: 'vm-abac',
-      location: 'westeurope',
-      tags: { acrPull: 'fabrikamabac' },
-    });
+    const vm = h.seedVm('vm-abac', 'fabrikamabac', 'westeurope');
 
     const result = await h.deliver(vm.id);
 
@@ -204,24 +174,12 @@ describe('Event Grid: tag forms', () => {
   });
 
   it('matches the tag key in another case (ACRPULL)', async () => {
-    const vm = h.emu.seedVm({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-apps',
-      name: 'vm-upper',
-      location: 'eastus',
-      tags: { ACRPULL: 'contosoapps' },
-    });
+    const vm = h.seedVm('vm-upper', { ACRPULL: 'contosoapps' });
     expect((await h.deliver(vm.id))?.outcome).toBe('changed');
   });
 
   it('accepts the login-server form', async () => {
-    const vm = h.emu.seedVm({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-apps',
-      name: 'vm-login',
-      location: 'eastus',
-      tags: { acrPull: 'ContosoApps.azurecr.io' },
-    });
+    const vm = h.seedVm('vm-login', 'ContosoApps.azurecr.io');
     const result = await h.deliver(vm.id);
     expect(result?.outcome).toBe('changed');
     expect(result?.records.every((r) => r.registry === 'contosoapps')).toBe(true);
@@ -229,13 +187,7 @@ describe('Event Grid: tag forms', () => {
 
   it('accepts the resource-id form for a registry in another subscription', async () => {
     const registryId = `/subscriptions/${OTHER_SUB}/resourceGroups/rg-shared/providers/Microsoft.ContainerRegistry/registries/sharedimages`;
-    const vm = h.emu.seedVm({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-apps',
-      name: 'vm-xsub',
-      location: 'eastus',
-      tags: { acrPull: registryId },
-    });
+    const vm = h.seedVm('vm-xsub', registryId);
 
     const result = await h.deliver(vm.id);
 
@@ -253,13 +205,7 @@ describe('Event Grid: tag forms', () => {
 
   it('with a scope allowlist, an echo event costs one read on a warm instance and two on a cold one', async () => {
     // Prepare: allowed only through the scope rule, named by name in the tag
-    const vm = h.emu.seedVm({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-apps',
-      name: 'vm-scope',
-      location: 'eastus',
-      tags: { acrPull: 'sharedimages' },
-    });
+    const vm = h.seedVm('vm-scope', 'sharedimages');
     expect((await h.deliver(vm.id))?.outcome).toBe('changed');
 
     // Act + Assess: warm (the registry was resolved moments ago)
@@ -277,13 +223,7 @@ describe('Event Grid: tag forms', () => {
   });
 
   it('attaches several registries from one tag in a single PATCH', async () => {
-    const vm = h.emu.seedVm({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-apps',
-      name: 'vm-multi',
-      location: 'eastus',
-      tags: { acrPull: 'contosoapps; fabrikamabac' },
-    });
+    const vm = h.seedVm('vm-multi', 'contosoapps; fabrikamabac');
 
     const result = await h.deliver(vm.id);
 
@@ -332,13 +272,7 @@ describe('Event Grid: bad input is audited and writes nothing', () => {
   });
 
   it('denies a registry that is not allowed', async () => {
-    const vm = h.emu.seedVm({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-apps',
-      name: 'vm-denied',
-      location: 'eastus',
-      tags: { acrPull: 'secretregistry' },
-    });
+    const vm = h.seedVm('vm-denied', 'secretregistry');
 
     const result = await h.deliver(vm.id);
 
@@ -354,13 +288,7 @@ describe('Event Grid: bad input is audited and writes nothing', () => {
   });
 
   it('rejects a registry that does not exist', async () => {
-    const vm = h.emu.seedVm({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-apps',
-      name: 'vm-ghost',
-      location: 'eastus',
-      tags: { acrPull: 'nosuchregistry' },
-    });
+    const vm = h.seedVm('vm-ghost', 'nosuchregistry');
 
     const result = await h.deliver(vm.id);
 
@@ -375,13 +303,7 @@ describe('Event Grid: bad input is audited and writes nothing', () => {
   });
 
   it('skips a VM deleted before processing, without throwing', async () => {
-    const vm = h.emu.seedVm({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-apps',
-      name: 'vm-gone',
-      location: 'eastus',
-      tags: { acrPull: 'contosoapps' },
-    });
+    const vm = h.seedVm('vm-gone', 'contosoapps');
     h.emu.deleteVm(vm.id);
 
     const result = await h.deliver(vm.id);
@@ -434,13 +356,7 @@ describe('Event Grid: audit mode', () => {
     const enforce = await startHarness();
     try {
       for (const h of [audit, enforce]) {
-        h.emu.seedVm({
-          subscriptionId: SUB,
-          resourceGroup: 'rg-apps',
-          name: 'vm-plan',
-          location: 'eastus',
-          tags: { acrPull: 'contosoapps,secretregistry' },
-        });
+        h.seedVm('vm-plan', 'contosoapps,secretregistry');
       }
       const planned = await audit.deliver(audit.emu.listVms()[0]?.id ?? '');
       const done = await enforce.deliver(enforce.emu.listVms()[0]?.id ?? '');

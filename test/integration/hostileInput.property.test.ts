@@ -41,13 +41,7 @@ describe('hostile input through the handler', () => {
     let n = 0;
     await fc.assert(
       fc.asyncProperty(hostileTag, async (value) => {
-        const vm = h.emu.seedVm({
-          subscriptionId: SUB,
-          resourceGroup: 'rg-apps',
-          name: `vm-hostile-${n++}`,
-          location: 'eastus',
-          tags: { acrPull: value },
-        });
+        const vm = h.seedVm(`vm-hostile-${n++}`, value);
         const writesBefore = h.emu.totals().writes;
         const result = await h.deliver(vm.id);
         expect(['rejected', 'untagged', 'compliant']).toContain(result?.outcome);
@@ -58,13 +52,7 @@ describe('hostile input through the handler', () => {
   });
 
   it('a hostile event never throws and never writes', async () => {
-    const vm = h.emu.seedVm({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-apps',
-      name: 'vm-target',
-      location: 'eastus',
-      tags: { acrPull: 'secretregistry' },
-    });
+    const vm = h.seedVm('vm-target', 'secretregistry');
     const mutation = fc.record({
       id: fc.oneof(fc.string(), fc.integer(), fc.constant(undefined)),
       eventType: fc.oneof(fc.constant('Microsoft.Resources.ResourceWriteSuccess'), fc.string()),

@@ -98,20 +98,8 @@ describe('sweep', () => {
   });
 
   it('respects the allowlist and audits the refusal against the VM', async () => {
-    const denied = h.emu.seedVm({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-apps',
-      name: 'vm-secret',
-      location: 'eastus',
-      tags: { acrPull: 'secretregistry' },
-    });
-    const invalid = h.emu.seedVm({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-apps',
-      name: 'vm-typo',
-      location: 'eastus',
-      tags: { acrpull: 'bad name!' },
-    });
+    const denied = h.seedVm('vm-secret', 'secretregistry');
+    const invalid = h.seedVm('vm-typo', { acrpull: 'bad name!' });
 
     const { summary } = await h.sweep();
 
@@ -216,13 +204,11 @@ describe('sweep request accounting', () => {
     try {
       // 50 VMs over 2 registries × 2 regions
       for (let i = 0; i < 50; i++) {
-        h.emu.seedVm({
-          subscriptionId: SUB,
-          resourceGroup: 'rg-apps',
-          name: `vm-acct-${i}`,
-          location: i % 2 === 0 ? 'eastus' : 'westeurope',
-          tags: { acrPull: i % 4 < 2 ? 'contosoapps' : 'fabrikamabac' },
-        });
+        h.seedVm(
+          `vm-acct-${i}`,
+          i % 4 < 2 ? 'contosoapps' : 'fabrikamabac',
+          i % 2 === 0 ? 'eastus' : 'westeurope',
+        );
       }
       await h.sweep();
       h.emu.resetCounts();

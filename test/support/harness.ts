@@ -1,7 +1,7 @@
 // Test harness: the emulator, plus the app's real runtime (real SDK clients, real
 // DefaultAzureCredential fetching tokens from the emulator's managed-identity endpoint) pointed at it.
 import { InvocationContext } from '@azure/functions';
-import { type Emulator, type EmulatorOptions, startEmulator } from '../../emulator';
+import { type Emulator, type EmulatorOptions, startEmulator, type VmRecord } from '../../emulator';
 import { type AuditSink, FanOutAuditSink, MemoryAuditSink } from '../../src/audit/auditRecord';
 import type { PacingSettings } from '../../src/azure/armRequestPolicy';
 import { Deadline } from '../../src/azure/retry';
@@ -43,6 +43,8 @@ export interface Harness {
   ): ReturnType<VmWriteHandler>;
   /** A handler on a fresh runtime, as on a newly started instance (empty caches). */
   coldDeliver(vm: string): ReturnType<VmWriteHandler>;
+  /** Seeds a VM in SUB/rg-apps tagged `acrPull=<tag>` (or with the given tags), in eastus unless told. */
+  seedVm(name: string, tag: string | Record<string, string>, location?: string): VmRecord;
   /** Runs one sweep on the shared runtime with the given time budget (default 60 s). */
   sweep(options?: { budgetMs?: number; marginMs?: number }): Promise<SweepResult>;
   /** Delivers any payload through the real handler. */
@@ -149,6 +151,14 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     handler,
     logs,
     deliver: (vm, opts) => handler(writeSuccessEvent(vm, opts), context()),
+    seedVm: (name, tag, location = 'eastus') =>
+      emu.seedVm({
+        subscriptionId: SUB,
+        resourceGroup: 'rg-apps',
+        name,
+        location,
+        tags: typeof tag === 'string' ? { acrPull: tag } : tag,
+      }),
     coldDeliver: (vm) => createVmWriteHandler(newRuntime())(writeSuccessEvent(vm), context()),
     deliverRaw: (event) => handler(event, context()),
     // Like the timer handler: sweep, then flush the audit.
