@@ -2,7 +2,8 @@
 // misconfigured deployment says what to fix instead of failing on the first event.
 import { z } from 'zod';
 import { type AllowRule, parseAllowlist } from '../core/allowlist';
-import { parseResourceGroupId, type ResourceGroupRef } from '../core/resourceId';
+import { type IdentityOverride, identityOverride } from '../core/pullIdentity';
+import { parseResourceGroupId, parseUserAssignedIdentityId, type ResourceGroupRef } from '../core/resourceId';
 
 export type Mode = 'enforce' | 'audit';
 
@@ -17,6 +18,8 @@ export interface Settings {
   readonly allowlistUnset: boolean;
   /** Resource group holding the shared identities, one per (registry, region). */
   readonly identityResourceGroup: ResourceGroupRef;
+  /** Registry name → the operator's own identity for it (used, never created). */
+  readonly identityOverrides: ReadonlyMap<string, IdentityOverride>;
   /** Subscriptions searched when a tag names a registry by name or login server (besides the VM's own). */
   readonly registrySubscriptions: readonly string[];
   /** Upper bound on registries one VM may request; more is rejected as an invalid tag. */
@@ -143,6 +146,7 @@ export function loadSettings(env: Env = process.env): Settings {
     throw new SettingsError('ACRPULL_ALLOWED_REGISTRIES', (error as Error).message);
   }
 
+  const identityOverrides = parseIdentityOverrides(env.ACRPULL_IDENTITY_OVERRIDES ?? '');
   const appInsights = env.APPLICATIONINSIGHTS_CONNECTION_STRING?.trim();
   if (appInsights) validateConnectionString(appInsights);
 
@@ -153,6 +157,7 @@ export function loadSettings(env: Env = process.env): Settings {
     allowedRegistries,
     allowlistUnset: allowRaw === undefined || allowRaw.trim() === '',
     identityResourceGroup,
+    identityOverrides,
     registrySubscriptions: read(env, 'ACRPULL_REGISTRY_SUBSCRIPTIONS'),
     maxRegistriesPerVm: read(env, 'ACRPULL_MAX_REGISTRIES_PER_VM'),
     armEndpoint: read(env, 'ACRPULL_ARM_ENDPOINT'),
@@ -165,6 +170,24 @@ export function loadSettings(env: Env = process.env): Settings {
     armReadsPerSecond: read(env, 'ACRPULL_ARM_READS_PER_SECOND'),
     armWritesPerSecond: read(env, 'ACRPULL_ARM_WRITES_PER_SECOND'),
   };
+}
+
+/** `registry=<identity resource id>` pairs separated by `,` `;` or whitespace. */
+function parseIdentityOverrides(value: string): Map<string, IdentityOverride> {
+  const overrides = new Map<string, IdentityOverride>();
+  for (const entry of value.split(/[\s,;]+/).filter(Boolean)) {
+    const i = entry.indexOf('=');
+    const registry = entry.slice(0, i);
+    const identity = i > 0 ? parseUserAssignedIdentityId(entry.slice(i + 1)) : undefined;
+    if (!/^[a-zA-Z0-9]{5,50}$/.test(registry) || !identity) {
+      throw new SettingsError(
+        'ACRPULL_IDENTITY_OVERRIDES',
+        `entry ${JSON.stringify(entry)} is not <registry name>=/subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.ManagedIdentity/userAssignedIdentities/<name>`,
+      );
+    }
+    overrides.set(registry.toLowerCase(), identityOverride(identity));
+  }
+  return overrides;
 }
 
 /**

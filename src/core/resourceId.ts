@@ -80,6 +80,15 @@ export function parseRegistryId(id: string): RegistryIdRef | undefined {
   return parseTypedId(id, registryPattern, 'Microsoft.ContainerRegistry/registries');
 }
 
+const identityPattern = new RegExp(
+  `^/subscriptions/(${GUID})/resourceGroups/(${RG})/providers/Microsoft\\.ManagedIdentity/userAssignedIdentities/([-\\w]{3,128})$`,
+  'i',
+);
+
+export function parseUserAssignedIdentityId(id: string): VmRef | undefined {
+  return parseTypedId(id, identityPattern, 'Microsoft.ManagedIdentity/userAssignedIdentities');
+}
+
 export function userAssignedIdentityId(rg: ResourceGroupRef, name: string): string {
   return `${rg.id}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${name}`;
 }

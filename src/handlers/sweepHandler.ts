@@ -19,7 +19,10 @@ export function createSweepHandler(deps: SweepDeps): SweepHandler {
       context.warn('the sweep is running late (the previous one overran, or the app was down)');
     let result: SweepResult;
     try {
-      result = await sweep({ ...deps, log: context }, { deadline: new Deadline(deps.settings.sweepTimeBudgetMs) });
+      result = await sweep(
+        { ...deps, log: context },
+        { deadline: new Deadline(deps.settings.sweepTimeBudgetMs) },
+      );
     } finally {
       await deps.audit.flush();
     }

@@ -9,8 +9,9 @@ import { type Deadline, type RetryEnvironment, withRetry } from '../azure/retry'
 import type { VmState } from '../azure/virtualMachines';
 import { decideByName, isRegistryAllowed } from '../core/allowlist';
 import { isAttached } from '../core/attachPlan';
-import { identityName, normalizeRegion } from '../core/names';
-import { parseVmId, userAssignedIdentityId, type VmRef } from '../core/resourceId';
+import { normalizeRegion } from '../core/names';
+import { pullIdentityFor } from '../core/pullIdentity';
+import { parseVmId, type VmRef } from '../core/resourceId';
 import { findTagValue, parseRegistryTag, type RegistryRef } from '../core/tag';
 import {
   attachedIds,
@@ -131,7 +132,7 @@ export async function reconcileVm(
   const region = normalizeRegion(vm.location);
   const pending: ReadyRegistry[] = [];
   for (const ref of parsed.refs) {
-    const identityId = userAssignedIdentityId(settings.identityResourceGroup, identityName(ref.name, region));
+    const identityId = pullIdentityFor(settings, ref.name, region).id;
     try {
       // Fast path: attached (so granted, by the invariant above) and still allowed: no write, and one
       // read in all unless the allowlist needs the registry's id and no recent resolution is at hand.

@@ -2,12 +2,13 @@
 // and holds the pull role on the registry. The event path runs it per VM; the sweep once per
 // (registry, region) and shares the answer with every VM there.
 import type { Auditor } from '../audit/auditor';
+import { ArmOperationError } from '../azure/armErrors';
 import type { RegistryState, ResolveOptions } from '../azure/containerRegistries';
 import { type RetryEnvironment, withRetry } from '../azure/retry';
 import type { IdentityState } from '../azure/userAssignedIdentities';
 import { isRegistryAllowed } from '../core/allowlist';
-import { identityName, normalizeRegion, roleAssignmentName } from '../core/names';
-import { userAssignedIdentityId } from '../core/resourceId';
+import { normalizeRegion, roleAssignmentName } from '../core/names';
+import { pullIdentityFor } from '../core/pullIdentity';
 import { pullRoleFor } from '../core/roles';
 import type { RegistryRef } from '../core/tag';
 import type { ReconcileDeps } from './reconcileDeps';
@@ -116,17 +117,24 @@ async function ensureIdentityAndGrant(
 ): Promise<{ identityId: string; identity?: IdentityState }> {
   const { settings } = deps;
   const enforce = settings.mode === 'enforce';
-  const rg = settings.identityResourceGroup;
-  const name = identityName(registry.name, region);
-  const where = {
-    registry: registry.name,
-    registryId: registry.id,
-    identityId: userAssignedIdentityId(rg, name),
-  };
+  const pull = pullIdentityFor(settings, registry.name, region);
+  const { resourceGroup: rg, name } = pull;
+  const where = { registry: registry.name, registryId: registry.id, identityId: pull.id };
 
   let identity = await withRetry('read identity', retryEnv, () => deps.identities.get(rg, name));
   if (identity) {
     auditor.record('identity-reused', 'unchanged', ids(where, identity));
+  } else if (pull.broughtByOperator) {
+    // The operator's own identity is used, never created: its absence is a configuration error.
+    throw new ArmOperationError(
+      'read identity',
+      {
+        retryable: false,
+        code: 'IdentityOverrideNotFound',
+        message: `${pull.id}, set for ${registry.name} in ACRPULL_IDENTITY_OVERRIDES, does not exist`,
+      },
+      1,
+    );
   } else if (!enforce) {
     auditor.record('identity-created', 'planned', { ...where, reason: `would create ${name} in ${rg.id}` });
   } else {

@@ -581,3 +581,56 @@ describe('Event Grid: faults converge', () => {
     expect(h.emu.listIdentities()[0]?.id.toLowerCase().startsWith(IDENTITY_RG.toLowerCase())).toBe(true);
   });
 });
+
+describe('Event Grid: bring your own identity', () => {
+  it('uses the operator’s identity for that registry: granted and attached, never created', async () => {
+    const ownId = `/subscriptions/${SUB}/resourceGroups/rg-apps/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-team-pull`;
+    const h = await startHarness({ env: { ACRPULL_IDENTITY_OVERRIDES: `contosoapps=${ownId}` } });
+    try {
+      const own = h.emu.seedIdentity({
+        subscriptionId: SUB,
+        resourceGroup: 'rg-apps',
+        name: 'id-team-pull',
+        location: 'eastus',
+      });
+      const vm = h.seedVm('vm-byo', 'contosoapps', 'westeurope');
+
+      const result = await h.deliver(vm.id);
+
+      expect(actions(result?.records ?? [])).toEqual([
+        'identity-reused:unchanged',
+        'role-assigned:changed',
+        'identity-attached:changed',
+      ]);
+      expect(h.emu.counts()['identity.put']).toBe(0);
+      expect(h.emu.listRoleAssignments()[0]?.principalId).toBe(own.principalId);
+      expect(
+        Object.keys(h.emu.getVm(vm.id)?.identity?.userAssignedIdentities ?? {}).map((k) => k.toLowerCase()),
+      ).toEqual([own.id.toLowerCase()]);
+      // and the echo of our own PATCH is still one read
+      h.emu.resetCounts();
+      expect((await h.deliver(vm.id))?.outcome).toBe('compliant');
+      expect(h.emu.totals()).toMatchObject({ reads: 1, writes: 0 });
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('fails terminally, creating nothing, when the operator’s identity does not exist', async () => {
+    const missing = `/subscriptions/${SUB}/resourceGroups/rg-apps/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-gone`;
+    const h = await startHarness({ env: { ACRPULL_IDENTITY_OVERRIDES: `contosoapps=${missing}` } });
+    try {
+      const vm = h.seedVm('vm-byo-missing', 'contosoapps');
+
+      const result = await h.deliver(vm.id);
+
+      expect(result).toMatchObject({ outcome: 'failed', retryable: false });
+      expect(result?.records[0]?.reason).toMatch(
+        /id-gone, set for contosoapps in ACRPULL_IDENTITY_OVERRIDES, does not exist/,
+      );
+      expect(h.emu.totals().writes).toBe(0);
+    } finally {
+      await h.close();
+    }
+  });
+});

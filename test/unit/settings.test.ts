@@ -97,3 +97,28 @@ describe('settings', () => {
     expect(settings.allowedRegistries).toEqual([{ kind: 'name', name: 'contosoapps' }, { kind: 'all' }]);
   });
 });
+
+describe('identity overrides (bring your own identity)', () => {
+  const ID =
+    '/subscriptions/22222222-2222-2222-2222-222222222222/resourceGroups/rg-mine/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-team-pull';
+
+  it('maps a registry name to the operator’s identity', () => {
+    const settings = loadSettings({
+      ACRPULL_IDENTITY_RESOURCE_GROUP: RG,
+      ACRPULL_IDENTITY_OVERRIDES: `ContosoApps=${ID}`,
+    });
+    expect(settings.identityOverrides.get('contosoapps')).toMatchObject({
+      name: 'id-team-pull',
+      resourceGroup: { subscriptionId: '22222222-2222-2222-2222-222222222222', resourceGroup: 'rg-mine' },
+    });
+  });
+
+  it.each(['contosoapps', `bad-name=${ID}`, 'contosoapps=/subscriptions/x', `contosoapps=${ID}/../other`])(
+    'fails fast naming the variable for %s',
+    (value) => {
+      expect(() =>
+        loadSettings({ ACRPULL_IDENTITY_RESOURCE_GROUP: RG, ACRPULL_IDENTITY_OVERRIDES: value }),
+      ).toThrow(/^ACRPULL_IDENTITY_OVERRIDES: entry /);
+    },
+  );
+});
