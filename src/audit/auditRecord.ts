@@ -17,9 +17,17 @@ export type AuditAction =
 /**
  * changed: a write was made; unchanged: verified, nothing to write; planned: audit mode, a write
  * would have been made; rejected: the request was refused (bad tag, not allowed); skipped: nothing to
- * act on (VM gone); failed: an error stopped it.
+ * act on (VM gone); deferred: not possible yet (the VM is busy), retried later; failed: an error
+ * stopped it.
  */
-export type AuditOutcome = 'changed' | 'unchanged' | 'planned' | 'rejected' | 'skipped' | 'failed';
+export type AuditOutcome =
+  | 'changed'
+  | 'unchanged'
+  | 'planned'
+  | 'rejected'
+  | 'skipped'
+  | 'deferred'
+  | 'failed';
 
 export type Trigger = 'event' | 'reconcile' | 'cli';
 

@@ -61,6 +61,8 @@ export class Auditor {
   }
 
   get retryable(): boolean {
-    return this.records.some((r) => r.outcome === 'failed' && r.retryable === true);
+    return this.records.some(
+      (r) => (r.outcome === 'failed' || r.outcome === 'deferred') && r.retryable === true,
+    );
   }
 }

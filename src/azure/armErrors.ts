@@ -35,6 +35,11 @@ const TERMINAL_CODES = new Set(
     'RoleAssignmentLimitExceeded',
     'PropertyChangeNotAllowed',
     'ResourceGroupNotFound',
+    // 409s that no retry fixes: a lock, an unregistered provider, a disabled subscription.
+    'ScopeLocked',
+    'MissingSubscriptionRegistration',
+    'ReadOnlyDisabledSubscription',
+    'SubscriptionNotRegistered',
   ].map((c) => c.toLowerCase()),
 );
 
@@ -113,8 +118,19 @@ export function classifyArmError(error: unknown): ArmFailure {
     }
     const errno = (error as NodeJS.ErrnoException).code;
     if (errno && TRANSPORT_CODES.has(errno)) return { retryable: true, code: errno, message: error.message };
-    if (error.name === 'AuthenticationError' || error.name === 'CredentialUnavailableError') {
-      return { retryable: false, code: error.name, message: error.message };
+    if (/^Operation was canceled/.test(error.message)) {
+      // core-lro's answer for an async operation that ended Canceled (Compute preempted it).
+      return { retryable: true, code: 'Canceled', message: error.message };
+    }
+    if (
+      ['AuthenticationError', 'AggregateAuthenticationError', 'CredentialUnavailableError'].includes(
+        error.name,
+      )
+    ) {
+      // The token endpoint failing (a cold start, an outage) clears with time; a misconfigured
+      // credential fails every event alike and is fixed by the operator, after which Event Grid's
+      // redelivery brings the backlog through.
+      return { retryable: true, code: error.name, message: error.message };
     }
     // Anything else is a defect or an unexpected shape: terminal, so it is audited rather than
     // turned into an endless redelivery loop.

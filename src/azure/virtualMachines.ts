@@ -96,6 +96,11 @@ export class VirtualMachines {
       { intervalInMs: this.pollIntervalMs, skipFinalGet: true },
     );
     await poller.pollUntilDone();
+    // A 202 (or a 200 without the model) tells nothing about identities: read the VM instead.
+    if (!accepted?.identity) {
+      const now = await this.get(vm);
+      if (now) return now;
+    }
     // The PATCH response carries the model as updated; the operation has now Succeeded.
     return { ...toState(vm, flatten(accepted ?? {})), provisioningState: 'Succeeded' };
   }

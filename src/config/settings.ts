@@ -107,7 +107,7 @@ const variables = {
     .refine((v) => NCRONTAB.test(v), 'must be an NCRONTAB expression with six fields, e.g. "0 */15 * * * *"')
     .default(DEFAULT_RECONCILE_SCHEDULE),
   ACRPULL_SWEEP_CONCURRENCY: positiveInt(64).default(8),
-  ACRPULL_SWEEP_TIME_BUDGET_SECONDS: positiveInt(3600).default(540),
+  ACRPULL_SWEEP_TIME_BUDGET_SECONDS: positiveInt(3600).default(480),
   ACRPULL_ARM_READS_PER_SECOND: positiveInt(25).default(20),
   ACRPULL_ARM_WRITES_PER_SECOND: positiveInt(10).default(8),
 } as const;

@@ -4,7 +4,8 @@
 const GUID = '[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}';
 /** Resource group names: letters, digits, underscores, hyphens, periods (not at the end) and parentheses. */
 const RG = '[-\\w.()]{0,89}[-\\w()]';
-const VM_NAME = '[^/?#\\s]{1,64}';
+/** VM names: letters, digits, underscores, periods and hyphens (nothing a log line could be forged with). */
+const VM_NAME = '[\\w.-]{1,64}';
 
 export interface ResourceGroupRef {
   readonly subscriptionId: string;

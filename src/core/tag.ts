@@ -24,8 +24,12 @@ export const MAX_TAG_VALUE_LENGTH = 256;
 
 /** Quotes untrusted text for a reason string: bounded length, control characters escaped. */
 export function quote(text: string, max = 80): string {
-  const clipped = text.length > max ? `${text.slice(0, max)}…` : text;
-  return JSON.stringify(clipped);
+  const clipped = text.length > max ? `${text.slice(0, max)}...` : text;
+  // JSON escapes quotes and control characters; bidi overrides and other non-ASCII are escaped too.
+  return JSON.stringify(clipped).replace(
+    /[^\x20-\x7e]/g,
+    (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }
 
 /** ARM tag names are case-insensitive: `ACRPULL` and `acrPull` are the same tag. */

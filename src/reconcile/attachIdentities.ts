@@ -63,9 +63,7 @@ export async function attachIdentities(
   };
 
   if (deps.settings.mode !== 'enforce') {
-    const plan = planAttach(firstRead.identity, wanted, {
-      lastOperationFailed: lastOperationFailed(firstRead),
-    });
+    const plan = planAttach(firstRead.identity, wanted);
     for (const p of pending) {
       const would = plan?.add.some((id) => id.toLowerCase() === p.identityId.toLowerCase()) ?? false;
       auditor.record('identity-attached', would ? 'planned' : 'unchanged', fields(p, firstRead));
@@ -80,7 +78,11 @@ export async function attachIdentities(
     const vm = current ?? (await deps.vms.get(vmRef));
     current = undefined; // every retry starts from a fresh read
     if (!vm) throw new VmGoneError(vmRef.id);
-    const plan = planAttach(vm.identity, wanted, { lastOperationFailed: lastOperationFailed(vm) });
+    // Re-send identities the model already lists only when it was our own update that ended Failed:
+    // a VM failed for some other reason (an extension, say) is not ours to re-apply.
+    const plan = planAttach(vm.identity, wanted, {
+      lastOperationFailed: sent.size > 0 && lastOperationFailed(vm),
+    });
     if (!plan) {
       // Attached in the model, but an operation (ours, whose polling we lost, or someone else's) is
       // still running: wait for its real outcome rather than report success early.
@@ -96,8 +98,13 @@ export async function attachIdentities(
     try {
       return await deps.vms.attach(vmRef, plan, vm.etag);
     } catch (error) {
-      if ((error as { statusCode?: number }).statusCode === 404) throw new VmGoneError(vmRef.id);
-      throw error;
+      if ((error as { statusCode?: number }).statusCode !== 404) throw error;
+      // A 404 from the PATCH or from a status poll: only a fresh read says whether the VM is gone.
+      if (!(await deps.vms.get(vmRef))) throw new VmGoneError(vmRef.id);
+      throw new TransientConditionError(
+        'OperationStatusUnavailable',
+        `the update of ${vmRef.id} could not be followed`,
+      );
     }
   }).catch((error: unknown) => {
     const cause = error instanceof ArmOperationError ? error.cause : undefined;

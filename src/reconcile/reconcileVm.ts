@@ -5,6 +5,7 @@
 
 import { Auditor } from '../audit/auditor';
 import type { AuditRecord, Trigger } from '../audit/auditRecord';
+import { ArmOperationError } from '../azure/armErrors';
 import { type Deadline, type RetryEnvironment, withRetry } from '../azure/retry';
 import type { VmState } from '../azure/virtualMachines';
 import { decideByName, isRegistryAllowed } from '../core/allowlist';
@@ -13,13 +14,7 @@ import { normalizeRegion } from '../core/names';
 import { pullIdentityFor } from '../core/pullIdentity';
 import { parseVmId, type VmRef } from '../core/resourceId';
 import { findTagValue, parseRegistryTag, type RegistryRef } from '../core/tag';
-import {
-  attachedIds,
-  attachIdentities,
-  lastOperationFailed,
-  type ReadyRegistry,
-  VmGoneError,
-} from './attachIdentities';
+import { attachedIds, attachIdentities, type ReadyRegistry, VmGoneError } from './attachIdentities';
 import type { ReconcileDeps } from './reconcileDeps';
 import { decideRegistry, type RegistryDecision, registrySearchScope } from './registryAccess';
 
@@ -36,7 +31,15 @@ export interface ReconcileRequest {
 }
 
 /** How the VM ended up, in words that finish "VM x is/was …". */
-export type VmOutcome = 'compliant' | 'changed' | 'planned' | 'rejected' | 'skipped' | 'untagged' | 'failed';
+export type VmOutcome =
+  | 'compliant'
+  | 'changed'
+  | 'planned'
+  | 'rejected'
+  | 'skipped'
+  | 'untagged'
+  | 'deferred'
+  | 'failed';
 
 export interface VmResult {
   readonly vmId: string;
@@ -136,8 +139,9 @@ export async function reconcileVm(
     try {
       // Fast path: attached (so granted, by the invariant above) and still allowed: no write, and one
       // read in all unless the allowlist needs the registry's id and no recent resolution is at hand.
-      // An attach still Updating counts: the invocation that started it owns its outcome.
-      if (isAttached(vm.identity, identityId) && !lastOperationFailed(vm)) {
+      // An attach still Updating counts: the invocation that started it owns its outcome. So does a VM
+      // whose last update Failed: writing to it on every event would feed an endless event loop.
+      if (isAttached(vm.identity, identityId)) {
         if (await stillAllowed(deps, retryEnv, vmRef, ref)) {
           auditor.record('already-compliant', 'unchanged', {
             registry: ref.name,
@@ -175,12 +179,20 @@ export async function reconcileVm(
         });
         return finish('skipped');
       }
+      const busy = isVmBusy(error);
       for (const p of pending) {
-        auditor.failed(error, {
-          registry: p.registry.name,
-          registryId: p.registry.id,
-          identityId: p.identityId,
-        });
+        const where = { registry: p.registry.name, registryId: p.registry.id, identityId: p.identityId };
+        if (busy) {
+          // Not a failure: the VM is still being created or another update is running. Event Grid
+          // redelivers, or the next sweep attaches it.
+          auditor.record('identity-attached', 'deferred', {
+            ...where,
+            reason: `the VM is busy: ${(error as Error).message}`,
+            retryable: true,
+          });
+        } else {
+          auditor.failed(error, where);
+        }
       }
     }
   }
@@ -189,8 +201,8 @@ export async function reconcileVm(
 
 /**
  * Whether an attached registry is still allowed. By name when the allowlist decides by name (names are
- * globally unique), by the id a resource-id tag carries, else by a (possibly cached) resolution. Only
- * used on the no-write path; any write first re-checks against the id ARM returns now.
+ * globally unique), else by the id ARM returns for it (possibly from a recent resolution: this path
+ * writes nothing). Never by an id the tag claims.
  */
 async function stillAllowed(
   deps: ReconcileDeps,
@@ -201,7 +213,6 @@ async function stillAllowed(
   const rules = deps.settings.allowedRegistries;
   const byName = decideByName(ref.name, rules);
   if (byName !== 'needs-id') return byName === 'allowed';
-  if (ref.form === 'resourceId') return isRegistryAllowed({ name: ref.name, id: ref.registry.id }, rules);
   const searchIn = registrySearchScope(deps, vmRef.subscriptionId);
   const resolution = await withRetry('find registry', retryEnv, () =>
     deps.registries.resolve(ref, searchIn, { allowCached: true }),
@@ -209,8 +220,23 @@ async function stillAllowed(
   return resolution.found && isRegistryAllowed(resolution.registry, rules);
 }
 
+/** ARM's answers for a VM that is still being provisioned or has another operation running. */
+const BUSY_CODES = new Set([
+  'operationnotallowed',
+  'conflict',
+  'anotheroperationinprogress',
+  'conflictingconcurrentwritenotallowed',
+]);
+
+function isVmBusy(error: unknown): boolean {
+  if (!(error instanceof ArmOperationError)) return false;
+  const { status, code } = error.failure;
+  return (status === 409 && BUSY_CODES.has(code.toLowerCase())) || code === 'AnotherOperationInProgress';
+}
+
 function summarize(records: readonly AuditRecord[]): VmOutcome {
   if (records.some((r) => r.outcome === 'failed')) return 'failed';
+  if (records.some((r) => r.outcome === 'deferred')) return 'deferred';
   if (records.some((r) => r.outcome === 'changed')) return 'changed';
   if (records.some((r) => r.outcome === 'planned')) return 'planned';
   if (records.some((r) => r.outcome === 'rejected')) return 'rejected';

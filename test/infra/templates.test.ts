@@ -209,3 +209,31 @@ describe('deployment templates', () => {
     );
   });
 });
+
+describe('time limits', () => {
+  it('a sweep ends (and writes its summary) before the host would kill it, and an event is answered before Event Grid gives up', () => {
+    const host = JSON.parse(readFileSync(path.join(root, 'host.json'), 'utf8')) as {
+      functionTimeout: string;
+    };
+    const [h, m, s] = host.functionTimeout.split(':').map(Number) as [number, number, number];
+    const timeoutSeconds = h * 3600 + m * 60 + s;
+    const site = byType(app, 'Microsoft.Web/sites')[0] as {
+      properties: { siteConfig: { appSettings: { name: string; value: string }[] } };
+    };
+    const setting = (name: string) =>
+      Number(site.properties.siteConfig.appSettings.find((x) => x.name === name)?.value);
+    const defaults = loadSettings({ ACRPULL_IDENTITY_RESOURCE_GROUP: IDENTITY_RG });
+    for (const sweepBudget of [
+      setting('ACRPULL_SWEEP_TIME_BUDGET_SECONDS'),
+      defaults.sweepTimeBudgetMs / 1000,
+    ]) {
+      expect(sweepBudget + 60).toBeLessThanOrEqual(timeoutSeconds);
+    }
+    for (const eventBudget of [
+      setting('ACRPULL_EVENT_TIME_BUDGET_SECONDS'),
+      defaults.eventTimeBudgetMs / 1000,
+    ]) {
+      expect(eventBudget).toBeLessThan(30);
+    }
+  });
+});

@@ -36,6 +36,8 @@ describe('ARM error classification', () => {
     [409, 'PropertyChangeNotAllowed'],
     [501, 'NotImplemented'],
     [400, 'RoleAssignmentLimitExceeded'],
+    [409, 'ScopeLocked'],
+    [409, 'MissingSubscriptionRegistration'],
   ])('does not retry %i %s', (status, code) => {
     expect(classifyArmError(restError(status, code))).toMatchObject({ retryable: false, status, code });
   });
@@ -62,6 +64,19 @@ describe('ARM error classification', () => {
       'The long-running operation has failed. InternalExecutionError. An internal error occurred.',
     );
     expect(classifyArmError(lro)).toMatchObject({ retryable: true, code: 'InternalExecutionError' });
+  });
+
+  it('retries an async operation that ended Canceled', () => {
+    expect(classifyArmError(new Error('Operation was canceled'))).toMatchObject({
+      retryable: true,
+      code: 'Canceled',
+    });
+  });
+
+  it('retries a failure to get a token (the managed-identity endpoint can be briefly unavailable)', () => {
+    const error = new Error('ManagedIdentityCredential: 503');
+    error.name = 'AuthenticationError';
+    expect(classifyArmError(error)).toMatchObject({ retryable: true, code: 'AuthenticationError' });
   });
 
   it('treats a programming error as terminal so it cannot become an endless redelivery loop', () => {

@@ -1,4 +1,4 @@
-import { findTagValue, parseRegistryTag } from '../../src/core/tag';
+import { findTagValue, parseRegistryTag, quote } from '../../src/core/tag';
 
 const SUB = '11111111-1111-1111-1111-111111111111';
 const registryId = (name: string, sub = SUB) =>
@@ -94,5 +94,12 @@ describe('tag lookup', () => {
     expect(findTagValue({ ACRPULL: 'contosoapps' }, 'acrPull')).toBe('contosoapps');
     expect(findTagValue({ other: 'x' }, 'acrPull')).toBeUndefined();
     expect(findTagValue(undefined, 'acrPull')).toBeUndefined();
+  });
+});
+
+describe('quoting hostile text', () => {
+  it('escapes control characters and bidi overrides, so a reason cannot forge or disguise a log line', () => {
+    expect(quote('a\u202eb\u001b[31m\n"x"')).toBe(String.raw`"a\u202eb\u001b[31m\n\"x\""`);
+    expect(quote('x'.repeat(100))).toBe(`"${'x'.repeat(80)}..."`);
   });
 });
