@@ -91,6 +91,14 @@ export class TransientConditionError extends Error {
 export function classifyArmError(error: unknown): ArmFailure {
   if (error instanceof TransientConditionError)
     return { retryable: true, code: error.code, message: error.message };
+  if (error instanceof Error && error.name === 'AbortError') {
+    // Our own deadline fired mid-request: another delivery (or the next sweep) continues the work.
+    return {
+      retryable: true,
+      code: 'TimeBudgetExceeded',
+      message: 'the time budget ran out during the request',
+    };
+  }
   if (isRestError(error)) {
     const status = error.statusCode;
     const code = error.code ?? (status ? `Http${status}` : 'RestError');

@@ -22,6 +22,8 @@ export interface ResolveOptions {
   readonly allowCached?: boolean;
   /** Per-sweep memo of subscription listings, so N VMs naming registries cost one list per subscription. */
   readonly listings?: Map<string, Promise<RegistryState[]>>;
+  /** Abandons the request when the caller's time budget runs out. */
+  readonly abortSignal?: AbortSignal;
 }
 
 /** How long a resolved registry may answer read-only questions (is this attached VM still allowed?). */
@@ -49,7 +51,7 @@ export class ContainerRegistries {
     if (options.allowCached && hit && this.now() - hit.at < this.cacheTtlMs) {
       return { found: true, registry: hit.registry };
     }
-    const resolution = await this.resolveFresh(ref, subscriptions, options.listings);
+    const resolution = await this.resolveFresh(ref, subscriptions, options.listings, options.abortSignal);
     if (resolution.found) this.cache.set(ref.name, { registry: resolution.registry, at: this.now() });
     else this.cache.delete(ref.name);
     return resolution;
@@ -59,16 +61,17 @@ export class ContainerRegistries {
     ref: RegistryRef,
     subscriptions: readonly string[],
     listings?: Map<string, Promise<RegistryState[]>>,
+    abortSignal?: AbortSignal,
   ): Promise<Resolution> {
     if (ref.form === 'resourceId') {
-      const registry = await this.get(ref.registry);
+      const registry = await this.get(ref.registry, abortSignal);
       return registry ? { found: true, registry } : { found: false, searched: [ref.registry.id] };
     }
     const searched = [...new Set(subscriptions.map((s) => s.toLowerCase()))];
     for (const subscriptionId of searched) {
       let listing = listings?.get(subscriptionId);
       if (!listing) {
-        listing = this.listIn(subscriptionId);
+        listing = this.listIn(subscriptionId, abortSignal);
         // A failed listing is not remembered, so a retry lists again.
         listings?.set(subscriptionId, listing);
         listing.catch(() => listings?.delete(subscriptionId));
@@ -80,18 +83,20 @@ export class ContainerRegistries {
   }
 
   /** Every registry in a subscription (one list call per page). */
-  async listIn(subscriptionId: string): Promise<RegistryState[]> {
+  async listIn(subscriptionId: string, abortSignal?: AbortSignal): Promise<RegistryState[]> {
     const registries: RegistryState[] = [];
-    for await (const registry of this.clients.registries(subscriptionId).registries.list())
+    for await (const registry of this.clients
+      .registries(subscriptionId)
+      .registries.list(abortSignal ? { abortSignal } : {}))
       registries.push(toState(registry));
     return registries;
   }
 
-  async get(ref: RegistryIdRef): Promise<RegistryState | undefined> {
+  async get(ref: RegistryIdRef, abortSignal?: AbortSignal): Promise<RegistryState | undefined> {
     try {
       const found = await this.clients
         .registries(ref.subscriptionId)
-        .registries.get(ref.resourceGroup, ref.name);
+        .registries.get(ref.resourceGroup, ref.name, abortSignal ? { abortSignal } : {});
       return toState(found);
     } catch (error) {
       if (isNotFound(error)) return undefined;

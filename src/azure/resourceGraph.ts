@@ -48,12 +48,16 @@ export class ResourceGraph {
     subscriptions: readonly string[],
     tagKey: string,
     skipToken?: string,
+    abortSignal?: AbortSignal,
   ): Promise<TaggedVmPage> {
-    const page = await this.clients.graph().resources({
-      query: taggedVmQuery(tagKey),
-      subscriptions: [...subscriptions],
-      options: { top: GRAPH_PAGE_SIZE, resultFormat: 'objectArray', ...(skipToken ? { skipToken } : {}) },
-    });
+    const page = await this.clients.graph().resources(
+      {
+        query: taggedVmQuery(tagKey),
+        subscriptions: [...subscriptions],
+        options: { top: GRAPH_PAGE_SIZE, resultFormat: 'objectArray', ...(skipToken ? { skipToken } : {}) },
+      },
+      abortSignal ? { abortSignal } : {},
+    );
     return {
       rows: (page.data as TaggedVmRow[] | undefined) ?? [],
       ...(page.skipToken ? { skipToken: page.skipToken } : {}),

@@ -61,14 +61,15 @@ export function backoffDelay(
 export async function withRetry<T>(
   operation: string,
   env: RetryEnvironment,
-  attempt: () => Promise<T>,
+  attempt: (abortSignal: AbortSignal) => Promise<T>,
 ): Promise<T> {
   const policy = env.policy ?? DEFAULT_RETRY_POLICY;
   const wait = env.sleep ?? sleep;
   const random = env.random ?? Math.random;
   for (let n = 1; ; n++) {
     try {
-      return await attempt();
+      // The budget bounds each attempt too: a hung request or a slow operation is abandoned in time.
+      return await attempt(AbortSignal.timeout(Math.max(1, env.deadline.remainingMs())));
     } catch (error) {
       const failure = classifyArmError(error);
       if (!failure.retryable || n >= policy.maxAttempts) {

@@ -24,10 +24,14 @@ export class RoleAssignments {
    */
   async hasGrant(
     request: Pick<GrantRequest, 'scope' | 'subscriptionId' | 'principalId' | 'roleGuid'>,
+    abortSignal?: AbortSignal,
   ): Promise<boolean> {
     const client = this.clients.authorization(request.subscriptionId);
     const filter = `principalId eq '${request.principalId}'`;
-    for await (const assignment of client.roleAssignments.listForScope(request.scope, { filter })) {
+    for await (const assignment of client.roleAssignments.listForScope(request.scope, {
+      filter,
+      ...(abortSignal ? { abortSignal } : {}),
+    })) {
       const scope = assignment.scope ?? '';
       if (
         roleGuidOf(assignment.roleDefinitionId ?? '') === request.roleGuid.toLowerCase() &&
@@ -42,16 +46,21 @@ export class RoleAssignments {
   }
 
   /** 'created', or 'exists' when ARM says the same grant already exists under another name. */
-  async create(request: GrantRequest): Promise<'created' | 'exists'> {
+  async create(request: GrantRequest, abortSignal?: AbortSignal): Promise<'created' | 'exists'> {
     const client = this.clients.authorization(request.subscriptionId);
     try {
-      await client.roleAssignments.create(request.scope, request.name, {
-        roleDefinitionId: roleDefinitionId(request.subscriptionId, request.roleGuid),
-        principalId: request.principalId,
-        // Lets ARM skip the directory lookup that fails for a just-created identity (replication delay).
-        principalType: 'ServicePrincipal',
-        description: request.description,
-      });
+      await client.roleAssignments.create(
+        request.scope,
+        request.name,
+        {
+          roleDefinitionId: roleDefinitionId(request.subscriptionId, request.roleGuid),
+          principalId: request.principalId,
+          // Lets ARM skip the directory lookup that fails for a just-created identity (replication delay).
+          principalType: 'ServicePrincipal',
+          description: request.description,
+        },
+        abortSignal ? { abortSignal } : {},
+      );
       return 'created';
     } catch (error) {
       if (isRestError(error) && error.statusCode === 409 && error.code === 'RoleAssignmentExists')

@@ -5,9 +5,11 @@ export class Subscriptions {
   constructor(private readonly clients: ArmClients) {}
 
   /** Enabled subscriptions only: ARM refuses writes in disabled or warned ones anyway. */
-  async listEnabledIds(): Promise<string[]> {
+  async listEnabledIds(abortSignal?: AbortSignal): Promise<string[]> {
     const ids: string[] = [];
-    for await (const subscription of this.clients.subscriptions().subscriptions.list()) {
+    for await (const subscription of this.clients
+      .subscriptions()
+      .subscriptions.list(abortSignal ? { abortSignal } : {})) {
       if (subscription.subscriptionId && (subscription.state ?? 'Enabled') === 'Enabled') {
         ids.push(subscription.subscriptionId.toLowerCase());
       }

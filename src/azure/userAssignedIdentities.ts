@@ -15,11 +15,15 @@ export interface IdentityState {
 export class UserAssignedIdentities {
   constructor(private readonly clients: ArmClients) {}
 
-  async get(rg: ResourceGroupRef, name: string): Promise<IdentityState | undefined> {
+  async get(
+    rg: ResourceGroupRef,
+    name: string,
+    abortSignal?: AbortSignal,
+  ): Promise<IdentityState | undefined> {
     try {
       const found = await this.clients
         .identities(rg.subscriptionId)
-        .userAssignedIdentities.get(rg.resourceGroup, name);
+        .userAssignedIdentities.get(rg.resourceGroup, name, abortSignal ? { abortSignal } : {});
       return toState(found);
     } catch (error) {
       if (isNotFound(error)) return undefined;
@@ -33,10 +37,16 @@ export class UserAssignedIdentities {
     name: string,
     location: string,
     tags: Record<string, string>,
+    abortSignal?: AbortSignal,
   ): Promise<IdentityState> {
     const created = await this.clients
       .identities(rg.subscriptionId)
-      .userAssignedIdentities.createOrUpdate(rg.resourceGroup, name, { location, tags });
+      .userAssignedIdentities.createOrUpdate(
+        rg.resourceGroup,
+        name,
+        { location, tags },
+        abortSignal ? { abortSignal } : {},
+      );
     return toState(created);
   }
 }

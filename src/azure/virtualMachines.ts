@@ -44,11 +44,11 @@ export class VirtualMachines {
   ) {}
 
   /** undefined when the VM (or its resource group) no longer exists. */
-  async get(vm: VmRef): Promise<VmState | undefined> {
+  async get(vm: VmRef, abortSignal?: AbortSignal): Promise<VmState | undefined> {
     try {
       const found = await this.clients
         .compute(vm.subscriptionId)
-        .virtualMachines.get(vm.resourceGroup, vm.name);
+        .virtualMachines.get(vm.resourceGroup, vm.name, abortSignal ? { abortSignal } : {});
       return toState(vm, found);
     } catch (error) {
       if (isNotFound(error)) return undefined;
@@ -66,7 +66,12 @@ export class VirtualMachines {
    * skip it (`skipFinalGet`) but the SDK does not expose that, so the same pipeline and core-lro
    * poller are used here with it set. At fleet scale that is 20% fewer requests per repaired VM.
    */
-  async attach(vm: VmRef, patch: AttachPatch, etag: string | undefined): Promise<VmState> {
+  async attach(
+    vm: VmRef,
+    patch: AttachPatch,
+    etag: string | undefined,
+    abortSignal?: AbortSignal,
+  ): Promise<VmState> {
     const context = this.clients.computeContext(vm.subscriptionId);
     const path = `/subscriptions/${encodeURIComponent(vm.subscriptionId)}/resourceGroups/${encodeURIComponent(
       vm.resourceGroup,
@@ -86,19 +91,20 @@ export class VirtualMachines {
             headers: { accept: 'application/json', ...(etag ? { 'If-Match': etag } : {}) },
             contentType: 'application/json',
             body,
+            ...(abortSignal ? { abortSignal } : {}),
           });
           const lro = asLroResponse(response);
           accepted = response.body as VmBody;
           return lro;
         },
-        sendPollRequest: async (pollPath) => asLroResponse(await pollStatus(context, pollPath)),
+        sendPollRequest: async (pollPath) => asLroResponse(await pollStatus(context, pollPath, abortSignal)),
       },
       { intervalInMs: this.pollIntervalMs, skipFinalGet: true },
     );
-    await poller.pollUntilDone();
+    await poller.pollUntilDone(abortSignal ? { abortSignal } : {});
     // A 202 (or a 200 without the model) tells nothing about identities: read the VM instead.
     if (!accepted?.identity) {
-      const now = await this.get(vm);
+      const now = await this.get(vm, abortSignal);
       if (now) return now;
     }
     // The PATCH response carries the model as updated; the operation has now Succeeded.
@@ -109,12 +115,13 @@ export class VirtualMachines {
 async function pollStatus(
   context: ComputeManagementContext,
   pollPath: string,
+  abortSignal: AbortSignal | undefined,
 ): Promise<PathUncheckedResponse> {
   const url = new URL(pollPath, 'https://placeholder.invalid');
   const withVersion = url.searchParams.has('api-version')
     ? pollPath
     : `${pollPath}${url.search ? '&' : '?'}api-version=${COMPUTE_API_VERSION}`;
-  return await context.pathUnchecked(withVersion).get();
+  return await context.pathUnchecked(withVersion).get(abortSignal ? { abortSignal } : {});
 }
 
 function asLroResponse(response: PathUncheckedResponse): OperationResponse {

@@ -74,8 +74,8 @@ export async function attachIdentities(
   // Ids we sent in any attempt: an attempt whose PATCH landed but whose polling failed is ours too.
   const sent = new Set<string>();
   let current: VmState | undefined = firstRead;
-  const result = await withRetry('attach identities', retryEnv, async () => {
-    const vm = current ?? (await deps.vms.get(vmRef));
+  const result = await withRetry('attach identities', retryEnv, async (signal) => {
+    const vm = current ?? (await deps.vms.get(vmRef, signal));
     current = undefined; // every retry starts from a fresh read
     if (!vm) throw new VmGoneError(vmRef.id);
     // Re-send identities the model already lists only when it was our own update that ended Failed:
@@ -96,11 +96,11 @@ export async function attachIdentities(
     }
     for (const id of plan.add) sent.add(id.toLowerCase());
     try {
-      return await deps.vms.attach(vmRef, plan, vm.etag);
+      return await deps.vms.attach(vmRef, plan, vm.etag, signal);
     } catch (error) {
       if ((error as { statusCode?: number }).statusCode !== 404) throw error;
       // A 404 from the PATCH or from a status poll: only a fresh read says whether the VM is gone.
-      if (!(await deps.vms.get(vmRef))) throw new VmGoneError(vmRef.id);
+      if (!(await deps.vms.get(vmRef, signal))) throw new VmGoneError(vmRef.id);
       throw new TransientConditionError(
         'OperationStatusUnavailable',
         `the update of ${vmRef.id} could not be followed`,

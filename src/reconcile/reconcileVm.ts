@@ -111,7 +111,7 @@ export async function reconcileVm(
 
   let vm: VmState | undefined;
   try {
-    vm = await withRetry('read VM', retryEnv, () => deps.vms.get(vmRef));
+    vm = await withRetry('read VM', retryEnv, (signal) => deps.vms.get(vmRef, signal));
   } catch (error) {
     auditor.failed(error);
     return finish('failed');
@@ -214,8 +214,8 @@ async function stillAllowed(
   const byName = decideByName(ref.name, rules);
   if (byName !== 'needs-id') return byName === 'allowed';
   const searchIn = registrySearchScope(deps, vmRef.subscriptionId);
-  const resolution = await withRetry('find registry', retryEnv, () =>
-    deps.registries.resolve(ref, searchIn, { allowCached: true }),
+  const resolution = await withRetry('find registry', retryEnv, (signal) =>
+    deps.registries.resolve(ref, searchIn, { allowCached: true, abortSignal: signal }),
   );
   return resolution.found && isRegistryAllowed(resolution.registry, rules);
 }

@@ -48,8 +48,8 @@ export async function authorizeRegistry(
   options: ResolveOptions = {},
 ): Promise<RegistryAuthorization> {
   try {
-    const resolution = await withRetry('find registry', retryEnv, () =>
-      deps.registries.resolve(ref, searchIn, options),
+    const resolution = await withRetry('find registry', retryEnv, (signal) =>
+      deps.registries.resolve(ref, searchIn, { ...options, abortSignal: signal }),
     );
     if (!resolution.found) {
       return {
@@ -121,7 +121,9 @@ async function ensureIdentityAndGrant(
   const { resourceGroup: rg, name } = pull;
   const where = { registry: registry.name, registryId: registry.id, identityId: pull.id };
 
-  let identity = await withRetry('read identity', retryEnv, () => deps.identities.get(rg, name));
+  let identity = await withRetry('read identity', retryEnv, (signal) =>
+    deps.identities.get(rg, name, signal),
+  );
   if (identity) {
     auditor.record('identity-reused', 'unchanged', ids(where, identity));
   } else if (pull.broughtByOperator) {
@@ -139,8 +141,8 @@ async function ensureIdentityAndGrant(
     auditor.record('identity-created', 'planned', { ...where, reason: `would create ${name} in ${rg.id}` });
   } else {
     const tags = { 'managed-by': 'acrpull-autopilot', 'acrpull-registry': registry.id };
-    const created = await withRetry('create identity', retryEnv, () =>
-      deps.identities.createOrUpdate(rg, name, normalizeRegion(region), tags),
+    const created = await withRetry('create identity', retryEnv, (signal) =>
+      deps.identities.createOrUpdate(rg, name, normalizeRegion(region), tags, signal),
     );
     identity = created;
     auditor.record('identity-created', 'changed', ids(where, created));
@@ -164,12 +166,14 @@ async function ensureIdentityAndGrant(
     description: `acrpull-autopilot: pull for VMs tagged ${settings.tagKey}=${registry.name}`,
   };
   const fields = { ...ids(where, identity), role: role.name };
-  if (await withRetry('read grants', retryEnv, () => deps.roleAssignments.hasGrant(grant))) {
+  if (await withRetry('read grants', retryEnv, (signal) => deps.roleAssignments.hasGrant(grant, signal))) {
     auditor.record('role-present', 'unchanged', fields);
   } else if (!enforce) {
     auditor.record('role-assigned', 'planned', fields);
   } else {
-    const created = await withRetry('create grant', retryEnv, () => deps.roleAssignments.create(grant));
+    const created = await withRetry('create grant', retryEnv, (signal) =>
+      deps.roleAssignments.create(grant, signal),
+    );
     if (created === 'created') auditor.record('role-assigned', 'changed', fields);
     else auditor.record('role-present', 'unchanged', fields);
   }

@@ -127,16 +127,16 @@ export async function sweep(deps: SweepDeps, options: SweepOptions): Promise<Swe
   const rows: TaggedVmRow[] = [];
   try {
     if (subscriptions.length === 0) {
-      subscriptions = await withRetry('list subscriptions', retryEnv, () =>
-        deps.subscriptions.listEnabledIds(),
+      subscriptions = await withRetry('list subscriptions', retryEnv, (signal) =>
+        deps.subscriptions.listEnabledIds(signal),
       );
     }
     if (subscriptions.length === 0) return finish(true, 'no subscriptions to sweep');
     let skipToken: string | undefined;
     do {
       const token = skipToken;
-      const page = await withRetry('query Resource Graph', retryEnv, () =>
-        deps.graph.taggedVmPage(subscriptions, settings.tagKey, token),
+      const page = await withRetry('query Resource Graph', retryEnv, (signal) =>
+        deps.graph.taggedVmPage(subscriptions, settings.tagKey, token, signal),
       );
       rows.push(...page.rows);
       skipToken = page.skipToken;

@@ -634,3 +634,26 @@ describe('Event Grid: bring your own identity', () => {
     }
   });
 });
+
+describe('Event Grid: the time budget', () => {
+  it('bounds a slow operation too: the invocation gives up in time and asks for redelivery', async () => {
+    const h = await startHarness({
+      env: { ACRPULL_EVENT_TIME_BUDGET_SECONDS: '1' },
+      emulator: { pollsBeforeDone: 1_000_000, operationMaxDurationMs: 6_000, latencyMs: 50 },
+    });
+    try {
+      const vm = h.seedVm('vm-slow', 'contosoapps');
+      const started = Date.now();
+
+      const error = await h.deliver(vm.id).catch((e: unknown) => e);
+
+      expect(Date.now() - started).toBeLessThan(2_500);
+      expect(error).toBeInstanceOf(RetryableReconcileError);
+      expect(h.audit.records.find((r) => r.action === 'failed')?.reason).toMatch(
+        /TimeBudgetExceeded|would exceed the time budget/,
+      );
+    } finally {
+      await h.close();
+    }
+  });
+});
