@@ -65,7 +65,8 @@ export async function runFaultMatrix(options: FaultMatrixOptions): Promise<Fault
   const rng = prng(options.seed);
   const log = options.log ?? (() => {});
   let retries = 0;
-  const h = await startHarness({ retry: { onRetry: () => retries++ } });
+  // Few attempts per invocation, so redelivery (the handler throwing) is exercised, not just retries.
+  const h = await startHarness({ retry: { onRetry: () => retries++, maxAttempts: 3 } });
   const unhandled: unknown[] = [];
   const onUnhandled = (reason: unknown) => unhandled.push(reason);
   process.on('unhandledRejection', onUnhandled);
@@ -233,6 +234,8 @@ async function drive(
     },
   });
 
+  const violations: string[] = [];
+
   // Act: events — duplicated, reordered, some delivered twice at the same moment — and a sweep.
   const events = fleet.flatMap((vm) => (rng() < 0.15 ? [vm.id, vm.id] : [vm.id]));
   events.sort(() => rng() - 0.5);
@@ -255,6 +258,22 @@ async function drive(
     if (rng() < 0.2 && batch[0]) batch.push(batch[0]); // two invocations for one VM at once
     await Promise.all(batch.map(deliver));
   }
+  // The event path on its own: an event that returned normally left its VM with every allowed
+  // registry attached, or was audited as a terminal failure (checked before any sweep repairs it).
+  const eventPathVerdict = verdicts(h, fleet, deleted);
+  for (const vm of fleet) {
+    const key = vm.id.toLowerCase();
+    const verdict = eventPathVerdict.get(key);
+    if (!verdict || verdict.converged || failedEvents.has(vm.id) || deleted.has(key)) continue;
+    const terminal = h.audit.records.some(
+      (r) => r.vmId.toLowerCase() === key && r.outcome === 'failed' && r.retryable === false,
+    );
+    if (!terminal)
+      violations.push(
+        `${vm.name}: its events returned normally but it is not attached and no terminal failure was audited`,
+      );
+  }
+
   let sweeps = 0;
   await h.sweep();
   sweeps++;
@@ -270,7 +289,6 @@ async function drive(
   );
 
   // Assess: the invariants.
-  const violations: string[] = [];
   const records: readonly AuditRecord[] = h.audit.records;
   const identities = h.emu.listIdentities();
   const pullIdentity = (registry: string, region: string) =>
@@ -323,7 +341,10 @@ async function drive(
   for (const vmId of failedEvents) {
     if (
       !records.some(
-        (r) => r.vmId.toLowerCase() === vmId.toLowerCase() && r.action === 'failed' && r.retryable === true,
+        (r) =>
+          r.vmId.toLowerCase() === vmId.toLowerCase() &&
+          (r.outcome === 'failed' || r.outcome === 'deferred') &&
+          r.retryable === true,
       )
     ) {
       violations.push(`the failure of ${vmId} was not audited`);
@@ -343,4 +364,34 @@ async function drive(
     expectedToConverge: expected,
     violations,
   };
+}
+
+/** For each VM that asks for an allowed registry: is every such registry's identity attached now? */
+function verdicts(
+  h: Harness,
+  fleet: readonly { id: string; location: string; tags?: Record<string, string> }[],
+  deleted: ReadonlySet<string>,
+) {
+  const identities = h.emu.listIdentities();
+  const result = new Map<string, { converged: boolean }>();
+  for (const vm of fleet) {
+    const key = vm.id.toLowerCase();
+    const now = h.emu.getVm(vm.id);
+    if (!now || deleted.has(key)) continue;
+    const tag = Object.values(vm.tags ?? {})[0] ?? '';
+    if (tag.includes('!')) continue;
+    const wanted = tag
+      .toLowerCase()
+      .split(/[\s,;]+/)
+      .map((t) => t.replace(/\.azurecr\.io$/, ''))
+      .filter((t) => ALLOWED.includes(t));
+    if (wanted.length === 0) continue;
+    const attached = Object.keys(now.identity?.userAssignedIdentities ?? {}).map((k) => k.toLowerCase());
+    const converged = wanted.every((registry) => {
+      const id = identities.find((i) => i.name === `id-acrpull-${registry}-${vm.location}`)?.id.toLowerCase();
+      return id !== undefined && attached.includes(id);
+    });
+    result.set(key, { converged });
+  }
+  return result;
 }

@@ -106,7 +106,7 @@ describe('deployment templates', () => {
         };
         destination: { properties: { resourceId: string } };
         retryPolicy: object;
-        deadLetterDestination: object;
+        deadLetterWithResourceIdentity: object;
       };
     };
     expect(subscription.properties.filter.includedEventTypes).toEqual([WRITE_SUCCESS]);
@@ -122,7 +122,14 @@ describe('deployment templates', () => {
       maxDeliveryAttempts: 30,
       eventTimeToLiveInMinutes: 1440,
     });
-    expect(subscription.properties.deadLetterDestination).toMatchObject({ endpointType: 'StorageBlob' });
+    // The storage account refuses shared keys: Event Grid dead-letters with the system topic's identity.
+    expect(subscription.properties.deadLetterWithResourceIdentity).toMatchObject({
+      identity: { type: 'SystemAssigned' },
+      deadLetterDestination: {
+        endpointType: 'StorageBlob',
+        properties: { blobContainerName: "[variables('deadLetterContainer')]" },
+      },
+    });
   });
 
   it("the custom role grants what the app's ARM calls need and nothing more", async () => {

@@ -203,7 +203,7 @@ describe('Event Grid: tag forms', () => {
     );
   });
 
-  it('with a scope allowlist, an echo event costs one read on a warm instance and two on a cold one', async () => {
+  it('with a scope allowlist, an echo event costs one read on a warm instance; a cold one also lists the subscriptions searched', async () => {
     // Prepare: allowed only through the scope rule, named by name in the tag
     const vm = h.seedVm('vm-scope', 'sharedimages');
     expect((await h.deliver(vm.id))?.outcome).toBe('changed');
@@ -218,8 +218,9 @@ describe('Event Grid: tag forms', () => {
     expect((await h.coldDeliver(vm.id))?.outcome).toBe('compliant');
     expect(h.emu.totals().writes).toBe(0);
     expect(h.emu.counts()['vm.get']).toBe(1);
-    expect(h.emu.counts()['registry.list']).toBeGreaterThanOrEqual(1);
-    expect(h.emu.counts()['identity.get'] + h.emu.counts()['roleAssignment.list']).toBe(0);
+    // the VM, then the registry looked up by name: its own subscription, then the configured one
+    expect(h.emu.counts()['registry.list']).toBe(2);
+    expect(h.emu.totals().reads).toBe(3);
   });
 
   it('attaches several registries from one tag in a single PATCH', async () => {
@@ -437,20 +438,74 @@ describe('Event Grid: faults converge', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
   });
 
-  it('converges when the VM is still being provisioned (409 on the PATCH)', async () => {
-    const vm = newVm('vm-provisioning');
-    h.emu.injectFault({
-      operation: 'vm.patch',
-      status: 409,
-      code: 'OperationNotAllowed',
-      message: "Operation 'PATCH' is not allowed on VM 'vm-provisioning' since the VM is being created.",
-      count: 2,
+  it('waits out a VM that is still being provisioned, without reporting a failure', async () => {
+    const vm = h.emu.seedVm({
+      subscriptionId: SUB,
+      resourceGroup: 'rg-apps',
+      name: 'vm-provisioning',
+      location: 'eastus',
+      tags: { acrPull: 'contosoapps' },
+      provisioning: { rejectPatches: 2 },
     });
 
     const result = await h.deliver(vm.id);
 
     expect(result?.outcome).toBe('changed');
     expect(h.emu.counts()['vm.patch']).toBe(3);
+    expect(result?.records.some((r) => r.outcome === 'failed')).toBe(false);
+  });
+
+  it('defers, rather than fails, a VM still provisioning when the budget runs out; redelivery attaches it', async () => {
+    const slow = await startHarness({ env: { ACRPULL_EVENT_TIME_BUDGET_SECONDS: '1' } });
+    try {
+      const vm = slow.emu.seedVm({
+        subscriptionId: SUB,
+        resourceGroup: 'rg-apps',
+        name: 'vm-still-creating',
+        location: 'eastus',
+        tags: { acrPull: 'contosoapps' },
+        provisioning: { forMs: 1_500 },
+      });
+
+      const error = await slow.deliver(vm.id).catch((e: unknown) => e);
+
+      expect(error).toBeInstanceOf(RetryableReconcileError);
+      const records = (error as RetryableReconcileError).result.records;
+      expect(records.some((r) => r.outcome === 'failed')).toBe(false);
+      expect(records.find((r) => r.action === 'identity-attached')).toMatchObject({
+        outcome: 'deferred',
+        retryable: true,
+      });
+      await new Promise((resolve) => setTimeout(resolve, 1_600));
+      expect((await slow.deliver(vm.id))?.outcome).toBe('changed');
+    } finally {
+      await slow.close();
+    }
+  });
+
+  it('keeps a system-assigned identity a concurrent writer enables between our read and our PATCH', async () => {
+    const vm = newVm('vm-race-system');
+    h.emu.onBeforeOperation(
+      'vm.patch',
+      () =>
+        h.emu.updateVmOutOfBand(vm.id, (v) => {
+          v.identity = {
+            type: 'SystemAssigned',
+            principalId: '99999999-0000-0000-0000-000000000001',
+            tenantId: h.emu.tenantId,
+            userAssignedIdentities: {},
+          };
+        }),
+      true,
+    );
+
+    const result = await h.deliver(vm.id);
+
+    expect(result?.outcome).toBe('changed');
+    const after = h.emu.getVm(vm.id);
+    expect(after?.identity?.type).toBe('SystemAssigned, UserAssigned');
+    expect(after?.identity?.principalId).toBe('99999999-0000-0000-0000-000000000001');
+    expect(h.emu.counts()['vm.patch']).toBe(2);
   });
 
   it('keeps a concurrent writer’s identity after a 412 etag race', async () => {

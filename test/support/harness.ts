@@ -27,7 +27,7 @@ export interface HarnessOptions {
   /** Client-side pacing; default far above ARM's rates. */
   readonly pacing?: PacingSettings;
   /** Called on every retry the app makes (counting them). */
-  readonly retry?: { readonly onRetry?: () => void };
+  readonly retry?: { readonly onRetry?: () => void; readonly maxAttempts?: number };
 }
 
 export interface Harness {
@@ -132,7 +132,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
         writes: { burst: 1000, perSecond: 5000 },
       },
       retry: {
-        policy: { maxAttempts: 8, baseDelayMs: 5, maxDelayMs: 100 },
+        policy: { maxAttempts: options.retry?.maxAttempts ?? 8, baseDelayMs: 5, maxDelayMs: 100 },
         ...(options.retry?.onRetry ? { onRetry: options.retry.onRetry } : {}),
       },
     });
