@@ -67,6 +67,8 @@ export interface SweepSummary {
   readonly planned: number;
   readonly rejected: number;
   readonly failed: number;
+  /** Gone, or untagged, by the time they were re-read. */
+  readonly skipped: number;
   /** Tagged VMs not reached before the time budget ran out (left for the next sweep). */
   readonly deferred: number;
   /** (registry, region) pairs whose identity and grant were checked. */

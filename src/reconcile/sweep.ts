@@ -103,6 +103,7 @@ export async function sweep(deps: SweepDeps, options: SweepOptions): Promise<Swe
       planned: count('planned'),
       rejected: count('rejected'),
       failed: count('failed'),
+      skipped: count('skipped') + count('untagged'),
       deferred: count('deferred'),
       pairs: pairsChecked,
       armReads: after.reads - before.reads,
