@@ -9,6 +9,7 @@ import { ResourceGraphClient } from '@azure/arm-resourcegraph';
 import { SubscriptionClient } from '@azure/arm-resources-subscriptions';
 import type { TokenCredential } from '@azure/core-auth';
 import type { PipelinePolicy } from '@azure/core-rest-pipeline';
+import { abortableCredential } from './abortableCredential';
 
 export interface ArmConnection {
   /** e.g. https://management.azure.com, https://management.usgovcloudapi.net, or the emulator. */
@@ -57,9 +58,10 @@ function once<T>(build: () => T): () => T {
 /** `policies` run on every request of every client (e.g. the request meter and pacing). */
 export function createArmClients(
   connection: ArmConnection,
-  credential: TokenCredential,
+  rawCredential: TokenCredential,
   policies: readonly PipelinePolicy[] = [],
 ): ArmClients {
+  const credential = abortableCredential(rawCredential);
   const scope = `${connection.armAudience.replace(/\/+$/, '')}/.default`;
   const common = {
     endpoint: connection.armEndpoint,
