@@ -32,20 +32,15 @@ export class Auditor {
 
   record(action: AuditAction, outcome: AuditOutcome, fields: AuditFields = {}): void {
     if (this.options.skipUnchanged && outcome === 'unchanged') return;
-    const { context } = this;
-    const record: AuditRecord = {
+    const full: AuditRecord = {
       action,
       outcome,
-      mode: context.mode,
-      trigger: context.trigger,
-      vmId: context.vmId,
-      ...(context.eventId ? { eventId: context.eventId } : {}),
-      ...(context.correlationId ? { correlationId: context.correlationId } : {}),
-      ...(context.eventTime ? { eventTime: context.eventTime } : {}),
-      ...(context.caller ? { caller: context.caller } : {}),
+      ...this.context,
       ...fields,
       durationMs: this.now() - this.started,
     };
+    // Absent context (no event, no caller) leaves no key behind, whatever the sink.
+    const record = withoutUndefined(full);
     this.records.push(record);
     this.sink.record(record);
   }
@@ -65,4 +60,8 @@ export class Auditor {
       (r) => (r.outcome === 'failed' || r.outcome === 'deferred') && r.retryable === true,
     );
   }
+}
+
+function withoutUndefined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
 }

@@ -46,9 +46,9 @@ export function createVmWriteHandler(deps: ReconcileDeps): VmWriteHandler {
           trigger: 'event',
           deadline: new Deadline(deps.settings.eventTimeBudgetMs),
           eventId: parsed.eventId,
-          ...(parsed.correlationId ? { correlationId: parsed.correlationId } : {}),
-          ...(parsed.eventTime ? { eventTime: parsed.eventTime } : {}),
-          ...(parsed.caller ? { caller: parsed.caller } : {}),
+          correlationId: parsed.correlationId,
+          eventTime: parsed.eventTime,
+          caller: parsed.caller,
         },
       );
     } finally {

@@ -122,3 +122,38 @@ describe('secrets stay out of logs and audit records', () => {
     }
   });
 });
+
+describe('an attached VM whose tag claims an allowed scope', () => {
+  it('is judged by the registry ARM knows, not by the id written in the tag', async () => {
+    const h = await startHarness({
+      env: { ACRPULL_ALLOWED_REGISTRIES: `/subscriptions/${OTHER_SUB}/resourceGroups/rg-shared` },
+    });
+    try {
+      const pull = h.emu.seedIdentity({
+        subscriptionId: SUB,
+        resourceGroup: 'rg-identities',
+        name: 'id-acrpull-contosoapps-eastus',
+        location: 'eastus',
+      });
+      const claimed = `/subscriptions/${OTHER_SUB}/resourceGroups/rg-shared/providers/Microsoft.ContainerRegistry/registries/contosoapps`;
+      const vm = h.emu.seedVm({
+        subscriptionId: SUB,
+        resourceGroup: 'rg-apps',
+        name: 'vm-claims-scope',
+        location: 'eastus',
+        tags: { acrPull: claimed },
+        userAssignedIdentityIds: [pull.id],
+      });
+
+      const result = await h.deliver(vm.id);
+
+      expect(result?.records.some((r) => r.action === 'already-compliant')).toBe(false);
+      expect(result?.records).toEqual([
+        expect.objectContaining({ action: 'tag-invalid', outcome: 'rejected' }),
+      ]);
+      expect(h.emu.totals().writes).toBe(0);
+    } finally {
+      await h.close();
+    }
+  });
+});

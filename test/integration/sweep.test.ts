@@ -269,3 +269,25 @@ describe('timer handler', () => {
     }
   });
 });
+
+describe('sweep against a lagging snapshot', () => {
+  it('counts a VM deleted since the snapshot as skipped, not failed', async () => {
+    const h = await startHarness();
+    try {
+      const [gone] = seedFleet(h, 3);
+      h.emu.freezeResourceGraph();
+      h.emu.deleteVm(gone?.id ?? '');
+
+      const { summary } = await h.sweep();
+
+      h.emu.thawResourceGraph();
+      expect(summary).toMatchObject({ vmsScanned: 3, changed: 2, skipped: 1, failed: 0 });
+      expect(h.audit.records.find((r) => r.vmId === gone?.id)).toMatchObject({
+        action: 'vm-not-found',
+        outcome: 'skipped',
+      });
+    } finally {
+      await h.close();
+    }
+  });
+});

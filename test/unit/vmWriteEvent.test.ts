@@ -129,3 +129,16 @@ describe('Event Grid VM write events', () => {
     expect(parsed.kind === 'malformed' && parsed.reason).toMatch(reason);
   });
 });
+
+describe('VM names in events', () => {
+  it.each(['vm\u001b[31m', 'vm\u202eevil', 'vm name', 'vm"x'])(
+    'rejects a VM name ARM would not allow: %j',
+    (name) => {
+      const vm = `/subscriptions/${SUB}/resourceGroups/rg-apps/providers/Microsoft.Compute/virtualMachines/${name}`;
+      const parsed = parseVmWriteEvent(writeEvent({ subject: vm }, { resourceUri: vm }));
+      expect(parsed.kind).toBe('malformed');
+      // and the reason quotes it with every non-printable character escaped
+      expect(parsed.kind === 'malformed' && /[^\x20-\x7e]/.test(parsed.reason)).toBe(false);
+    },
+  );
+});
