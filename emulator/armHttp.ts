@@ -13,7 +13,15 @@ export interface EmulatorSettings {
   operationMaxDurationMs: number;
   pageSize: number;
   tenantId: string;
+  /**
+   * What Compute does with a VM PATCH while another operation runs on that VM: accept it and preempt
+   * the running one (Canceled / OperationPreempted), or refuse it with 409. Azure does both
+   * (shared/reference/azure-rest.md §11); preempt is the default because it is the harmful one.
+   */
+  concurrentWrites: ConcurrentWrites;
 }
+
+export type ConcurrentWrites = 'preempt' | 'conflict';
 
 export interface Caller {
   objectId: string;

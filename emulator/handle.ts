@@ -5,12 +5,14 @@ import type { Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { EmulatorSettings } from './armHttp';
 import type { Controls } from './controls';
-import type { Emulator } from './index';
+import { operationUrl } from './handlers/operations';
+import type { Emulator, VmOperationView } from './index';
 import type { TelemetryStore } from './ingestion/telemetryStore';
 import type { RequestLimiter } from './rateLimit';
 import { isGuid, parseScope, sameId, TYPES } from './resourceIds';
 import { roleGuidOf } from './roleDefinitions';
-import type { Store, VmRecord } from './store';
+import { API_VERSIONS } from './routes';
+import { type AsyncOperationRecord, type Store, VM_OWNER, type VmRecord } from './store';
 import type { TokenAuthority } from './tokens';
 
 export interface HandleDeps {
@@ -66,6 +68,32 @@ export function createHandle(deps: HandleDeps): Emulator {
       if (identity)
         attached[id] = { ...entry, principalId: identity.principalId, clientId: identity.clientId };
     }
+  }
+
+  /** An operation that ends by time only: nobody is polling it for the app. */
+  function startOwnerOperation(vm: VmRecord, kind: 'create' | 'update', forMs: number, by = VM_OWNER) {
+    if (!(forMs >= 0)) throw new Error(`emulator: an operation must run for forMs >= 0, not ${forMs}`);
+    return store.startOperation(vm, {
+      kind,
+      startedBy: by,
+      polls: Number.POSITIVE_INFINITY,
+      maxDurationMs: forMs,
+    });
+  }
+
+  function view(op: AsyncOperationRecord): VmOperationView {
+    const error = op.status === 'Canceled' ? op.canceled : op.status === 'Failed' ? op.failure : undefined;
+    return clone({
+      name: op.name,
+      vmId: op.resourceId,
+      kind: op.kind,
+      startedBy: op.startedBy,
+      status: op.status,
+      ...(error ? { error } : {}),
+      startTime: op.startTime,
+      ...(op.endTime ? { endTime: op.endTime } : {}),
+      statusUrl: operationUrl(deps.armEndpoint, op, API_VERSIONS.compute[0]),
+    });
   }
 
   return {
@@ -144,13 +172,7 @@ export function createHandle(deps: HandleDeps): Emulator {
           ),
         };
       }
-      if (v.provisioning) {
-        const { rejectPatches, forMs } = v.provisioning;
-        store.markProvisioning(vm, {
-          rejectPatches: rejectPatches ?? (forMs === undefined ? 1 : undefined),
-          ...(forMs !== undefined ? { untilMs: Date.now() + forMs } : {}),
-        });
-      }
+      if (v.provisioning) startOwnerOperation(vm, 'create', v.provisioning.forMs);
       return clone(vm);
     },
 
@@ -188,6 +210,20 @@ export function createHandle(deps: HandleDeps): Emulator {
       change(vm);
       fillAttached(vm);
       store.bumpEtag(vm);
+    },
+    startVmOperation(id, op) {
+      const vm = store.currentVm(liveVm(id));
+      const running = store.runningOperationFor(vm);
+      if (running) throw new Error(`emulator: '${id}' already has an operation running (${running.kind})`);
+      op.change?.(vm);
+      fillAttached(vm);
+      store.bumpEtag(vm);
+      return view(startOwnerOperation(vm, op.kind ?? 'update', op.forMs, op.by));
+    },
+    vmOperations: (id) => store.operationsFor(id).map(view),
+    preemptions: () => store.preemptions().map(clone),
+    setConcurrentWrites(mode) {
+      settings.concurrentWrites = mode;
     },
     deleteVm: (id) => store.deleteVm(liveVm(id)),
     listIdentities: () => store.identities.list().map(clone),

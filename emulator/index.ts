@@ -4,7 +4,7 @@
 // See README.md for what it emulates and what it simplifies.
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Server } from 'node:net';
-import type { EmulatorSettings } from './armHttp';
+import type { ConcurrentWrites, EmulatorSettings } from './armHttp';
 import { generateCertificate } from './certificate';
 import { Controls, type FaultSpec, type OperationName, type ThrottledCounts, type Totals } from './controls';
 import { createHandle } from './handle';
@@ -17,8 +17,10 @@ import { Store } from './store';
 import { createTokenServer } from './tokenServer';
 import { TokenAuthority } from './tokens';
 
+export type { ConcurrentWrites } from './armHttp';
 export type { FaultRequest, FaultSpec, OperationName, ThrottledCounts, Totals } from './controls';
 export { OPERATIONS } from './controls';
+export { type Delivery, deliverWithRetries, EVENT_GRID_RETRY_SCHEDULE_MS } from './eventGrid';
 export type { ItemError, TrackResponseBody } from './ingestion/errors';
 export type { CustomEvent, TelemetryEnvelope } from './ingestion/telemetryStore';
 export type { ResourceGraphQuota, ThrottleSettings, TokenBucketSettings } from './rateLimit';
@@ -27,20 +29,25 @@ export { API_VERSIONS } from './routes';
 export type {
   AttachedIdentity,
   IdentityRecord,
+  PreemptionRecord,
   RegistryRecord,
   RoleAssignmentMode,
   RoleAssignmentRecord,
   VmIdentity,
   VmIdentityType,
+  VmOperationKind,
   VmRecord,
 } from './store';
+export { OPERATION_PREEMPTED, VM_OWNER } from './store';
 
 import type { CustomEvent, TelemetryEnvelope } from './ingestion/telemetryStore';
 import type {
   IdentityRecord,
+  PreemptionRecord,
   RegistryRecord,
   RoleAssignmentMode,
   RoleAssignmentRecord,
+  VmOperationKind,
   VmRecord,
 } from './store';
 
@@ -67,6 +74,11 @@ export interface EmulatorOptions {
    * nothing is refused). `true` = ARM's defaults; an object overrides some numbers.
    */
   throttle?: boolean | ThrottleSettings;
+  /**
+   * A VM PATCH while another operation runs on that VM: 'preempt' (default) accepts it and ends the
+   * running operation Canceled / OperationPreempted; 'conflict' refuses it with 409. Azure does both.
+   */
+  concurrentWrites?: ConcurrentWrites;
 }
 
 export interface SeedRegistry {
@@ -93,8 +105,37 @@ export interface SeedVm {
   tags?: Record<string, string>;
   systemAssigned?: boolean;
   userAssignedIdentityIds?: string[];
-  /** Still being created: PATCHes get 409 OperationNotAllowed for this many requests and/or this long. */
-  provisioning?: { rejectPatches?: number; forMs?: number };
+  /**
+   * Still being created by its owner for this long: provisioningState Creating, with a running `create`
+   * operation that a PATCH preempts (or is refused by, under concurrentWrites 'conflict').
+   */
+  provisioning?: { forMs: number };
+}
+
+/** Another writer's operation on a VM, started through the handle (see startVmOperation). */
+export interface StartVmOperation {
+  /** 'update' (default: provisioningState Updating) or 'create' (Creating). */
+  kind?: VmOperationKind;
+  /** How long it runs; it ends Succeeded then, polled or not. */
+  forMs: number;
+  /** Who runs it (default VM_OWNER). */
+  by?: string;
+  /** What the writer changes in the model when its request is accepted (the etag is bumped anyway). */
+  change?: (vm: VmRecord) => void;
+}
+
+/** One async operation of a VM as the handle reports it. */
+export interface VmOperationView {
+  name: string;
+  vmId: string;
+  kind: VmOperationKind;
+  startedBy: string;
+  status: 'InProgress' | 'Succeeded' | 'Failed' | 'Canceled';
+  error?: { code: string; message: string };
+  startTime: string;
+  endTime?: string;
+  /** The Azure-AsyncOperation URL Compute would have given the writer. */
+  statusUrl: string;
 }
 
 export interface SeedRoleAssignment {
@@ -130,6 +171,16 @@ export interface Emulator {
   getVm(id: string): VmRecord | undefined;
   listVms(): VmRecord[];
   updateVmOutOfBand(id: string, change: (vm: VmRecord) => void): void;
+  /**
+   * Another writer's request on the VM is accepted and its operation runs for `forMs`: the VM reads
+   * Updating (or Creating) until then. Throws if an operation is already running on it.
+   */
+  startVmOperation(id: string, op: StartVmOperation): VmOperationView;
+  /** The VM's operations still remembered, oldest first (or every VM's). */
+  vmOperations(id?: string): VmOperationView[];
+  /** Every running operation a newer PATCH preempted, oldest first. */
+  preemptions(): PreemptionRecord[];
+  setConcurrentWrites(mode: ConcurrentWrites): void;
   deleteVm(id: string): void;
   listIdentities(): IdentityRecord[];
   listRoleAssignments(): RoleAssignmentRecord[];
@@ -186,6 +237,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     operationMaxDurationMs: options.operationMaxDurationMs ?? 5000,
     pageSize: options.pageSize ?? 50,
     tenantId,
+    concurrentWrites: options.concurrentWrites ?? 'preempt',
   };
   const instrumentationKey = options.instrumentationKey ?? DEFAULT_INSTRUMENTATION_KEY;
   // The SDK refuses a connection string whose key is not a GUID, so the emulator does too.

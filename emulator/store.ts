@@ -103,31 +103,57 @@ export interface RoleAssignmentRecord {
   updatedBy: string;
 }
 
+/** A VM's creation (provisioningState Creating) or an update (Updating). */
+export type VmOperationKind = 'create' | 'update';
+
+/** Who runs an operation the test handle starts: the VM's owner (Terraform, Bicep, the portal). */
+export const VM_OWNER = 'vm-owner';
+
 export interface AsyncOperationRecord {
   name: string;
   subscriptionId: string;
   location: string;
   resourceId: string;
+  kind: VmOperationKind;
+  /** The caller's object id for a PATCH, or VM_OWNER (or a name given) for one the handle started. */
+  startedBy: string;
   startTime: string;
   endTime?: string;
-  status: 'InProgress' | 'Succeeded' | 'Failed';
+  status: 'InProgress' | 'Succeeded' | 'Failed' | 'Canceled';
+  /** Polls answered InProgress before the operation ends; Infinity = it ends by time only. */
   pollsRemaining: number;
   /** ms since epoch: an operation nobody polls finishes on its own then, as real ones do. */
   deadlineMs: number;
+  /** Set by an `asyncFailed` fault: the operation ends Failed with this. */
   failure?: { code: string; message: string };
+  /** Set when a newer PATCH preempted it: the operation ended Canceled with this. */
+  canceled?: { code: string; message: string };
 }
+
+/** A running operation that a newer PATCH took over (Compute's OperationPreempted). */
+export interface PreemptionRecord {
+  vmId: string;
+  operation: string;
+  kind: VmOperationKind;
+  startedBy: string;
+  preemptedBy: string;
+  at: string;
+}
+
+/**
+ * Compute's answer to an operation a newer one preempted, as users report it (azure-sdk-for-java#1783,
+ * osbuild/osbuild-composer#1447, cockroachdb/cockroach#77613; shared/reference/azure-rest.md §11).
+ */
+export const OPERATION_PREEMPTED = {
+  code: 'OperationPreempted',
+  message: 'Operation execution has been preempted by a more recent operation.',
+};
 
 export interface PrincipalRecord {
   principalId: string;
   type: string;
   /** ms since epoch; seeded principals use 0 (replicated long ago). */
   createdAtMs: number;
-}
-
-/** A VM whose creation is still running: PATCHes are refused until it is done. */
-interface Provisioning {
-  rejectPatches?: number;
-  untilMs?: number;
 }
 
 interface Named {
@@ -207,7 +233,8 @@ export class Store {
   /** The InProgress operation of each VM, by lowercased VM id. */
   private readonly runningByVm = new Map<string, AsyncOperationRecord>();
   private finishedCount = 0;
-  private readonly provisioning = new Map<string, Provisioning>();
+  /** Every preemption, oldest first: a test asserts the app never causes one. */
+  private readonly preemptionLog: PreemptionRecord[] = [];
   /** Set while Resource Graph is frozen: deep copies of the VMs, ordered by id. */
   private graphSnapshot: readonly VmRecord[] | undefined;
   /**
@@ -307,7 +334,6 @@ export class Store {
   deleteVm(vm: VmRecord): void {
     this.vms.delete(vm);
     this.graphVersion += 1;
-    this.provisioning.delete(vm.id.toLowerCase());
     this.runningByVm.delete(vm.id.toLowerCase());
   }
 
@@ -343,30 +369,6 @@ export class Store {
     const principalId = randomUUID();
     this.addPrincipal(principalId, 'ServicePrincipal', createdAtMs);
     return principalId;
-  }
-
-  markProvisioning(vm: VmRecord, p: Provisioning): void {
-    vm.provisioningState = 'Creating';
-    this.provisioning.set(vm.id.toLowerCase(), { ...p });
-  }
-
-  /**
-   * True while the VM's creation still runs. Each refused PATCH uses up one of `rejectPatches`;
-   * when the count or the time is up the VM becomes Succeeded.
-   */
-  consumeProvisioning(vm: VmRecord): boolean {
-    const key = vm.id.toLowerCase();
-    const p = this.provisioning.get(key);
-    if (!p) return false;
-    const countLeft = p.rejectPatches === undefined || p.rejectPatches > 0;
-    const timeLeft = p.untilMs === undefined || Date.now() < p.untilMs;
-    if (countLeft && timeLeft) {
-      if (p.rejectPatches !== undefined) p.rejectPatches -= 1;
-      return true;
-    }
-    this.provisioning.delete(key);
-    vm.provisioningState = 'Succeeded';
-    return false;
   }
 
   // --- registries --------------------------------------------------------------------------------
@@ -433,25 +435,56 @@ export class Store {
 
   // --- async operations --------------------------------------------------------------------------
 
+  /**
+   * Starts an operation on the VM (Creating or Updating until it ends). The caller has dealt with an
+   * operation already running (refused the request, or preempted it).
+   */
   startOperation(
     vm: VmRecord,
-    timing: { polls: number; maxDurationMs: number },
+    op: { kind: VmOperationKind; startedBy: string; polls: number; maxDurationMs: number },
     failure?: { code: string; message: string },
   ): AsyncOperationRecord {
-    const op: AsyncOperationRecord = {
+    const record: AsyncOperationRecord = {
       name: randomUUID(),
       subscriptionId: vm.subscriptionId,
       location: vm.location,
       resourceId: vm.id,
+      kind: op.kind,
+      startedBy: op.startedBy,
       startTime: nowIso(),
       status: 'InProgress',
-      pollsRemaining: Math.max(0, timing.polls),
-      deadlineMs: Date.now() + timing.maxDurationMs,
+      pollsRemaining: Math.max(0, op.polls),
+      deadlineMs: Date.now() + op.maxDurationMs,
       ...(failure ? { failure } : {}),
     };
-    this.operations.set(op.name.toLowerCase(), op);
-    this.runningByVm.set(vm.id.toLowerCase(), op);
-    return op;
+    this.operations.set(record.name.toLowerCase(), record);
+    this.runningByVm.set(vm.id.toLowerCase(), record);
+    vm.provisioningState = op.kind === 'create' ? 'Creating' : 'Updating';
+    return record;
+  }
+
+  /** A newer PATCH takes over: the running operation ends Canceled / OperationPreempted. */
+  preempt(op: AsyncOperationRecord, by: string): void {
+    op.canceled = { ...OPERATION_PREEMPTED };
+    this.preemptionLog.push({
+      vmId: op.resourceId,
+      operation: op.name,
+      kind: op.kind,
+      startedBy: op.startedBy,
+      preemptedBy: by,
+      at: nowIso(),
+    });
+    this.finish(op);
+  }
+
+  preemptions(): readonly PreemptionRecord[] {
+    return this.preemptionLog;
+  }
+
+  /** Every operation still remembered (for one VM, or all), oldest first; overdue ones finished first. */
+  operationsFor(vmId?: string): AsyncOperationRecord[] {
+    for (const op of [...this.runningByVm.values()]) if (Date.now() >= op.deadlineMs) this.finish(op);
+    return [...this.operations.values()].filter((op) => vmId === undefined || sameId(op.resourceId, vmId));
   }
 
   getOperation(name: string): AsyncOperationRecord | undefined {
@@ -485,14 +518,19 @@ export class Store {
     return op;
   }
 
-  /** Ends the operation and sets the VM's provisioningState to match. */
+  /**
+   * Ends the operation. Only the VM's current operation sets its provisioningState: a preempted one
+   * leaves it to the operation that took over.
+   */
   private finish(op: AsyncOperationRecord): void {
-    op.status = op.failure ? 'Failed' : 'Succeeded';
+    op.status = op.canceled ? 'Canceled' : op.failure ? 'Failed' : 'Succeeded';
     op.endTime = nowIso();
     const key = op.resourceId.toLowerCase();
-    if (this.runningByVm.get(key) === op) this.runningByVm.delete(key);
-    const vm = this.vms.byId(op.resourceId, TYPES.vm);
-    if (vm) vm.provisioningState = op.status;
+    if (this.runningByVm.get(key) === op) {
+      this.runningByVm.delete(key);
+      const vm = this.vms.byId(op.resourceId, TYPES.vm);
+      if (vm && !op.canceled) vm.provisioningState = op.status;
+    }
     this.finishedCount += 1;
     if (this.finishedCount > FINISHED_OPERATIONS_KEPT) this.forgetOldestFinished();
   }

@@ -1,6 +1,8 @@
 // Compute's async-operation status endpoint:
 // GET /subscriptions/{sub}/providers/Microsoft.Compute/locations/{loc}/operations/{id}.
-// Answers InProgress for `pollsBeforeDone` polls, then Succeeded (or Failed, when a fault said so).
+// Answers InProgress for `pollsBeforeDone` polls, then Succeeded (or Failed, when a fault said so);
+// an operation a newer PATCH preempted answers Canceled with OperationPreempted. The handle's own
+// operations (a creation, an owner's update) end by time only.
 // No Retry-After: the SDK would honour it over updateIntervalInMs and slow every test down.
 import { randomUUID } from 'node:crypto';
 import { type Handler, ok } from '../armHttp';
@@ -22,6 +24,7 @@ export function renderOperation(op: AsyncOperationRecord): unknown {
     ...(op.endTime ? { endTime: op.endTime } : {}),
     status: op.status,
     ...(op.status === 'Failed' && op.failure ? { error: op.failure } : {}),
+    ...(op.status === 'Canceled' && op.canceled ? { error: op.canceled } : {}),
     name: op.name,
   };
 }

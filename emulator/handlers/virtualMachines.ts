@@ -1,5 +1,7 @@
 // Microsoft.Compute/virtualMachines (2026-04-01, also 2026-03-01): GET, lists, and PATCH as a
 // long-running operation — 200 with provisioningState "Updating" plus an Azure-AsyncOperation header.
+// A PATCH while another operation runs on the VM (its creation, or someone's update) is accepted and
+// preempts that operation, or refused with 409, as the emulator is set (settings.concurrentWrites).
 import type { IncomingHttpHeaders } from 'node:http';
 import { type Handler, ok, pageOf, parseTags, requireObject } from '../armHttp';
 import { concurrentRequestConflict, notImplemented, preconditionFailed, vmBeingProvisioned } from '../errors';
@@ -69,8 +71,10 @@ export const patchVm: Handler = (req, ctx) => {
   const { store } = ctx;
   const vm = requireResource(store, store.vms, TYPES.vm, req.params);
   checkPreconditions(req.headers, vm);
-  if (store.consumeProvisioning(vm)) throw vmBeingProvisioned(vm.name);
-  if (store.runningOperationFor(vm)) throw concurrentRequestConflict();
+  const running = store.runningOperationFor(vm);
+  if (running && ctx.settings.concurrentWrites === 'conflict') {
+    throw running.kind === 'create' ? vmBeingProvisioned(vm.name) : concurrentRequestConflict();
+  }
 
   const body = requireObject(req.body);
   const unsupported = Object.keys(body).filter((k) => !PATCHABLE.includes(k) && body[k] !== null);
@@ -88,14 +92,20 @@ export const patchVm: Handler = (req, ctx) => {
           newSystemPrincipal: () => store.newSystemIdentityPrincipal(Date.now()),
         });
 
-  // Validation passed: the model changes now, the operation reports when it is "done".
+  // Validation passed: a running operation is preempted (Compute accepts the newer request), the
+  // model changes now, and the new operation reports when it is "done".
+  if (running) store.preempt(running, req.caller.objectId);
   vm.tags = tags;
   vm.identity = identity;
   store.bumpEtag(vm);
-  vm.provisioningState = 'Updating';
   const op = store.startOperation(
     vm,
-    { polls: ctx.settings.pollsBeforeDone, maxDurationMs: ctx.settings.operationMaxDurationMs },
+    {
+      kind: 'update',
+      startedBy: req.caller.objectId,
+      polls: ctx.settings.pollsBeforeDone,
+      maxDurationMs: ctx.settings.operationMaxDurationMs,
+    },
     ctx.asyncFailure,
   );
   return ok(renderVm(vm), {

@@ -8,6 +8,8 @@ export type AuditAction =
   | 'role-assigned'
   | 'role-present'
   | 'identity-attached'
+  /** Not attached, to keep the VM's IMDS default identity (ACRPULL_SINGLE_IDENTITY_VMS=keep). */
+  | 'attach-refused'
   | 'already-compliant'
   | 'tag-invalid'
   | 'registry-denied'
@@ -49,6 +51,11 @@ export interface AuditRecord {
   readonly eventTime?: string;
   readonly caller?: string;
   readonly reason?: string;
+  /**
+   * Something the VM's owner must know about a change that was made (or planned): today only that
+   * IMDS token requests without a client id now fail on the VM.
+   */
+  readonly warning?: string;
   /** For failures: whether another attempt (Event Grid redelivery, next sweep) may succeed. */
   readonly retryable?: boolean;
   readonly durationMs?: number;

@@ -2,6 +2,7 @@
 // misconfigured deployment says what to fix instead of failing on the first event.
 import { z } from 'zod';
 import { type AllowRule, parseAllowlist } from '../core/allowlist';
+import type { SingleIdentityVms } from '../core/attachPlan';
 import { type IdentityOverride, identityOverride } from '../core/pullIdentity';
 import { parseResourceGroupId, parseUserAssignedIdentityId, type ResourceGroupRef } from '../core/resourceId';
 
@@ -22,6 +23,11 @@ export interface Settings {
   readonly identityOverrides: ReadonlyMap<string, IdentityOverride>;
   /** Subscriptions searched when a tag names a registry by name or login server (besides the VM's own). */
   readonly registrySubscriptions: readonly string[];
+  /**
+   * VMs with no system-assigned identity and exactly one user-assigned identity of their own: keep =
+   * leave them alone (their IMDS default identity would break), attach = attach with a warning.
+   */
+  readonly singleIdentityVms: SingleIdentityVms;
   /** Upper bound on registries one VM may request; more is rejected as an invalid tag. */
   readonly maxRegistriesPerVm: number;
   /** ARM endpoint and token audience: sovereign clouds and the local emulator set these. */
@@ -97,6 +103,7 @@ const variables = {
     .default('acrPull'),
   ACRPULL_ARM_ENDPOINT: httpsUrl.default('https://management.azure.com'),
   ACRPULL_ARM_AUDIENCE: httpsUrl.default('https://management.azure.com'),
+  ACRPULL_SINGLE_IDENTITY_VMS: z.enum(['keep', 'attach']).default('keep'),
   ACRPULL_MAX_REGISTRIES_PER_VM: positiveInt(100).default(10),
   ACRPULL_EVENT_TIME_BUDGET_SECONDS: positiveInt(600).default(25),
   ACRPULL_REGISTRY_SUBSCRIPTIONS: subscriptionList,
@@ -159,6 +166,7 @@ export function loadSettings(env: Env = process.env): Settings {
     identityResourceGroup,
     identityOverrides,
     registrySubscriptions: read(env, 'ACRPULL_REGISTRY_SUBSCRIPTIONS'),
+    singleIdentityVms: read(env, 'ACRPULL_SINGLE_IDENTITY_VMS'),
     maxRegistriesPerVm: read(env, 'ACRPULL_MAX_REGISTRIES_PER_VM'),
     armEndpoint: read(env, 'ACRPULL_ARM_ENDPOINT'),
     armAudience: read(env, 'ACRPULL_ARM_AUDIENCE'),

@@ -48,3 +48,104 @@ export function planAttach(
   if (add.length === 0) return undefined;
   return { type: hasSystemAssigned(identity?.type) ? 'SystemAssigned, UserAssigned' : 'UserAssigned', add };
 }
+
+// --- Deciding the attach -----------------------------------------------------------------------
+// Named decisions (nothing / defer / refuse / attach) from what the VM reads now; the executor is a
+// flat switch over them. Two rules protect what the VM's owner runs (shared/reference/azure-rest.md §11):
+// - no write while an operation runs on the VM: Compute may accept the PATCH and preempt the owner's
+//   deployment (Canceled / OperationPreempted);
+// - the IMDS default identity is the owner's: a VM with no system-assigned identity and exactly one
+//   user-assigned identity gives that identity to token requests without a client id; a second one
+//   makes those requests fail.
+
+/** ACRPULL_SINGLE_IDENTITY_VMS: leave single-identity VMs alone (keep), or attach with a warning. */
+export type SingleIdentityVms = 'keep' | 'attach';
+
+/** Compute's terminal provisioning states; anything else means an operation is running. */
+export function isTerminal(provisioningState: string | undefined): boolean {
+  const state = provisioningState?.toLowerCase();
+  return state === 'succeeded' || state === 'failed';
+}
+
+export interface ImdsDefault {
+  /** The identity IMDS gives token requests without a client id today. */
+  readonly identityId: string;
+  /** Whether it is one of the app's own pull identities (a tag going from `a` to `a,b`). */
+  readonly isPullIdentity: boolean;
+}
+
+/**
+ * The user-assigned identity that is the VM's IMDS default and that adding `add` would take away;
+ * undefined when nothing changes for a caller without a client id (a system-assigned identity stays
+ * the default; a VM with none or several user-assigned identities has no user-assigned default).
+ */
+export function imdsDefaultAtRisk(
+  identity: VmIdentityView | undefined,
+  add: readonly string[],
+  isPullIdentity: (identityId: string) => boolean,
+): ImdsDefault | undefined {
+  if (hasSystemAssigned(identity?.type)) return undefined;
+  const attached = attachedIdentityIds(identity);
+  const only = attached[0];
+  if (attached.length !== 1 || only === undefined) return undefined;
+  const adds = add.some((id) => id.toLowerCase() !== only.toLowerCase());
+  return adds ? { identityId: only, isPullIdentity: isPullIdentity(only) } : undefined;
+}
+
+export interface AttachPolicy {
+  readonly singleIdentityVms: SingleIdentityVms;
+  readonly isPullIdentity: (identityId: string) => boolean;
+  /** Our own update ended Failed: re-send identities the model lists (see planAttach). */
+  readonly resendListed?: boolean;
+}
+
+export interface VmView {
+  readonly provisioningState?: string;
+  readonly identity?: VmIdentityView;
+}
+
+export type AttachDecision =
+  | { readonly action: 'nothing' }
+  | { readonly action: 'defer'; readonly reason: string }
+  | { readonly action: 'refuse'; readonly reason: string; readonly imdsDefault: ImdsDefault }
+  | { readonly action: 'attach'; readonly patch: AttachPatch; readonly warning?: string };
+
+export function decideAttach(vm: VmView, wanted: readonly string[], policy: AttachPolicy): AttachDecision {
+  const patch = planAttach(vm.identity, wanted, { lastOperationFailed: policy.resendListed === true });
+  if (!isTerminal(vm.provisioningState)) {
+    // Attached already or not, the outcome is not known until the running operation ends.
+    const state = vm.provisioningState ?? 'unknown';
+    return {
+      action: 'defer',
+      reason: patch
+        ? `the VM is ${state}: another operation is running on it, and a write now could preempt it`
+        : `the VM is ${state}: the operation that attaches the identity has not finished`,
+    };
+  }
+  if (!patch) return { action: 'nothing' };
+  const imdsDefault = imdsDefaultAtRisk(vm.identity, patch.add, policy.isPullIdentity);
+  if (!imdsDefault) return { action: 'attach', patch };
+  if (!imdsDefault.isPullIdentity && policy.singleIdentityVms === 'keep') {
+    return { action: 'refuse', reason: singleIdentityReason(imdsDefault.identityId), imdsDefault };
+  }
+  return { action: 'attach', patch, warning: imdsDefaultWarning(imdsDefault.identityId) };
+}
+
+const nameOf = (identityId: string) => identityId.split('/').pop() ?? identityId;
+
+export function singleIdentityReason(identityId: string): string {
+  return (
+    `the VM has no system-assigned identity and exactly one user-assigned identity (${nameOf(identityId)}), ` +
+    'which IMDS gives to every token request without a client id; attaching another identity would make ' +
+    'those requests fail. Once its workloads name their identity (client_id, az login --identity ' +
+    '--client-id), set ACRPULL_SINGLE_IDENTITY_VMS=attach to attach pull identities to such VMs'
+  );
+}
+
+export function imdsDefaultWarning(identityId: string): string {
+  return (
+    `IMDS token requests without a client id now fail on this VM: its only identity was ${nameOf(identityId)} ` +
+    '(user-assigned, no system-assigned identity), and it now has several; workloads must name the identity ' +
+    'they use (client_id, az login --identity --client-id)'
+  );
+}

@@ -10,9 +10,11 @@ export function normalizeRegion(location: string): string {
   return location.toLowerCase().replace(/\s+/g, '');
 }
 
+export const IDENTITY_NAME_PREFIX = 'id-acrpull-';
+
 /** `id-acrpull-<registry>-<region>`: one identity per registry and region, shared by every VM there. */
 export function identityName(registryName: string, region: string): string {
-  return `id-acrpull-${registryName.toLowerCase()}-${normalizeRegion(region)}`;
+  return `${IDENTITY_NAME_PREFIX}${registryName.toLowerCase()}-${normalizeRegion(region)}`;
 }
 
 /** GUID of (scope, principal, role), all case-normalised, so retries PUT the same assignment. */

@@ -1,8 +1,14 @@
 // Which identity pulls from a registry in a region: the shared `id-acrpull-<registry>-<region>` in
 // the operator's identity resource group, or the operator's own identity for that registry
 // (ACRPULL_IDENTITY_OVERRIDES), which the app uses but never creates. Pure.
-import { identityName } from './names';
-import { type ResourceGroupRef, resourceGroupId, userAssignedIdentityId } from './resourceId';
+import { IDENTITY_NAME_PREFIX, identityName } from './names';
+import {
+  parseUserAssignedIdentityId,
+  type ResourceGroupRef,
+  resourceGroupId,
+  sameId,
+  userAssignedIdentityId,
+} from './resourceId';
 
 export interface IdentityOverride {
   readonly resourceGroup: ResourceGroupRef;
@@ -41,4 +47,26 @@ export function identityOverride(ref: {
     id: resourceGroupId(ref.subscriptionId, ref.resourceGroup),
   };
   return { resourceGroup, name: ref.name, id: userAssignedIdentityId(resourceGroup, ref.name) };
+}
+
+/**
+ * Whether an attached identity is one of the app's pull identities: an `id-acrpull-…` identity in the
+ * identity resource group, or an operator override. By id only; whether the app can prove it made the
+ * identity is a separate question (ARM's systemData).
+ */
+export function isPullIdentityId(
+  settings: {
+    identityResourceGroup: ResourceGroupRef;
+    identityOverrides: ReadonlyMap<string, IdentityOverride>;
+  },
+  identityId: string,
+): boolean {
+  for (const override of settings.identityOverrides.values())
+    if (sameId(override.id, identityId)) return true;
+  const ref = parseUserAssignedIdentityId(identityId);
+  return (
+    ref !== undefined &&
+    sameId(resourceGroupId(ref.subscriptionId, ref.resourceGroup), settings.identityResourceGroup.id) &&
+    ref.name.toLowerCase().startsWith(IDENTITY_NAME_PREFIX)
+  );
 }

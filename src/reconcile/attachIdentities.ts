@@ -1,9 +1,11 @@
-// Attach every pending identity to the VM in one PATCH, keeping whatever it already has.
+// Attach every pending identity to the VM in one PATCH, keeping whatever it already has, and never
+// while another operation runs on the VM or when it would take away the VM's IMDS default identity.
 import type { AuditFields, Auditor } from '../audit/auditor';
 import { ArmOperationError, TransientConditionError } from '../azure/armErrors';
 import { type RetryEnvironment, withRetry } from '../azure/retry';
 import type { VmState } from '../azure/virtualMachines';
-import { isAttached, planAttach } from '../core/attachPlan';
+import { type AttachDecision, type AttachPolicy, decideAttach, isAttached } from '../core/attachPlan';
+import { isPullIdentityId } from '../core/pullIdentity';
 import type { VmRef } from '../core/resourceId';
 import type { ReconcileDeps } from './reconcileDeps';
 import type { RegistryDecision } from './registryAccess';
@@ -17,13 +19,26 @@ export class VmGoneError extends Error {
   }
 }
 
+/** The code a busy VM is retried under (GET only) and, when the budget runs out, deferred with. */
+export const VM_BUSY = 'VmBusy';
+
+export interface AttachOptions {
+  /**
+   * Event path: re-read a busy VM with backoff within the time budget, and let the failure to finish
+   * in time defer (Event Grid redelivers). Sweep and CLI: record it deferred at once and move on.
+   */
+  readonly waitWhileBusy: boolean;
+}
+
 export function lastOperationFailed(vm: VmState): boolean {
   return vm.provisioningState?.toLowerCase() === 'failed';
 }
 
-function isUpdating(vm: VmState): boolean {
-  const state = vm.provisioningState?.toLowerCase();
-  return state === 'updating' || state === 'creating';
+export function attachPolicy(deps: ReconcileDeps): AttachPolicy {
+  return {
+    singleIdentityVms: deps.settings.singleIdentityVms,
+    isPullIdentity: (id) => isPullIdentityId(deps.settings, id),
+  };
 }
 
 /** clientId/principalId as the VM reports them; the VM owner needs the client id to log in. */
@@ -38,9 +53,10 @@ export function attachedIds(vm: VmState, identityId: string): { clientId?: strin
 }
 
 /**
- * The first attempt plans from the VM already read; a retry (412 etag race, 409 still provisioning,
- * throttling, a lost poller) re-reads and re-plans, so a concurrent writer's identities are kept and
- * work someone else finished is not redone. Throws VmGoneError when the VM disappears.
+ * The first attempt decides from the VM already read; a retry (412 etag race, a busy VM, throttling,
+ * a lost poller) re-reads and decides again, so a concurrent writer's identities are kept, a writer
+ * who started an operation meanwhile is waited for, and work someone else finished is not redone.
+ * Throws VmGoneError when the VM disappears.
  */
 export async function attachIdentities(
   deps: ReconcileDeps,
@@ -49,81 +65,103 @@ export async function attachIdentities(
   vmRef: VmRef,
   firstRead: VmState,
   pending: readonly ReadyRegistry[],
+  options: AttachOptions,
 ): Promise<void> {
   const wanted = pending.map((p) => p.identityId);
-  const fields = (p: ReadyRegistry, vm: VmState): AuditFields => {
-    const reported = attachedIds(vm, p.identityId);
-    return {
-      registry: p.registry.name,
-      registryId: p.registry.id,
-      identityId: p.identityId,
-      ...(p.identity ? { principalId: p.identity.principalId, clientId: p.identity.clientId } : {}),
-      ...reported,
-    };
-  };
-
-  if (deps.settings.mode !== 'enforce') {
-    const plan = planAttach(firstRead.identity, wanted);
-    for (const p of pending) {
-      const would = plan?.add.some((id) => id.toLowerCase() === p.identityId.toLowerCase()) ?? false;
-      auditor.record('identity-attached', would ? 'planned' : 'unchanged', fields(p, firstRead));
-    }
-    return;
-  }
+  const policy = attachPolicy(deps);
+  const enforce = deps.settings.mode === 'enforce';
+  const fields = (p: ReadyRegistry, vm: VmState): AuditFields => ({
+    registry: p.registry.name,
+    registryId: p.registry.id,
+    identityId: p.identityId,
+    principalId: p.identity?.principalId,
+    clientId: p.identity?.clientId,
+    ...attachedIds(vm, p.identityId),
+  });
 
   // Ids we sent in any attempt: an attempt whose PATCH landed but whose polling failed is ours too.
   const sent = new Set<string>();
+  let warning: string | undefined;
   let current: VmState | undefined = firstRead;
-  const result = await withRetry('attach identities', retryEnv, async (signal) => {
-    const vm = current ?? (await deps.vms.get(vmRef, signal));
-    current = undefined; // every retry starts from a fresh read
-    if (!vm) throw new VmGoneError(vmRef.id);
-    // Re-send identities the model already lists only when it was our own update that ended Failed:
-    // a VM failed for some other reason (an extension, say) is not ours to re-apply.
-    const plan = planAttach(vm.identity, wanted, {
-      lastOperationFailed: sent.size > 0 && lastOperationFailed(vm),
-    });
-    if (!plan) {
-      // Attached in the model, but an operation (ours, whose polling we lost, or someone else's) is
-      // still running: wait for its real outcome rather than report success early.
-      if (isUpdating(vm)) {
+  const { vm, decision } = await withRetry(
+    'attach identities',
+    retryEnv,
+    async (signal): Promise<{ vm: VmState; decision: AttachDecision }> => {
+      const vm = current ?? (await deps.vms.get(vmRef, signal));
+      current = undefined; // every retry starts from a fresh read
+      if (!vm) throw new VmGoneError(vmRef.id);
+      // Re-send identities the model already lists only when it was our own update that ended Failed:
+      // a VM failed for some other reason (an extension, say) is not ours to re-apply.
+      const decision = decideAttach(vm, wanted, {
+        ...policy,
+        resendListed: sent.size > 0 && lastOperationFailed(vm),
+      });
+      if (decision.action === 'defer' && options.waitWhileBusy) {
+        throw new TransientConditionError(VM_BUSY, decision.reason);
+      }
+      if (decision.action !== 'attach' || !enforce) return { vm, decision };
+      for (const id of decision.patch.add) sent.add(id.toLowerCase());
+      warning = decision.warning;
+      try {
+        return { vm: await deps.vms.attach(vmRef, decision.patch, vm.etag, signal), decision };
+      } catch (error) {
+        if ((error as { statusCode?: number }).statusCode !== 404) throw error;
+        // A 404 from the PATCH or from a status poll: only a fresh read says whether the VM is gone.
+        if (!(await deps.vms.get(vmRef, signal))) throw new VmGoneError(vmRef.id);
         throw new TransientConditionError(
-          'AnotherOperationInProgress',
-          `an operation on ${vmRef.id} is still in progress`,
+          'OperationStatusUnavailable',
+          `the update of ${vmRef.id} could not be followed`,
         );
       }
-      return vm;
-    }
-    for (const id of plan.add) sent.add(id.toLowerCase());
-    try {
-      return await deps.vms.attach(vmRef, plan, vm.etag, signal);
-    } catch (error) {
-      if ((error as { statusCode?: number }).statusCode !== 404) throw error;
-      // A 404 from the PATCH or from a status poll: only a fresh read says whether the VM is gone.
-      if (!(await deps.vms.get(vmRef, signal))) throw new VmGoneError(vmRef.id);
-      throw new TransientConditionError(
-        'OperationStatusUnavailable',
-        `the update of ${vmRef.id} could not be followed`,
-      );
-    }
-  }).catch((error: unknown) => {
+    },
+  ).catch((error: unknown) => {
     const cause = error instanceof ArmOperationError ? error.cause : undefined;
     throw cause instanceof VmGoneError ? cause : error;
   });
 
+  switch (decision.action) {
+    case 'refuse':
+      for (const p of pending) {
+        auditor.record('attach-refused', 'rejected', { ...fields(p, vm), reason: decision.reason });
+      }
+      return;
+    case 'defer':
+      for (const p of pending) {
+        auditor.record('identity-attached', 'deferred', {
+          ...fields(p, vm),
+          reason: decision.reason,
+          retryable: true,
+        });
+      }
+      return;
+    case 'attach':
+      if (!enforce) {
+        for (const p of pending) {
+          const would = decision.patch.add.some((id) => id.toLowerCase() === p.identityId.toLowerCase());
+          auditor.record('identity-attached', would ? 'planned' : 'unchanged', {
+            ...fields(p, vm),
+            ...(would ? { warning: decision.warning } : {}),
+          });
+        }
+        return;
+      }
+      break;
+    case 'nothing':
+      break;
+  }
   for (const p of pending) {
-    if (!isAttached(result.identity, p.identityId)) {
+    if (!isAttached(vm.identity, p.identityId)) {
       auditor.record('failed', 'failed', {
-        ...fields(p, result),
+        ...fields(p, vm),
         reason: 'ARM reported the update as succeeded but the identity is not attached',
         retryable: true,
       });
       continue;
     }
-    auditor.record(
-      'identity-attached',
-      sent.has(p.identityId.toLowerCase()) ? 'changed' : 'unchanged',
-      fields(p, result),
-    );
+    const ours = sent.has(p.identityId.toLowerCase());
+    auditor.record('identity-attached', ours ? 'changed' : 'unchanged', {
+      ...fields(p, vm),
+      ...(ours ? { warning } : {}),
+    });
   }
 }

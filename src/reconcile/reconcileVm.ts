@@ -9,12 +9,12 @@ import { ArmOperationError } from '../azure/armErrors';
 import { type Deadline, type RetryEnvironment, withRetry } from '../azure/retry';
 import type { VmState } from '../azure/virtualMachines';
 import { decideByName, isRegistryAllowed } from '../core/allowlist';
-import { isAttached } from '../core/attachPlan';
+import { imdsDefaultAtRisk, isAttached, singleIdentityReason } from '../core/attachPlan';
 import { normalizeRegion } from '../core/names';
-import { pullIdentityFor } from '../core/pullIdentity';
+import { isPullIdentityId, pullIdentityFor } from '../core/pullIdentity';
 import { parseVmId, type VmRef } from '../core/resourceId';
 import { findTagValue, parseRegistryTag, type RegistryRef } from '../core/tag';
-import { attachedIds, attachIdentities, type ReadyRegistry, VmGoneError } from './attachIdentities';
+import { attachedIds, attachIdentities, type ReadyRegistry, VM_BUSY, VmGoneError } from './attachIdentities';
 import type { ReconcileDeps } from './reconcileDeps';
 import { decideRegistry, type RegistryDecision, registrySearchScope } from './registryAccess';
 
@@ -28,6 +28,11 @@ export interface ReconcileRequest {
   readonly correlationId?: string;
   readonly eventTime?: string;
   readonly caller?: string;
+  /**
+   * Re-read a VM busy with another operation until it is idle or the budget runs out (the event path,
+   * the default for trigger `event`), rather than defer it at once (sweep, CLI).
+   */
+  readonly waitWhileBusy?: boolean;
 }
 
 /** How the VM ended up, in words that finish "VM x is/was …". */
@@ -133,9 +138,14 @@ export async function reconcileVm(
   }
 
   const region = normalizeRegion(vm.location);
+  const refused = refuseForImdsDefault(deps, vm, parsed.refs, region);
+  for (const { ref, identityId, reason } of refused) {
+    auditor.record('attach-refused', 'rejected', { registry: ref.name, identityId, reason });
+  }
   const pending: ReadyRegistry[] = [];
   for (const ref of parsed.refs) {
     const identityId = pullIdentityFor(settings, ref.name, region).id;
+    if (refused.some((r) => r.ref === ref)) continue;
     try {
       // Fast path: attached (so granted, by the invariant above) and still allowed: no write, and one
       // read in all unless the allowlist needs the registry's id and no recent resolution is at hand.
@@ -171,7 +181,9 @@ export async function reconcileVm(
 
   if (pending.length > 0) {
     try {
-      await attachIdentities(deps, retryEnv, auditor, vmRef, vm, pending);
+      await attachIdentities(deps, retryEnv, auditor, vmRef, vm, pending, {
+        waitWhileBusy: request.waitWhileBusy ?? request.trigger === 'event',
+      });
     } catch (error) {
       if (error instanceof VmGoneError) {
         auditor.record('vm-not-found', 'skipped', {
@@ -179,17 +191,14 @@ export async function reconcileVm(
         });
         return finish('skipped');
       }
-      const busy = isVmBusy(error);
+      const deferral = deferralReason(error);
       for (const p of pending) {
         const where = { registry: p.registry.name, registryId: p.registry.id, identityId: p.identityId };
-        if (busy) {
-          // Not a failure: the VM is still being created or another update is running. Event Grid
-          // redelivers, or the next sweep attaches it.
-          auditor.record('identity-attached', 'deferred', {
-            ...where,
-            reason: `the VM is busy: ${(error as Error).message}`,
-            retryable: true,
-          });
+        if (deferral) {
+          // Not a failure: the VM is still being created or another update is running, and we do not
+          // write during someone else's operation; or the budget ran out while our own attach ran.
+          // Event Grid redelivers, or the next sweep attaches it.
+          auditor.record('identity-attached', 'deferred', { ...where, reason: deferral, retryable: true });
         } else {
           auditor.failed(error, where);
         }
@@ -197,6 +206,35 @@ export async function reconcileVm(
     }
   }
   return finish(summarize(auditor.records));
+}
+
+/**
+ * Registries the tag asks for that would be a second identity on a VM whose only identity is a
+ * user-assigned one of its owner's (the IMDS default), under ACRPULL_SINGLE_IDENTITY_VMS=keep. Decided
+ * from the first read, before any identity or grant is made, so such a VM costs one read and no write;
+ * the attach decides again from its own read. A registry the allowlist denies by name is left to the
+ * allowlist, which says so more usefully.
+ */
+function refuseForImdsDefault(
+  deps: ReconcileDeps,
+  vm: VmState,
+  refs: readonly RegistryRef[],
+  region: string,
+): { ref: RegistryRef; identityId: string; reason: string }[] {
+  const { settings } = deps;
+  if (settings.singleIdentityVms !== 'keep') return [];
+  const candidates = refs
+    .filter((ref) => decideByName(ref.name, settings.allowedRegistries) !== 'denied')
+    .map((ref) => ({ ref, identityId: pullIdentityFor(settings, ref.name, region).id }))
+    .filter(({ identityId }) => !isAttached(vm.identity, identityId));
+  const atRisk = imdsDefaultAtRisk(
+    vm.identity,
+    candidates.map((c) => c.identityId),
+    (id) => isPullIdentityId(settings, id),
+  );
+  if (!atRisk || atRisk.isPullIdentity) return [];
+  const reason = singleIdentityReason(atRisk.identityId);
+  return candidates.map((c) => ({ ...c, reason }));
 }
 
 /**
@@ -228,15 +266,24 @@ const BUSY_CODES = new Set([
   'conflictingconcurrentwritenotallowed',
 ]);
 
-function isVmBusy(error: unknown): boolean {
-  if (!(error instanceof ArmOperationError)) return false;
-  const { status, code } = error.failure;
-  return (status === 409 && BUSY_CODES.has(code.toLowerCase())) || code === 'AnotherOperationInProgress';
+/** Why an attach that did not finish is deferred rather than failed; undefined for a failure. */
+function deferralReason(error: unknown): string | undefined {
+  if (!(error instanceof ArmOperationError)) return undefined;
+  const { status, code, message } = error.failure;
+  if (code === VM_BUSY) return `${message} (re-read ${error.attempts} times, never written)`;
+  if (status === 409 && BUSY_CODES.has(code.toLowerCase())) return `the VM is busy: ${error.message}`;
+  if (code === 'TimeBudgetExceeded')
+    return `the time budget ran out while the attach was in progress: ${message}`;
+  return undefined;
 }
 
 function summarize(records: readonly AuditRecord[]): VmOutcome {
   if (records.some((r) => r.outcome === 'failed')) return 'failed';
   if (records.some((r) => r.outcome === 'deferred')) return 'deferred';
+  // A VM left alone to keep its IMDS default was not changed, even if its identity and grant were made
+  // before the attach decided from a fresher read.
+  const attached = records.some((r) => r.action === 'identity-attached' && r.outcome === 'changed');
+  if (!attached && records.some((r) => r.action === 'attach-refused')) return 'rejected';
   if (records.some((r) => r.outcome === 'changed')) return 'changed';
   if (records.some((r) => r.outcome === 'planned')) return 'planned';
   if (records.some((r) => r.outcome === 'rejected')) return 'rejected';

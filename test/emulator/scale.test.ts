@@ -89,7 +89,12 @@ describe('async operations', () => {
     const started = performance.now();
     for (let i = 0; i < FINISHED_OPERATIONS_KEPT + 2000; i += 1) {
       indexed &&= store.runningOperationFor(vm) === undefined;
-      const op = store.startOperation(vm, { polls: 0, maxDurationMs: 60_000 });
+      const op = store.startOperation(vm, {
+        kind: 'update',
+        startedBy: 'test',
+        polls: 0,
+        maxDurationMs: 60_000,
+      });
       indexed &&= store.runningOperationFor(vm) === op;
       store.pollOperation(op);
       names.push(op.name);

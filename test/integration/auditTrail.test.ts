@@ -18,6 +18,7 @@ const REQUIRED: Record<AuditAction, string[]> = {
   'role-assigned': ['registry', 'registryId', 'identityId', 'principalId', 'role'],
   'role-present': ['registry', 'registryId', 'identityId', 'principalId', 'role'],
   'identity-attached': ['registry', 'registryId', 'identityId', 'principalId', 'clientId'],
+  'attach-refused': ['registry', 'identityId', 'reason'],
   'already-compliant': ['registry', 'identityId', 'clientId'],
   'tag-invalid': ['reason'],
   'registry-denied': ['registry', 'registryId', 'reason'],
@@ -53,6 +54,25 @@ describe('audit trail in Application Insights', () => {
     const gone = seed('vm-gone', 'contosoapps');
     h.emu.deleteVm(gone);
     await h.deliver(gone); // vm-not-found
+    const owners = h.emu.seedIdentity({
+      subscriptionId: SUB,
+      resourceGroup: 'rg-apps',
+      name: 'id-owners-app',
+      location: 'eastus',
+    });
+    const single = h.emu.seedVm({
+      subscriptionId: SUB,
+      resourceGroup: 'rg-apps',
+      name: 'vm-single-identity',
+      location: 'eastus',
+      tags: { acrPull: 'contosoapps' },
+      userAssignedIdentityIds: [owners.id],
+    }).id;
+    await h.deliver(single); // attach-refused
+    h.emu.updateVmOutOfBand(second, (vm) => {
+      vm.tags = { acrPull: 'contosoapps fabrikamabac' };
+    });
+    await h.deliver(second); // identity-attached with a warning: one user-assigned identity → two
     h.emu.injectFault({ operation: 'vm.patch', status: 403, code: 'AuthorizationFailed' });
     await h.deliver(seed('vm-forbidden', 'fabrikamabac')); // failed
     await h.sweep(); // AcrPullSweep
@@ -93,6 +113,16 @@ describe('audit trail in Application Insights', () => {
       trigger: 'event',
       mode: 'enforce',
     });
+  });
+
+  it('warns, on the attach that takes a VM from one user-assigned identity to two, that IMDS calls without a client id now fail', () => {
+    const attached = events.filter(
+      (e) => e.properties.action === 'identity-attached' && e.properties.vmId.endsWith('/vm-second'),
+    );
+    expect(attached.map((e) => [e.properties.registry, e.properties.warning])).toEqual([
+      ['contosoapps', undefined],
+      ['fabrikamabac', expect.stringMatching(/^IMDS token requests without a client id now fail on this VM/)],
+    ]);
   });
 
   it('sends sweep summaries with numbers as measurements', () => {

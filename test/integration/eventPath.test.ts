@@ -438,20 +438,26 @@ describe('Event Grid: faults converge', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
   });
 
-  it('waits out a VM that is still being provisioned, without reporting a failure', async () => {
+  it('waits out a VM that is still being created, reading only, and attaches it once it is done', async () => {
     const vm = h.emu.seedVm({
       subscriptionId: SUB,
       resourceGroup: 'rg-apps',
       name: 'vm-provisioning',
       location: 'eastus',
       tags: { acrPull: 'contosoapps' },
-      provisioning: { rejectPatches: 2 },
+      provisioning: { forMs: 150 },
     });
+    const statesAtPatch: string[] = [];
+    h.emu.onBeforeOperation('vm.patch', () =>
+      statesAtPatch.push(h.emu.getVm(vm.id)?.provisioningState ?? ''),
+    );
 
     const result = await h.deliver(vm.id);
 
     expect(result?.outcome).toBe('changed');
-    expect(h.emu.counts()['vm.patch']).toBe(3);
+    expect(statesAtPatch).toEqual(['Succeeded']);
+    expect(h.emu.counts()['vm.get']).toBeGreaterThan(1);
+    expect(h.emu.preemptions()).toEqual([]);
     expect(result?.records.some((r) => r.outcome === 'failed')).toBe(false);
   });
 
@@ -509,7 +515,16 @@ describe('Event Grid: faults converge', () => {
   });
 
   it('keeps a concurrent writer’s identity after a 412 etag race', async () => {
-    const vm = newVm('vm-race');
+    // System-assigned, so the writer's identity does not become the VM's IMDS default (that case is
+    // in ownerOperations.test.ts: the VM is then left alone).
+    const vm = h.emu.seedVm({
+      subscriptionId: SUB,
+      resourceGroup: 'rg-apps',
+      name: 'vm-race',
+      location: 'eastus',
+      tags: { acrPull: 'contosoapps' },
+      systemAssigned: true,
+    });
     const theirs = h.emu.seedIdentity({
       subscriptionId: SUB,
       resourceGroup: 'rg-apps',
@@ -521,7 +536,8 @@ describe('Event Grid: faults converge', () => {
       () =>
         h.emu.updateVmOutOfBand(vm.id, (v) => {
           v.identity = {
-            type: 'UserAssigned',
+            ...v.identity,
+            type: 'SystemAssigned, UserAssigned',
             userAssignedIdentities: {
               [theirs.id]: { principalId: theirs.principalId, clientId: theirs.clientId },
             },

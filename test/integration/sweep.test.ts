@@ -162,7 +162,11 @@ describe('sweep', () => {
     const second = await h.sweep();
 
     expect(second.summary).toMatchObject({ finished: true, failed: 0, deferred: 0 });
-    expect(second.summary.changed).toBe(first.summary.deferred);
+    // A VM whose PATCH landed just before the budget ran out is deferred in the first sweep (its outcome
+    // was not seen) and compliant in the second.
+    expect(second.summary.changed).toBeGreaterThan(0);
+    expect(second.summary.changed).toBeLessThanOrEqual(first.summary.deferred);
+    expect(second.summary.changed + second.summary.compliant).toBe(30);
     for (const vm of fleet) expect(attachedKeys(h, vm.id)).toHaveLength(1);
   });
 

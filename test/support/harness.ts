@@ -1,7 +1,14 @@
 // Test harness: the emulator, plus the app's real runtime (real SDK clients, real
 // DefaultAzureCredential fetching tokens from the emulator's managed-identity endpoint) pointed at it.
 import { InvocationContext } from '@azure/functions';
-import { type Emulator, type EmulatorOptions, startEmulator, type VmRecord } from '../../emulator';
+import {
+  type Delivery,
+  deliverWithRetries,
+  type Emulator,
+  type EmulatorOptions,
+  startEmulator,
+  type VmRecord,
+} from '../../emulator';
 import { type AuditSink, FanOutAuditSink, MemoryAuditSink } from '../../src/audit/auditRecord';
 import type { PacingSettings } from '../../src/azure/armRequestPolicy';
 import { Deadline } from '../../src/azure/retry';
@@ -41,6 +48,14 @@ export interface Harness {
     vm: string,
     options?: { operationName?: string; eventId?: string; upn?: string },
   ): ReturnType<VmWriteHandler>;
+  /**
+   * Delivers the event as Event Grid does: redelivered while the handler throws, on Event Grid's
+   * schedule (10 s, 30 s, 1 min, …) scaled by `timeScale` (default 0.05: 0.5 s, 1.5 s, 3 s, …).
+   */
+  deliverUntilDone(
+    vm: string,
+    options?: { timeScale?: number; maxAttempts?: number },
+  ): Promise<Delivery<Awaited<ReturnType<VmWriteHandler>>>>;
   /** A handler on a fresh runtime, as on a newly started instance (empty caches). */
   coldDeliver(vm: string): ReturnType<VmWriteHandler>;
   /** Seeds a VM in SUB/rg-apps tagged `acrPull=<tag>` (or with the given tags), in eastus unless told. */
@@ -151,6 +166,14 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     handler,
     logs,
     deliver: (vm, opts) => handler(writeSuccessEvent(vm, opts), context()),
+    deliverUntilDone: (vm, opts = {}) => {
+      // One event, redelivered with the same id, as Event Grid does.
+      const event = writeSuccessEvent(vm);
+      return deliverWithRetries(() => handler(event, context()), {
+        timeScale: opts.timeScale ?? 0.05,
+        ...(opts.maxAttempts !== undefined ? { maxAttempts: opts.maxAttempts } : {}),
+      });
+    },
     seedVm: (name, tag, location = 'eastus') =>
       emu.seedVm({
         subscriptionId: SUB,

@@ -1,4 +1,4 @@
-import { planAttach } from '../../src/core/attachPlan';
+import { decideAttach, imdsDefaultAtRisk, planAttach } from '../../src/core/attachPlan';
 
 const id = (name: string) =>
   `/subscriptions/11111111-1111-1111-1111-111111111111/resourceGroups/rg-id/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${name}`;
@@ -42,5 +42,134 @@ describe('attach plan after a failed operation', () => {
       type: 'UserAssigned',
       add: [id('a')],
     });
+  });
+});
+
+describe('deciding the attach', () => {
+  const pull = (name: string) => name.startsWith('id-acrpull-');
+  const keep = {
+    singleIdentityVms: 'keep' as const,
+    isPullIdentity: (i: string) => pull(i.split('/').pop() ?? ''),
+  };
+  const optIn = { ...keep, singleIdentityVms: 'attach' as const };
+  const idle = (identity?: { type?: string; userAssignedIdentities?: Record<string, unknown> }) => ({
+    provisioningState: 'Succeeded',
+    identity,
+  });
+  const ours = id('id-acrpull-contosoapps-eastus');
+
+  it.each(['Creating', 'Updating', 'Deleting', 'Migrating', 'Stopping', undefined])(
+    'defers, never writes, while the VM is %s',
+    (provisioningState) => {
+      const decision = decideAttach({ provisioningState }, [ours], keep);
+      expect(decision).toMatchObject({
+        action: 'defer',
+        reason: expect.stringContaining('could preempt it'),
+      });
+    },
+  );
+
+  it('defers an attached identity while an operation still runs: its outcome is not known yet', () => {
+    const vm = {
+      provisioningState: 'Updating',
+      identity: { type: 'UserAssigned', userAssignedIdentities: { [ours]: {} } },
+    };
+    expect(decideAttach(vm, [ours], keep)).toMatchObject({
+      action: 'defer',
+      reason: expect.stringContaining('not finished'),
+    });
+  });
+
+  it('writes to a VM whose last operation Failed (a terminal state)', () => {
+    expect(decideAttach({ provisioningState: 'Failed' }, [ours], keep)).toMatchObject({ action: 'attach' });
+  });
+
+  it('does nothing when everything is attached on an idle VM', () => {
+    expect(
+      decideAttach(idle({ type: 'UserAssigned', userAssignedIdentities: { [ours]: {} } }), [ours], keep),
+    ).toEqual({
+      action: 'nothing',
+    });
+  });
+
+  it('refuses, under keep, a VM whose only identity is its owner’s user-assigned one', () => {
+    const decision = decideAttach(
+      idle({ type: 'UserAssigned', userAssignedIdentities: { [id('id-app')]: {} } }),
+      [ours],
+      keep,
+    );
+    expect(decision).toMatchObject({
+      action: 'refuse',
+      imdsDefault: { identityId: id('id-app'), isPullIdentity: false },
+      reason: expect.stringContaining('ACRPULL_SINGLE_IDENTITY_VMS=attach'),
+    });
+  });
+
+  it('attaches with a warning, under attach, to the same VM', () => {
+    const decision = decideAttach(
+      idle({ type: 'UserAssigned', userAssignedIdentities: { [id('id-app')]: {} } }),
+      [ours],
+      optIn,
+    );
+    expect(decision).toMatchObject({
+      action: 'attach',
+      warning: expect.stringMatching(/^IMDS token requests without a client id/),
+    });
+  });
+
+  it('attaches with a warning when the only identity is one of ours (a tag going from a to a,b), even under keep', () => {
+    const other = id('id-acrpull-fabrikam-eastus');
+    const decision = decideAttach(
+      idle({ type: 'UserAssigned', userAssignedIdentities: { [ours]: {} } }),
+      [ours, other],
+      keep,
+    );
+    expect(decision).toEqual({
+      action: 'attach',
+      patch: { type: 'UserAssigned', add: [other] },
+      warning: expect.stringContaining('id-acrpull-contosoapps-eastus'),
+    });
+  });
+
+  it.each([
+    ['a system-assigned identity stays the default', { type: 'SystemAssigned' }],
+    [
+      'system-assigned and one user-assigned: the system one is the default',
+      { type: 'SystemAssigned, UserAssigned', userAssignedIdentities: { [id('id-app')]: {} } },
+    ],
+    ['no identity: nothing relied on a default', undefined],
+    [
+      'two user-assigned: there was no default',
+      { type: 'UserAssigned', userAssignedIdentities: { [id('x')]: {}, [id('y')]: {} } },
+    ],
+  ])('attaches without a warning when %s', (_, identity) => {
+    const decision = decideAttach(idle(identity), [ours], keep);
+    expect(decision).toMatchObject({ action: 'attach' });
+    expect(decision).not.toHaveProperty('warning');
+  });
+
+  it('re-sending the one identity the VM lists after our failed update changes no default', () => {
+    const decision = decideAttach(
+      {
+        provisioningState: 'Failed',
+        identity: { type: 'UserAssigned', userAssignedIdentities: { [ours]: {} } },
+      },
+      [ours],
+      { ...keep, resendListed: true },
+    );
+    expect(decision).toEqual({ action: 'attach', patch: { type: 'UserAssigned', add: [ours] } });
+  });
+});
+
+describe('the IMDS default at risk', () => {
+  it('compares ids case-insensitively: re-adding the only identity takes nothing away', () => {
+    const only = id('id-app');
+    expect(
+      imdsDefaultAtRisk(
+        { type: 'UserAssigned', userAssignedIdentities: { [only]: {} } },
+        [only.toLowerCase()],
+        () => false,
+      ),
+    ).toBeUndefined();
   });
 });

@@ -14,6 +14,7 @@ describe('settings', () => {
       armAudience: 'https://management.azure.com',
       eventTimeBudgetMs: 25_000,
       maxRegistriesPerVm: 10,
+      singleIdentityVms: 'keep',
     });
     expect(startupWarnings(settings).join('\n')).toMatch(
       /ACRPULL_ALLOWED_REGISTRIES is not set: every registry is denied/,
@@ -63,6 +64,10 @@ describe('settings', () => {
       /^ACRPULL_RECONCILE_SCHEDULE: /,
     ],
     [
+      { ACRPULL_IDENTITY_RESOURCE_GROUP: RG, ACRPULL_SINGLE_IDENTITY_VMS: 'always' },
+      /^ACRPULL_SINGLE_IDENTITY_VMS: invalid value "always"/,
+    ],
+    [
       { ACRPULL_IDENTITY_RESOURCE_GROUP: RG, ACRPULL_ARM_WRITES_PER_SECOND: '11' },
       /^ACRPULL_ARM_WRITES_PER_SECOND: /,
     ],
@@ -80,6 +85,7 @@ describe('settings', () => {
       ACRPULL_ARM_AUDIENCE: 'https://management.usgovcloudapi.net',
       ACRPULL_EVENT_TIME_BUDGET_SECONDS: '40',
       ACRPULL_MAX_REGISTRIES_PER_VM: '3',
+      ACRPULL_SINGLE_IDENTITY_VMS: 'attach',
       ACRPULL_REGISTRY_SUBSCRIPTIONS: '22222222-2222-2222-2222-222222222222',
     });
     expect(settings).toMatchObject({
@@ -88,6 +94,7 @@ describe('settings', () => {
       armEndpoint: 'https://management.usgovcloudapi.net',
       eventTimeBudgetMs: 40_000,
       maxRegistriesPerVm: 3,
+      singleIdentityVms: 'attach',
       registrySubscriptions: ['22222222-2222-2222-2222-222222222222'],
       identityResourceGroup: {
         subscriptionId: '11111111-1111-1111-1111-111111111111',
