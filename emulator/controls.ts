@@ -29,6 +29,8 @@ export interface FaultRequest {
   method: string;
   path: string;
   body: unknown;
+  /** Request headers, lower-cased names (If-Match, for instance); absent for the token endpoint. */
+  headers?: Readonly<Record<string, string | string[] | undefined>>;
 }
 
 export interface FaultSpec {

@@ -157,7 +157,7 @@ export function createArmServer(deps: ArmServerDeps): https.Server {
       const { route } = resolved;
       const apiVersion = checkApiVersion(query['api-version'], route);
       const body = parseJson(raw, method);
-      const fault = deps.controls.takeFault(route.operation, { method, path, body });
+      const fault = deps.controls.takeFault(route.operation, { method, path, body, headers: req.headers });
       if (fault?.kind === 'reset') {
         req.socket.destroy();
         return;

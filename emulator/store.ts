@@ -332,9 +332,17 @@ export class Store {
   }
 
   deleteVm(vm: VmRecord): void {
+    // An operation still running on the VM ends with it (its status URL then answers Canceled).
+    const running = this.runningByVm.get(vm.id.toLowerCase());
+    if (running?.status === 'InProgress') {
+      running.canceled = {
+        code: 'Canceled',
+        message: 'The operation was canceled: the virtual machine was deleted.',
+      };
+      this.finish(running);
+    }
     this.vms.delete(vm);
     this.graphVersion += 1;
-    this.runningByVm.delete(vm.id.toLowerCase());
   }
 
   // --- Resource Graph's view of the VMs ----------------------------------------------------------

@@ -8,8 +8,12 @@ import { type ReconcileDeps, reconcileVm, type VmResult } from '../reconcile/rec
 
 export class RetryableReconcileError extends Error {
   constructor(readonly result: VmResult) {
-    const reasons = result.records.filter((r) => r.outcome === 'failed').map((r) => r.reason);
-    super(`reconcile of ${result.vmId} failed and may succeed on redelivery: ${reasons.join('; ')}`);
+    const reasons = result.records
+      .filter((r) => (r.outcome === 'failed' || r.outcome === 'deferred') && r.retryable === true)
+      .map((r) => `${r.outcome}: ${r.reason}`);
+    super(
+      `reconcile of ${result.vmId} did not finish and may on redelivery: ${[...new Set(reasons)].join('; ')}`,
+    );
     this.name = 'RetryableReconcileError';
   }
 }

@@ -2,7 +2,7 @@
 import { runFaultMatrix } from './faultMatrix';
 
 describe('fault matrix', () => {
-  it('no fault loses an identity, grants the unallowed or goes unaudited; everything converges after a clean round', async () => {
+  it('no fault loses an identity, grants the unallowed, preempts another writer, takes an IMDS default or goes unaudited; everything converges after a clean round', async () => {
     const lines: string[] = [];
     const report = await runFaultMatrix({
       vms: 200,
@@ -22,10 +22,13 @@ describe('fault matrix', () => {
       '409 conflict on PATCH',
       'PrincipalNotFound',
       '412 race with a concurrent writer',
+      'creation in progress by another writer',
+      'update in progress by another writer',
     ]) {
       expect([kind, report.faultsInjected[kind] ?? 0]).not.toEqual([kind, 0]);
     }
     expect(report.converged).toBe(report.expectedToConverge);
     expect(report.expectedToConverge).toBeGreaterThan(50);
+    expect(report.leftAloneForImdsDefault).toBeGreaterThan(5);
   }, 120_000);
 });

@@ -1,8 +1,11 @@
 // The fault matrix: a mixed fleet driven through events and sweeps while the emulator injects, at
-// random from a fixed seed, every fault ARM is known to answer with; then one clean round; then the
-// invariants. Used by the jest test (a small fleet) and by `npm run test:faults` (a larger one).
+// random from a fixed seed, every fault ARM is known to answer with, and other writers create and
+// update VMs while the app works (Compute preempting a concurrent PATCH, the emulator's default);
+// then one clean round; then the invariants. Used by the jest test (a small fleet) and by
+// `npm run test:faults` (a larger one).
 import type { OperationName } from '../../emulator';
 import type { AuditRecord } from '../../src/audit/auditRecord';
+import { hasSystemAssigned } from '../../src/core/attachPlan';
 import { ACR_PULL_ROLE, REPOSITORY_READER_ROLE } from '../../src/core/roles';
 import { RetryableReconcileError } from '../../src/handlers/vmWriteHandler';
 import { type Harness, SUB, startHarness } from '../support/harness';
@@ -24,6 +27,8 @@ export interface FaultMatrixReport {
   readonly sweeps: number;
   readonly converged: number;
   readonly expectedToConverge: number;
+  /** VMs whose only identity is their owner's user-assigned one: refused, as they must be. */
+  readonly leftAloneForImdsDefault: number;
   readonly violations: string[];
 }
 
@@ -105,8 +110,17 @@ async function drive(
       location: 'eastus',
     }),
   );
+  // Another writer's operations: some VMs are still being created when their events arrive (as Event
+  // Grid may send them), and owners start updates on others while the app works.
+  const injected: Record<string, number> = {};
+  const creating = (ms: number) => {
+    injected['creation in progress by another writer'] =
+      (injected['creation in progress by another writer'] ?? 0) + 1;
+    return { forMs: ms };
+  };
   const fleet = Array.from({ length: options.vms }, (_, i) => {
     const existing = rng() < 0.3 ? [pick(own).id] : [];
+    const stillCreating = rng() < 0.1;
     return h.emu.seedVm({
       subscriptionId: SUB,
       resourceGroup: 'rg-apps',
@@ -115,6 +129,7 @@ async function drive(
       tags: { [rng() < 0.5 ? 'acrPull' : 'ACRPULL']: pick(TAGS) },
       systemAssigned: rng() < 0.3,
       userAssignedIdentityIds: existing,
+      ...(stillCreating ? { provisioning: creating(50 + Math.floor(rng() * 350)) } : {}),
     });
   });
   const hadBefore = new Map(
@@ -130,7 +145,6 @@ async function drive(
   const deleted = new Set<string>();
 
   // Faults: every ARM request may meet one, at random from the seed.
-  const injected: Record<string, number> = {};
   let faultsOn = true;
   const roll = (kind: string, p: number) => {
     if (!faultsOn || rng() >= p) return false;
@@ -139,6 +153,60 @@ async function drive(
   };
   const forever = 1_000_000_000;
   const rate = options.faultRate;
+  const vmOf = (path: string) => h.emu.getVm(path.split('?')[0] ?? '');
+  // First on vm.patch, so it sees every PATCH the app sends as the VM is when it arrives: the app must
+  // never write while another writer's operation runs, nor give a second identity to a VM whose only
+  // identity is its owner's user-assigned one (ACRPULL_SINGLE_IDENTITY_VMS=keep, the default).
+  const patchViolations: string[] = [];
+  h.emu.injectFault({
+    operation: 'vm.patch',
+    status: 500,
+    code: 'unused',
+    count: forever,
+    match: (req) => {
+      const vm = vmOf(req.path);
+      if (!vm) return false;
+      // A PATCH planned from a read that already showed the operation running (its If-Match is the
+      // current etag). One planned before the operation began carries an older etag: ARM answers 412.
+      const planned = req.headers?.['if-match'] === vm.etag;
+      if (planned && !['Succeeded', 'Failed'].includes(vm.provisioningState))
+        patchViolations.push(`${vm.name}: PATCH sent while the VM was ${vm.provisioningState}`);
+      const attached = Object.keys(vm.identity?.userAssignedIdentities ?? {}).map((k) => k.toLowerCase());
+      const adds = Object.keys(
+        (req.body as { identity?: { userAssignedIdentities?: object } })?.identity?.userAssignedIdentities ??
+          {},
+      ).map((k) => k.toLowerCase());
+      const only = attached[0];
+      if (
+        !hasSystemAssigned(vm.identity?.type) &&
+        attached.length === 1 &&
+        only !== undefined &&
+        !only.includes('/userassignedidentities/id-acrpull-') &&
+        adds.some((id) => id !== only)
+      ) {
+        patchViolations.push(`${vm.name}: a second identity sent to a VM whose only identity was ${only}`);
+      }
+      return false;
+    },
+  });
+  // Right before the app reads a VM, its owner may start an update that then runs for a while.
+  h.emu.injectFault({
+    operation: 'vm.get',
+    status: 500,
+    code: 'unused',
+    count: forever,
+    match: (req) => {
+      const vm = vmOf(req.path);
+      if (!vm || !['Succeeded', 'Failed'].includes(vm.provisioningState)) return false;
+      if (roll('update in progress by another writer', rate / 2)) {
+        h.emu.startVmOperation(vm.id, {
+          forMs: 50 + Math.floor(rng() * 300),
+          change: (v) => (v.tags = { ...v.tags, owner: 'terraform' }),
+        });
+      }
+      return false;
+    },
+  });
   // Few grants are made (one per registry and region), so a replication window hits half of them.
   h.emu.injectFault({
     operation: 'roleAssignment.put',
@@ -202,7 +270,6 @@ async function drive(
     match: () => roll('async operation Failed', rate / 3),
   });
   // Side effects right before a PATCH lands: a concurrent writer (→ 412), or the VM deleted.
-  const vmOf = (path: string) => h.emu.getVm(path.split('?')[0] ?? '');
   h.emu.injectFault({
     operation: 'vm.patch',
     status: 500,
@@ -266,7 +333,9 @@ async function drive(
     const verdict = eventPathVerdict.get(key);
     if (!verdict || verdict.converged || failedEvents.has(vm.id) || deleted.has(key)) continue;
     const terminal = h.audit.records.some(
-      (r) => r.vmId.toLowerCase() === key && r.outcome === 'failed' && r.retryable === false,
+      (r) =>
+        r.vmId.toLowerCase() === key &&
+        ((r.outcome === 'failed' && r.retryable === false) || r.action === 'attach-refused'),
     );
     if (!terminal)
       violations.push(
@@ -279,8 +348,14 @@ async function drive(
   sweeps++;
   log(`faults on: ${processed} events (${thrown} thrown for redelivery), 1 sweep, ${retries()} retries`);
 
-  // Clean round: faults off, failed events redelivered, one sweep.
+  // Clean round: faults off, other writers done, failed events redelivered, one sweep.
   faultsOn = false;
+  while (
+    h.emu
+      .vmOperations()
+      .some((op) => op.status === 'InProgress' && op.startedBy !== h.emu.appIdentity.principalId)
+  )
+    await new Promise((resolve) => setTimeout(resolve, 50));
   for (const vmId of failedEvents) await deliver(vmId);
   const clean = await h.sweep();
   sweeps++;
@@ -295,6 +370,7 @@ async function drive(
     identities.find((i) => i.name === `id-acrpull-${registry}-${region}`)?.id.toLowerCase();
   let expected = 0;
   let converged = 0;
+  let refusedSingle = 0;
   for (const vm of fleet) {
     const key = vm.id.toLowerCase();
     const now = h.emu.getVm(vm.id);
@@ -318,6 +394,15 @@ async function drive(
       .filter((t) => ALLOWED.includes(t));
     const parsesValid = !tag.includes('!');
     if (!parsesValid || wanted.length === 0) continue;
+    // Its only identity is its owner's user-assigned one (seeded so, or a concurrent writer made it
+    // so before the app's first attach): left alone under keep, and the refusal audited.
+    const finalOnly = attached.length === 1 && !now.identity?.type?.includes('SystemAssigned');
+    if (finalOnly && !attached[0]?.includes('/userassignedidentities/id-acrpull-')) {
+      refusedSingle++;
+      if (!records.some((r) => r.vmId.toLowerCase() === key && r.action === 'attach-refused'))
+        violations.push(`${vm.name} was left alone for its IMDS default but no refusal was audited`);
+      continue;
+    }
     expected++;
     const ok = wanted.every((registry) => {
       const id = pullIdentity(registry, vm.location);
@@ -351,6 +436,9 @@ async function drive(
     }
   }
   for (const reason of unhandled) violations.push(`unhandled rejection: ${String(reason)}`);
+  violations.push(...patchViolations);
+  for (const p of h.emu.preemptions())
+    violations.push(`the app preempted ${p.startedBy}'s ${p.kind} operation on ${p.vmId.split('/').pop()}`);
 
   const totalFaults = Object.values(injected).reduce((a, b) => a + b, 0);
   return {
@@ -362,6 +450,7 @@ async function drive(
     sweeps,
     converged,
     expectedToConverge: expected,
+    leftAloneForImdsDefault: refusedSingle,
     violations,
   };
 }

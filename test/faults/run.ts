@@ -14,6 +14,7 @@ async function main(): Promise<void> {
   console.log(`events processed: ${report.eventsProcessed} (${report.eventsThrown} thrown for redelivery)`);
   console.log(`retries: ${report.retries}; sweeps: ${report.sweeps}`);
   console.log(`VMs converged: ${report.converged} of ${report.expectedToConverge} with an allowed registry`);
+  console.log(`VMs left alone to keep their IMDS default identity: ${report.leftAloneForImdsDefault}`);
   for (const v of report.violations) console.log(`VIOLATION: ${v}`);
   console.log(
     `faults: ${report.totalFaults} injected, ${report.converged} converged, ${report.violations.length} invariant violations`,

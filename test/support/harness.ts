@@ -50,7 +50,8 @@ export interface Harness {
   ): ReturnType<VmWriteHandler>;
   /**
    * Delivers the event as Event Grid does: redelivered while the handler throws, on Event Grid's
-   * schedule (10 s, 30 s, 1 min, …) scaled by `timeScale` (default 0.05: 0.5 s, 1.5 s, 3 s, …).
+   * schedule (10 s, 30 s, 1 min, …) scaled by `timeScale` (default 0.05: 0.5 s, 1.5 s, 3 s), at most
+   * `maxAttempts` times (default 4; Event Grid: 30).
    */
   deliverUntilDone(
     vm: string,
@@ -171,7 +172,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       const event = writeSuccessEvent(vm);
       return deliverWithRetries(() => handler(event, context()), {
         timeScale: opts.timeScale ?? 0.05,
-        ...(opts.maxAttempts !== undefined ? { maxAttempts: opts.maxAttempts } : {}),
+        maxAttempts: opts.maxAttempts ?? 4,
       });
     },
     seedVm: (name, tag, location = 'eastus') =>
