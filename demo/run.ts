@@ -1,9 +1,10 @@
 // `npm run demo`: the whole app against the local emulator. Seeds a small mixed fleet, delivers one
 // Event Grid event per VM through the real handler (real SDK clients over HTTPS, real
-// DefaultAzureCredential via the emulator's managed-identity endpoint), then delivers the events our
-// own PATCHes cause, and prints what happened and what it cost in ARM requests.
+// DefaultAzureCredential via the emulator's managed-identity endpoint), redelivering on Event Grid's
+// schedule while the handler throws (one VM is still being created when its event arrives), then
+// delivers the events our own PATCHes cause, and prints what happened and what it cost in ARM requests.
 import { InvocationContext } from '@azure/functions';
-import { startEmulator } from '../emulator';
+import { deliverWithRetries, startEmulator } from '../emulator';
 import { FanOutAuditSink, MemoryAuditSink } from '../src/audit/auditRecord';
 import { loadSettings } from '../src/config/settings';
 import { findTagValue } from '../src/core/tag';
@@ -12,6 +13,13 @@ import type { VmResult } from '../src/reconcile/reconcileVm';
 import { createAuditSink, createRuntime } from '../src/runtime';
 
 const SUB = '00000000-0000-0000-0000-000000000001';
+/** How long vm-build-01's creation runs. */
+const CREATION_MS = 3_000;
+/**
+ * Event Grid's redelivery schedule (10 s, 30 s, 1 min, …) at a fifth of real time, and an event budget
+ * of 2 s instead of 25 s, so the demo shows a redelivery within seconds.
+ */
+const REDELIVERY_TIME_SCALE = 0.2;
 const IDENTITY_RG = `/subscriptions/${SUB}/resourceGroups/rg-acrpull-identities`;
 
 function event(vmId: string, n: number) {
@@ -128,6 +136,24 @@ async function main(): Promise<void> {
         location: 'eastus',
         tags: { acrPull: 'financeprivate' },
       }),
+      // Its owner's deployment is still creating it when Event Grid sends the write event.
+      emu.seedVm({
+        subscriptionId: SUB,
+        resourceGroup: 'rg-apps',
+        name: 'vm-build-01',
+        location: 'eastus',
+        tags: { acrPull: 'contosoapps' },
+        provisioning: { forMs: CREATION_MS },
+      }),
+      // Its only identity is its owner's: workloads on it may ask IMDS for a token without a client id.
+      emu.seedVm({
+        subscriptionId: SUB,
+        resourceGroup: 'rg-apps',
+        name: 'vm-legacy-01',
+        location: 'eastus',
+        tags: { acrPull: 'contosoapps' },
+        userAssignedIdentityIds: [appIdentity.id],
+      }),
       emu.seedVm({
         subscriptionId: SUB,
         resourceGroup: 'rg-apps',
@@ -153,6 +179,7 @@ async function main(): Promise<void> {
       ACRPULL_IDENTITY_RESOURCE_GROUP: IDENTITY_RG,
       ACRPULL_ALLOWED_REGISTRIES: `contosoapps,/subscriptions/${SUB}/resourceGroups/rg-registries`,
       ACRPULL_ARM_ENDPOINT: emu.armEndpoint,
+      ACRPULL_EVENT_TIME_BUDGET_SECONDS: '2',
     });
     const quiet = {
       debug() {},
@@ -175,14 +202,20 @@ async function main(): Promise<void> {
       new InvocationContext({ functionName: 'vmWriteEvent', invocationId: 'demo', logHandler: () => {} });
 
     console.log(`acrpull-autopilot demo: ${fleet.length} VMs, emulator at ${emu.armEndpoint}\n`);
-    const results = new Map<string, { result?: VmResult; error?: string }>();
+    const results = new Map<string, { result?: VmResult; error?: string; deliveries: number }>();
     let n = 0;
     for (const vm of fleet) {
-      try {
-        results.set(vm.id, { result: (await handle(event(vm.id, ++n), context())) ?? undefined });
-      } catch (error) {
-        results.set(vm.id, { error: (error as Error).message });
-      }
+      const delivered = event(vm.id, ++n);
+      const delivery = await deliverWithRetries(() => handle(delivered, context()), {
+        timeScale: REDELIVERY_TIME_SCALE,
+        maxAttempts: 5,
+      });
+      const lastError = delivery.errors.at(-1) as Error | undefined;
+      results.set(vm.id, {
+        ...(delivery.result ? { result: delivery.result } : {}),
+        ...(!delivery.delivered ? { error: lastError?.message ?? 'not delivered' } : {}),
+        deliveries: delivery.attempts,
+      });
     }
     const firstRound = emu.totals();
     const firstCounts = emu.counts();
@@ -193,15 +226,18 @@ async function main(): Promise<void> {
     for (const vm of echoes) await handle(event(vm.id, ++n), context());
     const echoRound = emu.totals();
 
-    const rows = [['VM', 'tag', 'outcome', 'decisions', 'client id for az login']];
+    const rows = [['VM', 'tag', 'deliveries', 'outcome', 'decisions', 'client id for az login']];
     for (const vm of fleet) {
       const entry = results.get(vm.id);
       const records = entry?.result?.records ?? [];
-      const decisions = records.map((r) => `${r.registry ? `${r.registry}:` : ''}${r.action}`).join(', ');
+      const decisions = [...new Set(records.map((r) => `${r.registry ? `${r.registry}:` : ''}${r.action}`))].join(
+        ', ',
+      );
       const clientIds = [...new Set(records.map((r) => r.clientId).filter(Boolean))].join(' ');
       rows.push([
         vm.name,
         findTagValue(vm.tags, 'acrPull') ?? '',
+        String(entry?.deliveries ?? 0),
         entry?.error ? 'failed' : (entry?.result?.outcome ?? '-'),
         decisions || (entry?.error ?? ''),
         clientIds,
@@ -214,6 +250,13 @@ async function main(): Promise<void> {
       console.log('\nWhy requests were refused:');
       for (const r of reasons) console.log(`  ${r.vmId.split('/').pop()}: ${r.action}: ${r.reason}`);
     }
+    const deferred = audit.records.filter((r) => r.outcome === 'deferred');
+    if (deferred.length > 0) {
+      console.log('\nDeferred, then redelivered by Event Grid (never written while busy):');
+      for (const r of deferred) console.log(`  ${r.vmId.split('/').pop()}: ${r.reason}`);
+    }
+    const preempted = emu.preemptions();
+    console.log(`\nOperations of other writers preempted by the app: ${preempted.length}`);
 
     console.log('\nARM requests (first round, by operation):');
     console.log(
@@ -242,8 +285,9 @@ async function main(): Promise<void> {
       const entry = results.get(vm.id);
       return entry?.error !== undefined || entry?.result?.outcome === 'failed';
     }).length;
-    console.log(`demo: ${fleet.length} VMs, ${compliant} compliant, ${failed} failed`);
-    process.exitCode = failed > 0 ? 1 : 0;
+    const rejected = fleet.filter((vm) => results.get(vm.id)?.result?.outcome === 'rejected').length;
+    console.log(`demo: ${fleet.length} VMs, ${compliant} compliant, ${rejected} rejected, ${failed} failed`);
+    process.exitCode = failed > 0 || preempted.length > 0 ? 1 : 0;
   } finally {
     await emu.close();
   }

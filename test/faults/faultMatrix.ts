@@ -166,8 +166,8 @@ async function drive(
     match: (req) => {
       const vm = vmOf(req.path);
       if (!vm) return false;
-      // A PATCH planned from a read that already showed the operation running (its If-Match is the
-      // current etag). One planned before the operation began carries an older etag: ARM answers 412.
+      // Only a PATCH planned from what the VM is now (its If-Match is the current etag) can break a
+      // rule: one planned before another writer changed the VM carries an older etag and gets 412.
       const planned = req.headers?.['if-match'] === vm.etag;
       if (planned && !['Succeeded', 'Failed'].includes(vm.provisioningState))
         patchViolations.push(`${vm.name}: PATCH sent while the VM was ${vm.provisioningState}`);
@@ -178,6 +178,7 @@ async function drive(
       ).map((k) => k.toLowerCase());
       const only = attached[0];
       if (
+        planned &&
         !hasSystemAssigned(vm.identity?.type) &&
         attached.length === 1 &&
         only !== undefined &&
