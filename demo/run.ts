@@ -230,9 +230,9 @@ async function main(): Promise<void> {
     for (const vm of fleet) {
       const entry = results.get(vm.id);
       const records = entry?.result?.records ?? [];
-      const decisions = [...new Set(records.map((r) => `${r.registry ? `${r.registry}:` : ''}${r.action}`))].join(
-        ', ',
-      );
+      const decisions = [
+        ...new Set(records.map((r) => `${r.registry ? `${r.registry}:` : ''}${r.action}`)),
+      ].join(', ');
       const clientIds = [...new Set(records.map((r) => r.clientId).filter(Boolean))].join(' ');
       rows.push([
         vm.name,
