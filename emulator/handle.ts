@@ -72,7 +72,8 @@ export function createHandle(deps: HandleDeps): Emulator {
 
   /** An operation that ends by time only: nobody is polling it for the app. */
   function startOwnerOperation(vm: VmRecord, kind: 'create' | 'update', forMs: number, by = VM_OWNER) {
-    if (!(forMs >= 0)) throw new Error(`emulator: an operation must run for forMs >= 0, not ${forMs}`);
+    if (!Number.isFinite(forMs) || forMs < 0)
+      throw new Error(`emulator: an operation must run for a finite forMs >= 0, not ${forMs}`);
     return store.startOperation(vm, {
       kind,
       startedBy: by,
@@ -217,7 +218,7 @@ export function createHandle(deps: HandleDeps): Emulator {
       if (running) throw new Error(`emulator: '${id}' already has an operation running (${running.kind})`);
       op.change?.(vm);
       fillAttached(vm);
-      store.bumpEtag(vm);
+      if (op.keepEtag !== true) store.bumpEtag(vm);
       return view(startOwnerOperation(vm, op.kind ?? 'update', op.forMs, op.by));
     },
     vmOperations: (id) => store.operationsFor(id).map(view),

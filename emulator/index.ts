@@ -122,6 +122,11 @@ export interface StartVmOperation {
   by?: string;
   /** What the writer changes in the model when its request is accepted (the etag is bumped anyway). */
   change?: (vm: VmRecord) => void;
+  /**
+   * Leave the etag as it is: an operation that changes nothing in the model (a power action, say)
+   * may not change it, and then only a fresh read, not If-Match, shows that it runs.
+   */
+  keepEtag?: boolean;
 }
 
 /** One async operation of a VM as the handle reports it. */

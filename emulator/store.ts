@@ -333,8 +333,8 @@ export class Store {
 
   deleteVm(vm: VmRecord): void {
     // An operation still running on the VM ends with it (its status URL then answers Canceled).
-    const running = this.runningByVm.get(vm.id.toLowerCase());
-    if (running?.status === 'InProgress') {
+    const running = this.runningOperationFor(vm); // one past its time has simply finished
+    if (running) {
       running.canceled = {
         code: 'Canceled',
         message: 'The operation was canceled: the virtual machine was deleted.',

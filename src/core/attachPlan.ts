@@ -114,12 +114,11 @@ export function decideAttach(vm: VmView, wanted: readonly string[], policy: Atta
   const patch = planAttach(vm.identity, wanted, { lastOperationFailed: policy.resendListed === true });
   if (!isTerminal(vm.provisioningState)) {
     // Attached already or not, the outcome is not known until the running operation ends.
-    const state = vm.provisioningState ?? 'unknown';
     return {
       action: 'defer',
       reason: patch
-        ? `the VM is ${state}: another operation is running on it, and a write now could preempt it`
-        : `the VM is ${state}: the operation that attaches the identity has not finished`,
+        ? busyReason(vm.provisioningState)
+        : `the VM is ${vm.provisioningState ?? 'in an unknown state'}: the operation that attaches the identity has not finished`,
     };
   }
   if (!patch) return { action: 'nothing' };
@@ -129,6 +128,10 @@ export function decideAttach(vm: VmView, wanted: readonly string[], policy: Atta
     return { action: 'refuse', reason: singleIdentityReason(imdsDefault.identityId), imdsDefault };
   }
   return { action: 'attach', patch, warning: imdsDefaultWarning(imdsDefault.identityId) };
+}
+
+export function busyReason(provisioningState: string | undefined): string {
+  return `the VM is ${provisioningState ?? 'in an unknown state'}: another operation is running on it, and a write now could preempt it`;
 }
 
 const nameOf = (identityId: string) => identityId.split('/').pop() ?? identityId;

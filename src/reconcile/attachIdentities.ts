@@ -22,6 +22,29 @@ export class VmGoneError extends Error {
 /** The code a busy VM is retried under (GET only) and, when the budget runs out, deferred with. */
 export const VM_BUSY = 'VmBusy';
 
+/** ARM's answers for a VM that is still being provisioned or has another operation running. */
+const BUSY_CODES = new Set([
+  'operationnotallowed',
+  'conflict',
+  'anotheroperationinprogress',
+  'conflictingconcurrentwritenotallowed',
+]);
+
+/**
+ * Why work on a VM that did not finish is deferred rather than failed: the VM stayed busy with another
+ * operation (we only read it), Compute refused a PATCH because of one (409), or the budget ran out
+ * before an operation's outcome was seen. Undefined for a failure.
+ */
+export function deferralReason(error: unknown): string | undefined {
+  if (!(error instanceof ArmOperationError)) return undefined;
+  const { status, code, message } = error.failure;
+  if (code === VM_BUSY) return `${message} (read ${error.attempts} times, never written)`;
+  if (status === 409 && BUSY_CODES.has(code.toLowerCase())) return `the VM is busy: ${error.message}`;
+  if (code === 'TimeBudgetExceeded')
+    return `the time budget ran out before the operation's outcome was seen: ${message}`;
+  return undefined;
+}
+
 export interface AttachOptions {
   /**
    * Event path: re-read a busy VM with backoff within the time budget, and let the failure to finish
@@ -63,27 +86,28 @@ export async function attachIdentities(
   retryEnv: RetryEnvironment,
   auditor: Auditor,
   vmRef: VmRef,
-  firstRead: VmState,
+  /** The VM as just read, to plan the first attempt from; undefined to read it again first. */
+  firstRead: VmState | undefined,
   pending: readonly ReadyRegistry[],
   options: AttachOptions,
 ): Promise<void> {
   const wanted = pending.map((p) => p.identityId);
   const policy = attachPolicy(deps);
   const enforce = deps.settings.mode === 'enforce';
-  const fields = (p: ReadyRegistry, vm: VmState): AuditFields => ({
+  const fields = (p: ReadyRegistry, vm: VmState | undefined): AuditFields => ({
     registry: p.registry.name,
     registryId: p.registry.id,
     identityId: p.identityId,
     principalId: p.identity?.principalId,
     clientId: p.identity?.clientId,
-    ...attachedIds(vm, p.identityId),
+    ...(vm ? attachedIds(vm, p.identityId) : {}),
   });
 
   // Ids we sent in any attempt: an attempt whose PATCH landed but whose polling failed is ours too.
   const sent = new Set<string>();
   let warning: string | undefined;
   let current: VmState | undefined = firstRead;
-  const { vm, decision } = await withRetry(
+  const attempt = withRetry(
     'attach identities',
     retryEnv,
     async (signal): Promise<{ vm: VmState; decision: AttachDecision }> => {
@@ -101,7 +125,9 @@ export async function attachIdentities(
       }
       if (decision.action !== 'attach' || !enforce) return { vm, decision };
       for (const id of decision.patch.add) sent.add(id.toLowerCase());
-      warning = decision.warning;
+      // The first attach decides whether the VM loses its IMDS default; a re-send after our own
+      // failed update sees the identities already listed and must not clear the warning.
+      warning ??= decision.warning;
       try {
         return { vm: await deps.vms.attach(vmRef, decision.patch, vm.etag, signal), decision };
       } catch (error) {
@@ -114,10 +140,32 @@ export async function attachIdentities(
         );
       }
     },
-  ).catch((error: unknown) => {
+  );
+  const ours = (p: ReadyRegistry) => sent.has(p.identityId.toLowerCase());
+  const deferAll = (reason: string, vm: VmState | undefined) => {
+    for (const p of pending) {
+      auditor.record('identity-attached', 'deferred', {
+        ...fields(p, vm),
+        reason,
+        retryable: true,
+        ...(ours(p) ? { warning } : {}),
+      });
+    }
+  };
+  let outcome: Awaited<typeof attempt>;
+  try {
+    outcome = await attempt;
+  } catch (error) {
     const cause = error instanceof ArmOperationError ? error.cause : undefined;
-    throw cause instanceof VmGoneError ? cause : error;
-  });
+    if (cause instanceof VmGoneError) throw cause;
+    const deferral = deferralReason(error);
+    if (!deferral) throw error;
+    // Not a failure: the VM is busy with someone else's operation and we do not write during it, or
+    // our own attach is still running. Event Grid redelivers, or the next sweep attaches it.
+    deferAll(deferral, undefined);
+    return;
+  }
+  const { vm, decision } = outcome;
 
   switch (decision.action) {
     case 'refuse':
@@ -126,13 +174,7 @@ export async function attachIdentities(
       }
       return;
     case 'defer':
-      for (const p of pending) {
-        auditor.record('identity-attached', 'deferred', {
-          ...fields(p, vm),
-          reason: decision.reason,
-          retryable: true,
-        });
-      }
+      deferAll(decision.reason, vm);
       return;
     case 'attach':
       if (!enforce) {
@@ -158,10 +200,9 @@ export async function attachIdentities(
       });
       continue;
     }
-    const ours = sent.has(p.identityId.toLowerCase());
-    auditor.record('identity-attached', ours ? 'changed' : 'unchanged', {
+    auditor.record('identity-attached', ours(p) ? 'changed' : 'unchanged', {
       ...fields(p, vm),
-      ...(ours ? { warning } : {}),
+      ...(ours(p) ? { warning } : {}),
     });
   }
 }

@@ -5,16 +5,31 @@
 
 import { Auditor } from '../audit/auditor';
 import type { AuditRecord, Trigger } from '../audit/auditRecord';
-import { ArmOperationError } from '../azure/armErrors';
+import { ArmOperationError, TransientConditionError } from '../azure/armErrors';
 import { type Deadline, type RetryEnvironment, withRetry } from '../azure/retry';
 import type { VmState } from '../azure/virtualMachines';
+import type { Settings } from '../config/settings';
 import { decideByName, isRegistryAllowed } from '../core/allowlist';
-import { imdsDefaultAtRisk, isAttached, singleIdentityReason } from '../core/attachPlan';
+import {
+  busyReason,
+  imdsDefaultAtRisk,
+  isAttached,
+  isTerminal,
+  singleIdentityReason,
+  type VmIdentityView,
+} from '../core/attachPlan';
 import { normalizeRegion } from '../core/names';
 import { isPullIdentityId, pullIdentityFor } from '../core/pullIdentity';
 import { parseVmId, type VmRef } from '../core/resourceId';
 import { findTagValue, parseRegistryTag, type RegistryRef } from '../core/tag';
-import { attachedIds, attachIdentities, type ReadyRegistry, VM_BUSY, VmGoneError } from './attachIdentities';
+import {
+  attachedIds,
+  attachIdentities,
+  deferralReason,
+  type ReadyRegistry,
+  VM_BUSY,
+  VmGoneError,
+} from './attachIdentities';
 import type { ReconcileDeps } from './reconcileDeps';
 import { decideRegistry, type RegistryDecision, registrySearchScope } from './registryAccess';
 
@@ -126,19 +141,56 @@ export async function reconcileVm(
     return finish('skipped');
   }
 
-  const tagValue = findTagValue(vm.tags, settings.tagKey);
-  if (tagValue === undefined) {
+  let tag = readTag(settings, vm);
+  if (tag.kind === 'refs' && !isTerminal(vm.provisioningState)) {
+    // Another writer's operation is running (the VM's creation, its owner's update): nothing is done
+    // for the VM until it ends, so every decision below is made from an idle VM. The event path waits
+    // for it (reads only), the sweep and CLI defer at once.
+    const idle = await untilIdle(
+      deps,
+      retryEnv,
+      vmRef,
+      vm,
+      request.waitWhileBusy ?? request.trigger === 'event',
+    );
+    if (idle.status === 'gone') {
+      auditor.record('vm-not-found', 'skipped', {
+        reason: 'the VM was deleted while it was being reconciled',
+      });
+      return finish('skipped');
+    }
+    if (idle.status === 'failed') {
+      auditor.failed(idle.error);
+      return finish('failed');
+    }
+    if (idle.status === 'busy') {
+      const region = normalizeRegion(vm.location);
+      for (const ref of tag.refs) {
+        auditor.record('identity-attached', 'deferred', {
+          registry: ref.name,
+          identityId: pullIdentityFor(settings, ref.name, region).id,
+          reason: idle.reason,
+          retryable: true,
+        });
+      }
+      return finish('deferred');
+    }
+    vm = idle.vm;
+    tag = readTag(settings, vm);
+  }
+  const readAt = (deps.now ?? Date.now)();
+  if (tag.kind === 'untagged') {
     deps.log.debug(`${request.vmId} has no ${settings.tagKey} tag; nothing to do`);
     return finish('untagged');
   }
-  const parsed = parseRegistryTag(tagValue, settings.maxRegistriesPerVm);
-  if (!parsed.ok) {
-    auditor.record('tag-invalid', 'rejected', { reason: `${settings.tagKey} tag: ${parsed.reason}` });
+  if (tag.kind === 'invalid') {
+    auditor.record('tag-invalid', 'rejected', { reason: `${settings.tagKey} tag: ${tag.reason}` });
     return finish('rejected');
   }
+  const parsed = tag;
 
   const region = normalizeRegion(vm.location);
-  const refused = refuseForImdsDefault(deps, vm, parsed.refs, region);
+  const refused = refuseForImdsDefault(settings, vm.identity, parsed.refs, region);
   for (const { ref, identityId, reason } of refused) {
     auditor.record('attach-refused', 'rejected', { registry: ref.name, identityId, reason });
   }
@@ -181,7 +233,12 @@ export async function reconcileVm(
 
   if (pending.length > 0) {
     try {
-      await attachIdentities(deps, retryEnv, auditor, vmRef, vm, pending, {
+      // Plan the PATCH from the read above only while it is fresh: once identities or grants were
+      // written (replication retries can take seconds), read again so the etag and the state the
+      // PATCH is planned from are the VM's now.
+      const wrote = auditor.records.some((r) => r.outcome === 'changed');
+      const fresh = !wrote && (deps.now ?? Date.now)() - readAt < FRESH_READ_MS;
+      await attachIdentities(deps, retryEnv, auditor, vmRef, fresh ? vm : undefined, pending, {
         waitWhileBusy: request.waitWhileBusy ?? request.trigger === 'event',
       });
     } catch (error) {
@@ -191,17 +248,12 @@ export async function reconcileVm(
         });
         return finish('skipped');
       }
-      const deferral = deferralReason(error);
       for (const p of pending) {
-        const where = { registry: p.registry.name, registryId: p.registry.id, identityId: p.identityId };
-        if (deferral) {
-          // Not a failure: the VM is still being created or another update is running, and we do not
-          // write during someone else's operation; or the budget ran out while our own attach ran.
-          // Event Grid redelivers, or the next sweep attaches it.
-          auditor.record('identity-attached', 'deferred', { ...where, reason: deferral, retryable: true });
-        } else {
-          auditor.failed(error, where);
-        }
+        auditor.failed(error, {
+          registry: p.registry.name,
+          registryId: p.registry.id,
+          identityId: p.identityId,
+        });
       }
     }
   }
@@ -215,26 +267,74 @@ export async function reconcileVm(
  * the attach decides again from its own read. A registry the allowlist denies by name is left to the
  * allowlist, which says so more usefully.
  */
-function refuseForImdsDefault(
-  deps: ReconcileDeps,
-  vm: VmState,
+export function refuseForImdsDefault(
+  settings: Settings,
+  identity: VmIdentityView | undefined | null,
   refs: readonly RegistryRef[],
   region: string,
 ): { ref: RegistryRef; identityId: string; reason: string }[] {
-  const { settings } = deps;
   if (settings.singleIdentityVms !== 'keep') return [];
   const candidates = refs
     .filter((ref) => decideByName(ref.name, settings.allowedRegistries) !== 'denied')
     .map((ref) => ({ ref, identityId: pullIdentityFor(settings, ref.name, region).id }))
-    .filter(({ identityId }) => !isAttached(vm.identity, identityId));
+    .filter(({ identityId }) => !isAttached(identity ?? undefined, identityId));
   const atRisk = imdsDefaultAtRisk(
-    vm.identity,
+    identity ?? undefined,
     candidates.map((c) => c.identityId),
     (id) => isPullIdentityId(settings, id),
   );
   if (!atRisk || atRisk.isPullIdentity) return [];
   const reason = singleIdentityReason(atRisk.identityId);
   return candidates.map((c) => ({ ...c, reason }));
+}
+
+/** A read older than this is not planned from; see the attach above. */
+const FRESH_READ_MS = 2_000;
+
+type TagReading =
+  | { readonly kind: 'untagged' }
+  | { readonly kind: 'invalid'; readonly reason: string }
+  | { readonly kind: 'refs'; readonly refs: readonly RegistryRef[] };
+
+function readTag(settings: Settings, vm: VmState): TagReading {
+  const value = findTagValue(vm.tags, settings.tagKey);
+  if (value === undefined) return { kind: 'untagged' };
+  const parsed = parseRegistryTag(value, settings.maxRegistriesPerVm);
+  return parsed.ok ? { kind: 'refs', refs: parsed.refs } : { kind: 'invalid', reason: parsed.reason };
+}
+
+type Idle =
+  | { readonly status: 'idle'; readonly vm: VmState }
+  | { readonly status: 'busy'; readonly reason: string }
+  | { readonly status: 'gone' }
+  | { readonly status: 'failed'; readonly error: unknown };
+
+/** Re-reads a busy VM with backoff (GET only) until its operation ends, or says why it could not wait. */
+async function untilIdle(
+  deps: ReconcileDeps,
+  retryEnv: RetryEnvironment,
+  vmRef: VmRef,
+  busy: VmState,
+  wait: boolean,
+): Promise<Idle> {
+  if (!wait) return { status: 'busy', reason: busyReason(busy.provisioningState) };
+  let current: VmState | undefined = busy;
+  try {
+    const vm = await withRetry('wait for the VM to be idle', retryEnv, async (signal) => {
+      const vm = current ?? (await deps.vms.get(vmRef, signal));
+      current = undefined;
+      if (!vm) throw new VmGoneError(vmRef.id);
+      if (!isTerminal(vm.provisioningState)) {
+        throw new TransientConditionError(VM_BUSY, busyReason(vm.provisioningState));
+      }
+      return vm;
+    });
+    return { status: 'idle', vm };
+  } catch (error) {
+    if (error instanceof ArmOperationError && error.cause instanceof VmGoneError) return { status: 'gone' };
+    const reason = deferralReason(error);
+    return reason ? { status: 'busy', reason } : { status: 'failed', error };
+  }
 }
 
 /**
@@ -256,25 +356,6 @@ async function stillAllowed(
     deps.registries.resolve(ref, searchIn, { allowCached: true, abortSignal: signal }),
   );
   return resolution.found && isRegistryAllowed(resolution.registry, rules);
-}
-
-/** ARM's answers for a VM that is still being provisioned or has another operation running. */
-const BUSY_CODES = new Set([
-  'operationnotallowed',
-  'conflict',
-  'anotheroperationinprogress',
-  'conflictingconcurrentwritenotallowed',
-]);
-
-/** Why an attach that did not finish is deferred rather than failed; undefined for a failure. */
-function deferralReason(error: unknown): string | undefined {
-  if (!(error instanceof ArmOperationError)) return undefined;
-  const { status, code, message } = error.failure;
-  if (code === VM_BUSY) return `${message} (re-read ${error.attempts} times, never written)`;
-  if (status === 409 && BUSY_CODES.has(code.toLowerCase())) return `the VM is busy: ${error.message}`;
-  if (code === 'TimeBudgetExceeded')
-    return `the time budget ran out while the attach was in progress: ${message}`;
-  return undefined;
 }
 
 function summarize(records: readonly AuditRecord[]): VmOutcome {

@@ -16,7 +16,7 @@ import { normalizeRegion } from '../core/names';
 import { parseVmId, type VmRef } from '../core/resourceId';
 import { parseRegistryTag, type RegistryRef } from '../core/tag';
 import type { ReconcileDeps } from './reconcileDeps';
-import { type DecideRegistry, reconcileVm, type VmOutcome } from './reconcileVm';
+import { type DecideRegistry, reconcileVm, refuseForImdsDefault, type VmOutcome } from './reconcileVm';
 import {
   authorizeRegistry,
   ensurePullAccess,
@@ -51,6 +51,8 @@ interface VmWork {
   readonly vmRef: VmRef;
   readonly region: string;
   readonly refs: readonly RegistryRef[];
+  /** Some of the tag's registries were refused from the snapshot (the VM's IMDS default). */
+  readonly refused: boolean;
 }
 
 const rank: Record<VmOutcome | 'deferred', number> = {
@@ -160,7 +162,21 @@ export async function sweep(deps: SweepDeps, options: SweepOptions): Promise<Swe
       settle(vmRef.id, 'rejected');
       continue;
     }
-    work.push({ row, vmRef, region: normalizeRegion(row.location ?? ''), refs: parsed.refs });
+    // A VM whose only identity is its owner's user-assigned one is left alone (IMDS default) from
+    // the snapshot, before any identity or grant is made for it; the refs the allowlist denies by name
+    // go on, to be audited as such.
+    const region = normalizeRegion(row.location ?? '');
+    const refused = refuseForImdsDefault(settings, row.identity, parsed.refs, region);
+    const auditor = refused.length > 0 ? vmAuditor(deps, trigger, vmRef.id) : undefined;
+    for (const { ref, identityId, reason } of refused) {
+      auditor?.record('attach-refused', 'rejected', { registry: ref.name, identityId, reason });
+    }
+    const refs = parsed.refs.filter((ref) => !refused.some((r) => r.ref === ref));
+    if (refs.length === 0) {
+      settle(vmRef.id, 'rejected');
+      continue;
+    }
+    work.push({ row, vmRef, region, refs, refused: refused.length > 0 });
   }
 
   // 3. Registries: each subscription listed once per sweep; each (registry, region) ensured once.
@@ -284,7 +300,7 @@ function outcomeFromSnapshot(
   item: VmWork,
   decisions: readonly RegistryDecision[],
 ): VmOutcome {
-  let outcome: VmOutcome = 'compliant';
+  let outcome: VmOutcome = item.refused ? 'rejected' : 'compliant';
   const auditor = vmAuditor(deps, trigger, item.vmRef.id);
   decisions.forEach((decision, i) => {
     if (decision.status === 'rejected') {

@@ -28,10 +28,10 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('a VM being created by its owner', () => {
   it('reads Creating until the creation ends, then Succeeded, without anyone writing to it', async () => {
-    const vm = emu.seedVm({ ...placed(RG, nextName()), provisioning: { forMs: 80 } });
+    const vm = emu.seedVm({ ...placed(RG, nextName()), provisioning: { forMs: 1_000 } });
 
     const during = await clients.compute.virtualMachines.get(RG, vm.name);
-    await sleep(100);
+    await sleep(1_050);
     const after = await clients.compute.virtualMachines.get(RG, vm.name);
 
     expect(during.provisioningState).toBe('Creating');
@@ -123,14 +123,47 @@ describe("another writer's update", () => {
   it('under concurrentWrites=conflict refuses the PATCH with 409 Conflict; the update ends Succeeded', async () => {
     emu.setConcurrentWrites('conflict');
     const vm = emu.seedVm(placed(RG, nextName()));
-    emu.startVmOperation(vm.id, { forMs: 60 });
+    emu.startVmOperation(vm.id, { forMs: 1_000 });
 
     const error = await failure(patchTags(vm.name, { a: '1' }));
-    await sleep(80);
+    await sleep(1_050);
 
     expect(error.statusCode).toBe(409);
     expect(error.code).toBe('Conflict');
     expect(emu.vmOperations(vm.id)[0]).toMatchObject({ status: 'Succeeded' });
+  });
+
+  it('keepEtag: an operation that changes nothing in the model leaves the etag, so If-Match cannot see it', async () => {
+    const vm = emu.seedVm(placed(RG, nextName()));
+    const before = emu.preemptions().length;
+    emu.startVmOperation(vm.id, { forMs: 60_000, keepEtag: true });
+
+    const res = await rawArm(emu, 'PATCH', vmPath(vm.name), {
+      body: { tags: { a: '1' } },
+      headers: { 'if-match': vm.etag },
+    });
+
+    expect(emu.getVm(vm.id)?.etag).not.toBe(vm.etag); // bumped by the accepted PATCH only
+    expect(res.status).toBe(200);
+    expect(emu.preemptions()).toHaveLength(before + 1);
+  });
+
+  it('deleting a VM ends its running operation Canceled; one already past its time had Succeeded', async () => {
+    const running = emu.seedVm(placed(RG, nextName()));
+    const done = emu.seedVm(placed(RG, nextName()));
+    emu.startVmOperation(running.id, { forMs: 60_000 });
+    emu.startVmOperation(done.id, { forMs: 0 });
+
+    emu.deleteVm(running.id);
+    emu.deleteVm(done.id);
+
+    expect(emu.vmOperations(running.id)[0]).toMatchObject({ status: 'Canceled' });
+    expect(emu.vmOperations(done.id)[0]).toMatchObject({ status: 'Succeeded' });
+  });
+
+  it('refuses an operation that would never end', () => {
+    const vm = emu.seedVm(placed(RG, nextName()));
+    expect(() => emu.startVmOperation(vm.id, { forMs: Number.POSITIVE_INFINITY })).toThrow(/finite forMs/);
   });
 
   it("rejects a PATCH planned from the etag before the writer's request with 412, preempting nothing", async () => {

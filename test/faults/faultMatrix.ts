@@ -113,11 +113,6 @@ async function drive(
   // Another writer's operations: some VMs are still being created when their events arrive (as Event
   // Grid may send them), and owners start updates on others while the app works.
   const injected: Record<string, number> = {};
-  const creating = (ms: number) => {
-    injected['creation in progress by another writer'] =
-      (injected['creation in progress by another writer'] ?? 0) + 1;
-    return { forMs: ms };
-  };
   const fleet = Array.from({ length: options.vms }, (_, i) => {
     const existing = rng() < 0.3 ? [pick(own).id] : [];
     const stillCreating = rng() < 0.1;
@@ -129,7 +124,7 @@ async function drive(
       tags: { [rng() < 0.5 ? 'acrPull' : 'ACRPULL']: pick(TAGS) },
       systemAssigned: rng() < 0.3,
       userAssignedIdentityIds: existing,
-      ...(stillCreating ? { provisioning: creating(50 + Math.floor(rng() * 350)) } : {}),
+      ...(stillCreating ? { provisioning: { forMs: 300 + Math.floor(rng() * 1_200) } } : {}),
     });
   });
   const hadBefore = new Map(
@@ -190,7 +185,9 @@ async function drive(
       return false;
     },
   });
-  // Right before the app reads a VM, its owner may start an update that then runs for a while.
+  // Right before the app reads a VM, its owner may start an update that then runs for a while. A VM
+  // still being created counts as met (once) when the app reads it so.
+  const metCreating = new Set<string>();
   h.emu.injectFault({
     operation: 'vm.get',
     status: 500,
@@ -198,6 +195,11 @@ async function drive(
     count: forever,
     match: (req) => {
       const vm = vmOf(req.path);
+      if (vm?.provisioningState === 'Creating' && faultsOn && !metCreating.has(vm.id)) {
+        metCreating.add(vm.id);
+        const kind = 'creation in progress by another writer';
+        injected[kind] = (injected[kind] ?? 0) + 1;
+      }
       if (!vm || !['Succeeded', 'Failed'].includes(vm.provisioningState)) return false;
       if (roll('update in progress by another writer', rate / 2)) {
         h.emu.startVmOperation(vm.id, {
@@ -307,6 +309,9 @@ async function drive(
   // Act: events — duplicated, reordered, some delivered twice at the same moment — and a sweep.
   const events = fleet.flatMap((vm) => (rng() < 0.15 ? [vm.id, vm.id] : [vm.id]));
   events.sort(() => rng() - 0.5);
+  // Event Grid may send a VM's write event at the start of its creation: those come first.
+  const creatingIds = new Set(fleet.filter((vm) => vm.provisioningState === 'Creating').map((vm) => vm.id));
+  events.sort((a, b) => Number(creatingIds.has(b)) - Number(creatingIds.has(a)));
   let processed = 0;
   let thrown = 0;
   const failedEvents = new Set<string>();

@@ -105,6 +105,38 @@ describe.each<ConcurrentWrites>(['preempt', 'conflict'])(
       expect(h.emu.vmOperations(vm.id)[0]).toMatchObject({ startedBy: 'vm-owner', status: 'InProgress' });
     });
 
+    it('an operation that leaves the etag alone, started while the identity is created: re-read before the PATCH, deferred', async () => {
+      const vm = h.seedVm('vm-owner-quiet', 'contosoapps');
+      h.emu.onBeforeOperation(
+        'identity.put',
+        () => h.emu.startVmOperation(vm.id, { forMs: 5_000, keepEtag: true }),
+        true,
+      );
+
+      const error = await h.deliver(vm.id).catch((e: unknown) => e);
+
+      expect(error).toBeInstanceOf(RetryableReconcileError);
+      expect(h.emu.counts()['identity.put']).toBe(1);
+      expect(h.emu.counts()['vm.patch']).toBe(0);
+      expect(recordsOf(h, vm.id, 'identity-attached')).toEqual([
+        expect.objectContaining({ outcome: 'deferred', reason: expect.stringContaining('Updating') }),
+      ]);
+    });
+
+    it('an attached VM its owner is updating is compliant only once the update has ended', async () => {
+      const vm = h.seedVm('vm-attached-then-updated', 'contosoapps');
+      expect((await h.deliver(vm.id))?.outcome).toBe('changed');
+      h.emu.startVmOperation(vm.id, { forMs: 100 });
+      h.emu.resetCounts();
+
+      const result = await h.deliver(vm.id);
+
+      expect(result?.outcome).toBe('compliant');
+      expect(h.emu.counts()['vm.get']).toBeGreaterThan(1);
+      expect(h.emu.totals().writes).toBe(0);
+      expect(h.emu.vmOperations(vm.id).at(-1)).toMatchObject({ startedBy: 'vm-owner', status: 'Succeeded' });
+    });
+
     it('the sweep skips a busy VM and counts it as deferred: no write, no failure', async () => {
       const vm = h.seedVm('vm-busy-at-sweep', 'contosoapps');
       h.emu.startVmOperation(vm.id, { forMs: 5_000 });
@@ -252,6 +284,56 @@ describe('the IMDS default identity', () => {
     ]);
   });
 
+  it('keeps the warning when our own attach ends Failed and is sent again', async () => {
+    h = await startHarness();
+    const vm = h.seedVm('vm-a-then-ab-failed', 'contosoapps');
+    expect((await h.deliver(vm.id))?.outcome).toBe('changed');
+    h.emu.updateVmOutOfBand(vm.id, (v) => {
+      v.tags = { acrPull: 'contosoapps,fabrikamabac' };
+    });
+    h.emu.injectFault({
+      operation: 'vm.patch',
+      kind: 'asyncFailed',
+      status: 200,
+      code: 'InternalExecutionError',
+    });
+
+    const result = await h.deliver(vm.id);
+
+    expect(h.emu.counts()['vm.patch']).toBe(3);
+    expect(result?.records.find((r) => r.action === 'identity-attached')).toMatchObject({
+      registry: 'fabrikamabac',
+      outcome: 'changed',
+      warning: expect.stringMatching(IMDS_WARNING),
+    });
+  });
+
+  it('puts the warning on the deferred record when the budget runs out during our own attach', async () => {
+    h = await startHarness({
+      env: { ACRPULL_EVENT_TIME_BUDGET_SECONDS: '1' },
+      emulator: { pollsBeforeDone: 1_000_000, operationMaxDurationMs: 3_000 },
+    });
+    const vm = h.seedVm('vm-a-then-ab-slow', 'contosoapps');
+    h.emu.updateVmOutOfBand(vm.id, (v) => {
+      v.identity = {
+        type: 'UserAssigned',
+        userAssignedIdentities: { [PULL_ID]: { principalId: 'p', clientId: 'c' } },
+      };
+      v.tags = { acrPull: 'contosoapps,fabrikamabac' };
+    });
+
+    const error = await h.deliver(vm.id).catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(RetryableReconcileError);
+    expect(recordsOf(h, vm.id, 'identity-attached')).toEqual([
+      expect.objectContaining({
+        registry: 'fabrikamabac',
+        outcome: 'deferred',
+        warning: expect.stringMatching(IMDS_WARNING),
+      }),
+    ]);
+  });
+
   it('a writer who makes the VM’s only identity theirs between our read and our PATCH: 412, re-read, refused', async () => {
     h = await startHarness();
     const vm = h.seedVm('vm-writer-single', 'contosoapps');
@@ -286,10 +368,14 @@ describe('the IMDS default identity', () => {
   it('the sweep leaves it alone too, and rejects it in its summary', async () => {
     h = await startHarness();
     const { vm, owners } = singleIdentityVm('vm-single-sweep');
+    h.emu.resetCounts();
 
     const { summary } = await h.sweep();
 
-    expect(summary).toMatchObject({ vmsScanned: 1, rejected: 1, changed: 0, failed: 0 });
+    expect(summary).toMatchObject({ vmsScanned: 1, rejected: 1, changed: 0, failed: 0, pairs: 0 });
+    // Refused from the Resource Graph snapshot: no identity, grant or VM read for it.
+    expect(h.emu.totals()).toMatchObject({ writes: 0 });
+    expect(h.emu.counts()['vm.get']).toBe(0);
     expect(attachedKeys(h.emu.getVm(vm.id))).toEqual([owners.id.toLowerCase()]);
     expect(recordsOf(h, vm.id, 'attach-refused')).toEqual([
       expect.objectContaining({ outcome: 'rejected', trigger: 'reconcile' }),
