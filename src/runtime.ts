@@ -1,7 +1,7 @@
 // Composition root: settings → credential → SDK clients → adapters → reconcile dependencies.
 // Function files call getRuntime() at load, so a bad setting fails the app at startup, naming the variable.
 import type { TokenCredential } from '@azure/core-auth';
-import { DefaultAzureCredential } from '@azure/identity';
+import { DefaultAzureCredential, ManagedIdentityCredential } from '@azure/identity';
 import { AppInsightsAuditSink, type AppInsightsOptions } from './audit/appInsightsAuditSink';
 import { type AuditSink, LogAuditSink } from './audit/auditRecord';
 import { createArmClients } from './azure/armClients';
@@ -21,7 +21,11 @@ import type { SweepDeps } from './reconcile/sweep';
 export interface Runtime extends SweepDeps {}
 
 export interface RuntimeOptions {
-  /** Default: DefaultAzureCredential (managed identity in Azure; never a secret). */
+  /**
+   * Default: the Function App's managed identity (ManagedIdentityCredential, the user-assigned one
+   * named by AZURE_CLIENT_ID when set) and nothing else, so the app never reads a secret nor falls
+   * back to another credential source; the CLI passes an operator credential instead.
+   */
   readonly credential?: TokenCredential;
   /** Extra CA for the ARM endpoint (Azure Stack Hub, a TLS-inspecting proxy, the local emulator). */
   readonly caCertPem?: string;
@@ -41,11 +45,7 @@ export function createRuntime(settings: Settings, options: RuntimeOptions = {}):
   if (options.warnAtStartup !== false) {
     for (const warning of startupWarnings(settings)) log.warn(`acrpull-autopilot: ${warning}`);
   }
-  const credential =
-    options.credential ??
-    new DefaultAzureCredential(
-      process.env.AZURE_CLIENT_ID ? { managedIdentityClientId: process.env.AZURE_CLIENT_ID } : {},
-    );
+  const credential = options.credential ?? managedIdentityCredential();
   // Paced below ARM's per-subscription refill rates (25 reads/s, 10 writes/s), bursts well under its buckets.
   const meter = new ArmRequestMeter(
     options.pacing ?? {
@@ -89,6 +89,21 @@ export function createAuditSink(settings: Settings, options: AppInsightsOptions 
 let shared: Runtime | undefined;
 
 /** The process-wide runtime built from app settings (environment variables), created once. */
+/** The Function App's own identity: the only credential the deployed app uses. */
+export function managedIdentityCredential(): TokenCredential {
+  const clientId = process.env.AZURE_CLIENT_ID;
+  return clientId ? new ManagedIdentityCredential({ clientId }) : new ManagedIdentityCredential();
+}
+
+/**
+ * The operator's credential for the CLI: `az login`, environment, workload identity or a managed
+ * identity, whichever is present (DefaultAzureCredential's chain).
+ */
+export function operatorCredential(): TokenCredential {
+  const clientId = process.env.AZURE_CLIENT_ID;
+  return new DefaultAzureCredential(clientId ? { managedIdentityClientId: clientId } : {});
+}
+
 export function getRuntime(): Runtime {
   shared ??= createRuntime(loadSettings(process.env));
   return shared;

@@ -9,7 +9,7 @@ import { loadSettings, type Settings } from '../config/settings';
 import { parseVmId } from '../core/resourceId';
 import { reconcileVm } from '../reconcile/reconcileVm';
 import { sweep } from '../reconcile/sweep';
-import { createRuntime, type RuntimeOptions } from '../runtime';
+import { createRuntime, operatorCredential, type RuntimeOptions } from '../runtime';
 
 export const USAGE = `usage: acrpull-autopilot reconcile [--what-if | --apply] [--subscription <id>]... [--vm <vmId>]...
 
@@ -85,7 +85,13 @@ export async function runReconcileCommand(argv: readonly string[], io: CliIo): P
 
   const audit = new MemoryAuditSink();
   const quiet = { debug() {}, info() {}, warn: (m: string) => io.err(m), error: (m: string) => io.err(m) };
-  const runtime = createRuntime(settings, { ...io.runtime, audit, log: quiet, warnAtStartup: false });
+  const runtime = createRuntime(settings, {
+    ...io.runtime,
+    credential: io.runtime?.credential ?? operatorCredential(),
+    audit,
+    log: quiet,
+    warnAtStartup: false,
+  });
   if (settings.allowlistUnset)
     io.err('acrpull-autopilot: ACRPULL_ALLOWED_REGISTRIES is not set: every registry is denied');
   io.err(

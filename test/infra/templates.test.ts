@@ -4,8 +4,8 @@ import path from 'node:path';
 import type { OperationName } from '../../emulator';
 import { loadSettings } from '../../src/config/settings';
 import { ACR_PULL_ROLE, REPOSITORY_READER_ROLE } from '../../src/core/roles';
-import { TAGS_WRITE, VM_WRITE, WRITE_SUCCESS } from '../../src/core/vmWriteEvent';
-import { IDENTITY_RG, OTHER_SUB, SUB, startHarness } from '../support/harness';
+import { parseVmWriteEvent, TAGS_WRITE, VM_WRITE, WRITE_SUCCESS } from '../../src/core/vmWriteEvent';
+import { IDENTITY_RG, OTHER_SUB, SUB, startHarness, vmId, writeSuccessEvent } from '../support/harness';
 
 type Json = Record<string, unknown> & { resources?: Json[] };
 const root = path.join(__dirname, '..', '..');
@@ -112,6 +112,14 @@ describe('deployment templates', () => {
     expect(subscription.properties.filter.includedEventTypes).toEqual([WRITE_SUCCESS]);
     expect(subscription.properties.filter.advancedFilters).toEqual([
       { operatorType: 'StringIn', key: 'data.operationName', values: [VM_WRITE, TAGS_WRITE] },
+      {
+        operatorType: 'StringContains',
+        key: 'subject',
+        values: [
+          '/providers/Microsoft.Compute/virtualMachines/',
+          '/providers/microsoft.compute/virtualmachines/',
+        ],
+      },
     ]);
     const functionName =
       subscription.properties.destination.properties.resourceId.match(/\/functions\/(\w+)'\)\]$/)?.[1];
@@ -130,6 +138,54 @@ describe('deployment templates', () => {
         properties: { blobContainerName: "[variables('deadLetterContainer')]" },
       },
     });
+  });
+
+  it('the filter lets through exactly the events the handler acts on: no tags write on other resources', () => {
+    const { advancedFilters } = (
+      byType(app, 'Microsoft.EventGrid/systemTopics/eventSubscriptions')[0] as {
+        properties: {
+          filter: { advancedFilters: { key: string; operatorType: string; values: string[] }[] };
+        };
+      }
+    ).properties.filter;
+    // Event Grid's semantics for these two operators: filters are ANDed, values ORed.
+    const get = (event: object, key: string) =>
+      String(key.split('.').reduce<unknown>((v, k) => (v as Record<string, unknown>)?.[k], event) ?? '');
+    const passes = (event: object) =>
+      advancedFilters.every((f) =>
+        f.operatorType === 'StringIn'
+          ? f.values.some((v) => v.toLowerCase() === get(event, f.key).toLowerCase())
+          : f.values.some((v) => get(event, f.key).includes(v)),
+      );
+    const vm = vmId('vm-1');
+    const storage = `/subscriptions/${SUB}/resourceGroups/rg-apps/providers/Microsoft.Storage/storageAccounts/st1`;
+    const tagsOn = (id: string) => {
+      const e = writeSuccessEvent(vm, { operationName: TAGS_WRITE });
+      const uri = `${id}/providers/Microsoft.Resources/tags/default`;
+      return { ...e, subject: uri, data: { ...e.data, resourceUri: uri } };
+    };
+    const cases = [
+      writeSuccessEvent(vm),
+      writeSuccessEvent(vm.toLowerCase()),
+      tagsOn(vm),
+      tagsOn(storage),
+      writeSuccessEvent(`${vm}/extensions/ext1`, {
+        operationName: 'Microsoft.Compute/virtualMachines/extensions/write',
+      }),
+    ];
+
+    expect(cases.map(passes)).toEqual(cases.map((e) => parseVmWriteEvent(e).kind === 'vm-write'));
+    expect(cases.map(passes)).toEqual([true, true, true, false, false]);
+  });
+
+  it('lets Event Grid write dead letters to its container only', () => {
+    const grant = byType(app, 'Microsoft.Authorization/roleAssignments').find((r) =>
+      String((r.properties as { description?: string }).description).includes('dead-letters'),
+    ) as { scope: string; properties: { roleDefinitionId: string } };
+    expect(grant.scope).toBe(
+      "[concat('Microsoft.Storage/storageAccounts/', variables('storageName'), '/blobServices/default/containers/', variables('deadLetterContainer'))]",
+    );
+    expect(grant.properties.roleDefinitionId).toContain('ba92f5b4-2d11-453d-a403-e96b0029c9fe'); // Storage Blob Data Contributor
   });
 
   it("the custom role grants what the app's ARM calls need and nothing more", async () => {
