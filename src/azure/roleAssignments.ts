@@ -45,8 +45,15 @@ export class RoleAssignments {
     return false;
   }
 
-  /** 'created', or 'exists' when ARM says the same grant already exists under another name. */
-  async create(request: GrantRequest, abortSignal?: AbortSignal): Promise<'created' | 'exists'> {
+  /**
+   * 'created'; 'exists' when ARM says the same grant already exists under another name; 'name-taken'
+   * when the name is used by another assignment (names are unique across the tenant, so anyone who
+   * can create a role assignment anywhere can take ours first: 400 RoleAssignmentUpdateNotPermitted).
+   */
+  async create(
+    request: GrantRequest,
+    abortSignal?: AbortSignal,
+  ): Promise<'created' | 'exists' | 'name-taken'> {
     const client = this.clients.authorization(request.subscriptionId);
     try {
       await client.roleAssignments.create(
@@ -65,6 +72,8 @@ export class RoleAssignments {
     } catch (error) {
       if (isRestError(error) && error.statusCode === 409 && error.code === 'RoleAssignmentExists')
         return 'exists';
+      if (isRestError(error) && error.statusCode === 400 && error.code === 'RoleAssignmentUpdateNotPermitted')
+        return 'name-taken';
       throw error;
     }
   }

@@ -1,6 +1,7 @@
 // One registry in one region: find it, check the allowlist, then make sure the shared identity exists
 // and holds the pull role on the registry. The event path runs it per VM; the sweep once per
 // (registry, region) and shares the answer with every VM there.
+import { randomUUID } from 'node:crypto';
 import type { Auditor } from '../audit/auditor';
 import { ArmOperationError } from '../azure/armErrors';
 import type { RegistryState, ResolveOptions } from '../azure/containerRegistries';
@@ -171,11 +172,30 @@ async function ensureIdentityAndGrant(
   } else if (!enforce) {
     auditor.record('role-assigned', 'planned', fields);
   } else {
-    const created = await withRetry('create grant', retryEnv, (signal) =>
+    let created = await withRetry('create grant', retryEnv, (signal) =>
       deps.roleAssignments.create(grant, signal),
     );
-    if (created === 'created') auditor.record('role-assigned', 'changed', fields);
-    else auditor.record('role-present', 'unchanged', fields);
+    let reason: string | undefined;
+    if (created === 'name-taken') {
+      // Someone holds the deterministic name elsewhere (squatted or by chance). The grant may have been
+      // made meanwhile under another name (a concurrent invocation that met the same): look again,
+      // else make it under a fresh name. A concurrent twin then meets RoleAssignmentExists: one grant.
+      reason = `the role assignment name ${grant.name} is taken by another assignment in the tenant`;
+      if (
+        await withRetry('read grants', retryEnv, (signal) => deps.roleAssignments.hasGrant(grant, signal))
+      ) {
+        created = 'exists';
+      } else {
+        const fresh = { ...grant, name: randomUUID() };
+        reason = `${reason}; granted under ${fresh.name} instead`;
+        created = await withRetry('create grant', retryEnv, (signal) =>
+          deps.roleAssignments.create(fresh, signal),
+        );
+        if (created === 'name-taken') throw new Error(`role assignment name ${fresh.name} is taken too`);
+      }
+    }
+    if (created === 'created') auditor.record('role-assigned', 'changed', { ...fields, reason });
+    else auditor.record('role-present', 'unchanged', { ...fields, reason });
   }
   return { identityId: identity.id, identity };
 }
