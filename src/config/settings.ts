@@ -193,6 +193,13 @@ function parseIdentityOverrides(value: string): Map<string, IdentityOverride> {
         `entry ${JSON.stringify(entry)} is not <registry name>=/subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.ManagedIdentity/userAssignedIdentities/<name>`,
       );
     }
+    if (overrides.has(registry.toLowerCase())) {
+      // Two identities for one registry: which one would pull is not the operator's stated intent.
+      throw new SettingsError(
+        'ACRPULL_IDENTITY_OVERRIDES',
+        `registry ${JSON.stringify(registry)} is named twice; give each registry one identity`,
+      );
+    }
     overrides.set(registry.toLowerCase(), identityOverride(identity));
   }
   return overrides;

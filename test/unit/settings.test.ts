@@ -128,4 +128,13 @@ describe('identity overrides (bring your own identity)', () => {
       ).toThrow(/^ACRPULL_IDENTITY_OVERRIDES: entry /);
     },
   );
+
+  it('refuses a registry named twice, in any case, even with the same identity', () => {
+    expect(() =>
+      loadSettings({
+        ACRPULL_IDENTITY_RESOURCE_GROUP: RG,
+        ACRPULL_IDENTITY_OVERRIDES: `contosoapps=${ID}; ContosoApps=${ID}`,
+      }),
+    ).toThrow(/^ACRPULL_IDENTITY_OVERRIDES: registry "ContosoApps" is named twice/);
+  });
 });
