@@ -29,13 +29,22 @@ export interface ResolveOptions {
 /** How long a resolved registry may answer read-only questions (is this attached VM still allowed?). */
 export const REGISTRY_CACHE_TTL_MS = 10 * 60 * 1000;
 
+/**
+ * How long "not found" is remembered. It only ever leads to a refusal (nothing is written), so a tag
+ * naming registries that do not exist costs its lookups once a minute, not on every event; a registry
+ * created meanwhile is found at most this much later.
+ */
+export const NOT_FOUND_TTL_MS = 60 * 1000;
+
 export class ContainerRegistries {
   private readonly cache = new Map<string, { registry: RegistryState; at: number }>();
+  private readonly notFound = new Map<string, { searched: readonly string[]; at: number }>();
 
   constructor(
     private readonly clients: ArmClients,
     private readonly now: () => number = Date.now,
     private readonly cacheTtlMs = REGISTRY_CACHE_TTL_MS,
+    private readonly notFoundTtlMs = NOT_FOUND_TTL_MS,
   ) {}
 
   /**
@@ -51,10 +60,29 @@ export class ContainerRegistries {
     if (options.allowCached && hit && this.now() - hit.at < this.cacheTtlMs) {
       return { found: true, registry: hit.registry };
     }
+    const missKey = `${ref.form === 'resourceId' ? ref.registry.id.toLowerCase() : ref.name}|${subscriptions
+      .map((s) => s.toLowerCase())
+      .join(',')}`;
+    const miss = this.notFound.get(missKey);
+    if (miss && this.now() - miss.at < this.notFoundTtlMs) return { found: false, searched: miss.searched };
     const resolution = await this.resolveFresh(ref, subscriptions, options.listings, options.abortSignal);
-    if (resolution.found) this.cache.set(ref.name, { registry: resolution.registry, at: this.now() });
-    else this.cache.delete(ref.name);
+    if (resolution.found) {
+      this.cache.set(ref.name, { registry: resolution.registry, at: this.now() });
+      this.notFound.delete(missKey);
+    } else {
+      this.cache.delete(ref.name);
+      this.notFound.set(missKey, { searched: resolution.searched, at: this.now() });
+      this.forgetExpiredMisses();
+    }
     return resolution;
+  }
+
+  /** Bounded by what tags name within a minute; swept whenever a miss is added. */
+  private forgetExpiredMisses(): void {
+    if (this.notFound.size < 1000) return;
+    const now = this.now();
+    for (const [key, miss] of this.notFound)
+      if (now - miss.at >= this.notFoundTtlMs) this.notFound.delete(key);
   }
 
   private async resolveFresh(

@@ -6,6 +6,7 @@
 import { Auditor } from '../audit/auditor';
 import type { AuditRecord, Trigger } from '../audit/auditRecord';
 import { ArmOperationError, TransientConditionError } from '../azure/armErrors';
+import type { RegistryState } from '../azure/containerRegistries';
 import { type Deadline, type RetryEnvironment, withRetry } from '../azure/retry';
 import type { VmState } from '../azure/virtualMachines';
 import type { Settings } from '../config/settings';
@@ -82,10 +83,14 @@ export type DecideRegistry = (
   vmRef: VmRef,
 ) => Promise<RegistryDecision>;
 
-const decideFresh =
-  (deps: ReconcileDeps): DecideRegistry =>
-  (ref, region, auditor, retryEnv, vmRef) =>
-    decideRegistry(deps, retryEnv, auditor, ref, region, registrySearchScope(deps, vmRef.subscriptionId));
+/** A fresh decision per registry; one registry listing per subscription for the whole invocation. */
+const decideFresh = (deps: ReconcileDeps): DecideRegistry => {
+  const listings = new Map<string, Promise<RegistryState[]>>();
+  return (ref, region, auditor, retryEnv, vmRef) =>
+    decideRegistry(deps, retryEnv, auditor, ref, region, registrySearchScope(deps, vmRef.subscriptionId), {
+      listings,
+    });
+};
 
 export async function reconcileVm(
   deps: ReconcileDeps,

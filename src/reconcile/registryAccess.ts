@@ -7,7 +7,7 @@ import { ArmOperationError } from '../azure/armErrors';
 import type { RegistryState, ResolveOptions } from '../azure/containerRegistries';
 import { type RetryEnvironment, withRetry } from '../azure/retry';
 import type { IdentityState } from '../azure/userAssignedIdentities';
-import { isRegistryAllowed } from '../core/allowlist';
+import { decideByName, isRegistryAllowed } from '../core/allowlist';
 import { normalizeRegion, roleAssignmentName } from '../core/names';
 import { pullIdentityFor } from '../core/pullIdentity';
 import { pullRoleFor } from '../core/roles';
@@ -48,6 +48,10 @@ export async function authorizeRegistry(
   searchIn: readonly string[],
   options: ResolveOptions = {},
 ): Promise<RegistryAuthorization> {
+  if (decideByName(ref.name, deps.settings.allowedRegistries) === 'denied') {
+    // Names are globally unique: no rule can allow this one, so no ARM request is needed to refuse it.
+    return { status: 'rejected', action: 'registry-denied', reason: deniedReason(deps) };
+  }
   try {
     const resolution = await withRetry('find registry', retryEnv, (signal) =>
       deps.registries.resolve(ref, searchIn, { ...options, abortSignal: signal }),
@@ -65,15 +69,19 @@ export async function authorizeRegistry(
         status: 'rejected',
         action: 'registry-denied',
         registry,
-        reason: deps.settings.allowlistUnset
-          ? 'ACRPULL_ALLOWED_REGISTRIES is not set, so every registry is denied'
-          : 'the registry is not in ACRPULL_ALLOWED_REGISTRIES',
+        reason: deniedReason(deps),
       };
     }
     return { status: 'allowed', registry };
   } catch (error) {
     return { status: 'failed', error };
   }
+}
+
+function deniedReason(deps: ReconcileDeps): string {
+  return deps.settings.allowlistUnset
+    ? 'ACRPULL_ALLOWED_REGISTRIES is not set, so every registry is denied'
+    : 'the registry is not in ACRPULL_ALLOWED_REGISTRIES';
 }
 
 /** The event path: authorize, then ensure identity and grant, auditing against the VM. */
@@ -84,8 +92,9 @@ export async function decideRegistry(
   ref: RegistryRef,
   region: string,
   searchIn: readonly string[],
+  options: ResolveOptions = {},
 ): Promise<RegistryDecision> {
-  const authorization = await authorizeRegistry(deps, retryEnv, ref, searchIn);
+  const authorization = await authorizeRegistry(deps, retryEnv, ref, searchIn, options);
   if (authorization.status !== 'allowed') return authorization;
   return ensurePullAccess(deps, retryEnv, auditor, authorization.registry, region);
 }

@@ -21,7 +21,8 @@ const REQUIRED: Record<AuditAction, string[]> = {
   'attach-refused': ['registry', 'identityId', 'reason'],
   'already-compliant': ['registry', 'identityId', 'clientId'],
   'tag-invalid': ['reason'],
-  'registry-denied': ['registry', 'registryId', 'reason'],
+  // No registryId when the name alone decides (no lookup is made to refuse it).
+  'registry-denied': ['registry', 'reason'],
   'vm-not-found': ['reason'],
   failed: ['reason', 'retryable'],
 };

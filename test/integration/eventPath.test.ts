@@ -288,19 +288,59 @@ describe('Event Grid: bad input is audited and writes nothing', () => {
     expect(writes(h)).toBe(0);
   });
 
-  it('rejects a registry that does not exist', async () => {
-    const vm = h.seedVm('vm-ghost', 'nosuchregistry');
+  it('rejects a registry that does not exist (the allowlist names a scope, so it is looked up)', async () => {
+    const scoped = await startHarness({ env: { ACRPULL_ALLOWED_REGISTRIES: `/subscriptions/${SUB}` } });
+    try {
+      const vm = scoped.seedVm('vm-ghost', 'nosuchregistry');
+
+      const result = await scoped.deliver(vm.id);
+
+      expect(result?.records).toEqual([
+        expect.objectContaining({
+          action: 'tag-invalid',
+          outcome: 'rejected',
+          reason: expect.stringMatching(/"nosuchregistry" was not found/),
+        }),
+      ]);
+      expect(writes(scoped)).toBe(0);
+    } finally {
+      await scoped.close();
+    }
+  });
+
+  it('refuses ten registries the allowlist cannot allow by name with one ARM read: the VM', async () => {
+    const names = Array.from({ length: 10 }, (_, i) => `unknownreg${i}`);
+    const vm = h.seedVm('vm-ten-unknown', names.join(','));
+    h.emu.resetCounts();
 
     const result = await h.deliver(vm.id);
 
-    expect(result?.records).toEqual([
-      expect.objectContaining({
-        action: 'tag-invalid',
-        outcome: 'rejected',
-        reason: expect.stringMatching(/"nosuchregistry" was not found/),
-      }),
-    ]);
-    expect(writes(h)).toBe(0);
+    expect(h.emu.totals()).toMatchObject({ reads: 1, writes: 0 });
+    expect(result?.records.map((r) => [r.action, r.registry])).toEqual(
+      names.map((n) => ['registry-denied', n]),
+    );
+  });
+
+  it('with a scope allowlist, ten unknown registries cost one listing per subscription, then nothing for a minute', async () => {
+    const scoped = await startHarness({ env: { ACRPULL_ALLOWED_REGISTRIES: `/subscriptions/${SUB}` } });
+    try {
+      const vm = scoped.seedVm(
+        'vm-ten-unknown-scoped',
+        Array.from({ length: 10 }, (_, i) => `unknownreg${i}`).join(' '),
+      );
+      scoped.emu.resetCounts();
+
+      const first = await scoped.deliver(vm.id);
+      const firstCounts = { ...scoped.emu.counts() };
+      scoped.emu.resetCounts();
+      await scoped.deliver(vm.id);
+
+      expect(first?.records.every((r) => r.action === 'tag-invalid')).toBe(true);
+      expect(firstCounts).toMatchObject({ 'vm.get': 1, 'registry.list': 1 });
+      expect(scoped.emu.totals()).toMatchObject({ reads: 1, writes: 0 });
+    } finally {
+      await scoped.close();
+    }
   });
 
   it('skips a VM deleted before processing, without throwing', async () => {
