@@ -7,6 +7,7 @@ import type { EmulatorSettings } from './armHttp';
 import type { Controls } from './controls';
 import { operationUrl } from './handlers/operations';
 import type { Emulator, VmOperationView } from './index';
+import type { IngestionAuth } from './ingestion/server';
 import type { TelemetryStore } from './ingestion/telemetryStore';
 import type { RequestLimiter } from './rateLimit';
 import { isGuid, parseScope, sameId, TYPES } from './resourceIds';
@@ -30,6 +31,7 @@ export interface HandleDeps {
   ingestionEndpoint: string;
   instrumentationKey: string;
   telemetry: TelemetryStore;
+  ingestionAuth: { mode: IngestionAuth };
   servers: (HttpServer | HttpsServer)[];
 }
 
@@ -225,6 +227,9 @@ export function createHandle(deps: HandleDeps): Emulator {
     preemptions: () => store.preemptions().map(clone),
     setConcurrentWrites(mode) {
       settings.concurrentWrites = mode;
+    },
+    setIngestionAuth(mode) {
+      deps.ingestionAuth.mode = mode;
     },
     deleteVm: (id) => store.deleteVm(liveVm(id)),
     listIdentities: () => store.identities.list().map(clone),

@@ -8,7 +8,7 @@ import type { ConcurrentWrites, EmulatorSettings } from './armHttp';
 import { generateCertificate } from './certificate';
 import { Controls, type FaultSpec, type OperationName, type ThrottledCounts, type Totals } from './controls';
 import { createHandle } from './handle';
-import { createIngestionServer } from './ingestion/server';
+import { createIngestionServer, type IngestionAuth } from './ingestion/server';
 import { TelemetryStore } from './ingestion/telemetryStore';
 import { RequestLimiter, type ThrottleSettings } from './rateLimit';
 import { isGuid } from './resourceIds';
@@ -22,6 +22,7 @@ export type { FaultRequest, FaultSpec, OperationName, ThrottledCounts, Totals } 
 export { OPERATIONS } from './controls';
 export { type Delivery, deliverWithRetries, EVENT_GRID_RETRY_SCHEDULE_MS } from './eventGrid';
 export type { ItemError, TrackResponseBody } from './ingestion/errors';
+export type { IngestionAuth } from './ingestion/server';
 export type { CustomEvent, TelemetryEnvelope } from './ingestion/telemetryStore';
 export type { ResourceGraphQuota, ThrottleSettings, TokenBucketSettings } from './rateLimit';
 export { DEFAULT_LIMITS } from './rateLimit';
@@ -79,6 +80,11 @@ export interface EmulatorOptions {
    * running operation Canceled / OperationPreempted; 'conflict' refuses it with 409. Azure does both.
    */
   concurrentWrites?: ConcurrentWrites;
+  /**
+   * Application Insights ingestion: 'key' (default) accepts the instrumentation key alone; 'entra'
+   * is a component with local auth disabled, which refuses (401) telemetry without an Entra token.
+   */
+  ingestionAuth?: IngestionAuth;
 }
 
 export interface SeedRegistry {
@@ -186,6 +192,7 @@ export interface Emulator {
   /** Every running operation a newer PATCH preempted, oldest first. */
   preemptions(): PreemptionRecord[];
   setConcurrentWrites(mode: ConcurrentWrites): void;
+  setIngestionAuth(mode: IngestionAuth): void;
   deleteVm(id: string): void;
   listIdentities(): IdentityRecord[];
   listRoleAssignments(): RoleAssignmentRecord[];
@@ -270,7 +277,15 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   });
   const tokens = createTokenServer({ store, controls, authority, identityHeader, appIdentity });
   const telemetry = new TelemetryStore();
-  const ingestion = createIngestionServer({ controls, store: telemetry, instrumentationKey, certificate });
+  const ingestionAuth = { mode: options.ingestionAuth ?? ('key' as IngestionAuth) };
+  const ingestion = createIngestionServer({
+    controls,
+    store: telemetry,
+    instrumentationKey,
+    certificate,
+    authority,
+    auth: ingestionAuth,
+  });
   armEndpoint = `https://127.0.0.1:${await listen(arm, options.armPort ?? 0)}`;
   const identityPort = await listen(tokens, options.identityPort ?? 0);
   const ingestionEndpoint = `https://127.0.0.1:${await listen(ingestion, options.ingestionPort ?? 0)}/`;
@@ -289,6 +304,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     ingestionEndpoint,
     instrumentationKey,
     telemetry,
+    ingestionAuth,
     servers: [arm, tokens, ingestion],
   });
 }

@@ -96,6 +96,17 @@ export class TokenAuthority {
     return { objectId: claims.oid, tenantId: claims.tid };
   }
 
+  /**
+   * The claims of a bearer token for `audience` (with or without a trailing slash) that this authority
+   * signed and that has not expired; undefined for anything else.
+   */
+  verifyBearer(header: string | undefined, audience: string): TokenClaims | undefined {
+    const match = /^Bearer\s+(\S+)$/i.exec(header ?? '');
+    const claims = match?.[1] ? this.verify(match[1]) : undefined;
+    if (!claims || claims.exp * 1000 <= Date.now()) return undefined;
+    return claims.aud.replace(/\/+$/, '') === audience.replace(/\/+$/, '') ? claims : undefined;
+  }
+
   private sign(unsigned: string): string {
     return createHmac('sha256', this.secret).update(unsigned).digest('base64url');
   }

@@ -73,7 +73,10 @@ export function createRuntime(settings: Settings, options: RuntimeOptions = {}):
     meter,
     audit:
       options.audit ??
-      createAuditSink(settings, { ...(options.caCertPem ? { caCertPem: options.caCertPem } : {}) }),
+      createAuditSink(settings, {
+        ...(options.caCertPem ? { caCertPem: options.caCertPem } : {}),
+        credential,
+      }),
     log,
     ...(options.retry ? { retry: options.retry } : {}),
   };
@@ -86,9 +89,6 @@ export function createAuditSink(settings: Settings, options: AppInsightsOptions 
     : new LogAuditSink((line) => console.info(line));
 }
 
-let shared: Runtime | undefined;
-
-/** The process-wide runtime built from app settings (environment variables), created once. */
 /** The Function App's own identity: the only credential the deployed app uses. */
 export function managedIdentityCredential(): TokenCredential {
   const clientId = process.env.AZURE_CLIENT_ID;
@@ -104,6 +104,9 @@ export function operatorCredential(): TokenCredential {
   return new DefaultAzureCredential(clientId ? { managedIdentityClientId: clientId } : {});
 }
 
+let shared: Runtime | undefined;
+
+/** The process-wide runtime built from app settings (environment variables), created once. */
 export function getRuntime(): Runtime {
   shared ??= createRuntime(loadSettings(process.env));
   return shared;

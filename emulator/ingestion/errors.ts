@@ -45,6 +45,14 @@ export const invalidJson = (detail: string) =>
     `Invalid telemetry payload: the body is not valid JSON or newline-delimited JSON (${detail}).`,
   );
 
+/**
+ * A component with local authentication disabled (DisableLocalAuth) takes only telemetry that carries
+ * a Microsoft Entra token for https://monitor.azure.com (learn.microsoft.com/azure/azure-monitor/app/
+ * azure-ad-authentication); the instrumentation key alone is refused. Message not verbatim.
+ */
+export const unauthorized = () =>
+  refused(401, 'Unauthorized: local authentication is disabled; send a valid Microsoft Entra token.');
+
 export const emptyPayload = () => refused(400, 'Invalid telemetry payload: it contains no telemetry items.');
 
 export const undecodableBody = (encoding: string) =>

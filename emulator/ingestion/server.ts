@@ -1,12 +1,21 @@
-// The Application Insights ingestion front door: its own HTTPS server (no ARM token: Breeze takes the
-// instrumentation key in each envelope), routing, body decoding, faults, hooks and counting. What a
+// The Application Insights ingestion front door: its own HTTPS server (Breeze takes the
+// instrumentation key in each envelope, and, for a component with local auth disabled, only requests
+// that carry an Entra token), routing, body decoding, faults, hooks and counting. What a
 // track request means lives in track.ts; what was accepted, in telemetryStore.ts.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { Certificate } from '../certificate';
 import type { Controls, FaultSpec } from '../controls';
 import { parseTarget, readRawBody, sendJson } from '../httpUtil';
-import { IngestionError, injectedFault, internalError, methodNotAllowed, noSuchEndpoint } from './errors';
+import type { TokenAuthority } from '../tokens';
+import {
+  IngestionError,
+  injectedFault,
+  internalError,
+  methodNotAllowed,
+  noSuchEndpoint,
+  unauthorized,
+} from './errors';
 import type { TelemetryStore } from './telemetryStore';
 import { decodeBody, parseItems, track } from './track';
 
@@ -15,7 +24,16 @@ export interface IngestionServerDeps {
   store: TelemetryStore;
   instrumentationKey: string;
   certificate: Certificate;
+  authority: TokenAuthority;
+  /** Shared by reference with the handle (setIngestionAuth). */
+  auth: { mode: IngestionAuth };
 }
+
+/** 'key': the instrumentation key suffices (local auth on); 'entra': DisableLocalAuth, a token is required. */
+export type IngestionAuth = 'key' | 'entra';
+
+/** The audience Application Insights ingestion tokens are for. */
+export const MONITOR_AUDIENCE = 'https://monitor.azure.com';
 
 type IngestionOperation = 'ingestion.track' | 'ingestion.liveMetrics';
 
@@ -49,6 +67,13 @@ export function createIngestionServer(deps: IngestionServerDeps): https.Server {
     const operation = resolve(method, path);
     if (operation instanceof IngestionError) throw operation;
     deps.controls.record(operation);
+    if (
+      operation === 'ingestion.track' &&
+      deps.auth.mode === 'entra' &&
+      !deps.authority.verifyBearer(req.headers.authorization, MONITOR_AUDIENCE)
+    ) {
+      throw unauthorized();
+    }
 
     const items =
       operation === 'ingestion.track'

@@ -1,6 +1,7 @@
 // Audit records as Application Insights custom events: `AcrPullDecision` per decision and
 // `AcrPullSweep` per sweep. Strings and flags become customDimensions, numbers customMeasurements,
 // with the record's field names unchanged, so the shipped KQL works on both.
+import type { TokenCredential } from '@azure/core-auth';
 import { TelemetryClient } from 'applicationinsights';
 import type { AuditRecord, AuditSink, SweepSummary } from './auditRecord';
 
@@ -12,6 +13,11 @@ export interface AppInsightsOptions {
   readonly caCertPem?: string;
   /** Keep refused batches off disk (tests: a later run must not replay them). */
   readonly disableOfflineStorage?: boolean;
+  /**
+   * Sends each batch with an Entra token for https://monitor.azure.com, so a component with local
+   * auth disabled (only authenticated telemetry, nothing forged with the connection string) takes it.
+   */
+  readonly credential?: TokenCredential;
 }
 
 /** Pure: a record's fields as event properties (strings) and measurements (numbers). */
@@ -42,6 +48,7 @@ export class AppInsightsAuditSink implements AuditSink {
         connectionString,
         ...(options.caCertPem ? { tlsOptions: { ca: options.caCertPem } } : {}),
         ...(options.disableOfflineStorage ? { disableOfflineStorage: true } : {}),
+        ...(options.credential ? { credential: options.credential } : {}),
       },
     };
   }

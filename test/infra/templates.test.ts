@@ -19,6 +19,8 @@ const HOST_SETTINGS = [
   'AzureWebJobsStorage__accountName',
   'AzureWebJobsStorage__credential',
   'AzureWebJobsStorage__clientId',
+  // The host's own telemetry with the app's identity (local auth is disabled on the component).
+  'APPLICATIONINSIGHTS_AUTHENTICATION_STRING',
 ];
 
 /** The ARM permissions each emulated operation needs. */
@@ -176,6 +178,23 @@ describe('deployment templates', () => {
 
     expect(cases.map(passes)).toEqual(cases.map((e) => parseVmWriteEvent(e).kind === 'vm-write'));
     expect(cases.map(passes)).toEqual([true, true, true, false, false]);
+  });
+
+  it('takes only Entra-authenticated telemetry: local auth off, the app identity may publish, the host authenticates', () => {
+    const component = byType(app, 'Microsoft.Insights/components')[0] as {
+      properties: Record<string, unknown>;
+    };
+    expect(component.properties.DisableLocalAuth).toBe(true);
+    const publisher = byType(app, 'Microsoft.Authorization/roleAssignments').find((r) =>
+      String((r.properties as { roleDefinitionId: string }).roleDefinitionId).includes(
+        '3913510d-42f4-4e42-8a64-420c390055eb',
+      ),
+    ) as { scope: string; properties: { principalId: string } };
+    expect(publisher.scope).toBe("[concat('Microsoft.Insights/components/', variables('insightsName'))]");
+    expect(publisher.properties.principalId).toContain("variables('appIdentityName')");
+    const site = JSON.stringify(byType(app, 'Microsoft.Web/sites'));
+    expect(site).toContain('APPLICATIONINSIGHTS_AUTHENTICATION_STRING');
+    expect(site).toContain(';Authorization=AAD');
   });
 
   it('lets Event Grid write dead letters to its container only', () => {

@@ -15,7 +15,7 @@ import { Deadline } from '../../src/azure/retry';
 import { loadSettings } from '../../src/config/settings';
 import { createVmWriteHandler, type VmWriteHandler } from '../../src/handlers/vmWriteHandler';
 import { type SweepResult, sweep } from '../../src/reconcile/sweep';
-import { createAuditSink, createRuntime, type Runtime } from '../../src/runtime';
+import { createAuditSink, createRuntime, managedIdentityCredential, type Runtime } from '../../src/runtime';
 
 export const SUB = '11111111-1111-1111-1111-111111111111';
 export const OTHER_SUB = '22222222-2222-2222-2222-222222222222';
@@ -127,7 +127,14 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const audit = new MemoryAuditSink();
   const sinks: AuditSink[] = [audit];
   if (options.appInsights) {
-    sinks.push(createAuditSink(settings, { caCertPem: emu.caCertPem, disableOfflineStorage: true }));
+    // As in production: the audit goes with the app's managed-identity token.
+    sinks.push(
+      createAuditSink(settings, {
+        caCertPem: emu.caCertPem,
+        disableOfflineStorage: true,
+        credential: managedIdentityCredential(),
+      }),
+    );
   }
   const logs: string[] = [];
   const log = {
