@@ -124,7 +124,7 @@ async function drive(
       tags: { [rng() < 0.5 ? 'acrPull' : 'ACRPULL']: pick(TAGS) },
       systemAssigned: rng() < 0.3,
       userAssignedIdentityIds: existing,
-      ...(stillCreating ? { provisioning: { forMs: 300 + Math.floor(rng() * 1_200) } } : {}),
+      ...(stillCreating ? { provisioning: { forMs: 1_000 + Math.floor(rng() * 2_000) } } : {}),
     });
   });
   const hadBefore = new Map(
