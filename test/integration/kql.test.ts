@@ -1,0 +1,97 @@
+// The shipped KQL (queries/*.kql) checked by the real Kusto parser and binder
+// (@kusto/language-service-next, Microsoft's Kusto.Language) against Application Insights'
+// `customEvents` table: a syntax error, an unknown column or function, or a wrong argument count fails
+// the test. Which dimensions the queries read is checked against what the app emits in auditTrail.test.ts.
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+
+import '@kusto/language-service-next/bridge.js';
+import '@kusto/language-service-next';
+
+interface Diagnostic {
+  Message: string;
+  Start: number;
+}
+interface KustoGlobals {
+  Language: {
+    // Bridge.NET classes with overloaded constructors ($ctorN): typed loosely on purpose.
+    Symbols: {
+      ColumnSymbol: new (name: string, type: unknown) => unknown;
+      ScalarTypes: Record<string, unknown>;
+      TableSymbol: { $ctor4: new (name: string, columns: unknown[]) => unknown };
+      DatabaseSymbol: { $ctor2: new (name: string, alternateName: null, members: unknown[]) => unknown };
+    };
+    GlobalState: { Default: { WithDatabase(db: unknown): unknown } };
+    KustoCode: {
+      ParseAndAnalyze(
+        text: string,
+        globals: unknown,
+      ): {
+        GetDiagnostics(): { Count: number; getItem(i: number): Diagnostic };
+      };
+    };
+  };
+}
+const Kusto = (globalThis as unknown as { Kusto: KustoGlobals }).Kusto;
+
+/** customEvents as Application Insights defines it (classic schema, the one `customEvents` queries use). */
+const CUSTOM_EVENTS = [
+  ['timestamp', 'DateTime'],
+  ['name', 'String'],
+  ['itemType', 'String'],
+  ['customDimensions', 'Dynamic'],
+  ['customMeasurements', 'Dynamic'],
+  ['operation_Name', 'String'],
+  ['operation_Id', 'String'],
+  ['operation_ParentId', 'String'],
+  ['session_Id', 'String'],
+  ['user_Id', 'String'],
+  ['client_Type', 'String'],
+  ['cloud_RoleName', 'String'],
+  ['cloud_RoleInstance', 'String'],
+  ['appId', 'String'],
+  ['appName', 'String'],
+  ['iKey', 'String'],
+  ['sdkVersion', 'String'],
+  ['itemId', 'String'],
+  ['itemCount', 'Int'],
+] as const;
+
+function globals(): unknown {
+  const S = Kusto.Language.Symbols;
+  const columns = CUSTOM_EVENTS.map(([name, type]) => new S.ColumnSymbol(name, S.ScalarTypes[type]));
+  const table = new S.TableSymbol.$ctor4('customEvents', columns);
+  const database = new S.DatabaseSymbol.$ctor2('appinsights', null, [table]);
+  return Kusto.Language.GlobalState.Default.WithDatabase(database);
+}
+
+function diagnostics(kql: string): string[] {
+  const found = Kusto.Language.KustoCode.ParseAndAnalyze(kql, globals()).GetDiagnostics();
+  return Array.from({ length: found.Count }, (_, i) => {
+    const d = found.getItem(i);
+    const line = kql.slice(0, d.Start).split('\n').length;
+    return `line ${line}: ${d.Message}`;
+  });
+}
+
+const dir = path.join(__dirname, '..', '..', 'queries');
+const files = readdirSync(dir).filter((f) => f.endsWith('.kql'));
+
+describe('the shipped KQL', () => {
+  it('is found', () => {
+    expect(files.length).toBeGreaterThanOrEqual(7);
+  });
+
+  it.each(files)('%s parses and binds against customEvents without a diagnostic', (file) => {
+    expect(diagnostics(readFileSync(path.join(dir, file), 'utf8'))).toEqual([]);
+  });
+
+  it.each([
+    ['a misspelt column', 'customEvents | project timestmp'],
+    ['an unknown function', 'customEvents | extend x = tostrin(name)'],
+    ['a syntax error', 'customEvents | where name == '],
+    ['another table', 'traces | take 1'],
+  ])('reports %s (the check can fail)', (_, kql) => {
+    expect(diagnostics(kql).length).toBeGreaterThan(0);
+  });
+});
