@@ -3,7 +3,7 @@
 // update VMs while the app works (Compute preempting a concurrent PATCH, the emulator's default);
 // then one clean round; then the invariants. Used by the jest test (a small fleet) and by
 // `npm run test:faults` (a larger one).
-import type { OperationName } from '../../emulator';
+import type { FaultRequest, OperationName } from '../../emulator';
 import type { AuditRecord } from '../../src/audit/auditRecord';
 import { hasSystemAssigned } from '../../src/core/attachPlan';
 import { ACR_PULL_ROLE, REPOSITORY_READER_ROLE } from '../../src/core/roles';
@@ -148,67 +148,66 @@ async function drive(
   };
   const forever = 1_000_000_000;
   const rate = options.faultRate;
+  // An observer: sees every matching request as it arrives (before the later faults) and never
+  // answers it; the armed fault's status and code are never sent.
+  const observe = (operation: OperationName, see: (req: FaultRequest) => void) =>
+    h.emu.injectFault({
+      operation,
+      status: 500,
+      code: 'unused',
+      count: forever,
+      match: (req) => {
+        see(req);
+        return false;
+      },
+    });
   const vmOf = (path: string) => h.emu.getVm(path.split('?')[0] ?? '');
   // First on vm.patch, so it sees every PATCH the app sends as the VM is when it arrives: the app must
   // never write while another writer's operation runs, nor give a second identity to a VM whose only
   // identity is its owner's user-assigned one (ACRPULL_SINGLE_IDENTITY_VMS=keep, the default).
   const patchViolations: string[] = [];
-  h.emu.injectFault({
-    operation: 'vm.patch',
-    status: 500,
-    code: 'unused',
-    count: forever,
-    match: (req) => {
-      const vm = vmOf(req.path);
-      if (!vm) return false;
-      // Only a PATCH planned from what the VM is now (its If-Match is the current etag) can break a
-      // rule: one planned before another writer changed the VM carries an older etag and gets 412.
-      const planned = req.headers?.['if-match'] === vm.etag;
-      if (planned && !['Succeeded', 'Failed'].includes(vm.provisioningState))
-        patchViolations.push(`${vm.name}: PATCH sent while the VM was ${vm.provisioningState}`);
-      const attached = Object.keys(vm.identity?.userAssignedIdentities ?? {}).map((k) => k.toLowerCase());
-      const adds = Object.keys(
-        (req.body as { identity?: { userAssignedIdentities?: object } })?.identity?.userAssignedIdentities ??
-          {},
-      ).map((k) => k.toLowerCase());
-      const only = attached[0];
-      if (
-        planned &&
-        !hasSystemAssigned(vm.identity?.type) &&
-        attached.length === 1 &&
-        only !== undefined &&
-        !only.includes('/userassignedidentities/id-acrpull-') &&
-        adds.some((id) => id !== only)
-      ) {
-        patchViolations.push(`${vm.name}: a second identity sent to a VM whose only identity was ${only}`);
-      }
-      return false;
-    },
+  observe('vm.patch', (req) => {
+    const vm = vmOf(req.path);
+    if (!vm) return;
+    // Only a PATCH planned from what the VM is now (its If-Match is the current etag) can break a
+    // rule: one planned before another writer changed the VM carries an older etag and gets 412.
+    const planned = req.headers?.['if-match'] === vm.etag;
+    if (planned && !['Succeeded', 'Failed'].includes(vm.provisioningState))
+      patchViolations.push(`${vm.name}: PATCH sent while the VM was ${vm.provisioningState}`);
+    const attached = Object.keys(vm.identity?.userAssignedIdentities ?? {}).map((k) => k.toLowerCase());
+    const adds = Object.keys(
+      (req.body as { identity?: { userAssignedIdentities?: object } })?.identity?.userAssignedIdentities ??
+        {},
+    ).map((k) => k.toLowerCase());
+    const only = attached[0];
+    if (
+      planned &&
+      !hasSystemAssigned(vm.identity?.type) &&
+      attached.length === 1 &&
+      only !== undefined &&
+      !only.includes('/userassignedidentities/id-acrpull-') &&
+      adds.some((id) => id !== only)
+    ) {
+      patchViolations.push(`${vm.name}: a second identity sent to a VM whose only identity was ${only}`);
+    }
   });
   // Right before the app reads a VM, its owner may start an update that then runs for a while. A VM
   // still being created counts as met (once) when the app reads it so.
   const metCreating = new Set<string>();
-  h.emu.injectFault({
-    operation: 'vm.get',
-    status: 500,
-    code: 'unused',
-    count: forever,
-    match: (req) => {
-      const vm = vmOf(req.path);
-      if (vm?.provisioningState === 'Creating' && faultsOn && !metCreating.has(vm.id)) {
-        metCreating.add(vm.id);
-        const kind = 'creation in progress by another writer';
-        injected[kind] = (injected[kind] ?? 0) + 1;
-      }
-      if (!vm || !['Succeeded', 'Failed'].includes(vm.provisioningState)) return false;
-      if (roll('update in progress by another writer', rate / 2)) {
-        h.emu.startVmOperation(vm.id, {
-          forMs: 50 + Math.floor(rng() * 300),
-          change: (v) => (v.tags = { ...v.tags, owner: 'terraform' }),
-        });
-      }
-      return false;
-    },
+  observe('vm.get', (req) => {
+    const vm = vmOf(req.path);
+    if (vm?.provisioningState === 'Creating' && faultsOn && !metCreating.has(vm.id)) {
+      metCreating.add(vm.id);
+      const kind = 'creation in progress by another writer';
+      injected[kind] = (injected[kind] ?? 0) + 1;
+    }
+    if (!vm || !['Succeeded', 'Failed'].includes(vm.provisioningState)) return;
+    if (roll('update in progress by another writer', rate / 2)) {
+      h.emu.startVmOperation(vm.id, {
+        forMs: 50 + Math.floor(rng() * 300),
+        change: (v) => (v.tags = { ...v.tags, owner: 'terraform' }),
+      });
+    }
   });
   // Few grants are made (one per registry and region), so a replication window hits half of them.
   h.emu.injectFault({
@@ -273,35 +272,28 @@ async function drive(
     match: () => roll('async operation Failed', rate / 3),
   });
   // Side effects right before a PATCH lands: a concurrent writer (→ 412), or the VM deleted.
-  h.emu.injectFault({
-    operation: 'vm.patch',
-    status: 500,
-    code: 'unused',
-    count: forever,
-    match: (req) => {
-      const vm = vmOf(req.path);
-      if (vm && !writerAdded.has(vm.id.toLowerCase()) && roll('412 race with a concurrent writer', rate)) {
-        const theirs = pick(writerIdentities);
-        writerAdded.set(vm.id.toLowerCase(), theirs.id.toLowerCase());
-        h.emu.updateVmOutOfBand(vm.id, (v) => {
-          const map = {
-            ...(v.identity?.userAssignedIdentities ?? {}),
-            [theirs.id]: { principalId: theirs.principalId, clientId: theirs.clientId },
-          };
-          v.identity = {
-            ...(v.identity ?? {}),
-            type: v.identity?.type?.includes('SystemAssigned')
-              ? 'SystemAssigned, UserAssigned'
-              : 'UserAssigned',
-            userAssignedIdentities: map,
-          };
-        });
-      } else if (vm && roll('VM deleted mid-flight', rate / 10)) {
-        deleted.add(vm.id.toLowerCase());
-        h.emu.deleteVm(vm.id);
-      }
-      return false;
-    },
+  observe('vm.patch', (req) => {
+    const vm = vmOf(req.path);
+    if (vm && !writerAdded.has(vm.id.toLowerCase()) && roll('412 race with a concurrent writer', rate)) {
+      const theirs = pick(writerIdentities);
+      writerAdded.set(vm.id.toLowerCase(), theirs.id.toLowerCase());
+      h.emu.updateVmOutOfBand(vm.id, (v) => {
+        const map = {
+          ...(v.identity?.userAssignedIdentities ?? {}),
+          [theirs.id]: { principalId: theirs.principalId, clientId: theirs.clientId },
+        };
+        v.identity = {
+          ...(v.identity ?? {}),
+          type: v.identity?.type?.includes('SystemAssigned')
+            ? 'SystemAssigned, UserAssigned'
+            : 'UserAssigned',
+          userAssignedIdentities: map,
+        };
+      });
+    } else if (vm && roll('VM deleted mid-flight', rate / 10)) {
+      deleted.add(vm.id.toLowerCase());
+      h.emu.deleteVm(vm.id);
+    }
   });
 
   const violations: string[] = [];
