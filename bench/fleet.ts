@@ -51,6 +51,7 @@ export function seedFleet(emu: Emulator, n: number, fleetCase: FleetCase): Seede
         resourceGroup: 'rg-acrpull-identities',
         name: `id-acrpull-${registry?.name}-${region}`,
         location: region,
+        createdBy: 'app', // made by the app in an earlier run: ARM's systemData says so
       });
       emu.seedRoleAssignment({
         scope: registry?.id ?? '',

@@ -76,6 +76,7 @@ async function main(): Promise<void> {
       resourceGroup: 'rg-acrpull-identities',
       name: 'id-acrpull-contosoapps-westeurope',
       location: 'westeurope',
+      createdBy: 'app', // made by the app in an earlier run: ARM's systemData says so
     });
     emu.seedRoleAssignment({
       scope: `/subscriptions/${SUB}/resourceGroups/rg-registries/providers/Microsoft.ContainerRegistry/registries/contosoapps`,

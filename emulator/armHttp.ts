@@ -3,6 +3,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { invalidRequestContent, invalidSkipToken } from './errors';
 import type { Store } from './store';
+import type { SystemDataCreatedBy } from './systemData';
 
 /** Runtime knobs, shared by reference so the test handle can change them. */
 export interface EmulatorSettings {
@@ -19,6 +20,8 @@ export interface EmulatorSettings {
    * (shared/reference/azure-rest.md §11); preempt is the default because it is the harmful one.
    */
   concurrentWrites: ConcurrentWrites;
+  /** Which id of a managed-identity caller ARM writes into systemData.createdBy (see systemData.ts). */
+  systemDataCreatedBy: SystemDataCreatedBy;
 }
 
 export type ConcurrentWrites = 'preempt' | 'conflict';
@@ -26,6 +29,10 @@ export type ConcurrentWrites = 'preempt' | 'conflict';
 export interface Caller {
   objectId: string;
   tenantId: string;
+  /** The token's `appid`: the application (client) id. */
+  clientId: string;
+  /** The token came from a managed-identity endpoint (it carries `xms_mirid`). */
+  managedIdentity: boolean;
 }
 
 export interface ArmRequest {

@@ -14,14 +14,18 @@ import { isGuid, parseScope, sameId, TYPES } from './resourceIds';
 import { roleGuidOf } from './roleDefinitions';
 import { API_VERSIONS } from './routes';
 import { type AsyncOperationRecord, type Store, VM_OWNER, type VmRecord } from './store';
+import { actorOf, type SystemDataActor } from './systemData';
 import type { TokenAuthority } from './tokens';
+
+/** Who made a seeded identity unless the seed says: a person, before the test began. */
+const SEED_CREATOR: SystemDataActor = { by: 'operator@contoso.example', type: 'User' };
 
 export interface HandleDeps {
   armEndpoint: string;
   identityEndpoint: string;
   identityHeader: string;
   caCertPem: string;
-  appIdentity: { principalId: string; clientId: string };
+  appIdentity: { principalId: string; clientId: string; resourceId: string };
   store: Store;
   controls: Controls;
   authority: TokenAuthority;
@@ -47,6 +51,17 @@ function closeServer(server: HttpServer | HttpsServer): Promise<void> {
 
 export function createHandle(deps: HandleDeps): Emulator {
   const { store, controls, settings } = deps;
+
+  const appCreator = (): SystemDataActor =>
+    actorOf(
+      {
+        objectId: deps.appIdentity.principalId,
+        clientId: deps.appIdentity.clientId,
+        tenantId: store.tenantId,
+        managedIdentity: true,
+      },
+      settings.systemDataCreatedBy,
+    );
 
   function liveVm(id: string): VmRecord {
     const vm = store.vms.byId(id, TYPES.vm);
@@ -114,12 +129,29 @@ export function createHandle(deps: HandleDeps): Emulator {
       `LiveEndpoint=${deps.ingestionEndpoint}`,
     ].join(';'),
 
-    issueToken: () =>
-      deps.authority.issue({
-        audience: 'https://management.azure.com',
-        objectId: deps.appIdentity.principalId,
-        clientId: deps.appIdentity.clientId,
-      }).token,
+    issueToken: (as) =>
+      deps.authority.issue(
+        as
+          ? {
+              audience: as.audience ?? 'https://management.azure.com',
+              objectId: as.objectId,
+              clientId: as.clientId,
+              // A managed identity's token names its resource (xms_mirid); an application's does not.
+              ...((as.kind ?? 'ManagedIdentity') === 'ManagedIdentity'
+                ? {
+                    resourceId: `/subscriptions/${randomUUID()}/resourceGroups/rg/providers/Microsoft.Web/sites/caller`,
+                  }
+                : {}),
+            }
+          : {
+              audience: 'https://management.azure.com',
+              objectId: deps.appIdentity.principalId,
+              clientId: deps.appIdentity.clientId,
+              resourceId: deps.appIdentity.resourceId,
+            },
+      ).token,
+
+    appCreator: () => appCreator(),
 
     seedResourceGroup: (sub, name, location) =>
       store.addResourceGroup(sub, name, location ?? DEFAULT_LOCATION).id,
@@ -149,7 +181,8 @@ export function createHandle(deps: HandleDeps): Emulator {
         store.identities.get(i.subscriptionId, i.resourceGroup, i.name),
         `identity '${i.name}'`,
       );
-      return clone(store.createIdentity(i, 0));
+      const creator = i.createdBy === 'app' ? appCreator() : (i.createdBy ?? SEED_CREATOR);
+      return clone(store.createIdentity(i, 0, creator));
     },
 
     seedVm(v) {

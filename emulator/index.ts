@@ -14,6 +14,7 @@ import { RequestLimiter, type ThrottleSettings } from './rateLimit';
 import { isGuid } from './resourceIds';
 import { createArmServer } from './server';
 import { Store } from './store';
+import type { SystemDataActor, SystemDataCreatedBy } from './systemData';
 import { createTokenServer } from './tokenServer';
 import { TokenAuthority } from './tokens';
 
@@ -40,6 +41,7 @@ export type {
   VmRecord,
 } from './store';
 export { OPERATION_PREEMPTED, VM_OWNER } from './store';
+export type { CreatedByType, SystemDataActor, SystemDataCreatedBy, SystemDataRecord } from './systemData';
 
 import type { CustomEvent, TelemetryEnvelope } from './ingestion/telemetryStore';
 import type {
@@ -85,6 +87,11 @@ export interface EmulatorOptions {
    * is a component with local auth disabled, which refuses (401) telemetry without an Entra token.
    */
   ingestionAuth?: IngestionAuth;
+  /**
+   * Which id of a managed-identity caller ARM writes into `systemData.createdBy`: 'clientId'
+   * (default) or 'objectId'. Not documented; see emulator/systemData.ts.
+   */
+  systemDataCreatedBy?: SystemDataCreatedBy;
 }
 
 export interface SeedRegistry {
@@ -101,6 +108,20 @@ export interface SeedIdentity {
   resourceGroup: string;
   name: string;
   location: string;
+  /**
+   * Who ARM records as its creator (systemData): 'app' = the function app's identity, as if the app
+   * had created it; default a user, `operator@contoso.example`.
+   */
+  createdBy?: 'app' | SystemDataActor;
+}
+
+/** A principal to act as: a token for another caller than the app (an attacker, an operator's pipeline). */
+export interface TokenSubject {
+  objectId: string;
+  clientId: string;
+  /** 'ManagedIdentity' (default) or 'Application' (a service principal with a secret or certificate). */
+  kind?: 'ManagedIdentity' | 'Application';
+  audience?: string;
 }
 
 export interface SeedVm {
@@ -165,13 +186,16 @@ export interface Emulator {
   readonly caCertPem: string;
   readonly tenantId: string;
   /** The function app's own (system-assigned) identity: whose tokens issueToken() and the token endpoint hand out by default. */
-  readonly appIdentity: { principalId: string; clientId: string };
+  readonly appIdentity: { principalId: string; clientId: string; resourceId: string };
   /** Application Insights ingestion: `https://127.0.0.1:PORT/` (same CA as ARM, no token needed). */
   readonly ingestionEndpoint: string;
   readonly instrumentationKey: string;
   /** `InstrumentationKey=…;IngestionEndpoint=https://127.0.0.1:PORT/;LiveEndpoint=https://127.0.0.1:PORT/` */
   readonly connectionString: string;
-  issueToken(): string;
+  /** An ARM token for the app's identity, or for another principal. */
+  issueToken(as?: TokenSubject): string;
+  /** Who ARM records in systemData when the app's identity creates something (per systemDataCreatedBy). */
+  appCreator(): SystemDataActor;
   seedResourceGroup(subscriptionId: string, name: string, location?: string): string;
   seedRegistry(r: SeedRegistry): RegistryRecord;
   seedIdentity(i: SeedIdentity): IdentityRecord;
@@ -225,7 +249,12 @@ export interface Emulator {
  */
 const PROCESS_DEFAULTS = {
   tenantId: randomUUID(),
-  appIdentity: { principalId: randomUUID(), clientId: randomUUID() },
+  appIdentity: {
+    principalId: randomUUID(),
+    clientId: randomUUID(),
+    resourceId:
+      '/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-acrpull-app/providers/Microsoft.Web/sites/acrpull-app',
+  },
 };
 
 const DEFAULT_INSTRUMENTATION_KEY = '00000000-0000-0000-0000-000000000000';
@@ -250,6 +279,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     pageSize: options.pageSize ?? 50,
     tenantId,
     concurrentWrites: options.concurrentWrites ?? 'preempt',
+    systemDataCreatedBy: options.systemDataCreatedBy ?? 'clientId',
   };
   const instrumentationKey = options.instrumentationKey ?? DEFAULT_INSTRUMENTATION_KEY;
   // The SDK refuses a connection string whose key is not a GUID, so the emulator does too.

@@ -11,6 +11,7 @@ import {
   TYPES,
 } from './resourceIds';
 import { roleDefinitionIdFor } from './roleDefinitions';
+import { createdSystemData, type SystemDataActor, type SystemDataRecord } from './systemData';
 
 export interface ResourceGroupRecord {
   id: string;
@@ -68,6 +69,8 @@ export interface IdentityRecord {
   isolationScope: string;
   /** ISO time; principals younger than principalReplicationDelayMs are not yet "in the directory". */
   createdAt: string;
+  /** Who created and last modified it, from the callers' tokens (ARM's systemData). */
+  systemData: SystemDataRecord;
 }
 
 export type RoleAssignmentMode = 'LegacyRegistryPermissions' | 'AbacRepositoryPermissions';
@@ -301,7 +304,7 @@ export class Store {
 
   // --- user-assigned identities ------------------------------------------------------------------
 
-  createIdentity(i: ResourceInput, createdAtMs: number): IdentityRecord {
+  createIdentity(i: ResourceInput, createdAtMs: number, creator: SystemDataActor): IdentityRecord {
     const record: IdentityRecord = {
       ...this.tracked(i, TYPES.identity, (sub, rg) => identityResourceId(sub, rg, i.name)),
       principalId: randomUUID(),
@@ -309,6 +312,7 @@ export class Store {
       tenantId: this.tenantId,
       isolationScope: 'None',
       createdAt: new Date(createdAtMs || Date.now()).toISOString(),
+      systemData: createdSystemData(creator, createdAtMs),
     };
     this.identities.put(record);
     this.addPrincipal(record.principalId, 'ServicePrincipal', createdAtMs);

@@ -12,6 +12,8 @@ import type { TokenAuthority } from './tokens';
 export interface AppIdentity {
   principalId: string;
   clientId: string;
+  /** The hosting resource (the function app): a system-assigned identity's token names it in `xms_mirid`. */
+  resourceId: string;
 }
 
 export interface TokenServerDeps {
@@ -42,7 +44,7 @@ function selectIdentity(deps: TokenServerDeps, query: Record<string, string>) {
   if (given.length > 1)
     throw new TokenEndpointError(400, `Only one of ${SELECTORS.join(', ')} may be given.`);
   const selector = given[0];
-  if (selector === undefined) return { ...deps.appIdentity, resourceId: undefined };
+  if (selector === undefined) return { ...deps.appIdentity };
   const value = query[selector] ?? '';
   const identity =
     selector === 'mi_res_id'

@@ -29,7 +29,11 @@ export interface TokenRequest {
   audience: string;
   objectId: string;
   clientId: string;
-  /** The managed identity's resource id, when a user-assigned identity asked. */
+  /**
+   * The managed identity's resource id (`xms_mirid`: the identity for a user-assigned one, the
+   * hosting resource for a system-assigned one). Absent: an application's token, not a managed
+   * identity's.
+   */
   resourceId?: string;
   lifetimeSeconds?: number;
 }
@@ -93,7 +97,12 @@ export class TokenAuthority {
     if (claims.exp * 1000 <= now.getTime())
       throw expiredAuthenticationToken(new Date(claims.exp * 1000), now);
     if (!ALLOWED_AUDIENCES.includes(claims.aud)) throw invalidTokenAudience(claims.aud);
-    return { objectId: claims.oid, tenantId: claims.tid };
+    return {
+      objectId: claims.oid,
+      tenantId: claims.tid,
+      clientId: claims.appid,
+      managedIdentity: claims.xms_mirid !== undefined,
+    };
   }
 
   /**

@@ -14,6 +14,7 @@ import { UserAssignedIdentities } from './azure/userAssignedIdentities';
 import { VirtualMachines } from './azure/virtualMachines';
 import { loadSettings, type Settings, startupWarnings } from './config/settings';
 import type { Logger } from './core/logger';
+import { principalFromToken, type SelfPrincipal } from './core/ownership';
 import type { ReconcileDeps } from './reconcile/reconcileDeps';
 import type { SweepDeps } from './reconcile/sweep';
 
@@ -78,7 +79,31 @@ export function createRuntime(settings: Settings, options: RuntimeOptions = {}):
         credential,
       }),
     log,
+    whoAmI: selfPrincipal(credential, settings.armAudience),
     ...(options.retry ? { retry: options.retry } : {}),
+  };
+}
+
+/**
+ * Who the credential signs in as, from the claims of its ARM token (the token the ARM clients use
+ * anyway, so normally served from the credential's cache). Remembered once known; a failure is
+ * retried on the next call. A token that names no principal proves nothing: every pull identity the
+ * app did not provably create is then refused, which the audit record says.
+ */
+export function selfPrincipal(credential: TokenCredential, audience: string): () => Promise<SelfPrincipal> {
+  let known: Promise<SelfPrincipal> | undefined;
+  return () => {
+    known ??= credential.getToken(`${audience.replace(/\/+$/, '')}/.default`).then(
+      (token) => {
+        if (!token) throw new Error('the credential returned no token for ARM');
+        return principalFromToken(token.token);
+      },
+      (error: unknown) => {
+        known = undefined;
+        throw error;
+      },
+    );
+    return known;
   };
 }
 

@@ -1,9 +1,10 @@
 // Microsoft.ManagedIdentity/userAssignedIdentities (2024-11-30): PUT (201 create / 200 update), GET,
-// lists. Ids come back with a lowercase `resourcegroups` segment, as the real service returns them.
+// lists, each with ARM's systemData (who created it, from the caller's token: systemData.ts). Ids come back with a lowercase `resourcegroups` segment, as the real service returns them.
 import { type Handler, ok, pageOf, parseTags, requireObject } from '../armHttp';
 import { invalidParameter, invalidResourceLocation, invalidResourceName, locationRequired } from '../errors';
 import { TYPES } from '../resourceIds';
 import type { IdentityRecord } from '../store';
+import { actorOf, modifiedSystemData } from '../systemData';
 import { listScope, requireResource, requireResourceGroup } from './lookup';
 
 const IDENTITY_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_-]{2,127}$/;
@@ -22,6 +23,7 @@ export function renderIdentity(i: IdentityRecord): unknown {
       clientId: i.clientId,
       isolationScope: i.isolationScope,
     },
+    systemData: { ...i.systemData },
   };
 }
 
@@ -61,6 +63,7 @@ export const putIdentity: Handler = (req, ctx) => {
   const tags = body.tags === undefined || body.tags === null ? {} : parseTags(body.tags);
   const isolationScope = readIsolationScope(body.properties);
 
+  const actor = actorOf(req.caller, ctx.settings.systemDataCreatedBy);
   const existing = ctx.store.identities.get(subscriptionId, resourceGroup, name);
   if (existing) {
     if (!sameLocation(existing.location, location)) {
@@ -68,11 +71,14 @@ export const putIdentity: Handler = (req, ctx) => {
     }
     existing.tags = tags;
     if (isolationScope) existing.isolationScope = isolationScope;
+    // Whoever updates it, ARM keeps the creator: only lastModified* changes.
+    modifiedSystemData(existing.systemData, actor, Date.now());
     return ok(renderIdentity(existing));
   }
   const created = ctx.store.createIdentity(
     { subscriptionId, resourceGroup: group.name, name, location, tags },
     Date.now(),
+    actor,
   );
   if (isolationScope) created.isolationScope = isolationScope;
   return { status: 201, body: renderIdentity(created) };

@@ -10,6 +10,13 @@ export type AuditAction =
   | 'identity-attached'
   /** Not attached, to keep the VM's IMDS default identity (ACRPULL_SINGLE_IDENTITY_VMS=keep). */
   | 'attach-refused'
+  /**
+   * A pull identity the app cannot prove it created (ARM's systemData names someone else), or an
+   * override that is the app's own identity: neither granted nor attached.
+   */
+  | 'identity-refused'
+  /** Sweep finding: a pull identity holds role assignments beyond its pull grants. */
+  | 'identity-excess-roles'
   | 'already-compliant'
   | 'tag-invalid'
   | 'registry-denied'
@@ -18,7 +25,8 @@ export type AuditAction =
 
 /**
  * changed: a write was made; unchanged: verified, nothing to write; planned: audit mode, a write
- * would have been made; rejected: the request was refused (bad tag, not allowed); skipped: nothing to
+ * would have been made; rejected: the request was refused (bad tag, not allowed); flagged: a finding
+ * the operator must look at, nothing was written; skipped: nothing to
  * act on (VM gone); deferred: not possible yet (the VM is busy), retried later; failed: an error
  * stopped it.
  */
@@ -27,6 +35,8 @@ export type AuditOutcome =
   | 'unchanged'
   | 'planned'
   | 'rejected'
+  /** A finding for the operator (the sweep saw something wrong that is not the app's to change). */
+  | 'flagged'
   | 'skipped'
   | 'deferred'
   | 'failed';
@@ -44,6 +54,8 @@ export interface AuditRecord {
   readonly identityId?: string;
   readonly principalId?: string;
   readonly clientId?: string;
+  /** Who ARM's systemData says created the identity (`createdBy (createdByType)`), when it matters. */
+  readonly identityCreatedBy?: string;
   readonly role?: string;
   readonly eventId?: string;
   readonly correlationId?: string;

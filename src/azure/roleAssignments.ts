@@ -15,6 +15,13 @@ export interface GrantRequest {
   readonly description: string;
 }
 
+export interface HeldAssignment {
+  readonly id: string;
+  readonly scope: string;
+  readonly roleGuid: string;
+  readonly principalId: string;
+}
+
 export class RoleAssignments {
   constructor(private readonly clients: ArmClients) {}
 
@@ -43,6 +50,31 @@ export class RoleAssignments {
       }
     }
     return false;
+  }
+
+  /**
+   * Every role assignment the principal holds that the subscription shows: at the subscription, below
+   * it, and inherited from above (management groups). One paged list, `assignedTo` filtered by ARM.
+   */
+  async listAssignedTo(
+    subscriptionId: string,
+    principalId: string,
+    abortSignal?: AbortSignal,
+  ): Promise<HeldAssignment[]> {
+    const client = this.clients.authorization(subscriptionId);
+    const held: HeldAssignment[] = [];
+    for await (const assignment of client.roleAssignments.listForSubscription({
+      filter: `assignedTo('${principalId}')`,
+      ...(abortSignal ? { abortSignal } : {}),
+    })) {
+      held.push({
+        id: assignment.id ?? '',
+        scope: assignment.scope ?? '',
+        roleGuid: roleGuidOf(assignment.roleDefinitionId ?? ''),
+        principalId: assignment.principalId ?? '',
+      });
+    }
+    return held;
   }
 
   /**

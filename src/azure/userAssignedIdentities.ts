@@ -10,6 +10,9 @@ export interface IdentityState {
   readonly location: string;
   readonly principalId: string;
   readonly clientId: string;
+  /** ARM's systemData: who created it (set by ARM from the creator's token, not by the caller). */
+  readonly createdBy?: string;
+  readonly createdByType?: string;
 }
 
 export class UserAssignedIdentities {
@@ -57,6 +60,7 @@ function toState(found: {
   location: string;
   principalId?: string;
   clientId?: string;
+  systemData?: { createdBy?: string; createdByType?: string };
 }): IdentityState {
   if (!found.id || !found.principalId || !found.clientId) {
     throw new Error(`identity response is missing id, principalId or clientId: ${JSON.stringify(found)}`);
@@ -67,5 +71,7 @@ function toState(found: {
     location: found.location,
     principalId: found.principalId,
     clientId: found.clientId,
+    ...(found.systemData?.createdBy ? { createdBy: found.systemData.createdBy } : {}),
+    ...(found.systemData?.createdByType ? { createdByType: found.systemData.createdByType } : {}),
   };
 }

@@ -46,6 +46,11 @@ export interface Settings {
   /** Client-side pacing per subscription, kept below ARM's refill rates (reads 25/s, writes 10/s). */
   readonly armReadsPerSecond: number;
   readonly armWritesPerSecond: number;
+  /**
+   * Creators, besides the app's own identity, whose pull identities the app reuses: principals (ids as
+   * ARM writes them in systemData.createdBy) or sign-in names. Lower-cased.
+   */
+  readonly trustedCreators: readonly string[];
   /** Where audit events go; unset means the function log only. */
   readonly appInsightsConnectionString?: string;
 }
@@ -66,7 +71,11 @@ type Env = Record<string, string | undefined>;
 export const DEFAULT_RECONCILE_SCHEDULE = '0 */15 * * * *';
 
 /** Variables whose empty value means "use the default list" rather than "unset". */
-const LIST_VARIABLES = new Set(['ACRPULL_REGISTRY_SUBSCRIPTIONS', 'ACRPULL_SUBSCRIPTIONS']);
+const LIST_VARIABLES = new Set([
+  'ACRPULL_REGISTRY_SUBSCRIPTIONS',
+  'ACRPULL_SUBSCRIPTIONS',
+  'ACRPULL_TRUSTED_CREATORS',
+]);
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -83,6 +92,21 @@ const subscriptionList = z
       .map((s) => s.toLowerCase()),
   )
   .refine((subs) => subs.every((s) => GUID.test(s)), 'must be a comma-separated list of subscription ids');
+
+/** What ARM writes in systemData.createdBy: a GUID (an application or managed identity) or a sign-in name. */
+const creatorList = z
+  .string()
+  .default('')
+  .transform((v) =>
+    v
+      .split(/[\s,;]+/)
+      .filter(Boolean)
+      .map((s) => s.toLowerCase()),
+  )
+  .refine(
+    (creators) => creators.every((c) => GUID.test(c) || /^[^@\s]+@[^@\s]+$/.test(c)),
+    'must be a comma-separated list of principal ids (GUIDs) or sign-in names (user@domain)',
+  );
 
 const httpsUrl = z
   .string()
@@ -108,6 +132,7 @@ const variables = {
   ACRPULL_EVENT_TIME_BUDGET_SECONDS: positiveInt(600).default(25),
   ACRPULL_REGISTRY_SUBSCRIPTIONS: subscriptionList,
   ACRPULL_SUBSCRIPTIONS: subscriptionList,
+  ACRPULL_TRUSTED_CREATORS: creatorList,
   ACRPULL_RECONCILE_SCHEDULE: z
     .string()
     .transform((v) => v.trim().replace(/\s+/g, ' '))
@@ -172,6 +197,7 @@ export function loadSettings(env: Env = process.env): Settings {
     armAudience: read(env, 'ACRPULL_ARM_AUDIENCE'),
     eventTimeBudgetMs: read(env, 'ACRPULL_EVENT_TIME_BUDGET_SECONDS') * 1000,
     subscriptions: read(env, 'ACRPULL_SUBSCRIPTIONS'),
+    trustedCreators: read(env, 'ACRPULL_TRUSTED_CREATORS'),
     reconcileSchedule: read(env, 'ACRPULL_RECONCILE_SCHEDULE'),
     sweepConcurrency: read(env, 'ACRPULL_SWEEP_CONCURRENCY'),
     sweepTimeBudgetMs: read(env, 'ACRPULL_SWEEP_TIME_BUDGET_SECONDS') * 1000,

@@ -6,6 +6,7 @@ import type { UserAssignedIdentities } from '../azure/userAssignedIdentities';
 import type { VirtualMachines } from '../azure/virtualMachines';
 import type { Settings } from '../config/settings';
 import type { Logger } from '../core/logger';
+import type { SelfPrincipal } from '../core/ownership';
 
 /** What the reconcile needs: settings, one adapter per ARM resource type, the audit sink, a logger. */
 export interface ReconcileDeps {
@@ -16,6 +17,8 @@ export interface ReconcileDeps {
   readonly registries: ContainerRegistries;
   readonly audit: AuditSink;
   readonly log: Logger;
+  /** Who the app runs as (from its ARM token): the proof of which pull identities it created. */
+  readonly whoAmI: () => Promise<SelfPrincipal>;
   /** Overrides for the retry loop (policy, sleep, random); the deadline comes per request. */
   readonly retry?: Omit<RetryEnvironment, 'deadline'>;
   readonly now?: () => number;

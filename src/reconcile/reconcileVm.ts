@@ -228,7 +228,11 @@ export async function reconcileVm(
           identityId,
         };
         if (decision.status === 'rejected')
-          auditor.record(decision.action, 'rejected', { ...where, reason: decision.reason });
+          auditor.record(decision.action, 'rejected', {
+            ...where,
+            ...refusedIdentity(decision),
+            reason: decision.reason,
+          });
         else auditor.failed(decision.error, where);
       }
     } catch (error) {
@@ -374,4 +378,15 @@ function summarize(records: readonly AuditRecord[]): VmOutcome {
   if (records.some((r) => r.outcome === 'planned')) return 'planned';
   if (records.some((r) => r.outcome === 'rejected')) return 'rejected';
   return 'compliant';
+}
+
+/** An identity-refused decision's identity and its creator, for the VM's record. */
+export function refusedIdentity(decision: Extract<RegistryDecision, { status: 'rejected' }>): {
+  identityId?: string;
+  identityCreatedBy?: string;
+} {
+  return {
+    ...(decision.identityId ? { identityId: decision.identityId } : {}),
+    ...(decision.identityCreatedBy ? { identityCreatedBy: decision.identityCreatedBy } : {}),
+  };
 }

@@ -9,7 +9,8 @@ import { type RetryEnvironment, withRetry } from '../azure/retry';
 import type { IdentityState } from '../azure/userAssignedIdentities';
 import { decideByName, isRegistryAllowed } from '../core/allowlist';
 import { normalizeRegion, roleAssignmentName } from '../core/names';
-import { pullIdentityFor } from '../core/pullIdentity';
+import { describeCreator, isSelf, ownershipOf } from '../core/ownership';
+import { type PullIdentity, pullIdentityFor } from '../core/pullIdentity';
 import { pullRoleFor } from '../core/roles';
 import type { RegistryRef } from '../core/tag';
 import type { ReconcileDeps } from './reconcileDeps';
@@ -25,9 +26,12 @@ export type RegistryDecision =
   /** The request is refused; the caller audits it against each VM that asked. */
   | {
       readonly status: 'rejected';
-      readonly action: 'tag-invalid' | 'registry-denied';
+      readonly action: 'tag-invalid' | 'registry-denied' | 'identity-refused';
       readonly reason: string;
       readonly registry?: RegistryState;
+      /** identity-refused: the identity, and who ARM says created it. */
+      readonly identityId?: string;
+      readonly identityCreatedBy?: string;
     }
   | { readonly status: 'failed'; readonly error: unknown; readonly registry?: RegistryState };
 
@@ -114,8 +118,57 @@ export async function ensurePullAccess(
       ...(await ensureIdentityAndGrant(deps, retryEnv, auditor, registry, region)),
     };
   } catch (error) {
+    if (error instanceof IdentityRefusedError) {
+      return {
+        status: 'rejected',
+        action: 'identity-refused',
+        reason: error.message,
+        registry,
+        identityId: error.identityId,
+        identityCreatedBy: error.creator,
+      };
+    }
     return { status: 'failed', error, registry };
   }
+}
+
+/** Terminal: the identity is not one the app may grant or attach (a retry would find the same). */
+class IdentityRefusedError extends Error {
+  constructor(
+    readonly identityId: string,
+    readonly creator: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'IdentityRefusedError';
+  }
+}
+
+/**
+ * The app's own identities must be provably its own (ARM's systemData, not the name or tags), and an
+ * operator override must not be the app's own identity (every VM would get the app's permissions).
+ */
+async function refuseUnlessUsable(
+  deps: ReconcileDeps,
+  pull: PullIdentity,
+  registry: RegistryState,
+  identity: IdentityState,
+): Promise<void> {
+  const self = await deps.whoAmI();
+  const creator = describeCreator(identity);
+  if (pull.broughtByOperator) {
+    if (isSelf(identity, self)) {
+      throw new IdentityRefusedError(
+        identity.id,
+        creator,
+        `ACRPULL_IDENTITY_OVERRIDES names the app's own identity (${identity.id}) for ${registry.name}: ` +
+          "attaching it would give every tagged VM the app's permissions; name an identity made for pulling",
+      );
+    }
+    return;
+  }
+  const ownership = ownershipOf(identity, self, deps.settings.trustedCreators);
+  if (!ownership.owned) throw new IdentityRefusedError(identity.id, ownership.creator, ownership.reason);
 }
 
 async function ensureIdentityAndGrant(
@@ -135,6 +188,7 @@ async function ensureIdentityAndGrant(
     deps.identities.get(rg, name, signal),
   );
   if (identity) {
+    await refuseUnlessUsable(deps, pull, registry, identity);
     auditor.record('identity-reused', 'unchanged', ids(where, identity));
   } else if (pull.broughtByOperator) {
     // The operator's own identity is used, never created: its absence is a configuration error.
@@ -155,6 +209,8 @@ async function ensureIdentityAndGrant(
       deps.identities.createOrUpdate(rg, name, normalizeRegion(region), tags, signal),
     );
     identity = created;
+    // Normally ours (201). A 200 means someone else created the name between our read and our PUT.
+    await refuseUnlessUsable(deps, pull, registry, created);
     auditor.record('identity-created', 'changed', ids(where, created));
   }
 

@@ -15,8 +15,15 @@ import { isAttached } from '../core/attachPlan';
 import { normalizeRegion } from '../core/names';
 import { parseVmId, type VmRef } from '../core/resourceId';
 import { parseRegistryTag, type RegistryRef } from '../core/tag';
+import { reportExcessRoles } from './identityFindings';
 import type { ReconcileDeps } from './reconcileDeps';
-import { type DecideRegistry, reconcileVm, refuseForImdsDefault, type VmOutcome } from './reconcileVm';
+import {
+  type DecideRegistry,
+  reconcileVm,
+  refusedIdentity,
+  refuseForImdsDefault,
+  type VmOutcome,
+} from './reconcileVm';
 import {
   authorizeRegistry,
   ensurePullAccess,
@@ -283,6 +290,14 @@ export async function sweep(deps: SweepDeps, options: SweepOptions): Promise<Swe
       }),
     ),
   );
+  // 6. Findings: a pull identity that holds more than pull is flagged (the app never grants more).
+  if (!stopped && hasTime()) {
+    const decided = await Promise.all(pairs.values());
+    const ready = decided.filter(
+      (d): d is Extract<RegistryDecision, { status: 'ready' }> => d.status === 'ready',
+    );
+    await reportExcessRoles(deps, retryEnv, pairAuditor, ready, subscriptions);
+  }
   return finish(!stopped, stopped ? 'time budget reached; the rest is left for the next sweep' : undefined);
 }
 
@@ -307,6 +322,7 @@ function outcomeFromSnapshot(
       auditor.record(decision.action, 'rejected', {
         registry: decision.registry?.name ?? item.refs[i]?.name,
         ...(decision.registry ? { registryId: decision.registry.id } : {}),
+        ...refusedIdentity(decision),
         reason: decision.reason,
       });
       if (rank.rejected > rank[outcome]) outcome = 'rejected';

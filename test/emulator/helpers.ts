@@ -8,7 +8,7 @@ import { ManagedServiceIdentityClient } from '@azure/arm-msi';
 import { ResourceGraphClient } from '@azure/arm-resourcegraph';
 import { SubscriptionClient } from '@azure/arm-resources-subscriptions';
 import type { TokenCredential } from '@azure/core-auth';
-import type { Emulator } from '../../emulator';
+import type { Emulator, TokenSubject } from '../../emulator';
 
 export const SUB = '00000000-0000-0000-0000-0000000000aa';
 export const ACR_PULL = '7f951dda-4ed3-4680-a7ca-43fe172d538d';
@@ -31,9 +31,14 @@ export const placed = (
 export const roleDefinitionId = (guid: string, sub = SUB) =>
   `/subscriptions/${sub}/providers/Microsoft.Authorization/roleDefinitions/${guid}`;
 
-/** A credential that hands out tokens the emulator minted directly (no token endpoint involved). */
-export function staticCredential(emu: Emulator): TokenCredential {
-  return { getToken: async () => ({ token: emu.issueToken(), expiresOnTimestamp: Date.now() + 3600_000 }) };
+/**
+ * A credential that hands out tokens the emulator minted directly (no token endpoint involved): the
+ * app's identity's, or another principal's (`as`).
+ */
+export function staticCredential(emu: Emulator, as?: TokenSubject): TokenCredential {
+  return {
+    getToken: async () => ({ token: emu.issueToken(as), expiresOnTimestamp: Date.now() + 3600_000 }),
+  };
 }
 
 export interface Clients {

@@ -1,7 +1,7 @@
 // Microsoft.ManagedIdentity/userAssignedIdentities through the real @azure/arm-msi client.
 import type { FullOperationResponse } from '@azure/core-client';
 import { type Emulator, startEmulator } from '../../emulator';
-import { type Clients, clientsFor, failure, placed, rawArm, SUB } from './helpers';
+import { type Clients, clientsFor, failure, placed, rawArm, SUB, staticCredential } from './helpers';
 
 const RG = 'rg-identities';
 let emu: Emulator;
@@ -126,5 +126,71 @@ describe('GET and list userAssignedIdentities', () => {
       `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-raw?api-version=2024-11-30`,
     );
     expect(res.body.properties).toMatchObject({ isolationScope: 'None', tenantId: emu.tenantId });
+  });
+});
+
+describe('systemData: who created an identity, from the caller’s token', () => {
+  const attacker = { objectId: 'a77ac4e0-0000-4000-8000-000000000001', clientId: 'a77ac4e0-0000-4000-8000-0000000000c1' };
+
+  it('names a managed-identity creator by its client id (default), keeps it on updates by others, and tracks the last writer', async () => {
+    const created = await clients.msi.userAssignedIdentities.createOrUpdate(RG, 'id-sd-1', {
+      location: 'westeurope',
+    });
+    expect(created.systemData).toMatchObject({
+      createdBy: emu.appIdentity.clientId,
+      createdByType: 'ManagedIdentity',
+      lastModifiedBy: emu.appIdentity.clientId,
+    });
+    expect(emu.appCreator()).toEqual({ by: emu.appIdentity.clientId, type: 'ManagedIdentity' });
+
+    const theirs = clientsFor(emu, { credential: staticCredential(emu, attacker) });
+    const updated = await theirs.msi.userAssignedIdentities.createOrUpdate(RG, 'id-sd-1', {
+      location: 'westeurope',
+      tags: { 'managed-by': 'acrpull-autopilot' },
+    });
+    expect(updated.systemData).toMatchObject({
+      createdBy: emu.appIdentity.clientId,
+      createdByType: 'ManagedIdentity',
+      lastModifiedBy: attacker.clientId,
+      lastModifiedByType: 'ManagedIdentity',
+    });
+    expect(updated.principalId).toBe(created.principalId);
+  });
+
+  it('names an application (service principal) creator by its client id, type Application', async () => {
+    const app = clientsFor(emu, { credential: staticCredential(emu, { ...attacker, kind: 'Application' }) });
+    const created = await app.msi.userAssignedIdentities.createOrUpdate(RG, 'id-sd-2', { location: 'westeurope' });
+    expect(created.systemData).toMatchObject({ createdBy: attacker.clientId, createdByType: 'Application' });
+  });
+
+  it('can name a managed identity by its object id instead (Azure does not document which)', async () => {
+    const other = await startEmulator({ systemDataCreatedBy: 'objectId' });
+    try {
+      other.seedResourceGroup(SUB, RG, 'westeurope');
+      const created = await clientsFor(other).msi.userAssignedIdentities.createOrUpdate(RG, 'id-sd-3', {
+        location: 'westeurope',
+      });
+      expect(created.systemData).toMatchObject({
+        createdBy: other.appIdentity.principalId,
+        createdByType: 'ManagedIdentity',
+      });
+      expect(other.appCreator()).toEqual({ by: other.appIdentity.principalId, type: 'ManagedIdentity' });
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('gives seeds a person as creator unless the seed says the app made it', async () => {
+    const byPerson = emu.seedIdentity({ ...placed(RG, 'id-sd-seed-1') });
+    const byApp = emu.seedIdentity({ ...placed(RG, 'id-sd-seed-2'), createdBy: 'app' });
+    const read = (name: string) => clients.msi.userAssignedIdentities.get(RG, name);
+    expect((await read(byPerson.name)).systemData).toMatchObject({
+      createdBy: 'operator@contoso.example',
+      createdByType: 'User',
+    });
+    expect((await read(byApp.name)).systemData).toMatchObject({
+      createdBy: emu.appIdentity.clientId,
+      createdByType: 'ManagedIdentity',
+    });
   });
 });

@@ -134,6 +134,7 @@ describe('an attached VM whose tag claims an allowed scope', () => {
         resourceGroup: 'rg-identities',
         name: 'id-acrpull-contosoapps-eastus',
         location: 'eastus',
+        createdBy: 'app', // made by the app in an earlier run: ARM's systemData says so
       });
       const claimed = `/subscriptions/${OTHER_SUB}/resourceGroups/rg-shared/providers/Microsoft.ContainerRegistry/registries/contosoapps`;
       const vm = h.emu.seedVm({

@@ -19,6 +19,8 @@ const REQUIRED: Record<AuditAction, string[]> = {
   'role-present': ['registry', 'registryId', 'identityId', 'principalId', 'role'],
   'identity-attached': ['registry', 'registryId', 'identityId', 'principalId', 'clientId'],
   'attach-refused': ['registry', 'identityId', 'reason'],
+  'identity-refused': ['registry', 'registryId', 'identityId', 'identityCreatedBy', 'reason'],
+  'identity-excess-roles': ['registry', 'identityId', 'principalId', 'clientId', 'reason'],
   'already-compliant': ['registry', 'identityId', 'clientId'],
   'tag-invalid': ['reason'],
   // No registryId when the name alone decides (no lookup is made to refuse it).
@@ -76,7 +78,27 @@ describe('audit trail in Application Insights', () => {
     await h.deliver(second); // identity-attached with a warning: one user-assigned identity → two
     h.emu.injectFault({ operation: 'vm.patch', status: 403, code: 'AuthorizationFailed' });
     await h.deliver(seed('vm-forbidden', 'fabrikamabac')); // failed
-    await h.sweep(); // AcrPullSweep
+    h.emu.seedIdentity({
+      subscriptionId: SUB,
+      resourceGroup: 'rg-identities',
+      name: 'id-acrpull-contosoapps-westus',
+      location: 'westus',
+    });
+    const planted = h.emu.seedVm({
+      subscriptionId: SUB,
+      resourceGroup: 'rg-apps',
+      name: 'vm-west',
+      location: 'westus',
+      tags: { acrPull: 'contosoapps' },
+    }).id;
+    await h.deliver(planted); // identity-refused: someone else made the pull identity's name
+    const pull = h.emu.listIdentities().find((i) => i.name === 'id-acrpull-contosoapps-eastus');
+    h.emu.seedRoleAssignment({
+      scope: `/subscriptions/${SUB}`,
+      roleDefinitionId: 'b24988ac-6180-42a0-ab88-20f7382dd24c', // Contributor
+      principalId: pull?.principalId ?? '',
+    });
+    await h.sweep(); // AcrPullSweep, identity-excess-roles
     events.push(...(h.emu.customEvents() as CustomEvent[]));
   });
   afterAll(async () => {

@@ -25,6 +25,7 @@ describe('a squatted role assignment name', () => {
       resourceGroup: 'rg-identities',
       name: 'id-acrpull-contosoapps-eastus',
       location: 'eastus',
+      createdBy: 'app', // made by the app in an earlier run: ARM's systemData says so
     });
     const squatter = '5a5a5a5a-0000-4000-8000-000000000001';
     h.emu.seedPrincipal(squatter, 'User');

@@ -219,12 +219,13 @@ describe('sweep request accounting', () => {
 
       const { summary } = await h.sweep();
 
-      // 1 Resource Graph page + subscriptions list + 1 registry list + 4 pairs × (identity GET + grant list)
+      // 1 Resource Graph page + subscriptions list + 1 registry list + 4 pairs × (identity GET + grant
+      // list) + 4 identities × 1 swept subscription × one `assignedTo` list (the excess-roles finding)
       const counts = h.emu.counts();
       expect(counts['graph.query']).toBe(1);
       expect(counts['registry.list']).toBe(1);
       expect(counts['identity.get']).toBe(4);
-      expect(counts['roleAssignment.list']).toBe(4);
+      expect(counts['roleAssignment.list']).toBe(4 + 4);
       expect(counts['vm.get']).toBe(0);
       expect(summary).toMatchObject({ compliant: 50, pairs: 4, armWrites: 0, armPolls: 0 });
       expect(summary.armReads).toBe(h.emu.totals().reads);

@@ -1,0 +1,56 @@
+// The sweep's findings about the pull identities it used: role assignments beyond their pull grants.
+// One list per identity per swept subscription (ARM filters by `assignedTo`), each audited once.
+import type { Auditor } from '../audit/auditor';
+import { type RetryEnvironment, withRetry } from '../azure/retry';
+import { describeExcess, excessAssignments } from '../core/excessRoles';
+import type { ReconcileDeps } from './reconcileDeps';
+import type { RegistryDecision } from './registryAccess';
+
+type Ready = Extract<RegistryDecision, { status: 'ready' }>;
+
+/** Flags every pull identity that holds more than pull on its registries; returns how many. */
+export async function reportExcessRoles(
+  deps: ReconcileDeps,
+  retryEnv: RetryEnvironment,
+  auditor: Auditor,
+  decisions: readonly Ready[],
+  subscriptions: readonly string[],
+): Promise<number> {
+  // Identities that exist (in audit mode a planned one does not yet), with the registries they serve.
+  const byPrincipal = new Map<string, { ready: Ready; registryIds: string[] }>();
+  for (const d of decisions) {
+    if (!d.identity) continue;
+    const key = d.identity.principalId.toLowerCase();
+    const entry = byPrincipal.get(key) ?? { ready: d, registryIds: [] };
+    entry.registryIds.push(d.registry.id);
+    byPrincipal.set(key, entry);
+  }
+  let flagged = 0;
+  for (const { ready, registryIds } of byPrincipal.values()) {
+    const identity = ready.identity;
+    if (!identity) continue;
+    const fields = {
+      registry: ready.registry.name,
+      identityId: identity.id,
+      principalId: identity.principalId,
+      clientId: identity.clientId,
+    };
+    try {
+      const held = [];
+      for (const subscriptionId of subscriptions) {
+        held.push(
+          ...(await withRetry('list role assignments', retryEnv, (signal) =>
+            deps.roleAssignments.listAssignedTo(subscriptionId, identity.principalId, signal),
+          )),
+        );
+      }
+      const excess = excessAssignments(held, registryIds);
+      if (excess.length === 0) continue;
+      flagged += 1;
+      auditor.record('identity-excess-roles', 'flagged', { ...fields, reason: describeExcess(excess) });
+    } catch (error) {
+      auditor.failed(error, fields);
+    }
+  }
+  return flagged;
+}

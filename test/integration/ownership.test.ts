@@ -1,0 +1,143 @@
+// Identities the app can prove it owns: ARM's systemData, not names or tags. Through the real
+// handler, sweep and SDK clients; the planted identity is created over ARM by another principal, so
+// the emulator stamps its systemData from that principal's token as ARM does.
+import type { SystemDataCreatedBy } from '../../emulator';
+import type { AuditRecord } from '../../src/audit/auditRecord';
+import { ACR_PULL_ROLE } from '../../src/core/roles';
+import { clientsFor, staticCredential } from '../emulator/helpers';
+import { type Harness, identityId, SUB, startHarness } from '../support/harness';
+
+const REGISTRY_ID = `/subscriptions/${SUB}/resourceGroups/rg-registries/providers/Microsoft.ContainerRegistry/registries/contosoapps`;
+const MARKER_TAGS = { 'managed-by': 'acrpull-autopilot', 'acrpull-registry': REGISTRY_ID };
+const attacker = {
+  objectId: 'bad0b1d5-0000-4000-8000-0000000000a1',
+  clientId: 'bad0b1d5-0000-4000-8000-0000000000c1',
+};
+const actions = (records: readonly AuditRecord[]) => records.map((r) => `${r.action}:${r.outcome}`);
+
+/** Someone with write on the identity resource group creates the pull identity's name first. */
+async function plant(h: Harness, region: string) {
+  const theirs = clientsFor(h.emu, { credential: staticCredential(h.emu, attacker), subscriptionId: SUB });
+  return theirs.msi.userAssignedIdentities.createOrUpdate(
+    'rg-identities',
+    `id-acrpull-contosoapps-${region}`,
+    { location: region, tags: MARKER_TAGS },
+  );
+}
+
+describe.each<SystemDataCreatedBy>(['clientId', 'objectId'])(
+  'a planted pull identity (systemData names managed identities by %s)',
+  (systemDataCreatedBy) => {
+    let h: Harness;
+    beforeEach(async () => {
+      h = await startHarness({ emulator: { systemDataCreatedBy } });
+    });
+    afterEach(() => h.close());
+
+    it('with the right name and copied marker tags, is neither granted nor attached: a terminal refusal naming its creator', async () => {
+      const planted = await plant(h, 'eastus');
+      const vm = h.seedVm('vm-target', 'contosoapps', 'eastus');
+      h.emu.resetCounts();
+
+      const result = await h.deliver(vm.id);
+
+      expect(actions(result?.records ?? [])).toEqual(['identity-refused:rejected']);
+      const creator = systemDataCreatedBy === 'clientId' ? attacker.clientId : attacker.objectId;
+      // ARM spells the resource group segment its own way (`resourcegroups`).
+      expect(result?.records[0]?.identityId?.toLowerCase()).toBe(
+        identityId('contosoapps', 'eastus').toLowerCase(),
+      );
+      expect(result?.records[0]).toMatchObject({
+        identityCreatedBy: `${creator} (ManagedIdentity)`,
+        reason: expect.stringContaining('not by this app'),
+        vmId: vm.id,
+      });
+      expect(result?.retryable).toBe(false);
+      // Nothing written: no grant for the planted principal, no attach, the VM as it was.
+      expect(h.emu.totals().writes).toBe(0);
+      expect(h.emu.listRoleAssignments().filter((a) => a.principalId === planted.principalId)).toEqual([]);
+      expect(h.emu.getVm(vm.id)?.identity).toBeUndefined();
+
+      // The sweep decides the same from the pair it checks, and writes nothing either.
+      const { summary } = await h.sweep();
+      expect(summary).toMatchObject({ rejected: 1, changed: 0 });
+      expect(h.emu.totals().writes).toBe(0);
+      expect(
+        h.audit.records.filter((r) => r.trigger === 'reconcile').map((r) => `${r.action}:${r.outcome}`),
+      ).toEqual(['identity-refused:rejected']);
+    });
+
+    it('an identity the app created is reused for the next VM, and stays the app’s when someone else updates its tags', async () => {
+      await h.deliver(h.seedVm('vm-1', 'contosoapps', 'eastus').id);
+      const made = h.emu.listIdentities().find((i) => i.name === 'id-acrpull-contosoapps-eastus');
+      expect(made?.systemData.createdBy).toBe(
+        systemDataCreatedBy === 'clientId' ? h.emu.appIdentity.clientId : h.emu.appIdentity.principalId,
+      );
+      // Another writer re-PUTs it (tags): ARM keeps the creator, so it is still provably the app's.
+      await plant(h, 'eastus');
+
+      const result = await h.deliver(h.seedVm('vm-2', 'contosoapps', 'eastus').id);
+
+      expect(actions(result?.records ?? [])).toEqual([
+        'identity-reused:unchanged',
+        'role-present:unchanged',
+        'identity-attached:changed',
+      ]);
+    });
+  },
+);
+
+describe('trusted creators', () => {
+  it('reuses a pull identity made by a creator the operator trusts (ACRPULL_TRUSTED_CREATORS)', async () => {
+    const h = await startHarness({ env: { ACRPULL_TRUSTED_CREATORS: attacker.clientId.toUpperCase() } });
+    try {
+      await plant(h, 'eastus');
+      const result = await h.deliver(h.seedVm('vm-trusted', 'contosoapps', 'eastus').id);
+      expect(actions(result?.records ?? [])).toEqual([
+        'identity-reused:unchanged',
+        'role-assigned:changed',
+        'identity-attached:changed',
+      ]);
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe('sweep finding: pull identities holding more than pull', () => {
+  it('flags, once per identity, a role assignment beyond its pull grants; the pull grant alone is not flagged', async () => {
+    const h = await startHarness();
+    try {
+      await h.deliver(h.seedVm('vm-a', 'contosoapps', 'eastus').id);
+      await h.deliver(h.seedVm('vm-b', 'contosoapps', 'westeurope').id);
+      const east = h.emu.listIdentities().find((i) => i.name === 'id-acrpull-contosoapps-eastus');
+      const contributor = h.emu.seedRoleAssignment({
+        scope: `/subscriptions/${SUB}/resourceGroups/rg-apps`,
+        roleDefinitionId: 'b24988ac-6180-42a0-ab88-20f7382dd24c',
+        principalId: east?.principalId ?? '',
+      });
+      // A pull role, but on a registry it does not serve: also more than it needs.
+      const elsewhere = h.emu.seedRoleAssignment({
+        scope: `/subscriptions/${SUB}/resourceGroups/rg-registries/providers/Microsoft.ContainerRegistry/registries/secretregistry`,
+        roleDefinitionId: ACR_PULL_ROLE,
+        principalId: east?.principalId ?? '',
+      });
+      h.audit.records.length = 0;
+
+      await h.sweep();
+
+      const findings = h.audit.records.filter((r) => r.action === 'identity-excess-roles');
+      expect(findings).toHaveLength(1);
+      expect(findings[0]?.identityId?.toLowerCase()).toBe(identityId('contosoapps', 'eastus').toLowerCase());
+      expect(findings[0]).toMatchObject({
+        outcome: 'flagged',
+        principalId: east?.principalId,
+      });
+      expect(findings[0]?.reason).toContain(contributor.id);
+      expect(findings[0]?.reason).toContain(elsewhere.id);
+      expect(findings[0]?.reason).not.toContain(REGISTRY_ID);
+    } finally {
+      await h.close();
+    }
+  });
+});
