@@ -130,7 +130,10 @@ describe('GET and list userAssignedIdentities', () => {
 });
 
 describe('systemData: who created an identity, from the caller’s token', () => {
-  const attacker = { objectId: 'a77ac4e0-0000-4000-8000-000000000001', clientId: 'a77ac4e0-0000-4000-8000-0000000000c1' };
+  const attacker = {
+    objectId: 'a77ac4e0-0000-4000-8000-000000000001',
+    clientId: 'a77ac4e0-0000-4000-8000-0000000000c1',
+  };
 
   it('names a managed-identity creator by its client id (default), keeps it on updates by others, and tracks the last writer', async () => {
     const created = await clients.msi.userAssignedIdentities.createOrUpdate(RG, 'id-sd-1', {
@@ -159,7 +162,9 @@ describe('systemData: who created an identity, from the caller’s token', () =>
 
   it('names an application (service principal) creator by its client id, type Application', async () => {
     const app = clientsFor(emu, { credential: staticCredential(emu, { ...attacker, kind: 'Application' }) });
-    const created = await app.msi.userAssignedIdentities.createOrUpdate(RG, 'id-sd-2', { location: 'westeurope' });
+    const created = await app.msi.userAssignedIdentities.createOrUpdate(RG, 'id-sd-2', {
+      location: 'westeurope',
+    });
     expect(created.systemData).toMatchObject({ createdBy: attacker.clientId, createdByType: 'Application' });
   });
 
