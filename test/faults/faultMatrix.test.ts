@@ -2,7 +2,7 @@
 import { runFaultMatrix } from './faultMatrix';
 
 describe('fault matrix', () => {
-  it('no fault loses an identity, grants the unallowed, preempts another writer, takes an IMDS default or goes unaudited; everything converges after a clean round', async () => {
+  it('no fault loses an identity, grants the unallowed, preempts another writer, takes an IMDS default, uses an identity it does not own or goes unaudited; everything converges after a clean round', async () => {
     const lines: string[] = [];
     const report = await runFaultMatrix({
       vms: 200,
@@ -30,5 +30,6 @@ describe('fault matrix', () => {
     expect(report.converged).toBe(report.expectedToConverge);
     expect(report.expectedToConverge).toBeGreaterThan(50);
     expect(report.leftAloneForImdsDefault).toBeGreaterThan(5);
+    expect(report.askedForPlanted).toBeGreaterThan(3);
   }, 120_000);
 });

@@ -29,6 +29,8 @@ export interface FaultMatrixReport {
   readonly expectedToConverge: number;
   /** VMs whose only identity is their owner's user-assigned one: refused, as they must be. */
   readonly leftAloneForImdsDefault: number;
+  /** VMs that asked for the planted pull identity's pair: refused, never granted or attached. */
+  readonly askedForPlanted: number;
   readonly violations: string[];
 }
 
@@ -55,7 +57,9 @@ const TAGS = [
   'bad-name!', // invalid
   'nosuchregistry', // does not exist
 ];
-const REGIONS = ['eastus', 'westeurope'];
+const REGIONS = ['eastus', 'westeurope', 'westus'];
+/** Someone else made this pull identity's name before the app (ARM's systemData says so): never used. */
+const PLANTED = { registry: 'fabrikamabac', region: 'westus' };
 const READ_OPS: OperationName[] = [
   'vm.get',
   'registry.list',
@@ -110,6 +114,14 @@ async function drive(
       location: 'eastus',
     }),
   );
+  const planted = h.emu
+    .seedIdentity({
+      subscriptionId: SUB,
+      resourceGroup: 'rg-identities',
+      name: `id-acrpull-${PLANTED.registry}-${PLANTED.region}`,
+      location: PLANTED.region,
+    })
+    .id.toLowerCase();
   // Another writer's operations: some VMs are still being created when their events arrive (as Event
   // Grid may send them), and owners start updates on others while the app works.
   const injected: Record<string, number> = {};
@@ -179,6 +191,7 @@ async function drive(
       (req.body as { identity?: { userAssignedIdentities?: object } })?.identity?.userAssignedIdentities ??
         {},
     ).map((k) => k.toLowerCase());
+    if (adds.includes(planted)) patchViolations.push(`${vm.name}: the planted identity was sent`);
     const only = attached[0];
     if (
       planned &&
@@ -369,6 +382,7 @@ async function drive(
   let expected = 0;
   let converged = 0;
   let refusedSingle = 0;
+  let askedForPlanted = 0;
   for (const vm of fleet) {
     const key = vm.id.toLowerCase();
     const now = h.emu.getVm(vm.id);
@@ -391,6 +405,7 @@ async function drive(
       .map((t) => t.replace(/\.azurecr\.io$/, ''))
       .filter((t) => ALLOWED.includes(t));
     const parsesValid = !tag.includes('!');
+    if (attached.includes(planted)) violations.push(`${vm.name} has the planted identity attached`);
     if (!parsesValid || wanted.length === 0) continue;
     // Its only identity is its owner's user-assigned one (seeded so, or a concurrent writer made it
     // so before the app's first attach): left alone under keep, and the refusal audited.
@@ -401,8 +416,15 @@ async function drive(
         violations.push(`${vm.name} was left alone for its IMDS default but no refusal was audited`);
       continue;
     }
+    // The planted pair is refused, terminally and audited: the VM converges for its other registries.
+    const plantedPair = vm.location === PLANTED.region && wanted.includes(PLANTED.registry);
+    if (plantedPair) askedForPlanted++;
+    if (plantedPair && !records.some((r) => r.vmId.toLowerCase() === key && r.action === 'identity-refused'))
+      violations.push(`${vm.name} asks for the planted pair but no identity-refused was audited`);
+    const reachable = plantedPair ? wanted.filter((r) => r !== PLANTED.registry) : wanted;
+    if (reachable.length === 0) continue;
     expected++;
-    const ok = wanted.every((registry) => {
+    const ok = reachable.every((registry) => {
       const id = pullIdentity(registry, vm.location);
       return id !== undefined && attached.includes(id);
     });
@@ -411,7 +433,9 @@ async function drive(
   }
   const grants = h.emu.listRoleAssignments();
   const perPair = new Map<string, number>();
+  const plantedPrincipal = identities.find((i) => i.id.toLowerCase() === planted)?.principalId;
   for (const g of grants) {
+    if (g.principalId === plantedPrincipal) violations.push(`the planted identity was granted ${g.scope}`);
     const k = `${g.principalId}|${g.scope.toLowerCase()}`;
     perPair.set(k, (perPair.get(k) ?? 0) + 1);
     const role = g.roleDefinitionId.split('/').pop()?.toLowerCase();
@@ -449,6 +473,7 @@ async function drive(
     converged,
     expectedToConverge: expected,
     leftAloneForImdsDefault: refusedSingle,
+    askedForPlanted,
     violations,
   };
 }
@@ -471,7 +496,9 @@ function verdicts(
       .toLowerCase()
       .split(/[\s,;]+/)
       .map((t) => t.replace(/\.azurecr\.io$/, ''))
-      .filter((t) => ALLOWED.includes(t));
+      .filter((t) => ALLOWED.includes(t))
+      // The planted pair is refused (identity-refused, terminal): not a pair the VM can converge on.
+      .filter((t) => !(t === PLANTED.registry && vm.location === PLANTED.region));
     if (wanted.length === 0) continue;
     const attached = Object.keys(now.identity?.userAssignedIdentities ?? {}).map((k) => k.toLowerCase());
     const converged = wanted.every((registry) => {

@@ -15,6 +15,7 @@ async function main(): Promise<void> {
   console.log(`retries: ${report.retries}; sweeps: ${report.sweeps}`);
   console.log(`VMs converged: ${report.converged} of ${report.expectedToConverge} with an allowed registry`);
   console.log(`VMs left alone to keep their IMDS default identity: ${report.leftAloneForImdsDefault}`);
+  console.log(`VMs that asked for the planted (not owned) pull identity's pair: ${report.askedForPlanted}`);
   for (const v of report.violations) console.log(`VIOLATION: ${v}`);
   console.log(
     `faults: ${report.totalFaults} injected, ${report.converged} converged, ${report.violations.length} invariant violations`,
