@@ -82,31 +82,30 @@ const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Six NCRONTAB fields (second minute hour day month weekday), as the Functions timer trigger takes. */
 const NCRONTAB = /^\S+( \S+){5}$/;
 
-const subscriptionList = z
-  .string()
-  .default('')
-  .transform((v) =>
-    v
-      .split(/[\s,;]+/)
-      .filter(Boolean)
-      .map((s) => s.toLowerCase()),
-  )
-  .refine((subs) => subs.every((s) => GUID.test(s)), 'must be a comma-separated list of subscription ids');
+/** A list separated by `,` `;` or whitespace, lower-cased, every entry checked by `valid`. */
+function lowerCaseList(valid: (entry: string) => boolean, message: string) {
+  return z
+    .string()
+    .default('')
+    .transform((v) =>
+      v
+        .split(/[\s,;]+/)
+        .filter(Boolean)
+        .map((s) => s.toLowerCase()),
+    )
+    .refine((entries) => entries.every(valid), message);
+}
+
+const subscriptionList = lowerCaseList(
+  (s) => GUID.test(s),
+  'must be a comma-separated list of subscription ids',
+);
 
 /** What ARM writes in systemData.createdBy: a GUID (an application or managed identity) or a sign-in name. */
-const creatorList = z
-  .string()
-  .default('')
-  .transform((v) =>
-    v
-      .split(/[\s,;]+/)
-      .filter(Boolean)
-      .map((s) => s.toLowerCase()),
-  )
-  .refine(
-    (creators) => creators.every((c) => GUID.test(c) || /^[^@\s]+@[^@\s]+$/.test(c)),
-    'must be a comma-separated list of principal ids (GUIDs) or sign-in names (user@domain)',
-  );
+const creatorList = lowerCaseList(
+  (c) => GUID.test(c) || /^[^@\s]+@[^@\s]+$/.test(c),
+  'must be a comma-separated list of principal ids (GUIDs) or sign-in names (user@domain)',
+);
 
 const httpsUrl = z
   .string()

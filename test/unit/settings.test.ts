@@ -138,3 +138,20 @@ describe('identity overrides (bring your own identity)', () => {
     ).toThrow(/^ACRPULL_IDENTITY_OVERRIDES: registry "ContosoApps" is named twice/);
   });
 });
+
+describe('trusted creators', () => {
+  it('takes principal ids and sign-in names, lower-cased; empty trusts nobody but the app', () => {
+    expect(loadSettings({ ACRPULL_IDENTITY_RESOURCE_GROUP: RG }).trustedCreators).toEqual([]);
+    const settings = loadSettings({
+      ACRPULL_IDENTITY_RESOURCE_GROUP: RG,
+      ACRPULL_TRUSTED_CREATORS: 'Ops@Contoso.com, 3F1C1A8E-0000-4000-8000-000000000001',
+    });
+    expect(settings.trustedCreators).toEqual(['ops@contoso.com', '3f1c1a8e-0000-4000-8000-000000000001']);
+  });
+
+  it('refuses anything else, naming the variable', () => {
+    expect(() =>
+      loadSettings({ ACRPULL_IDENTITY_RESOURCE_GROUP: RG, ACRPULL_TRUSTED_CREATORS: 'everyone' }),
+    ).toThrow(/^ACRPULL_TRUSTED_CREATORS: .*principal ids \(GUIDs\) or sign-in names/);
+  });
+});
