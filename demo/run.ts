@@ -84,6 +84,15 @@ async function main(): Promise<void> {
       principalId: existing.principalId,
       principalType: 'ServicePrincipal',
     });
+    // Someone with write on the identity resource group made a pull identity's name first: ARM's
+    // systemData says who, so the app neither grants nor attaches it, whatever its name and tags say.
+    emu.seedIdentity({
+      subscriptionId: SUB,
+      resourceGroup: 'rg-acrpull-identities',
+      name: 'id-acrpull-contosoapps-northeurope',
+      location: 'northeurope',
+      createdBy: { by: 'mallory@contoso.example', type: 'User' },
+    });
     const appIdentity = emu.seedIdentity({
       subscriptionId: SUB,
       resourceGroup: 'rg-apps',
@@ -154,6 +163,13 @@ async function main(): Promise<void> {
         location: 'eastus',
         tags: { acrPull: 'contosoapps' },
         userAssignedIdentityIds: [appIdentity.id],
+      }),
+      emu.seedVm({
+        subscriptionId: SUB,
+        resourceGroup: 'rg-apps',
+        name: 'vm-north-01',
+        location: 'northeurope',
+        tags: { acrPull: 'contosoapps' },
       }),
       emu.seedVm({
         subscriptionId: SUB,

@@ -15,6 +15,7 @@ import { VirtualMachines } from './azure/virtualMachines';
 import { loadSettings, type Settings, startupWarnings } from './config/settings';
 import type { Logger } from './core/logger';
 import { principalFromToken, type SelfPrincipal } from './core/ownership';
+import { ProvenIdentities } from './reconcile/provenIdentities';
 import type { ReconcileDeps } from './reconcile/reconcileDeps';
 import type { SweepDeps } from './reconcile/sweep';
 
@@ -80,6 +81,7 @@ export function createRuntime(settings: Settings, options: RuntimeOptions = {}):
       }),
     log,
     whoAmI: selfPrincipal(credential, settings.armAudience),
+    proven: new ProvenIdentities(),
     ...(options.retry ? { retry: options.retry } : {}),
   };
 }

@@ -5,8 +5,8 @@ import { ArmOperationError, TransientConditionError } from '../azure/armErrors';
 import { type RetryEnvironment, withRetry } from '../azure/retry';
 import type { VmState } from '../azure/virtualMachines';
 import { type AttachDecision, type AttachPolicy, decideAttach, isAttached } from '../core/attachPlan';
-import { isPullIdentityId } from '../core/pullIdentity';
 import type { VmRef } from '../core/resourceId';
+import { knownPullIdentity, proveSingleIdentity } from './provenIdentities';
 import type { ReconcileDeps } from './reconcileDeps';
 import type { RegistryDecision } from './registryAccess';
 
@@ -57,10 +57,15 @@ export function lastOperationFailed(vm: VmState): boolean {
   return vm.provisioningState?.toLowerCase() === 'failed';
 }
 
-export function attachPolicy(deps: ReconcileDeps): AttachPolicy {
+/**
+ * The attach rules for this VM as read. An attached identity counts as the app's own pull identity
+ * (so attaching another does not take the owner's IMDS default) only if proven: an override, or
+ * systemData checked (see provenIdentities.ts), never by its name alone.
+ */
+export function attachPolicy(deps: ReconcileDeps, vm: VmState): AttachPolicy {
   return {
     singleIdentityVms: deps.settings.singleIdentityVms,
-    isPullIdentity: (id) => isPullIdentityId(deps.settings, id),
+    isPullIdentity: (id) => knownPullIdentity(deps, id, attachedIds(vm, id).principalId),
   };
 }
 
@@ -92,7 +97,6 @@ export async function attachIdentities(
   options: AttachOptions,
 ): Promise<void> {
   const wanted = pending.map((p) => p.identityId);
-  const policy = attachPolicy(deps);
   const enforce = deps.settings.mode === 'enforce';
   const fields = (p: ReadyRegistry, vm: VmState | undefined): AuditFields => ({
     registry: p.registry.name,
@@ -116,8 +120,9 @@ export async function attachIdentities(
       if (!vm) throw new VmGoneError(vmRef.id);
       // Re-send identities the model already lists only when it was our own update that ended Failed:
       // a VM failed for some other reason (an extension, say) is not ours to re-apply.
+      await proveSingleIdentity(deps, retryEnv, vm, signal);
       const decision = decideAttach(vm, wanted, {
-        ...policy,
+        ...attachPolicy(deps, vm),
         resendListed: sent.size > 0 && lastOperationFailed(vm),
       });
       if (decision.action === 'defer' && options.waitWhileBusy) {

@@ -7,6 +7,7 @@ import type { VirtualMachines } from '../azure/virtualMachines';
 import type { Settings } from '../config/settings';
 import type { Logger } from '../core/logger';
 import type { SelfPrincipal } from '../core/ownership';
+import type { ProvenIdentities } from './provenIdentities';
 
 /** What the reconcile needs: settings, one adapter per ARM resource type, the audit sink, a logger. */
 export interface ReconcileDeps {
@@ -19,6 +20,8 @@ export interface ReconcileDeps {
   readonly log: Logger;
   /** Who the app runs as (from its ARM token): the proof of which pull identities it created. */
   readonly whoAmI: () => Promise<SelfPrincipal>;
+  /** Pull identities proven to be the app's (systemData), remembered for a while. */
+  readonly proven: ProvenIdentities;
   /** Overrides for the retry loop (policy, sleep, random); the deadline comes per request. */
   readonly retry?: Omit<RetryEnvironment, 'deadline'>;
   readonly now?: () => number;

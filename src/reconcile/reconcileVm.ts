@@ -20,7 +20,7 @@ import {
   type VmIdentityView,
 } from '../core/attachPlan';
 import { normalizeRegion } from '../core/names';
-import { isPullIdentityId, pullIdentityFor } from '../core/pullIdentity';
+import { pullIdentityFor } from '../core/pullIdentity';
 import { parseVmId, type VmRef } from '../core/resourceId';
 import { findTagValue, parseRegistryTag, type RegistryRef } from '../core/tag';
 import {
@@ -31,6 +31,7 @@ import {
   VM_BUSY,
   VmGoneError,
 } from './attachIdentities';
+import { knownPullIdentity, provePullIdentity, proveSingleIdentity } from './provenIdentities';
 import type { ReconcileDeps } from './reconcileDeps';
 import { decideRegistry, type RegistryDecision, registrySearchScope } from './registryAccess';
 
@@ -195,7 +196,18 @@ export async function reconcileVm(
   const parsed = tag;
 
   const region = normalizeRegion(vm.location);
-  const refused = refuseForImdsDefault(settings, vm.identity, parsed.refs, region);
+  // A single identity named like a pull identity is proven (systemData, one read unless remembered)
+  // before it may count as ours: a planted one is the owner's IMDS default like any other.
+  const checked = vm;
+  try {
+    await proveSingleIdentity(deps, retryEnv, checked);
+  } catch (error) {
+    auditor.failed(error);
+    return finish('failed');
+  }
+  const refused = refuseForImdsDefault(settings, vm.identity, parsed.refs, region, (id) =>
+    knownPullIdentity(deps, id, attachedIds(checked, id).principalId),
+  );
   for (const { ref, identityId, reason } of refused) {
     auditor.record('attach-refused', 'rejected', { registry: ref.name, identityId, reason });
   }
@@ -208,7 +220,12 @@ export async function reconcileVm(
       // read in all unless the allowlist needs the registry's id and no recent resolution is at hand.
       // An attach still Updating counts: the invocation that started it owns its outcome. So does a VM
       // whose last update Failed: writing to it on every event would feed an endless event loop.
-      if (isAttached(vm.identity, identityId)) {
+      // Attached under the pull identity's id is not proof it is ours (a name can be planted): it must
+      // be an override or proven by systemData (remembered; else one identity read), else decide it.
+      if (
+        isAttached(vm.identity, identityId) &&
+        (await provePullIdentity(deps, retryEnv, identityId, attachedIds(vm, identityId).principalId))
+      ) {
         if (await stillAllowed(deps, retryEnv, vmRef, ref)) {
           auditor.record('already-compliant', 'unchanged', {
             registry: ref.name,
@@ -281,6 +298,8 @@ export function refuseForImdsDefault(
   identity: VmIdentityView | undefined | null,
   refs: readonly RegistryRef[],
   region: string,
+  /** Whether the VM's single identity is the app's pull identity (then no default is at risk). */
+  isPullIdentity: (identityId: string) => boolean,
 ): { ref: RegistryRef; identityId: string; reason: string }[] {
   if (settings.singleIdentityVms !== 'keep') return [];
   const candidates = refs
@@ -290,7 +309,7 @@ export function refuseForImdsDefault(
   const atRisk = imdsDefaultAtRisk(
     identity ?? undefined,
     candidates.map((c) => c.identityId),
-    (id) => isPullIdentityId(settings, id),
+    isPullIdentity,
   );
   if (!atRisk || atRisk.isPullIdentity) return [];
   const reason = singleIdentityReason(atRisk.identityId);

@@ -157,6 +157,13 @@ async function refuseUnlessUsable(
   const self = await deps.whoAmI();
   const creator = describeCreator(identity);
   if (pull.broughtByOperator) {
+    if (!self.objectId && !self.clientId) {
+      throw new IdentityRefusedError(
+        identity.id,
+        creator,
+        `the app could not tell its own identity from its token, so it cannot rule out that ${identity.id} (ACRPULL_IDENTITY_OVERRIDES for ${registry.name}) is the app's own identity`,
+      );
+    }
     if (isSelf(identity, self)) {
       throw new IdentityRefusedError(
         identity.id,
@@ -169,6 +176,7 @@ async function refuseUnlessUsable(
   }
   const ownership = ownershipOf(identity, self, deps.settings.trustedCreators);
   if (!ownership.owned) throw new IdentityRefusedError(identity.id, ownership.creator, ownership.reason);
+  deps.proven.remember(identity.id, identity.principalId);
 }
 
 async function ensureIdentityAndGrant(

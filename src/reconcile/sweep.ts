@@ -13,6 +13,7 @@ import { type Deadline, type RetryEnvironment, withRetry } from '../azure/retry'
 import type { Subscriptions } from '../azure/subscriptions';
 import { isAttached } from '../core/attachPlan';
 import { normalizeRegion } from '../core/names';
+import { isPullIdentityId } from '../core/pullIdentity';
 import { parseVmId, type VmRef } from '../core/resourceId';
 import { parseRegistryTag, type RegistryRef } from '../core/tag';
 import { reportExcessRoles } from './identityFindings';
@@ -173,7 +174,11 @@ export async function sweep(deps: SweepDeps, options: SweepOptions): Promise<Swe
     // the snapshot, before any identity or grant is made for it; the refs the allowlist denies by name
     // go on, to be audited as such.
     const region = normalizeRegion(row.location ?? '');
-    const refused = refuseForImdsDefault(settings, row.identity, parsed.refs, region);
+    // From the snapshot, by name: a name-pull single identity is left to the VM's reconcile, which
+    // proves it (systemData) before counting it as the app's.
+    const refused = refuseForImdsDefault(settings, row.identity, parsed.refs, region, (id) =>
+      isPullIdentityId(settings, id),
+    );
     const auditor = refused.length > 0 ? vmAuditor(deps, trigger, vmRef.id) : undefined;
     for (const { ref, identityId, reason } of refused) {
       auditor?.record('attach-refused', 'rejected', { registry: ref.name, identityId, reason });

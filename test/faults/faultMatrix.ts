@@ -126,7 +126,10 @@ async function drive(
   // Grid may send them), and owners start updates on others while the app works.
   const injected: Record<string, number> = {};
   const fleet = Array.from({ length: options.vms }, (_, i) => {
-    const existing = rng() < 0.3 ? [pick(own).id] : [];
+    // Some already carry the planted identity (whoever could assign it did): it stays theirs, and a VM
+    // with it as its only identity keeps it as its IMDS default.
+    const draw = rng();
+    const existing = draw < 0.3 ? [pick(own).id] : draw < 0.36 ? [planted] : [];
     const stillCreating = rng() < 0.1;
     return h.emu.seedVm({
       subscriptionId: SUB,
@@ -198,7 +201,7 @@ async function drive(
       !hasSystemAssigned(vm.identity?.type) &&
       attached.length === 1 &&
       only !== undefined &&
-      !only.includes('/userassignedidentities/id-acrpull-') &&
+      (!only.includes('/userassignedidentities/id-acrpull-') || only === planted) &&
       adds.some((id) => id !== only)
     ) {
       patchViolations.push(`${vm.name}: a second identity sent to a VM whose only identity was ${only}`);
@@ -405,23 +408,33 @@ async function drive(
       .map((t) => t.replace(/\.azurecr\.io$/, ''))
       .filter((t) => ALLOWED.includes(t));
     const parsesValid = !tag.includes('!');
-    if (attached.includes(planted)) violations.push(`${vm.name} has the planted identity attached`);
+    if (attached.includes(planted) && !(hadBefore.get(key) ?? []).includes(planted))
+      violations.push(`${vm.name} has the planted identity attached`);
     if (!parsesValid || wanted.length === 0) continue;
-    // Its only identity is its owner's user-assigned one (seeded so, or a concurrent writer made it
-    // so before the app's first attach): left alone under keep, and the refusal audited.
-    const finalOnly = attached.length === 1 && !now.identity?.type?.includes('SystemAssigned');
-    if (finalOnly && !attached[0]?.includes('/userassignedidentities/id-acrpull-')) {
-      refusedSingle++;
-      if (!records.some((r) => r.vmId.toLowerCase() === key && r.action === 'attach-refused'))
-        violations.push(`${vm.name} was left alone for its IMDS default but no refusal was audited`);
-      continue;
-    }
     // The planted pair is refused, terminally and audited: the VM converges for its other registries.
     const plantedPair = vm.location === PLANTED.region && wanted.includes(PLANTED.registry);
     if (plantedPair) askedForPlanted++;
-    if (plantedPair && !records.some((r) => r.vmId.toLowerCase() === key && r.action === 'identity-refused'))
-      violations.push(`${vm.name} asks for the planted pair but no identity-refused was audited`);
+    // (or, for a VM whose only identity is its owner's, left alone before anything is decided)
+    const refusal = ['identity-refused', 'attach-refused'];
+    if (plantedPair && !records.some((r) => r.vmId.toLowerCase() === key && refusal.includes(r.action)))
+      violations.push(`${vm.name} asks for the planted pair but no refusal was audited`);
     const reachable = plantedPair ? wanted.filter((r) => r !== PLANTED.registry) : wanted;
+    // Its only identity is its owner's user-assigned one (seeded so, or a concurrent writer made it
+    // so before the app's first attach; the planted one counts as the owner's): left alone under keep,
+    // and the refusal audited when there was anything the app could have attached.
+    const finalOnly = attached.length === 1 && !now.identity?.type?.includes('SystemAssigned');
+    if (
+      finalOnly &&
+      (!attached[0]?.includes('/userassignedidentities/id-acrpull-') || attached[0] === planted)
+    ) {
+      refusedSingle++;
+      if (
+        reachable.length > 0 &&
+        !records.some((r) => r.vmId.toLowerCase() === key && r.action === 'attach-refused')
+      )
+        violations.push(`${vm.name} was left alone for its IMDS default but no refusal was audited`);
+      continue;
+    }
     if (reachable.length === 0) continue;
     expected++;
     const ok = reachable.every((registry) => {

@@ -203,7 +203,7 @@ describe('Event Grid: tag forms', () => {
     );
   });
 
-  it('with a scope allowlist, an echo event costs one read on a warm instance; a cold one also lists the subscriptions searched', async () => {
+  it('with a scope allowlist, an echo event costs one read on a warm instance; a cold one also lists the subscriptions searched and proves the identity is its own', async () => {
     // Prepare: allowed only through the scope rule, named by name in the tag
     const vm = h.seedVm('vm-scope', 'sharedimages');
     expect((await h.deliver(vm.id))?.outcome).toBe('changed');
@@ -218,9 +218,11 @@ describe('Event Grid: tag forms', () => {
     expect((await h.coldDeliver(vm.id))?.outcome).toBe('compliant');
     expect(h.emu.totals().writes).toBe(0);
     expect(h.emu.counts()['vm.get']).toBe(1);
-    // the VM, then the registry looked up by name: its own subscription, then the configured one
+    // the VM, the attached identity (its systemData, once per instance: a name proves nothing), then
+    // the registry looked up by name: its own subscription, then the configured one
+    expect(h.emu.counts()['identity.get']).toBe(1);
     expect(h.emu.counts()['registry.list']).toBe(2);
-    expect(h.emu.totals().reads).toBe(3);
+    expect(h.emu.totals().reads).toBe(4);
   });
 
   it('attaches several registries from one tag in a single PATCH', async () => {

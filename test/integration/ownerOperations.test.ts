@@ -314,10 +314,18 @@ describe('the IMDS default identity', () => {
       emulator: { pollsBeforeDone: 1_000_000, operationMaxDurationMs: 3_000 },
     });
     const vm = h.seedVm('vm-a-then-ab-slow', 'contosoapps');
+    // Attached by the app earlier: ARM's systemData says the app created it (a name alone proves nothing).
+    const pull = h.emu.seedIdentity({
+      subscriptionId: SUB,
+      resourceGroup: 'rg-identities',
+      name: 'id-acrpull-contosoapps-eastus',
+      location: 'eastus',
+      createdBy: 'app',
+    });
     h.emu.updateVmOutOfBand(vm.id, (v) => {
       v.identity = {
         type: 'UserAssigned',
-        userAssignedIdentities: { [PULL_ID]: { principalId: 'p', clientId: 'c' } },
+        userAssignedIdentities: { [pull.id]: { principalId: pull.principalId, clientId: pull.clientId } },
       };
       v.tags = { acrPull: 'contosoapps,fabrikamabac' };
     });

@@ -87,6 +87,58 @@ describe.each<SystemDataCreatedBy>(['clientId', 'objectId'])(
   },
 );
 
+describe('a planted identity already attached to a VM (by whoever could assign it)', () => {
+  let h: Harness;
+  beforeEach(async () => {
+    h = await startHarness();
+  });
+  afterEach(() => h.close());
+
+  const attachPlanted = (
+    vm: string,
+    planted: { id?: string; principalId?: string; clientId?: string },
+    system: boolean,
+  ) =>
+    h.emu.updateVmOutOfBand(vm, (v) => {
+      v.identity = {
+        type: system ? 'SystemAssigned, UserAssigned' : 'UserAssigned',
+        ...(system ? { principalId: 'aaaaaaaa-0000-4000-8000-00000000000a', tenantId: h.emu.tenantId } : {}),
+        userAssignedIdentities: {
+          [planted.id ?? '']: { principalId: planted.principalId ?? '', clientId: planted.clientId ?? '' },
+        },
+      };
+    });
+
+  it('is not "already compliant": the event and the sweep both refuse it, and write nothing', async () => {
+    const planted = await plant(h, 'eastus');
+    const vm = h.seedVm('vm-has-planted', 'contosoapps', 'eastus');
+    attachPlanted(vm.id, planted, true);
+    h.emu.resetCounts();
+
+    const result = await h.deliver(vm.id);
+
+    expect(actions(result?.records ?? [])).toEqual(['identity-refused:rejected']);
+    const { summary } = await h.sweep();
+    expect(summary).toMatchObject({ rejected: 1, compliant: 0 });
+    expect(h.emu.totals().writes).toBe(0);
+    expect(h.emu.listRoleAssignments().filter((a) => a.principalId === planted.principalId)).toEqual([]);
+  });
+
+  it('as the VM’s only identity, is the owner’s IMDS default: no second identity is attached under keep', async () => {
+    const planted = await plant(h, 'eastus');
+    const vm = h.seedVm('vm-only-planted', 'contosoapps fabrikamabac', 'eastus');
+    attachPlanted(vm.id, planted, false);
+
+    const result = await h.deliver(vm.id);
+
+    expect(actions(result?.records ?? []).sort()).toEqual(
+      ['attach-refused:rejected', 'identity-refused:rejected'].sort(),
+    );
+    expect(h.emu.counts()['vm.patch']).toBe(0);
+    expect(Object.keys(h.emu.getVm(vm.id)?.identity?.userAssignedIdentities ?? {})).toHaveLength(1);
+  });
+});
+
 describe('trusted creators', () => {
   it('reuses a pull identity made by a creator the operator trusts (ACRPULL_TRUSTED_CREATORS)', async () => {
     const h = await startHarness({ env: { ACRPULL_TRUSTED_CREATORS: attacker.clientId.toUpperCase() } });
