@@ -34,23 +34,30 @@ export class UserAssignedIdentities {
     }
   }
 
-  /** PUT is create-or-update: a concurrent creator of the same name converges on one identity. */
+  /**
+   * PUT is create-or-update: a concurrent creator of the same name converges on one identity.
+   * `created` is ARM's 201: this PUT made it (200: it already existed, someone else's or ours).
+   */
   async createOrUpdate(
     rg: ResourceGroupRef,
     name: string,
     location: string,
     tags: Record<string, string>,
     abortSignal?: AbortSignal,
-  ): Promise<IdentityState> {
-    const created = await this.clients
-      .identities(rg.subscriptionId)
-      .userAssignedIdentities.createOrUpdate(
-        rg.resourceGroup,
-        name,
-        { location, tags },
-        abortSignal ? { abortSignal } : {},
-      );
-    return toState(created);
+  ): Promise<IdentityState & { readonly created: boolean }> {
+    let status: number | undefined;
+    const result = await this.clients.identities(rg.subscriptionId).userAssignedIdentities.createOrUpdate(
+      rg.resourceGroup,
+      name,
+      { location, tags },
+      {
+        ...(abortSignal ? { abortSignal } : {}),
+        onResponse: (response) => {
+          status = response.status;
+        },
+      },
+    );
+    return { ...toState(result), created: status === 201 };
   }
 }
 

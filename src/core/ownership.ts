@@ -9,6 +9,11 @@ export interface SelfPrincipal {
   readonly clientId?: string;
   /** The managed identity's resource id (`xms_mirid`), when the token names one. */
   readonly resourceId?: string;
+  /**
+   * A user's sign-in name (`upn`, else `unique_name`), which ARM writes as createdBy for a user (the
+   * CLI run as the operator); absent for an application or managed identity.
+   */
+  readonly signInName?: string;
 }
 
 export interface CreatedIdentity {
@@ -31,7 +36,11 @@ export function describeCreator(identity: Pick<CreatedIdentity, 'createdBy' | 'c
 }
 
 function describeSelf(self: SelfPrincipal): string {
-  const ids = [self.clientId && `client id ${self.clientId}`, self.objectId && `object id ${self.objectId}`];
+  const ids = [
+    self.signInName,
+    self.clientId && `client id ${self.clientId}`,
+    self.objectId && `object id ${self.objectId}`,
+  ];
   return ids.filter(Boolean).join(', ') || 'an identity the app could not determine';
 }
 
@@ -46,7 +55,8 @@ export function ownershipOf(
   trustedCreators: readonly string[],
 ): Ownership {
   const by = identity.createdBy;
-  if (same(by, self.clientId) || same(by, self.objectId)) return { owned: true, by: 'self' };
+  if (same(by, self.clientId) || same(by, self.objectId) || same(by, self.signInName))
+    return { owned: true, by: 'self' };
   if (trustedCreators.some((t) => same(by, t))) return { owned: true, by: 'trusted' };
   const creator = describeCreator(identity);
   return {
@@ -89,9 +99,12 @@ export function principalFromToken(token: string): SelfPrincipal {
   const objectId = text(claims.oid);
   const clientId = text(claims.appid) ?? text(claims.azp);
   const resourceId = text(claims.xms_mirid);
+  // Only a user's token carries a sign-in name (idtyp 'user', or no idtyp with a upn).
+  const signInName = claims.idtyp === 'app' ? undefined : (text(claims.upn) ?? text(claims.unique_name));
   return {
     ...(objectId ? { objectId } : {}),
     ...(clientId ? { clientId } : {}),
     ...(resourceId ? { resourceId } : {}),
+    ...(signInName ? { signInName } : {}),
   };
 }

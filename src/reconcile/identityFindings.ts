@@ -1,5 +1,6 @@
 // The sweep's findings about the pull identities it used: role assignments beyond their pull grants.
 // One list per identity per swept subscription (ARM filters by `assignedTo`), each audited once.
+import pLimit from 'p-limit';
 import type { Auditor } from '../audit/auditor';
 import { type RetryEnvironment, withRetry } from '../azure/retry';
 import { describeExcess, excessAssignments } from '../core/excessRoles';
@@ -26,9 +27,11 @@ export async function reportExcessRoles(
     byPrincipal.set(key, entry);
   }
   let flagged = 0;
-  for (const { ready, registryIds } of byPrincipal.values()) {
+  // Identities in parallel (as the sweep's pairs are); each one's lists in turn.
+  const limit = pLimit(deps.settings.sweepConcurrency);
+  const check = async ({ ready, registryIds }: { ready: Ready; registryIds: string[] }) => {
     const identity = ready.identity;
-    if (!identity) continue;
+    if (!identity) return;
     const fields = {
       registry: ready.registry.name,
       identityId: identity.id,
@@ -45,12 +48,13 @@ export async function reportExcessRoles(
         );
       }
       const excess = excessAssignments(held, registryIds);
-      if (excess.length === 0) continue;
+      if (excess.length === 0) return;
       flagged += 1;
       auditor.record('identity-excess-roles', 'flagged', { ...fields, reason: describeExcess(excess) });
     } catch (error) {
       auditor.failed(error, fields);
     }
-  }
+  };
+  await Promise.all([...byPrincipal.values()].map((entry) => limit(() => check(entry))));
   return flagged;
 }

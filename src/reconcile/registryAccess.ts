@@ -216,10 +216,13 @@ async function ensureIdentityAndGrant(
     const created = await withRetry('create identity', retryEnv, (signal) =>
       deps.identities.createOrUpdate(rg, name, normalizeRegion(region), tags, signal),
     );
-    identity = created;
-    // Normally ours (201). A 200 means someone else created the name between our read and our PUT.
-    await refuseUnlessUsable(deps, pull, registry, created);
-    auditor.record('identity-created', 'changed', ids(where, created));
+    const { created: madeNow, ...state } = created;
+    identity = state;
+    // ARM's 201 to our own PUT is proof enough (whatever systemData says). A 200 means someone else
+    // created the name between our read and our PUT: then systemData decides.
+    if (madeNow) deps.proven.remember(state.id, state.principalId);
+    else await refuseUnlessUsable(deps, pull, registry, state);
+    auditor.record('identity-created', 'changed', ids(where, state));
   }
 
   const role = pullRoleFor(registry.roleAssignmentMode);

@@ -376,6 +376,13 @@ function callFunction(name: string, args: readonly Node[], ctx: Ctx): unknown {
       return a.length > 0 && a.every(Array.isArray) ? (a as unknown[][]).flat(1) : a.map(str).join('');
     case 'createarray':
       return a;
+    case 'union': {
+      // Arrays: every element once, in order (template-functions-array: union).
+      const out: unknown[] = [];
+      for (const x of (a as unknown[][]).flat(1))
+        if (!out.some((y) => JSON.stringify(y) === JSON.stringify(x))) out.push(x);
+      return out;
+    }
     case 'createobject': {
       const o: Record<string, unknown> = {};
       for (let j = 0; j < a.length; j += 2) o[str(a[j])] = a[j + 1];
@@ -812,7 +819,7 @@ describe('deployment templates', () => {
     expect(byType(app, 'Microsoft.Insights/components')).toHaveLength(1);
     expect(byType(app, 'Microsoft.OperationalInsights/workspaces')).toHaveLength(1);
     expect(byType(main, 'Microsoft.Resources/resourceGroups').map((r) => r.name)).toContain(
-      "[parameters('identityResourceGroupName')]",
+      "[variables('identityResourceGroupChecked')]",
     );
   });
 });
@@ -917,6 +924,14 @@ describe('least-privilege permissions (the template evaluated for a sample deplo
     expect(condition).toContain(
       "@Request[Microsoft.Authorization/roleAssignments:PrincipalType] ForAnyOfAnyValues:StringEqualsIgnoreCase {'ServicePrincipal'}",
     );
+    // The whole expression, so that a flipped operator (OR for AND, a dropped negation) fails too:
+    // "not a role-assignment write, or a write of one of these roles to a service principal"
+    // (delegate-role-assignments-examples.md, "Constrain roles and principal types").
+    expect(condition).toBe(
+      "((!(ActionMatches{'Microsoft.Authorization/roleAssignments/write'})) OR " +
+        `(@Request[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals {${ACR_PULL_ROLE}, ${REPOSITORY_READER_ROLE}} AND ` +
+        "@Request[Microsoft.Authorization/roleAssignments:PrincipalType] ForAnyOfAnyValues:StringEqualsIgnoreCase {'ServicePrincipal'}))",
+    );
   });
 
   it('assigns nothing that can write VMs, create or attach identities or grant above the scope meant for it', () => {
@@ -940,15 +955,19 @@ describe('least-privilege permissions (the template evaluated for a sample deplo
     }
   });
 
-  it('makes each custom role assignable exactly in the subscriptions where it is assigned, which together are every subscription involved', () => {
+  it('makes each custom role assignable in the subscriptions where it is assigned and the one it is defined in, which together are every subscription involved', () => {
     const e = evaluateTemplate(SAMPLE);
     const subscriptionOf = (scope: string) => subscriptionScope(scope.split('/')[2] as string);
 
+    // A definition is created at (and addressed by) one of its assignable scopes (custom-roles-rest:
+    // "the first assignableScopes"), so the deployment subscription, where it is created, is one.
     for (const r of e.roles) {
       const assignedIn = new Set(
         e.assignments.filter((a) => a.role === r).map((a) => subscriptionOf(a.scope)),
       );
+      assignedIn.add(subscriptionScope(SUB));
       expect([...r.assignableScopes].sort()).toEqual([...assignedIn].sort());
+      expect(r.assignableScopes[0]).toBe(subscriptionScope(SUB));
     }
     expect([...new Set(e.roles.flatMap((r) => r.assignableScopes))].sort()).toEqual(
       [SUB, OTHER_SUB, REGISTRY_SUB, OVERRIDE_SUB, GRANT_ONLY_SUB].map(subscriptionScope).sort(),
@@ -1028,7 +1047,7 @@ describe('least-privilege permissions (the template evaluated for a sample deplo
     ).toEqual([SUB, OTHER_SUB]);
   });
 
-  it('stops the deployment, before anything is deployed, on a grant scope that is a whole subscription or not a registry, or a malformed override', () => {
+  it('stops the deployment, before anything is deployed, on a grant scope that is a whole subscription or not a registry, a malformed override, the app identity as an override, or the app resource group as the identity resource group', () => {
     const storage = `/subscriptions/${SUB}/resourceGroups/rg-apps/providers/Microsoft.Storage/storageAccounts/st1`;
     expect(() => evaluateTemplate({ ...SAMPLE, grantScopes: [CONTOSO_RG, `/subscriptions/${SUB}`] })).toThrow(
       `grantScopes: each entry must be a resource group id or a container registry id (a grant scope cannot be a whole subscription), not /subscriptions/${SUB}`,
@@ -1040,6 +1059,19 @@ describe('least-privilege permissions (the template evaluated for a sample deplo
         identityOverrides: `northwindimages=/subscriptions/${SUB}/resourceGroups/rg-own`,
       }),
     ).toThrow('identityOverrides: each entry must be <registry>=<user-assigned identity resource id>');
+    // The app must never be able to hand out its own identity: not from its identity resource group,
+    // not as an override.
+    expect(() =>
+      evaluateTemplate({
+        ...SAMPLE,
+        identityResourceGroupName: 'RG-ACRPULL-APP',
+        appResourceGroupName: 'rg-acrpull-app',
+      }),
+    ).toThrow('identityResourceGroupName: must not be the app resource group');
+    const appIdentity = `/subscriptions/${SUB}/resourceGroups/rg-acrpull-app/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-acrpull-app`;
+    expect(() =>
+      evaluateTemplate({ ...SAMPLE, identityOverrides: `northwindimages=${appIdentity.toUpperCase()}` }),
+    ).toThrow("identityOverrides: names the app's own identity");
   });
 
   it('folds case and duplicates: one assignment per subscription and per grant scope, overrides split on , ; or spaces', () => {

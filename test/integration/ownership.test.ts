@@ -139,6 +139,36 @@ describe('a planted identity already attached to a VM (by whoever could assign i
   });
 });
 
+describe('a pull identity someone else creates between the app’s read and its PUT', () => {
+  it('answers the PUT with 200, not 201: systemData decides, and it is refused', async () => {
+    const h = await startHarness();
+    try {
+      h.emu.onBeforeOperation(
+        'identity.put',
+        () => {
+          h.emu.seedIdentity({
+            subscriptionId: SUB,
+            resourceGroup: 'rg-identities',
+            name: 'id-acrpull-contosoapps-eastus',
+            location: 'eastus',
+          });
+        },
+        true,
+      );
+      const vm = h.seedVm('vm-race', 'contosoapps', 'eastus');
+
+      const result = await h.deliver(vm.id);
+
+      expect(actions(result?.records ?? [])).toEqual(['identity-refused:rejected']);
+      expect(result?.records[0]?.identityCreatedBy).toBe('operator@contoso.example (User)');
+      expect(h.emu.counts()['roleAssignment.put']).toBe(0);
+      expect(h.emu.counts()['vm.patch']).toBe(0);
+    } finally {
+      await h.close();
+    }
+  });
+});
+
 describe('trusted creators', () => {
   it('reuses a pull identity made by a creator the operator trusts (ACRPULL_TRUSTED_CREATORS)', async () => {
     const h = await startHarness({ env: { ACRPULL_TRUSTED_CREATORS: attacker.clientId.toUpperCase() } });

@@ -61,6 +61,25 @@ describe('principalFromToken', () => {
     });
     expect(principalFromToken(jwt({ oid: 'o', azp: 'z' }))).toEqual({ objectId: 'o', clientId: 'z' });
   });
+  it('reads a user’s sign-in name (the CLI as the operator), never an application’s', () => {
+    expect(principalFromToken(jwt({ oid: 'o', appid: 'cli', upn: 'ops@contoso.com' }))).toEqual({
+      objectId: 'o',
+      clientId: 'cli',
+      signInName: 'ops@contoso.com',
+    });
+    expect(principalFromToken(jwt({ oid: 'o', appid: 'a', idtyp: 'app', upn: 'x@y' }))).toEqual({
+      objectId: 'o',
+      clientId: 'a',
+    });
+    expect(
+      ownershipOf(
+        { id, createdBy: 'OPS@contoso.com', createdByType: 'User' },
+        { signInName: 'ops@contoso.com' },
+        [],
+      ),
+    ).toEqual({ owned: true, by: 'self' });
+  });
+
   it('gives nothing for what is not a JWT', () => {
     expect(principalFromToken('opaque')).toEqual({});
     expect(principalFromToken('a.%%%.c')).toEqual({});
