@@ -332,6 +332,7 @@ export const graphRateLimited = (
   correlationId: string,
   retryAfterSeconds: number,
   headers: Record<string, string>,
+  withRetryAfter = true,
 ) =>
   graphError(
     429,
@@ -343,7 +344,7 @@ export const graphRateLimited = (
         message: `Client application has been throttled and should not attempt to repeat the request until an amount of time has elapsed (${retryAfterSeconds} s). Please see https://aka.ms/resourcegraph-throttling for help.`,
       },
     ],
-    { ...headers, 'Retry-After': String(retryAfterSeconds) },
+    withRetryAfter ? { ...headers, 'Retry-After': String(retryAfterSeconds) } : { ...headers },
   );
 
 // --- throttling and faults ---------------------------------------------------------------------

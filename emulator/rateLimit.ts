@@ -15,6 +15,12 @@ export interface ResourceGraphQuota {
   /** Queries a caller may send per window. */
   queries: number;
   windowMs: number;
+  /**
+   * Whether a 429 also carries Retry-After (default true). Microsoft's guidance for throttled Resource
+   * Graph requests names only x-ms-user-quota-remaining and x-ms-user-quota-resets-after; whether the
+   * front door adds Retry-After is not documented, so the emulator can do either.
+   */
+  retryAfter: boolean;
 }
 
 export interface ThrottleSettings {
@@ -36,7 +42,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   reads: Object.freeze({ burst: 250, perSecond: 25 }),
   writes: Object.freeze({ burst: 200, perSecond: 10 }),
   deletes: Object.freeze({ burst: 200, perSecond: 10 }),
-  resourceGraph: Object.freeze({ queries: 15, windowMs: 5000 }),
+  resourceGraph: Object.freeze({ queries: 15, windowMs: 5000, retryAfter: true }),
 });
 
 export function kindOf(method: string): Kind {
@@ -67,6 +73,7 @@ function resolveLimits(settings: ThrottleSettings): Limits {
     resourceGraph: {
       queries: positive(graph.queries, 'resourceGraph.queries', true),
       windowMs: positive(graph.windowMs, 'resourceGraph.windowMs', false),
+      retryAfter: graph.retryAfter !== false,
     },
   };
 }
@@ -119,6 +126,10 @@ export class RequestLimiter {
     const headers = { [header]: '0' };
     if (!this.enforcing) return { headers };
     return { headers, refusedForSeconds: retrySeconds(((1 - bucket.tokens) / perSecond) * 1000) };
+  }
+
+  get graphRetryAfter(): boolean {
+    return this.limits.resourceGraph.retryAfter;
   }
 
   /** One Resource Graph query: counts against the caller's fixed window. */

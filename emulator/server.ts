@@ -128,7 +128,7 @@ export function createArmServer(deps: ArmServerDeps): https.Server {
     const correlationId = headers['x-ms-correlation-request-id'] ?? '';
     const retry = { 'Retry-After': String(wait) };
     const kind = kindOf(method).replace(/s$/, '');
-    if (graph) throw graphRateLimited(correlationId, wait, admission.headers);
+    if (graph) throw graphRateLimited(correlationId, wait, admission.headers, deps.limiter.graphRetryAfter);
     if (sub) throw subscriptionThrottled(sub, kind, caller.objectId, wait, retry);
     throw tenantThrottled(caller.tenantId, kind, caller.objectId, wait, retry);
   }

@@ -1,5 +1,6 @@
 // One place that maps ARM failures to retry / terminal. Everything that talks to ARM goes through it.
 import { isRestError } from '@azure/core-rest-pipeline';
+import { parseQuotaResetsAfter } from './resourceGraph';
 
 export interface ArmFailure {
   readonly retryable: boolean;
@@ -58,7 +59,8 @@ function headerMs(get: (name: string) => string | undefined): number | undefined
   const ms = get('retry-after-ms') ?? get('x-ms-retry-after-ms');
   if (ms !== undefined && /^\d+$/.test(ms)) return Number(ms);
   const after = get('retry-after');
-  if (after === undefined) return undefined;
+  // Resource Graph's 429 names its quota window's reset (hh:mm:ss) rather than, or besides, Retry-After.
+  if (after === undefined) return parseQuotaResetsAfter(get('x-ms-user-quota-resets-after'));
   if (/^\d+$/.test(after)) return Number(after) * 1000;
   const date = Date.parse(after);
   return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());

@@ -38,29 +38,109 @@ export interface TaggedVmPage {
   readonly rows: readonly TaggedVmRow[];
   /** Present when more rows remain: pass it to the next call. */
   readonly skipToken?: string;
+  /** Every matching row, over all pages (Resource Graph's totalRecords). */
+  readonly totalRecords?: number;
+}
+
+/** `hh:mm:ss` (x-ms-user-quota-resets-after) in milliseconds; undefined for anything else. */
+export function parseQuotaResetsAfter(value: string | undefined): number | undefined {
+  const m = /^(\d+):(\d{2}):(\d{2}(?:\.\d+)?)$/.exec(value?.trim() ?? '');
+  if (!m) return undefined;
+  return Math.ceil((Number(m[1]) * 3600 + Number(m[2]) * 60 + Number(m[3])) * 1000);
+}
+
+/**
+ * Resource Graph's own quota (about 15 queries per 5-second window per caller, shared by every
+ * instance of the app, as the caller is the app's identity): each response says how many queries
+ * are left in the window and when it resets (x-ms-user-quota-remaining, -resets-after;
+ * governance/resource-graph/concepts/guidance-for-throttled-requests.md). A query is sent only while
+ * the last answer left some; otherwise it waits for the reset, never past the caller's deadline.
+ */
+export class ResourceGraphQuota {
+  private remaining: number | undefined;
+  private resetsAt = 0;
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  /** What a response said; a response without the headers changes nothing. */
+  observe(remaining: string | undefined, resetsAfter: string | undefined): void {
+    const left = remaining !== undefined && /^\d+$/.test(remaining) ? Number(remaining) : undefined;
+    const resetMs = parseQuotaResetsAfter(resetsAfter);
+    if (left === undefined || resetMs === undefined) return;
+    this.remaining = left;
+    this.resetsAt = this.now() + resetMs;
+  }
+
+  /** How long to wait before the next query (0: send now); counts the query as sent. */
+  take(): number {
+    const now = this.now();
+    if (this.remaining === undefined || now >= this.resetsAt) {
+      // Unknown, or the window has reset: send, and learn the window from the answer.
+      if (this.remaining !== undefined) this.remaining = undefined;
+      return 0;
+    }
+    if (this.remaining > 0) {
+      this.remaining -= 1;
+      return 0;
+    }
+    return this.resetsAt - now;
+  }
+}
+
+export class QuotaExhaustedError extends Error {
+  constructor(readonly waitMs: number) {
+    super(`Resource Graph's query quota is used up for ${waitMs} ms more, past the time budget`);
+    this.name = 'QuotaExhaustedError';
+  }
 }
 
 export class ResourceGraph {
-  constructor(private readonly clients: ArmClients) {}
+  readonly quota: ResourceGraphQuota;
 
-  /** One Resource Graph request: a page of up to 1,000 tagged VMs. */
+  constructor(
+    private readonly clients: ArmClients,
+    options: { readonly now?: () => number; readonly sleep?: (ms: number) => Promise<void> } = {},
+  ) {
+    this.quota = new ResourceGraphQuota(options.now);
+    this.sleepFor = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+  }
+
+  private readonly sleepFor: (ms: number) => Promise<void>;
+
+  /**
+   * One Resource Graph request: a page of up to 1,000 tagged VMs, sent within the quota. Throws
+   * QuotaExhaustedError, without sending, when the quota resets only after `remainingMs`.
+   */
   async taggedVmPage(
     subscriptions: readonly string[],
     tagKey: string,
     skipToken?: string,
     abortSignal?: AbortSignal,
+    remainingMs = Number.POSITIVE_INFINITY,
   ): Promise<TaggedVmPage> {
+    for (let wait = this.quota.take(); wait > 0; wait = this.quota.take()) {
+      if (wait >= remainingMs) throw new QuotaExhaustedError(wait);
+      await this.sleepFor(wait);
+    }
     const page = await this.clients.graph().resources(
       {
         query: taggedVmQuery(tagKey),
         subscriptions: [...subscriptions],
         options: { top: GRAPH_PAGE_SIZE, resultFormat: 'objectArray', ...(skipToken ? { skipToken } : {}) },
       },
-      abortSignal ? { abortSignal } : {},
+      {
+        ...(abortSignal ? { abortSignal } : {}),
+        onResponse: (response) =>
+          this.quota.observe(
+            response.headers.get('x-ms-user-quota-remaining'),
+            response.headers.get('x-ms-user-quota-resets-after'),
+          ),
+      },
     );
     return {
       rows: (page.data as TaggedVmRow[] | undefined) ?? [],
       ...(page.skipToken ? { skipToken: page.skipToken } : {}),
+      ...(typeof page.totalRecords === 'number' ? { totalRecords: page.totalRecords } : {}),
     };
   }
 }

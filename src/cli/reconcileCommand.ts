@@ -113,6 +113,7 @@ export async function runReconcileCommand(argv: readonly string[], io: CliIo): P
     const result = await sweep(runtime, {
       trigger: 'cli',
       deadline: new Deadline(settings.sweepTimeBudgetMs),
+      keepOutcomes: true, // for the table
       onProgress: (settled, total) => {
         const now = Date.now();
         if (settled === total || now - lastShown > 2000) {

@@ -6,9 +6,10 @@ import { randomUUID } from 'node:crypto';
 import pLimit from 'p-limit';
 import { Auditor } from '../audit/auditor';
 import type { SweepSummary, Trigger } from '../audit/auditRecord';
+import { ArmOperationError } from '../azure/armErrors';
 import type { ArmRequestMeter } from '../azure/armRequestPolicy';
 import type { RegistryState } from '../azure/containerRegistries';
-import type { ResourceGraph, TaggedVmRow } from '../azure/resourceGraph';
+import { QuotaExhaustedError, type ResourceGraph, type TaggedVmRow } from '../azure/resourceGraph';
 import { type Deadline, type RetryEnvironment, withRetry } from '../azure/retry';
 import type { Subscriptions } from '../azure/subscriptions';
 import { isAttached } from '../core/attachPlan';
@@ -45,12 +46,15 @@ export interface SweepOptions {
   readonly marginMs?: number;
   /** Called as VMs are settled: for progress on large fleets. */
   readonly onProgress?: (settled: number, total: number) => void;
+  /** Keep each VM's outcome for the result (the CLI's table); a timer sweep only counts them. */
+  readonly keepOutcomes?: boolean;
 }
 
 export interface SweepResult {
   readonly summary: SweepSummary;
   /** The tagged VMs could not be listed: nothing was reconciled. */
   readonly discoveryFailed: boolean;
+  /** Each VM's outcome, with `keepOutcomes` only (empty otherwise). */
   readonly vms: readonly { readonly vmId: string; readonly outcome: VmOutcome | 'deferred' }[];
 }
 
@@ -91,30 +95,47 @@ export async function sweep(deps: SweepDeps, options: SweepOptions): Promise<Swe
       deps.retry?.onRetry?.(info);
     },
   };
-  const outcomes = new Map<string, VmOutcome | 'deferred'>();
+  // Counted, not kept: a 100,000-VM sweep holds a few pages of rows at a time, never the fleet.
+  const counts: Record<VmOutcome | 'deferred', number> = {
+    failed: 0,
+    deferred: 0,
+    changed: 0,
+    planned: 0,
+    rejected: 0,
+    skipped: 0,
+    compliant: 0,
+    untagged: 0,
+  };
+  const kept = options.keepOutcomes ? new Map<string, VmOutcome | 'deferred'>() : undefined;
+  let settled = 0;
   let total = 0;
   const settle = (vmId: string, outcome: VmOutcome | 'deferred') => {
-    outcomes.set(vmId, outcome);
-    options.onProgress?.(outcomes.size, total);
+    counts[outcome] += 1;
+    settled += 1;
+    kept?.set(vmId, outcome);
+    options.onProgress?.(settled, total);
   };
   let pairsChecked = 0;
+  let subscriptions: readonly string[] = settings.subscriptions;
 
   const finish = (finished: boolean, reason?: string, discoveryFailed = false): SweepResult => {
     const after = deps.meter.snapshot();
-    const count = (o: VmOutcome | 'deferred') => [...outcomes.values()].filter((v) => v === o).length;
+    // Tagged VMs on pages the sweep never reached are left for the next one, like those it reached
+    // too late.
+    const unreached = finished ? 0 : Math.max(0, total - settled);
     const summary: SweepSummary = {
       sweepId,
       mode: settings.mode,
       trigger,
       subscriptions: subscriptions.length,
-      vmsScanned: outcomes.size,
-      compliant: count('compliant'),
-      changed: count('changed'),
-      planned: count('planned'),
-      rejected: count('rejected'),
-      failed: count('failed'),
-      skipped: count('skipped') + count('untagged'),
-      deferred: count('deferred'),
+      vmsScanned: settled,
+      compliant: counts.compliant,
+      changed: counts.changed,
+      planned: counts.planned,
+      rejected: counts.rejected,
+      failed: counts.failed,
+      skipped: counts.skipped + counts.untagged,
+      deferred: counts.deferred + unreached,
       pairs: pairsChecked,
       armReads: after.reads - before.reads,
       armWrites: after.writes - before.writes,
@@ -130,68 +151,27 @@ export async function sweep(deps: SweepDeps, options: SweepOptions): Promise<Swe
         `${summary.deferred} deferred; ARM reads=${summary.armReads} writes=${summary.armWrites} polls=${summary.armPolls}` +
         (finished ? '' : `; stopped early: ${reason}`),
     );
-    return { summary, discoveryFailed, vms: [...outcomes].map(([vmId, outcome]) => ({ vmId, outcome })) };
+    return {
+      summary,
+      discoveryFailed,
+      vms: kept ? [...kept].map(([vmId, outcome]) => ({ vmId, outcome })) : [],
+    };
   };
 
-  // 1. Discover: which subscriptions, then every tagged VM in them from Resource Graph.
-  let subscriptions: readonly string[] = settings.subscriptions;
-  const rows: TaggedVmRow[] = [];
+  // 1. Which subscriptions.
   try {
     if (subscriptions.length === 0) {
       subscriptions = await withRetry('list subscriptions', retryEnv, (signal) =>
         deps.subscriptions.listEnabledIds(signal),
       );
     }
-    if (subscriptions.length === 0) return finish(true, 'no subscriptions to sweep');
-    let skipToken: string | undefined;
-    do {
-      const token = skipToken;
-      const page = await withRetry('query Resource Graph', retryEnv, (signal) =>
-        deps.graph.taggedVmPage(subscriptions, settings.tagKey, token, signal),
-      );
-      rows.push(...page.rows);
-      skipToken = page.skipToken;
-    } while (skipToken);
   } catch (error) {
     return finish(false, `could not list tagged VMs: ${(error as Error).message}`, true);
   }
+  if (subscriptions.length === 0) return finish(true, 'no subscriptions to sweep');
 
-  total = rows.length;
-  // 2. Parse every tag; an invalid one is audited against its VM and costs nothing more.
-  const work: VmWork[] = [];
-  for (const row of rows) {
-    const vmRef = parseVmId(row.id);
-    if (!vmRef) continue;
-    const parsed = parseRegistryTag(row.tagValue ?? '', settings.maxRegistriesPerVm);
-    if (!parsed.ok) {
-      vmAuditor(deps, trigger, vmRef.id).record('tag-invalid', 'rejected', {
-        reason: `${settings.tagKey} tag: ${parsed.reason}`,
-      });
-      settle(vmRef.id, 'rejected');
-      continue;
-    }
-    // A VM whose only identity is its owner's user-assigned one is left alone (IMDS default) from
-    // the snapshot, before any identity or grant is made for it; the refs the allowlist denies by name
-    // go on, to be audited as such.
-    const region = normalizeRegion(row.location ?? '');
-    // From the snapshot, by name: a name-pull single identity is left to the VM's reconcile, which
-    // proves it (systemData) before counting it as the app's.
-    const refused = refuseForImdsDefault(settings, row.identity, parsed.refs, region, (id) =>
-      isPullIdentityId(settings, id),
-    );
-    const auditor = refused.length > 0 ? vmAuditor(deps, trigger, vmRef.id) : undefined;
-    for (const { ref, identityId, reason } of refused) {
-      auditor?.record('attach-refused', 'rejected', { registry: ref.name, identityId, reason });
-    }
-    const refs = parsed.refs.filter((ref) => !refused.some((r) => r.ref === ref));
-    if (refs.length === 0) {
-      settle(vmRef.id, 'rejected');
-      continue;
-    }
-    work.push({ row, vmRef, region, refs, refused: refused.length > 0 });
-  }
-
-  // 3. Registries: each subscription listed once per sweep; each (registry, region) ensured once.
+  // Registries: each subscription listed once per sweep; each (registry, region) ensured once, for
+  // every page of every subscription.
   const listings = new Map<string, Promise<RegistryState[]>>();
   const authorizations = new Map<string, ReturnType<typeof authorizeRegistry>>();
   const authorize = (ref: RegistryRef, vmRef: VmRef) => {
@@ -235,67 +215,135 @@ export async function sweep(deps: SweepDeps, options: SweepOptions): Promise<Swe
     if (!pairs.has(key) && !hasTime()) return undefined; // out of time: not started
     return ensurePair(authorization.registry, region);
   };
-
-  // 4. Every (registry, region) pair first, so VM work never holds a slot waiting for a pair.
-  const limit = pLimit(settings.sweepConcurrency);
-  await Promise.all(
-    work.flatMap((item) => item.refs.map((ref) => limit(() => decide(ref, item.region, item.vmRef)))),
-  );
-
-  // 5. Each VM: compliant from the snapshot costs nothing; otherwise re-read and reconcile it.
-  // Concurrency is per subscription, as ARM's limits are: one shared pool would fill up with the
-  // slowest subscription's VMs (a convoy) and run the whole sweep at that subscription's pace.
-  const perSubscription = new Map<string, ReturnType<typeof pLimit>>();
-  const limitFor = (subscriptionId: string) => {
-    let pool = perSubscription.get(subscriptionId);
-    if (!pool) {
-      pool = pLimit(settings.sweepConcurrency);
-      perSubscription.set(subscriptionId, pool);
-    }
-    return pool;
-  };
+  const pairLimit = pLimit(settings.sweepConcurrency);
   let stopped = false;
-  await Promise.all(
-    work.map((item) =>
-      limitFor(item.vmRef.subscriptionId)(async () => {
-        const decisions = await Promise.all(item.refs.map((ref) => decide(ref, item.region, item.vmRef)));
-        if (decisions.some((d) => d === undefined)) {
+
+  // One page: parse every tag (an invalid one is audited against its VM and costs nothing more),
+  // ensure its (registry, region) pairs, then reconcile its VMs, `vmLimit` at a time.
+  const processPage = async (rows: readonly TaggedVmRow[], vmLimit: ReturnType<typeof pLimit>) => {
+    const work: VmWork[] = [];
+    for (const row of rows) {
+      const vmRef = parseVmId(row.id);
+      if (!vmRef) continue;
+      const parsed = parseRegistryTag(row.tagValue ?? '', settings.maxRegistriesPerVm);
+      if (!parsed.ok) {
+        vmAuditor(deps, trigger, vmRef.id).record('tag-invalid', 'rejected', {
+          reason: `${settings.tagKey} tag: ${parsed.reason}`,
+        });
+        settle(vmRef.id, 'rejected');
+        continue;
+      }
+      // A VM whose only identity is its owner's user-assigned one is left alone (IMDS default) from
+      // the snapshot, before any identity or grant is made for it; the refs the allowlist denies by
+      // name go on, to be audited as such. A name-pull single identity is left to the VM's reconcile,
+      // which proves it (systemData) before counting it as the app's.
+      const region = normalizeRegion(row.location ?? '');
+      const refused = refuseForImdsDefault(settings, row.identity, parsed.refs, region, (id) =>
+        isPullIdentityId(settings, id),
+      );
+      const auditor = refused.length > 0 ? vmAuditor(deps, trigger, vmRef.id) : undefined;
+      for (const { ref, identityId, reason } of refused) {
+        auditor?.record('attach-refused', 'rejected', { registry: ref.name, identityId, reason });
+      }
+      const refs = parsed.refs.filter((ref) => !refused.some((r) => r.ref === ref));
+      if (refs.length === 0) {
+        settle(vmRef.id, 'rejected');
+        continue;
+      }
+      work.push({ row, vmRef, region, refs, refused: refused.length > 0 });
+    }
+    // The page's pairs first, so VM work never holds a slot waiting for a pair.
+    await Promise.all(
+      work.flatMap((item) => item.refs.map((ref) => pairLimit(() => decide(ref, item.region, item.vmRef)))),
+    );
+    await Promise.all(work.map((item) => vmLimit(() => reconcileItem(item))));
+  };
+
+  // Compliant from the snapshot costs nothing; otherwise re-read and reconcile the VM.
+  const reconcileItem = async (item: VmWork): Promise<void> => {
+    const decisions = await Promise.all(item.refs.map((ref) => decide(ref, item.region, item.vmRef)));
+    if (decisions.some((d) => d === undefined)) {
+      stopped = true;
+      settle(item.vmRef.id, 'deferred');
+      return;
+    }
+    const ready = decisions.filter(
+      (d): d is Extract<RegistryDecision, { status: 'ready' }> => d?.status === 'ready',
+    );
+    const needsAttach = ready.some((d) => !isAttached(item.row.identity ?? undefined, d.identityId));
+    if (!needsAttach) {
+      settle(item.vmRef.id, outcomeFromSnapshot(deps, trigger, item, decisions as RegistryDecision[]));
+      return;
+    }
+    if (!hasTime()) {
+      stopped = true;
+      settle(item.vmRef.id, 'deferred');
+      return;
+    }
+    // Decided once per (registry, region) above; the reconcile re-reads the VM and its tag, and a
+    // registry the tag did not name in the snapshot is decided like any other.
+    const known = new Map(item.refs.map((ref, i) => [ref.name, decisions[i] as RegistryDecision]));
+    const decideKnown: DecideRegistry = async (ref, region, _auditor, _env, vmRef) =>
+      (region === item.region ? known.get(ref.name) : undefined) ??
+      (await decide(ref, region, vmRef)) ?? {
+        status: 'failed',
+        error: new Error('the sweep ran out of time'),
+      };
+    const result = await reconcileVm(
+      deps,
+      { vmId: item.vmRef.id, trigger, deadline: options.deadline },
+      decideKnown,
+    );
+    settle(item.vmRef.id, result.outcome);
+  };
+
+  // 2. Each subscription's tagged VMs, page by page from Resource Graph (paced by its quota), each page
+  // worked on while the next is fetched. Subscriptions run side by side, as ARM's limits are per
+  // subscription (one shared pool would convoy behind the slowest); a few at a time, so memory holds
+  // at most two pages per subscription in flight.
+  let discoveryError: string | undefined;
+  const sweepSubscription = async (subscriptionId: string) => {
+    const vmLimit = pLimit(settings.sweepConcurrency);
+    const fetchPage = (token: string | undefined) =>
+      withRetry('query Resource Graph', retryEnv, (signal) =>
+        deps.graph.taggedVmPage(
+          [subscriptionId],
+          settings.tagKey,
+          token,
+          signal,
+          options.deadline.remainingMs() - marginMs,
+        ),
+      );
+    let next: ReturnType<typeof fetchPage> | undefined = fetchPage(undefined);
+    let firstPage = true;
+    while (next) {
+      let page: Awaited<ReturnType<typeof fetchPage>>;
+      try {
+        page = await next;
+      } catch (error) {
+        if (isQuotaExhausted(error)) {
           stopped = true;
-          settle(item.vmRef.id, 'deferred');
           return;
         }
-        const ready = decisions.filter(
-          (d): d is Extract<RegistryDecision, { status: 'ready' }> => d?.status === 'ready',
-        );
-        const needsAttach = ready.some((d) => !isAttached(item.row.identity ?? undefined, d.identityId));
-        if (!needsAttach) {
-          settle(item.vmRef.id, outcomeFromSnapshot(deps, trigger, item, decisions as RegistryDecision[]));
-          return;
-        }
-        if (!hasTime()) {
-          stopped = true;
-          settle(item.vmRef.id, 'deferred');
-          return;
-        }
-        // Decided once per (registry, region) above; the reconcile re-reads the VM and its tag, and a
-        // registry the tag did not name in the snapshot is decided like any other.
-        const known = new Map(item.refs.map((ref, i) => [ref.name, decisions[i] as RegistryDecision]));
-        const decideKnown: DecideRegistry = async (ref, region, _auditor, _env, vmRef) =>
-          (region === item.region ? known.get(ref.name) : undefined) ??
-          (await decide(ref, region, vmRef)) ?? {
-            status: 'failed',
-            error: new Error('the sweep ran out of time'),
-          };
-        const result = await reconcileVm(
-          deps,
-          { vmId: item.vmRef.id, trigger, deadline: options.deadline },
-          decideKnown,
-        );
-        settle(item.vmRef.id, result.outcome);
-      }),
-    ),
-  );
-  // 6. Findings: a pull identity that holds more than pull is flagged (the app never grants more).
+        discoveryError ??= `could not list tagged VMs in ${subscriptionId}: ${(error as Error).message}`;
+        return;
+      }
+      if (firstPage) total += page.totalRecords ?? page.rows.length;
+      firstPage = false;
+      const token = page.skipToken;
+      next = token && hasTime() && !stopped ? fetchPage(token) : undefined;
+      if (token && !next) stopped = true;
+      // A page fetched ahead that is not used must not reject unobserved.
+      next?.catch(() => {});
+      await processPage(page.rows, vmLimit);
+    }
+  };
+  const subscriptionLimit = pLimit(Math.max(1, Math.min(8, subscriptions.length)));
+  await Promise.all(subscriptions.map((sub) => subscriptionLimit(() => sweepSubscription(sub))));
+  if (discoveryError !== undefined && settled === 0) return finish(false, discoveryError, true);
+  if (discoveryError !== undefined) return finish(false, discoveryError);
+
+  // 3. Findings: a pull identity that holds more than pull is flagged (the app never grants more).
   if (!stopped && hasTime()) {
     const decided = await Promise.all(pairs.values());
     const ready = decided.filter(
@@ -304,6 +352,13 @@ export async function sweep(deps: SweepDeps, options: SweepOptions): Promise<Swe
     await reportExcessRoles(deps, retryEnv, pairAuditor, ready, subscriptions);
   }
   return finish(!stopped, stopped ? 'time budget reached; the rest is left for the next sweep' : undefined);
+}
+
+function isQuotaExhausted(error: unknown): boolean {
+  return (
+    error instanceof QuotaExhaustedError ||
+    (error instanceof ArmOperationError && error.cause instanceof QuotaExhaustedError)
+  );
 }
 
 function vmAuditor(deps: ReconcileDeps, trigger: Trigger, vmId: string): Auditor {

@@ -267,7 +267,7 @@ describe('timer handler', () => {
 
       expect(error).toBeInstanceOf(SweepFailedError);
       expect(h.audit.sweeps[0]).toMatchObject({ finished: false, vmsScanned: 0 });
-      expect(h.audit.sweeps[0]?.reason).toMatch(/could not list tagged VMs: .*AuthorizationFailed/);
+      expect(h.audit.sweeps[0]?.reason).toMatch(/could not list tagged VMs in .*: .*AuthorizationFailed/);
       expect(h.emu.totals().writes).toBe(0);
     } finally {
       await h.close();

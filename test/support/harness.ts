@@ -196,6 +196,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     sweep: async (opts = {}) => {
       const result = await sweep(runtime, {
         deadline: new Deadline(opts.budgetMs ?? 60_000),
+        keepOutcomes: true,
         ...(opts.marginMs !== undefined ? { marginMs: opts.marginMs } : {}),
       });
       await runtime.audit.flush();
