@@ -22,7 +22,11 @@ const CREATION_MS = 3_000;
 const REDELIVERY_TIME_SCALE = 0.2;
 const IDENTITY_RG = `/subscriptions/${SUB}/resourceGroups/rg-acrpull-identities`;
 
-function event(vmId: string, n: number) {
+const PLATFORM_TEAM = {
+  'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn': 'platform-team@contoso.com',
+};
+
+function event(vmId: string, n: number, claims: Record<string, string> = PLATFORM_TEAM) {
   return {
     id: `demo-event-${n}`,
     topic: `/subscriptions/${SUB}`,
@@ -37,7 +41,7 @@ function event(vmId: string, n: number) {
       correlationId: `demo-correlation-${n}`,
       status: 'Succeeded',
       subscriptionId: SUB,
-      claims: { 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn': 'platform-team@contoso.com' },
+      claims,
     },
   };
 }
@@ -237,10 +241,15 @@ async function main(): Promise<void> {
     const firstRound = emu.totals();
     const firstCounts = emu.counts();
 
-    // Our own PATCHes raise VM write events too; handling them must cost one read and change nothing.
+    // Our own PATCHes raise VM write events too, whose claims name the app's identity: handling them
+    // must cost no ARM request and change nothing.
     emu.resetCounts();
     const echoes = fleet.filter((vm) => results.get(vm.id)?.result?.outcome === 'changed');
-    for (const vm of echoes) await handle(event(vm.id, ++n), context());
+    const ours = {
+      'http://schemas.microsoft.com/identity/claims/objectidentifier': emu.appIdentity.principalId,
+      appid: emu.appIdentity.clientId,
+    };
+    for (const vm of echoes) await handle(event(vm.id, ++n, ours), context());
     const echoRound = emu.totals();
 
     const rows = [['VM', 'tag', 'deliveries', 'outcome', 'decisions', 'client id for az login']];

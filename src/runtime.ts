@@ -16,8 +16,9 @@ import { loadSettings, type Settings, startupWarnings } from './config/settings'
 import type { Logger } from './core/logger';
 import { principalFromToken, type SelfPrincipal } from './core/ownership';
 import { ProvenIdentities } from './reconcile/provenIdentities';
-import type { ReconcileDeps } from './reconcile/reconcileDeps';
+import type { ReconcileDeps, WhoAmI } from './reconcile/reconcileDeps';
 import type { SweepDeps } from './reconcile/sweep';
+import { VerifiedPairs } from './reconcile/verifiedPairs';
 
 /** Everything both triggers need; the event path uses the ReconcileDeps part. */
 export interface Runtime extends SweepDeps {}
@@ -82,6 +83,7 @@ export function createRuntime(settings: Settings, options: RuntimeOptions = {}):
     log,
     whoAmI: selfPrincipal(credential, settings.armAudience),
     proven: new ProvenIdentities(),
+    verifiedPairs: new VerifiedPairs(),
     ...(options.retry ? { retry: options.retry } : {}),
   };
 }
@@ -92,13 +94,15 @@ export function createRuntime(settings: Settings, options: RuntimeOptions = {}):
  * retried on the next call. A token that names no principal proves nothing: every pull identity the
  * app did not provably create is then refused, which the audit record says.
  */
-export function selfPrincipal(credential: TokenCredential, audience: string): () => Promise<SelfPrincipal> {
+export function selfPrincipal(credential: TokenCredential, audience: string): WhoAmI {
   let known: Promise<SelfPrincipal> | undefined;
-  return () => {
+  let settled: SelfPrincipal | undefined;
+  const whoAmI = () => {
     known ??= credential.getToken(`${audience.replace(/\/+$/, '')}/.default`).then(
       (token) => {
         if (!token) throw new Error('the credential returned no token for ARM');
-        return principalFromToken(token.token);
+        settled = principalFromToken(token.token);
+        return settled;
       },
       (error: unknown) => {
         known = undefined;
@@ -107,6 +111,7 @@ export function selfPrincipal(credential: TokenCredential, audience: string): ()
     );
     return known;
   };
+  return Object.assign(whoAmI, { known: () => settled });
 }
 
 /** Application Insights when a connection string is set, else one JSON line per record in the log. */

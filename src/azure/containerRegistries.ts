@@ -20,6 +20,8 @@ export type Resolution =
 export interface ResolveOptions {
   /** May answer from a recent resolution: only for decisions that write nothing. */
   readonly allowCached?: boolean;
+  /** May answer from a resolution at most this old (the event path's verified pairs: a minute). */
+  readonly cachedWithinMs?: number;
   /** Per-sweep memo of subscription listings, so N VMs naming registries cost one list per subscription. */
   readonly listings?: Map<string, Promise<RegistryState[]>>;
   /** Abandons the request when the caller's time budget runs out. */
@@ -57,9 +59,8 @@ export class ContainerRegistries {
     options: ResolveOptions = {},
   ): Promise<Resolution> {
     const hit = this.cache.get(ref.name);
-    if (options.allowCached && hit && this.now() - hit.at < this.cacheTtlMs) {
-      return { found: true, registry: hit.registry };
-    }
+    const maxAge = options.allowCached ? this.cacheTtlMs : (options.cachedWithinMs ?? 0);
+    if (hit && this.now() - hit.at < maxAge) return { found: true, registry: hit.registry };
     const missKey = `${ref.form === 'resourceId' ? ref.registry.id.toLowerCase() : ref.name}|${subscriptions
       .map((s) => s.toLowerCase())
       .join(',')}`;

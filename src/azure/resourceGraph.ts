@@ -59,33 +59,50 @@ export function parseQuotaResetsAfter(value: string | undefined): number | undef
 export class ResourceGraphQuota {
   private remaining: number | undefined;
   private resetsAt = 0;
+  /** While the window is unknown, one query goes first and learns it; the others wait for it. */
+  private probeSentAt: number | undefined;
 
   constructor(private readonly now: () => number = Date.now) {}
 
-  /** What a response said; a response without the headers changes nothing. */
+  /**
+   * What a response said; a response without the headers changes nothing. Answers to queries sent
+   * side by side arrive in any order, so within one window the lowest count left wins.
+   */
   observe(remaining: string | undefined, resetsAfter: string | undefined): void {
     const left = remaining !== undefined && /^\d+$/.test(remaining) ? Number(remaining) : undefined;
     const resetMs = parseQuotaResetsAfter(resetsAfter);
     if (left === undefined || resetMs === undefined) return;
-    this.remaining = left;
-    this.resetsAt = this.now() + resetMs;
+    const now = this.now();
+    const resetsAt = now + resetMs;
+    // The header is in whole seconds: answers within a second of each other are the same window.
+    const sameWindow =
+      this.remaining !== undefined && now < this.resetsAt && Math.abs(resetsAt - this.resetsAt) < 1000;
+    this.remaining = sameWindow ? Math.min(this.remaining ?? left, left) : left;
+    this.resetsAt = sameWindow ? Math.max(this.resetsAt, resetsAt) : resetsAt;
+    this.probeSentAt = undefined;
   }
 
   /** How long to wait before the next query (0: send now); counts the query as sent. */
   take(): number {
     const now = this.now();
-    if (this.remaining === undefined || now >= this.resetsAt) {
-      // Unknown, or the window has reset: send, and learn the window from the answer.
-      if (this.remaining !== undefined) this.remaining = undefined;
-      return 0;
+    if (this.remaining !== undefined && now < this.resetsAt) {
+      if (this.remaining > 0) {
+        this.remaining -= 1;
+        return 0;
+      }
+      return this.resetsAt - now;
     }
-    if (this.remaining > 0) {
-      this.remaining -= 1;
-      return 0;
-    }
-    return this.resetsAt - now;
+    // Unknown, or the window has reset: one query is sent and learns the window; the others wait for
+    // its answer (a probe that never answers is given up after a few seconds).
+    this.remaining = undefined;
+    if (this.probeSentAt !== undefined && now - this.probeSentAt < PROBE_TIMEOUT_MS) return PROBE_WAIT_MS;
+    this.probeSentAt = now;
+    return 0;
   }
 }
+
+const PROBE_WAIT_MS = 50;
+const PROBE_TIMEOUT_MS = 5_000;
 
 export class QuotaExhaustedError extends Error {
   constructor(readonly waitMs: number) {

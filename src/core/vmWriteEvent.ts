@@ -18,6 +18,8 @@ export interface VmWriteEvent {
   readonly eventTime?: string;
   /** Who wrote the VM: UPN, else app id, else object id from the event's claims. */
   readonly caller?: string;
+  /** The writer's object id and application (client) id from the claims, when present. */
+  readonly writer?: { readonly objectId?: string; readonly clientId?: string };
 }
 
 export type ParsedEvent =
@@ -89,6 +91,7 @@ export function parseVmWriteEvent(raw: unknown): ParsedEvent {
 
   const correlationId = str(data.correlationId);
   const caller = callerFromClaims(data.claims);
+  const writer = writerFromClaims(data.claims);
   const time = str(raw.eventTime) ?? str(raw.time);
   const eventTime = time && !Number.isNaN(Date.parse(time)) ? new Date(time).toISOString() : undefined;
   return {
@@ -99,5 +102,30 @@ export function parseVmWriteEvent(raw: unknown): ParsedEvent {
     ...(correlationId ? { correlationId } : {}),
     ...(eventTime ? { eventTime } : {}),
     ...(caller ? { caller } : {}),
+    ...(writer ? { writer } : {}),
   };
+}
+
+function writerFromClaims(claims: unknown): VmWriteEvent['writer'] {
+  if (!isObject(claims)) return undefined;
+  const objectId = str(claims[CLAIM_OID]) ?? str(claims.oid);
+  const clientId = str(claims.appid) ?? str(claims.azp);
+  if (!objectId && !clientId) return undefined;
+  return { ...(objectId ? { objectId } : {}), ...(clientId ? { clientId } : {}) };
+}
+
+/**
+ * The echo of the app's own VM write: a `virtualMachines/write` whose claims name the app's identity
+ * (its object id, or its client id with no other object id). The app made that VM what it is, so
+ * there is nothing to read. Tag writes are never the app's.
+ */
+export function isOwnWrite(
+  event: VmWriteEvent,
+  self: { readonly objectId?: string; readonly clientId?: string },
+): boolean {
+  if (event.operationName.toLowerCase() !== VM_WRITE.toLowerCase() || !event.writer) return false;
+  const same = (a?: string, b?: string) => !!a && !!b && a.toLowerCase() === b.toLowerCase();
+  const { objectId, clientId } = event.writer;
+  if (objectId) return same(objectId, self.objectId);
+  return same(clientId, self.clientId);
 }

@@ -3,7 +3,7 @@
 // problems are audited and return normally, so a bad tag can never become a poison event.
 import type { InvocationContext } from '@azure/functions';
 import { Deadline } from '../azure/retry';
-import { parseVmWriteEvent } from '../core/vmWriteEvent';
+import { isOwnWrite, parseVmWriteEvent } from '../core/vmWriteEvent';
 import { type ReconcileDeps, reconcileVm, type VmResult } from '../reconcile/reconcileVm';
 
 export class RetryableReconcileError extends Error {
@@ -38,6 +38,16 @@ export function createVmWriteHandler(deps: ReconcileDeps): VmWriteHandler {
         reason: `malformed event: ${parsed.reason}`,
       });
       await deps.audit.flush();
+      return undefined;
+    }
+
+    // The echo of our own PATCH costs no request: the app made the VM what it is. Who we are is known
+    // once any token has been had (never waited for here: a token outage must not eat the budget); on
+    // an instance that has not had one yet, the event is handled as any other.
+    const self = deps.whoAmI.known();
+    if (!self) deps.whoAmI().catch(() => {}); // learnt in the background, for the next event
+    if (self && isOwnWrite(parsed, self)) {
+      context.debug(`${parsed.vmId}: the echo of the app's own write; nothing to do`);
       return undefined;
     }
 

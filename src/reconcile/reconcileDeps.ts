@@ -8,6 +8,7 @@ import type { Settings } from '../config/settings';
 import type { Logger } from '../core/logger';
 import type { SelfPrincipal } from '../core/ownership';
 import type { ProvenIdentities } from './provenIdentities';
+import type { VerifiedPairs } from './verifiedPairs';
 
 /** What the reconcile needs: settings, one adapter per ARM resource type, the audit sink, a logger. */
 export interface ReconcileDeps {
@@ -19,10 +20,18 @@ export interface ReconcileDeps {
   readonly audit: AuditSink;
   readonly log: Logger;
   /** Who the app runs as (from its ARM token): the proof of which pull identities it created. */
-  readonly whoAmI: () => Promise<SelfPrincipal>;
+  readonly whoAmI: WhoAmI;
   /** Pull identities proven to be the app's (systemData), remembered for a while. */
   readonly proven: ProvenIdentities;
+  /** (registry, region) pairs verified a moment ago, for the event path (see verifiedPairs.ts). */
+  readonly verifiedPairs: VerifiedPairs;
   /** Overrides for the retry loop (policy, sleep, random); the deadline comes per request. */
   readonly retry?: Omit<RetryEnvironment, 'deadline'>;
   readonly now?: () => number;
+}
+
+/** Who the app runs as; `known()` answers without waiting, once a token has told. */
+export interface WhoAmI {
+  (): Promise<SelfPrincipal>;
+  known(): SelfPrincipal | undefined;
 }

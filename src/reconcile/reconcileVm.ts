@@ -275,6 +275,8 @@ export async function reconcileVm(
         return finish('skipped');
       }
       for (const p of pending) {
+        // A failed write with this identity: its pairs are verified afresh next time.
+        deps.verifiedPairs.forgetIdentity(p.identityId);
         auditor.failed(error, {
           registry: p.registry.name,
           registryId: p.registry.id,

@@ -98,19 +98,43 @@ export async function decideRegistry(
   searchIn: readonly string[],
   options: ResolveOptions = {},
 ): Promise<RegistryDecision> {
-  const authorization = await authorizeRegistry(deps, retryEnv, ref, searchIn, options);
+  // A registry this instance resolved within the verified-pair window is not looked up again.
+  const authorization = await authorizeRegistry(deps, retryEnv, ref, searchIn, {
+    ...options,
+    cachedWithinMs: deps.verifiedPairs.ttlMs,
+  });
   if (authorization.status !== 'allowed') return authorization;
-  return ensurePullAccess(deps, retryEnv, auditor, authorization.registry, region);
+  return ensurePullAccess(deps, retryEnv, auditor, authorization.registry, region, { reuseVerified: true });
 }
 
-/** Identity (create or reuse), then the grant. In audit mode, reads only and records the plan. */
+/**
+ * Identity (create or reuse), then the grant. In audit mode, reads only and records the plan. With
+ * `reuseVerified` (the event path), a pair this instance verified within the last minute is reused
+ * without reading it again; the sweep never reuses and always refreshes.
+ */
 export async function ensurePullAccess(
   deps: ReconcileDeps,
   retryEnv: RetryEnvironment,
   auditor: Auditor,
   registry: RegistryState,
   region: string,
+  options: { readonly reuseVerified?: boolean } = {},
 ): Promise<RegistryDecision> {
+  const verified = options.reuseVerified ? deps.verifiedPairs.get(registry.id, region) : undefined;
+  if (verified) {
+    const fields = ids(
+      { registry: registry.name, registryId: registry.id, identityId: verified.identity.id },
+      verified.identity,
+    );
+    const reason = `verified by this instance ${Math.round(verified.ageMs / 1000)} s ago`;
+    auditor.record('identity-reused', 'unchanged', { ...fields, reason });
+    auditor.record('role-present', 'unchanged', {
+      ...fields,
+      role: pullRoleFor(registry.roleAssignmentMode).name,
+      reason,
+    });
+    return { status: 'ready', registry, identityId: verified.identity.id, identity: verified.identity };
+  }
   try {
     return {
       status: 'ready',
@@ -245,6 +269,7 @@ async function ensureIdentityAndGrant(
   const fields = { ...ids(where, identity), role: role.name };
   if (await withRetry('read grants', retryEnv, (signal) => deps.roleAssignments.hasGrant(grant, signal))) {
     auditor.record('role-present', 'unchanged', fields);
+    deps.verifiedPairs.remember(registry, region, identity);
   } else if (!enforce) {
     auditor.record('role-assigned', 'planned', fields);
   } else {
@@ -272,6 +297,7 @@ async function ensureIdentityAndGrant(
     }
     if (created === 'created') auditor.record('role-assigned', 'changed', { ...fields, reason });
     else auditor.record('role-present', 'unchanged', { ...fields, reason });
+    deps.verifiedPairs.remember(registry, region, identity);
   }
   return { identityId: identity.id, identity };
 }

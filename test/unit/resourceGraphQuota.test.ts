@@ -32,4 +32,19 @@ describe('ResourceGraphQuota', () => {
     quota.observe('garbage', '00:00:02'); // ignored
     expect(quota.take()).toBe(2_000);
   });
+
+  it('one query learns an unknown window while the others wait; late answers cannot raise the count', () => {
+    let now = 0;
+    const quota = new ResourceGraphQuota(() => now);
+    expect(quota.take()).toBe(0); // the probe
+    expect(quota.take()).toBe(50); // waits for the probe's answer
+    quota.observe('3', '00:00:05');
+    expect([quota.take(), quota.take()]).toEqual([0, 0]); // 1 left
+    quota.observe('1', '00:00:05'); // an answer to a query sent earlier: the lowest count wins
+    quota.observe('2', '00:00:05'); // and a still older one cannot raise it
+    expect(quota.take()).toBe(0);
+    expect(quota.take()).toBe(5_000);
+    now = 5_000;
+    expect([quota.take(), quota.take()]).toEqual([0, 50]); // a new window: one probe again
+  });
 });

@@ -1,4 +1,4 @@
-import { parseVmWriteEvent } from '../../src/core/vmWriteEvent';
+import { isOwnWrite, parseVmWriteEvent } from '../../src/core/vmWriteEvent';
 
 const SUB = '11111111-1111-1111-1111-111111111111';
 const VM = `/subscriptions/${SUB}/resourceGroups/rg-apps/providers/Microsoft.Compute/virtualMachines/vm-web-01`;
@@ -38,7 +38,26 @@ describe('Event Grid VM write events', () => {
       correlationId: 'corr-1',
       eventTime: '2026-11-28T10:00:00.000Z',
       caller: 'alice@contoso.com',
+      writer: { clientId: 'app-1' },
     });
+  });
+
+  it('tells the echo of the app’s own VM write by the claims’ object id (else client id); never a tag write', () => {
+    const self = { objectId: 'oid-app', clientId: 'client-app' };
+    const parsedWith = (claims: object, operationName = 'Microsoft.Compute/virtualMachines/write') => {
+      const resourceUri = operationName.endsWith('tags/write')
+        ? `${VM}/providers/Microsoft.Resources/tags/default`
+        : VM;
+      const parsed = parseVmWriteEvent(writeEvent({}, { claims, operationName, resourceUri }));
+      if (parsed.kind !== 'vm-write') throw new Error(parsed.reason);
+      return parsed;
+    };
+    expect(isOwnWrite(parsedWith({ oid: 'OID-APP' }), self)).toBe(true);
+    expect(isOwnWrite(parsedWith({ appid: 'client-app' }), self)).toBe(true);
+    // Another principal of the same application (its object id differs): not ours.
+    expect(isOwnWrite(parsedWith({ appid: 'client-app', oid: 'oid-other' }), self)).toBe(false);
+    expect(isOwnWrite(parsedWith({ upn: 'alice@contoso.com' }), self)).toBe(false);
+    expect(isOwnWrite(parsedWith({ oid: 'oid-app' }, 'Microsoft.Resources/tags/write'), self)).toBe(false);
   });
 
   it('falls back to the app id, then the object id, for the caller', () => {
