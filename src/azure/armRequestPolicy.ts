@@ -1,9 +1,14 @@
 // A pipeline policy on every ARM client: counts requests by kind (for the sweep summary and the
-// benchmark) and paces them with per-subscription token buckets set below ARM's own limits, so a
-// fleet-wide sweep does not spend the subscription's write budget that other tools also need.
+// benchmark) and paces them two ways: per-subscription token buckets set below ARM's own limits (this
+// process), and ARM's own shared signals (every instance: the remaining-count headers and 429's
+// Retry-After, see core/sharedBudget.ts). No wait outlives the request's abort signal (the caller's
+// time budget): the request is abandoned instead, to be retried by a redelivery or the next sweep.
 import type { PipelinePolicy, PipelineRequest } from '@azure/core-rest-pipeline';
+import { SHARED_BUDGET, SharedBudget, type SharedBudgetSettings } from '../core/sharedBudget';
 import { type BucketSettings, TokenBucket } from '../core/tokenBucket';
-import { sleep } from './retry';
+
+/** The SDK's abort signal type (from @azure/abort-controller, through the pipeline request). */
+type AbortSignalLike = NonNullable<PipelineRequest['abortSignal']>;
 
 export type RequestKind = 'read' | 'write' | 'poll';
 
@@ -36,43 +41,99 @@ export function throttlingScope(path: string): string {
   return m?.[1] ? m[1].toLowerCase() : 'tenant';
 }
 
+/** Sleeps, unless the signal aborts first: then throws an AbortError (the time budget ran out). */
+export function sleepUnlessAborted(ms: number, signal?: AbortSignalLike | null): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const abortError = () =>
+      Object.assign(new Error('the time budget ran out while pacing'), { name: 'AbortError' });
+    if (signal?.aborted) return reject(abortError());
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(abortError());
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
 export class ArmRequestMeter {
-  private counts = { reads: 0, writes: 0, polls: 0, throttled: 0 };
+  private counts = { reads: 0, writes: 0, polls: 0, throttled: 0, paced: 0 };
   private readonly buckets = new Map<string, TokenBucket>();
+  private readonly shared = new Map<string, SharedBudget>();
 
   constructor(
     private readonly pacing: PacingSettings,
-    private readonly wait: (ms: number) => Promise<void> = sleep,
+    private readonly wait: (
+      ms: number,
+      signal?: AbortSignalLike | null,
+    ) => Promise<void> = sleepUnlessAborted,
     private readonly now: () => number = Date.now,
+    private readonly sharedSettings: Readonly<
+      Record<'reads' | 'writes', SharedBudgetSettings>
+    > = SHARED_BUDGET,
   ) {}
 
   snapshot(): ArmRequestCounts {
-    return { ...this.counts };
+    const { paced: _paced, ...counts } = this.counts;
+    return counts;
+  }
+
+  /** Requests that waited for ARM's shared signals (a low remaining count, or a 429's pause). */
+  pacedByArm(): number {
+    return this.counts.paced;
   }
 
   readonly policy: PipelinePolicy = {
     name: 'acrpullArmRequestMeter',
     sendRequest: async (request, next) => {
-      const kind = await this.pace(request);
+      const { kind, budget, scope } = await this.pace(request);
       this.counts[kind === 'read' ? 'reads' : kind === 'write' ? 'writes' : 'polls'] += 1;
       const response = await next(request);
-      if (response.status === 429) this.counts.throttled += 1;
+      const bucketKind = kind === 'write' ? 'writes' : 'reads';
+      const remaining = response.headers.get(
+        `x-ms-ratelimit-remaining-${scope === 'tenant' ? 'tenant' : 'subscription'}-${bucketKind}`,
+      );
+      budget.observe(remaining !== undefined && /^\d+$/.test(remaining) ? Number(remaining) : undefined);
+      if (response.status === 429) {
+        this.counts.throttled += 1;
+        // The whole (subscription, kind) waits, not just this request (which the retry loop repeats).
+        budget.pauseFor(retryAfterMs(response.headers.get('retry-after')) ?? 1_000);
+      }
       return response;
     },
   };
 
-  private async pace(request: PipelineRequest): Promise<RequestKind> {
+  private async pace(
+    request: PipelineRequest,
+  ): Promise<{ kind: RequestKind; budget: SharedBudget; scope: string }> {
     const path = new URL(request.url).pathname;
     const kind = requestKind(request.method, path);
     const bucketKind = kind === 'write' ? 'writes' : 'reads';
-    const key = `${throttlingScope(path)}|${bucketKind}`;
+    const scope = throttlingScope(path);
+    const key = `${scope}|${bucketKind}`;
     let bucket = this.buckets.get(key);
     if (!bucket) {
       bucket = new TokenBucket(this.pacing[bucketKind], this.now);
       this.buckets.set(key, bucket);
     }
-    const waitMs = bucket.reserve();
-    if (waitMs > 0) await this.wait(waitMs);
-    return kind;
+    let budget = this.shared.get(key);
+    if (!budget) {
+      budget = new SharedBudget(this.sharedSettings[bucketKind], this.now);
+      this.shared.set(key, budget);
+    }
+    const local = bucket.reserve();
+    const shared = budget.reserve();
+    if (shared > local) this.counts.paced += 1;
+    const waitMs = Math.max(local, shared);
+    if (waitMs > 0) await this.wait(waitMs, request.abortSignal);
+    return { kind, budget, scope };
   }
+}
+
+function retryAfterMs(value: string | undefined): number | undefined {
+  if (value === undefined || !/^\d+$/.test(value.trim())) return undefined;
+  return Number(value.trim()) * 1000;
 }
