@@ -1,11 +1,14 @@
 // Identities the app can prove it owns: ARM's systemData, not names or tags. Through the real
 // handler, sweep and SDK clients; the planted identity is created over ARM by another principal, so
 // the emulator stamps its systemData from that principal's token as ARM does.
+
+import { InvocationContext } from '@azure/functions';
 import type { SystemDataCreatedBy } from '../../emulator';
 import type { AuditRecord } from '../../src/audit/auditRecord';
 import { ACR_PULL_ROLE } from '../../src/core/roles';
+import { createVmWriteHandler } from '../../src/handlers/vmWriteHandler';
 import { clientsFor, staticCredential } from '../emulator/helpers';
-import { type Harness, identityId, SUB, startHarness } from '../support/harness';
+import { type Harness, identityId, SUB, startHarness, writeSuccessEvent } from '../support/harness';
 
 const REGISTRY_ID = `/subscriptions/${SUB}/resourceGroups/rg-registries/providers/Microsoft.ContainerRegistry/registries/contosoapps`;
 const MARKER_TAGS = { 'managed-by': 'acrpull-autopilot', 'acrpull-registry': REGISTRY_ID };
@@ -180,6 +183,37 @@ describe('trusted creators', () => {
         'role-assigned:changed',
         'identity-attached:changed',
       ]);
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe('an app that cannot tell its own identity', () => {
+  it('refuses even an operator override (it cannot rule out that it is its own) and writes nothing', async () => {
+    const own = `/subscriptions/${SUB}/resourceGroups/rg-apps/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-team-pull`;
+    const h = await startHarness({ env: { ACRPULL_IDENTITY_OVERRIDES: `contosoapps=${own}` } });
+    try {
+      h.emu.seedIdentity({
+        subscriptionId: SUB,
+        resourceGroup: 'rg-apps',
+        name: 'id-team-pull',
+        location: 'eastus',
+      });
+      // A token that names no principal (no oid, no appid): our own code's answer, not the SDK's.
+      const anonymous = Object.assign(async () => ({}), { known: () => undefined });
+      const handler = createVmWriteHandler({ ...h.runtime, whoAmI: anonymous });
+      const vm = h.seedVm('vm-anonymous', 'contosoapps');
+      h.emu.resetCounts();
+
+      const result = await handler(
+        writeSuccessEvent(vm.id),
+        new InvocationContext({ invocationId: 'x', functionName: 'vmWriteEvent', logHandler: () => {} }),
+      );
+
+      expect(actions(result?.records ?? [])).toEqual(['identity-refused:rejected']);
+      expect(result?.records[0]?.reason).toContain('could not tell its own identity');
+      expect(h.emu.totals().writes).toBe(0);
     } finally {
       await h.close();
     }
