@@ -1,6 +1,5 @@
 // One place that maps ARM failures to retry / terminal. Everything that talks to ARM goes through it.
 import { isRestError } from '@azure/core-rest-pipeline';
-import { parseQuotaResetsAfter } from './resourceGraph';
 
 export interface ArmFailure {
   readonly retryable: boolean;
@@ -54,6 +53,13 @@ const TRANSPORT_CODES = new Set([
   'REQUEST_SEND_ERROR',
   'UND_ERR_SOCKET',
 ]);
+
+/** `hh:mm:ss` (x-ms-user-quota-resets-after) in milliseconds; undefined for anything else. */
+export function parseQuotaResetsAfter(value: string | undefined): number | undefined {
+  const m = /^(\d+):(\d{2}):(\d{2}(?:\.\d+)?)$/.exec(value?.trim() ?? '');
+  if (!m) return undefined;
+  return Math.ceil((Number(m[1]) * 3600 + Number(m[2]) * 60 + Number(m[3])) * 1000);
+}
 
 function headerMs(get: (name: string) => string | undefined): number | undefined {
   const ms = get('retry-after-ms') ?? get('x-ms-retry-after-ms');

@@ -3,6 +3,7 @@
 // process), and ARM's own shared signals (every instance: the remaining-count headers and 429's
 // Retry-After, see core/sharedBudget.ts). No wait outlives the request's abort signal (the caller's
 // time budget): the request is abandoned instead, to be retried by a redelivery or the next sweep.
+import { setTimeout as delay } from 'node:timers/promises';
 import type { PipelinePolicy, PipelineRequest } from '@azure/core-rest-pipeline';
 import { SHARED_BUDGET, SharedBudget, type SharedBudgetSettings } from '../core/sharedBudget';
 import { type BucketSettings, TokenBucket } from '../core/tokenBucket';
@@ -41,22 +42,14 @@ export function throttlingScope(path: string): string {
   return m?.[1] ? m[1].toLowerCase() : 'tenant';
 }
 
-/** Sleeps, unless the signal aborts first: then throws an AbortError (the time budget ran out). */
+/**
+ * Sleeps, unless the signal aborts first: then rejects with Node's AbortError (the time budget ran
+ * out), which the error classification treats as retryable.
+ */
 export function sleepUnlessAborted(ms: number, signal?: AbortSignalLike | null): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const abortError = () =>
-      Object.assign(new Error('the time budget ran out while pacing'), { name: 'AbortError' });
-    if (signal?.aborted) return reject(abortError());
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(abortError());
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
+  // The SDK's signal is a DOM AbortSignal at run time (AbortSignal.timeout in withRetry).
+  const options = signal ? { signal: signal as unknown as AbortSignal } : {};
+  return delay(ms, undefined, options);
 }
 
 export class ArmRequestMeter {

@@ -1,6 +1,8 @@
 // Resource Graph adapter: finds every VM carrying the tag, a page of up to 1,000 rows at a time.
 // The snapshot can lag ARM; callers re-read a VM before writing to it.
 import type { ArmClients } from './armClients';
+import { parseQuotaResetsAfter } from './armErrors';
+import { sleep } from './retry';
 
 export interface TaggedVmRow {
   readonly id: string;
@@ -40,13 +42,6 @@ export interface TaggedVmPage {
   readonly skipToken?: string;
   /** Every matching row, over all pages (Resource Graph's totalRecords). */
   readonly totalRecords?: number;
-}
-
-/** `hh:mm:ss` (x-ms-user-quota-resets-after) in milliseconds; undefined for anything else. */
-export function parseQuotaResetsAfter(value: string | undefined): number | undefined {
-  const m = /^(\d+):(\d{2}):(\d{2}(?:\.\d+)?)$/.exec(value?.trim() ?? '');
-  if (!m) return undefined;
-  return Math.ceil((Number(m[1]) * 3600 + Number(m[2]) * 60 + Number(m[3])) * 1000);
 }
 
 /**
@@ -119,7 +114,7 @@ export class ResourceGraph {
     options: { readonly now?: () => number; readonly sleep?: (ms: number) => Promise<void> } = {},
   ) {
     this.quota = new ResourceGraphQuota(options.now);
-    this.sleepFor = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.sleepFor = options.sleep ?? sleep;
   }
 
   private readonly sleepFor: (ms: number) => Promise<void>;

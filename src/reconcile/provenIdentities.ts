@@ -2,8 +2,7 @@
 // whose ARM systemData says the app (or a trusted creator) made it. A name or tag is only a candidate.
 // Proofs are remembered per (identity id, principal id) for a while: a deleted and recreated identity
 // of the same name is a new principal and is proven again.
-import type { RetryEnvironment } from '../azure/retry';
-import { withRetry } from '../azure/retry';
+import { type RetryEnvironment, withRetry } from '../azure/retry';
 import { hasSystemAssigned, type VmIdentityView } from '../core/attachPlan';
 import { ownershipOf } from '../core/ownership';
 import { isPullIdentityId } from '../core/pullIdentity';

@@ -71,6 +71,19 @@ describe('sweep paging', () => {
     expect(h.emu.throttled().byOperation['graph.query']).toBe(0);
   });
 
+  it('never waits for the quota past its time budget: it stops, says so, and leaves the rest deferred', async () => {
+    h = await startHarness({ emulator: { throttle: { resourceGraph: { queries: 1, windowMs: 30_000 } } } });
+    seedCompliantFleet(h);
+
+    // The next page's query could go only after 30 s; the budget is 5 s.
+    const { summary } = await h.sweep({ budgetMs: 5_000, marginMs: 500 });
+
+    expect(summary).toMatchObject({ finished: false, vmsScanned: 1_000, deferred: VMS - 1_000 });
+    expect(summary.reason).toMatch(/time budget/);
+    expect(h.emu.counts()['graph.query']).toBe(1); // not sent, so not refused
+    expect(h.emu.throttled().byOperation['graph.query']).toBe(0);
+  });
+
   it.each([true, false])(
     'honours a 429 from Resource Graph (Retry-After sent: %s) by the quota window’s reset',
     async (retryAfter) => {

@@ -1,5 +1,6 @@
 // Resource Graph's quota as its headers state it: pure pacing decisions, on a fake clock.
-import { parseQuotaResetsAfter, ResourceGraphQuota } from '../../src/azure/resourceGraph';
+import { parseQuotaResetsAfter } from '../../src/azure/armErrors';
+import { ResourceGraphQuota } from '../../src/azure/resourceGraph';
 
 describe('x-ms-user-quota-resets-after', () => {
   it('reads hh:mm:ss (fractions rounded up to the millisecond), nothing else', () => {
