@@ -99,7 +99,9 @@ export class TransientConditionError extends Error {
 export function classifyArmError(error: unknown): ArmFailure {
   if (error instanceof TransientConditionError)
     return { retryable: true, code: error.code, message: error.message };
-  if (error instanceof Error && error.name === 'AbortError') {
+  // By name, not instanceof: Node's own AbortError (timers/promises, fetch) may come from another
+  // realm (a vm context, as under jest), where instanceof Error is false.
+  if (typeof error === 'object' && error !== null && (error as { name?: unknown }).name === 'AbortError') {
     // Our own deadline fired mid-request: another delivery (or the next sweep) continues the work.
     return {
       retryable: true,

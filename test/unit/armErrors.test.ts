@@ -1,3 +1,5 @@
+import { setTimeout as delay } from 'node:timers/promises';
+import { runInNewContext } from 'node:vm';
 import { createHttpHeaders, createPipelineRequest, RestError } from '@azure/core-rest-pipeline';
 import { classifyArmError } from '../../src/azure/armErrors';
 
@@ -84,5 +86,15 @@ describe('ARM error classification', () => {
       retryable: false,
       code: 'TypeError',
     });
+  });
+});
+
+describe('an abandoned request', () => {
+  it('is a retryable TimeBudgetExceeded whatever realm its AbortError comes from (Node’s own, under a vm)', async () => {
+    const foreign = runInNewContext("Object.assign(new Error('aborted'), { name: 'AbortError' })");
+    expect(foreign instanceof Error).toBe(false); // another realm's Error
+    const nodeOwn = await delay(10, undefined, { signal: AbortSignal.abort() }).catch((e: unknown) => e);
+    for (const error of [foreign, nodeOwn])
+      expect(classifyArmError(error)).toMatchObject({ retryable: true, code: 'TimeBudgetExceeded' });
   });
 });
