@@ -6,6 +6,7 @@ import { deliverWithRetries } from '../../emulator';
 import { MemoryAuditSink } from '../../src/audit/auditRecord';
 import { createVmWriteHandler } from '../../src/handlers/vmWriteHandler';
 import { createRuntime } from '../../src/runtime';
+import { rawArm } from '../emulator/helpers';
 import { startHarness, writeSuccessEvent } from '../support/harness';
 
 it('a 429 storm across two instances sharing one emulator converges, no event given up', async () => {
@@ -23,6 +24,8 @@ it('a 429 storm across two instances sharing one emulator converges, no event gi
     );
     // Buckets far smaller than ARM's, shared by both instances (same identity, same subscription).
     h.emu.setThrottle({ reads: { burst: 30, perSecond: 20 }, writes: { burst: 8, perSecond: 6 } });
+    // A third instance has just spent the reads: the storm starts into 429s.
+    for (let i = 0; i < 35; i++) await rawArm(h.emu, 'GET', `${vms[0]?.id}?api-version=2024-07-01`);
     const context = () =>
       new InvocationContext({ functionName: 'vmWriteEvent', invocationId: 'storm', logHandler: () => {} });
 

@@ -1,6 +1,8 @@
 // The timer sweep end to end: real SDK clients (Resource Graph included) against the emulator.
+
 import { InvocationContext } from '@azure/functions';
 import { createSweepHandler, SweepFailedError } from '../../src/handlers/sweepHandler';
+import { rawArm } from '../emulator/helpers';
 import { type Harness, identityId, SUB, startHarness } from '../support/harness';
 
 const attachedKeys = (h: Harness, vmId: string) =>
@@ -190,6 +192,9 @@ describe('sweep under throttling', () => {
       const fleet = seedFleet(h, 40, { location: 'eastus' });
       // Buckets far smaller than ARM's, so the sweep must ride out many 429s.
       h.emu.setThrottle({ reads: { burst: 15, perSecond: 60 }, writes: { burst: 5, perSecond: 40 } });
+      // Another instance of the app (same identity, so the same buckets) has just spent the reads:
+      // the sweep starts into 429s whatever its own pacing would have done.
+      for (let i = 0; i < 20; i++) await rawArm(h.emu, 'GET', `${fleet[0]?.id}?api-version=2024-07-01`);
 
       const { summary } = await h.sweep();
 
