@@ -6,8 +6,7 @@ import { deliverWithRetries } from '../../emulator';
 import { MemoryAuditSink } from '../../src/audit/auditRecord';
 import { createVmWriteHandler } from '../../src/handlers/vmWriteHandler';
 import { createRuntime } from '../../src/runtime';
-import { rawArm } from '../emulator/helpers';
-import { startHarness, writeSuccessEvent } from '../support/harness';
+import { drainReadsUntil, startHarness, writeSuccessEvent } from '../support/harness';
 
 it('a 429 storm across two instances sharing one emulator converges, no event given up', async () => {
   const h = await startHarness();
@@ -24,19 +23,25 @@ it('a 429 storm across two instances sharing one emulator converges, no event gi
     );
     // Buckets far smaller than ARM's, shared by both instances (same identity, same subscription).
     h.emu.setThrottle({ reads: { burst: 30, perSecond: 20 }, writes: { burst: 8, perSecond: 6 } });
-    // A third instance has just spent the reads: the storm starts into 429s.
-    for (let i = 0; i < 35; i++) await rawArm(h.emu, 'GET', `${vms[0]?.id}?api-version=2024-07-01`);
     const context = () =>
       new InvocationContext({ functionName: 'vmWriteEvent', invocationId: 'storm', logHandler: () => {} });
 
-    const deliveries = await Promise.all(
+    const delivering = Promise.all(
       vms.map((vm, i) => {
         const handler = handlers[i % 2] as (typeof handlers)[number];
         const event = writeSuccessEvent(vm.id);
         return deliverWithRetries(() => handler(event, context()), { timeScale: 0.02, maxAttempts: 30 });
       }),
     );
+    // A third instance spends the reads until one of the two has met a 429: the storm is met.
+    const stormMet = await drainReadsUntil(
+      h.emu,
+      `${vms[0]?.id}?api-version=2024-07-01`,
+      () => h.runtime.meter.snapshot().throttled + second.meter.snapshot().throttled > 0,
+    );
+    const deliveries = await delivering;
 
+    expect(stormMet).toBe(true);
     expect(deliveries.filter((d) => !d.delivered)).toEqual([]);
     for (const vm of vms)
       expect(Object.keys(h.emu.getVm(vm.id)?.identity?.userAssignedIdentities ?? {})).toHaveLength(1);

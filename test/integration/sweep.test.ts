@@ -2,8 +2,7 @@
 
 import { InvocationContext } from '@azure/functions';
 import { createSweepHandler, SweepFailedError } from '../../src/handlers/sweepHandler';
-import { rawArm } from '../emulator/helpers';
-import { type Harness, identityId, SUB, startHarness } from '../support/harness';
+import { drainReadsUntil, type Harness, identityId, SUB, startHarness } from '../support/harness';
 
 const attachedKeys = (h: Harness, vmId: string) =>
   Object.keys(h.emu.getVm(vmId)?.identity?.userAssignedIdentities ?? {}).map((k) => k.toLowerCase());
@@ -192,12 +191,18 @@ describe('sweep under throttling', () => {
       const fleet = seedFleet(h, 40, { location: 'eastus' });
       // Buckets far smaller than ARM's, so the sweep must ride out many 429s.
       h.emu.setThrottle({ reads: { burst: 15, perSecond: 60 }, writes: { burst: 5, perSecond: 40 } });
-      // Another instance of the app (same identity, so the same buckets) has just spent the reads:
-      // the sweep starts into 429s whatever its own pacing would have done.
-      for (let i = 0; i < 20; i++) await rawArm(h.emu, 'GET', `${fleet[0]?.id}?api-version=2024-07-01`);
+      // Another instance of the app (same identity, so the same buckets) spends the reads until the
+      // sweep has met a 429, whatever its own pacing would have done.
+      const sweeping = h.sweep();
+      const stormMet = await drainReadsUntil(
+        h.emu,
+        `${fleet[0]?.id}?api-version=2024-07-01`,
+        () => h.runtime.meter.snapshot().throttled > 0,
+      );
 
-      const { summary } = await h.sweep();
+      const { summary } = await sweeping;
 
+      expect(stormMet).toBe(true);
       expect(summary).toMatchObject({ changed: 40, failed: 0, finished: true });
       expect(summary.armThrottled).toBeGreaterThan(0);
       for (const vm of fleet) expect(attachedKeys(h, vm.id)).toHaveLength(1);

@@ -16,6 +16,7 @@ import { loadSettings } from '../../src/config/settings';
 import { createVmWriteHandler, type VmWriteHandler } from '../../src/handlers/vmWriteHandler';
 import { type SweepResult, sweep } from '../../src/reconcile/sweep';
 import { createAuditSink, createRuntime, managedIdentityCredential, type Runtime } from '../../src/runtime';
+import { rawArm } from '../emulator/helpers';
 
 export const SUB = '11111111-1111-1111-1111-111111111111';
 export const OTHER_SUB = '22222222-2222-2222-2222-222222222222';
@@ -204,4 +205,26 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     },
     close: () => emu.close(),
   };
+}
+
+/**
+ * Another instance of the app (the same identity, so ARM's same buckets) reading as fast as it can,
+ * until `stop()` says the instance under test has met a 429, or `maxMs` / `maxRequests` run out.
+ * A bucket drained once can refill before the instance under test sends anything (on a loaded
+ * machine a quarter of a second is enough), so the storm is kept up rather than started once.
+ * Resolves with whether `stop()` became true: false means the storm was never met.
+ */
+export async function drainReadsUntil(
+  emu: Emulator,
+  path: string,
+  stop: () => boolean,
+  limits: { maxMs?: number; maxRequests?: number } = {},
+): Promise<boolean> {
+  const until = Date.now() + (limits.maxMs ?? 20_000);
+  const token = emu.issueToken();
+  for (let sent = 0; sent < (limits.maxRequests ?? 20_000) && Date.now() < until; sent++) {
+    if (stop()) return true;
+    await rawArm(emu, 'GET', path, { token });
+  }
+  return stop();
 }
