@@ -84,6 +84,13 @@ export function seedFleet(emu: Emulator, n: number, fleetCase: FleetCase): Seede
   return { vmIds, nonCompliant, pairs: usedPairs.size };
 }
 
+/**
+ * The emulator's VM updates take this long (3-7 s in Azure; shorter here, so the figures are about
+ * ARM's budgets rather than waiting); the app polls once, BENCH_FIRST_POLL_SECONDS after its PATCH.
+ */
+export const BENCH_OPERATION_MS = 500;
+export const BENCH_FIRST_POLL_MS = 550;
+
 export function appSettings(emu: Emulator): Record<string, string> {
   return {
     ACRPULL_MODE: 'enforce',
@@ -91,6 +98,7 @@ export function appSettings(emu: Emulator): Record<string, string> {
     ACRPULL_ALLOWED_REGISTRIES: REGISTRIES.join(','),
     ACRPULL_REGISTRY_SUBSCRIPTIONS: SUBSCRIPTIONS.join(','),
     ACRPULL_ARM_ENDPOINT: emu.armEndpoint,
+    ACRPULL_ATTACH_FIRST_POLL_SECONDS: String(BENCH_FIRST_POLL_MS / 1000),
     IDENTITY_ENDPOINT: emu.identityEndpoint,
     IDENTITY_HEADER: emu.identityHeader,
     APPLICATIONINSIGHTS_STATSBEAT_DISABLED: 'true',

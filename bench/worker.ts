@@ -41,7 +41,6 @@ process.once('message', async (request: WorkerRequest) => {
     caCertPem: request.caCertPem,
     audit,
     log: silentLogger,
-    pollIntervalMs: 0,
   });
   const started = performance.now();
   let outcome: string | undefined;

@@ -59,7 +59,8 @@ function table(rows: string[][]): string {
 }
 
 async function main(): Promise<void> {
-  const emu = await startEmulator({ pollsBeforeDone: 1 });
+  // VM updates take 300 ms here (3-7 s in Azure); the app polls once, 350 ms after its PATCH.
+  const emu = await startEmulator({ operationDurationMs: 300 });
   process.env.IDENTITY_ENDPOINT = emu.identityEndpoint;
   process.env.IDENTITY_HEADER = emu.identityHeader;
   try {
@@ -201,6 +202,7 @@ async function main(): Promise<void> {
       ACRPULL_ALLOWED_REGISTRIES: `contosoapps,/subscriptions/${SUB}/resourceGroups/rg-registries`,
       ACRPULL_ARM_ENDPOINT: emu.armEndpoint,
       ACRPULL_EVENT_TIME_BUDGET_SECONDS: '2',
+      ACRPULL_ATTACH_FIRST_POLL_SECONDS: '0.35',
     });
     const quiet = {
       debug() {},

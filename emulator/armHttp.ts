@@ -9,9 +9,18 @@ import type { SystemDataCreatedBy } from './systemData';
 export interface EmulatorSettings {
   latencyMs: number;
   principalReplicationDelayMs: number;
-  pollsBeforeDone: number;
-  /** An async operation nobody polls (enough) finishes on its own after this long. */
-  operationMaxDurationMs: number;
+  /**
+   * How long the app's VM update (a PATCH) runs: its status answers InProgress until then, however
+   * often it is polled, as Compute's do (identity updates took 3-7 s in recorded traffic, see
+   * handlers/operations.ts).
+   */
+  operationDurationMs: number;
+  /**
+   * Retry-After (seconds) on an operation's first InProgress poll, or undefined to send none. Compute
+   * sent 50 and 70 on the first InProgress poll of VM creations in recorded traffic; for updates no
+   * recording shows the header (see handlers/operations.ts).
+   */
+  pollRetryAfterSeconds: number | undefined;
   pageSize: number;
   tenantId: string;
   /**

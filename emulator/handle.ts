@@ -87,16 +87,11 @@ export function createHandle(deps: HandleDeps): Emulator {
     }
   }
 
-  /** An operation that ends by time only: nobody is polling it for the app. */
+  /** Another writer's operation: it runs for `forMs`, like every operation. */
   function startOwnerOperation(vm: VmRecord, kind: 'create' | 'update', forMs: number, by = VM_OWNER) {
     if (!Number.isFinite(forMs) || forMs < 0)
       throw new Error(`emulator: an operation must run for a finite forMs >= 0, not ${forMs}`);
-    return store.startOperation(vm, {
-      kind,
-      startedBy: by,
-      polls: Number.POSITIVE_INFINITY,
-      maxDurationMs: forMs,
-    });
+    return store.startOperation(vm, { kind, startedBy: by, durationMs: forMs });
   }
 
   function view(op: AsyncOperationRecord): VmOperationView {

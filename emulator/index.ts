@@ -21,7 +21,7 @@ import { TokenAuthority } from './tokens';
 export type { ConcurrentWrites } from './armHttp';
 export type { FaultRequest, FaultSpec, OperationName, ThrottledCounts, Totals } from './controls';
 export { OPERATIONS } from './controls';
-export { type Delivery, deliverWithRetries, EVENT_GRID_RETRY_SCHEDULE_MS } from './eventGrid';
+export { type Delivery, deliverWithRetries, EVENT_GRID_RETRY_SCHEDULE_MS, retryDelayMs } from './eventGrid';
 export type { ItemError, TrackResponseBody } from './ingestion/errors';
 export type { IngestionAuth } from './ingestion/server';
 export type { CustomEvent, TelemetryEnvelope } from './ingestion/telemetryStore';
@@ -59,10 +59,13 @@ export interface EmulatorOptions {
   latencyMs?: number;
   /** How long a new principal stays invisible to role assignments without principalType (default 0). */
   principalReplicationDelayMs?: number;
-  /** InProgress answers before an async operation reports Succeeded (default 1). */
-  pollsBeforeDone?: number;
-  /** An async operation finishes after this long even if nobody polls it (default 5000). */
-  operationMaxDurationMs?: number;
+  /**
+   * How long a VM update (the app's PATCH) runs before its status says Succeeded, polled or not
+   * (default 5000: identity updates took 3-7 s in recorded Compute traffic).
+   */
+  operationDurationMs?: number;
+  /** Retry-After seconds on an operation's first InProgress poll (default: none). */
+  pollRetryAfterSeconds?: number;
   /** List page size (default 50). */
   pageSize?: number;
   tenantId?: string;
@@ -269,13 +272,22 @@ function listen(server: Server, port: number): Promise<number> {
   });
 }
 
+function nonNegative(value: number, what: string): number {
+  if (!Number.isFinite(value) || value < 0)
+    throw new Error(`emulator: ${what} must be a finite number >= 0, not ${value}`);
+  return value;
+}
+
 export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
   const tenantId = options.tenantId ?? PROCESS_DEFAULTS.tenantId;
   const settings: EmulatorSettings = {
     latencyMs: options.latencyMs ?? 0,
     principalReplicationDelayMs: options.principalReplicationDelayMs ?? 0,
-    pollsBeforeDone: options.pollsBeforeDone ?? 1,
-    operationMaxDurationMs: options.operationMaxDurationMs ?? 5000,
+    operationDurationMs: nonNegative(options.operationDurationMs ?? 5000, 'operationDurationMs'),
+    pollRetryAfterSeconds:
+      options.pollRetryAfterSeconds === undefined
+        ? undefined
+        : nonNegative(options.pollRetryAfterSeconds, 'pollRetryAfterSeconds'),
     pageSize: options.pageSize ?? 50,
     tenantId,
     concurrentWrites: options.concurrentWrites ?? 'preempt',

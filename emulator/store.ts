@@ -123,10 +123,10 @@ export interface AsyncOperationRecord {
   startTime: string;
   endTime?: string;
   status: 'InProgress' | 'Succeeded' | 'Failed' | 'Canceled';
-  /** Polls answered InProgress before the operation ends; Infinity = it ends by time only. */
-  pollsRemaining: number;
-  /** ms since epoch: an operation nobody polls finishes on its own then, as real ones do. */
+  /** ms since epoch: the operation ends then, polled or not, as real ones do. */
   deadlineMs: number;
+  /** Status polls answered so far (the first InProgress one may carry Retry-After). */
+  polls: number;
   /** Set by an `asyncFailed` fault: the operation ends Failed with this. */
   failure?: { code: string; message: string };
   /** Set when a newer PATCH preempted it: the operation ended Canceled with this. */
@@ -453,7 +453,7 @@ export class Store {
    */
   startOperation(
     vm: VmRecord,
-    op: { kind: VmOperationKind; startedBy: string; polls: number; maxDurationMs: number },
+    op: { kind: VmOperationKind; startedBy: string; durationMs: number },
     failure?: { code: string; message: string },
   ): AsyncOperationRecord {
     const record: AsyncOperationRecord = {
@@ -465,8 +465,8 @@ export class Store {
       startedBy: op.startedBy,
       startTime: nowIso(),
       status: 'InProgress',
-      pollsRemaining: Math.max(0, op.polls),
-      deadlineMs: Date.now() + op.maxDurationMs,
+      deadlineMs: Date.now() + op.durationMs,
+      polls: 0,
       ...(failure ? { failure } : {}),
     };
     this.operations.set(record.name.toLowerCase(), record);
@@ -516,17 +516,10 @@ export class Store {
     return op?.status === 'InProgress' ? op : undefined;
   }
 
-  /**
-   * One status poll: answers InProgress while polls remain and the deadline has not passed, then
-   * finishes the operation.
-   */
+  /** One status poll: InProgress until the operation's time is up, then its outcome. */
   pollOperation(op: AsyncOperationRecord): AsyncOperationRecord {
-    if (op.status !== 'InProgress') return op;
-    if (op.pollsRemaining > 0 && Date.now() < op.deadlineMs) {
-      op.pollsRemaining -= 1;
-      return op;
-    }
-    this.finish(op);
+    op.polls += 1;
+    if (op.status === 'InProgress' && Date.now() >= op.deadlineMs) this.finish(op);
     return op;
   }
 

@@ -67,7 +67,10 @@ export function createRuntime(settings: Settings, options: RuntimeOptions = {}):
   );
   return {
     settings,
-    vms: new VirtualMachines(clients, options.pollIntervalMs),
+    vms: new VirtualMachines(clients, {
+      firstPollDelayMs: settings.attachFirstPollMs,
+      pollIntervalMs: options.pollIntervalMs ?? 2_000,
+    }),
     identities: new UserAssignedIdentities(clients),
     roleAssignments: new RoleAssignments(clients),
     registries: new ContainerRegistries(clients),

@@ -1,9 +1,17 @@
 // Compute's async-operation status endpoint:
 // GET /subscriptions/{sub}/providers/Microsoft.Compute/locations/{loc}/operations/{id}.
-// Answers InProgress for `pollsBeforeDone` polls, then Succeeded (or Failed, when a fault said so);
-// an operation a newer PATCH preempted answers Canceled with OperationPreempted. The handle's own
-// operations (a creation, an owner's update) end by time only.
-// No Retry-After: the SDK would honour it over updateIntervalInMs and slow every test down.
+// An operation ends by elapsed time, however often it is polled: InProgress until its duration has
+// passed (settings.operationDurationMs for the app's PATCH, `forMs` for another writer's operation),
+// then Succeeded (or Failed, when a fault said so); one a newer PATCH preempted answers Canceled with
+// OperationPreempted. Bodies as recorded (azure-cli test_vm_explicit_msi.yaml, api 2024-11-01):
+// {startTime, status, name} while running, plus endTime when done. Identity updates there took 3.3,
+// 5.3 and 7.0 s from startTime to endTime.
+// Retry-After: in recorded VM creations (azure-sdk-for-js recording_virtualmachines_create_test.json,
+// azure-powershell TestVirtualMachineIdentity.json) Compute put a generous Retry-After (50, 70) on the
+// first InProgress poll only, none on later polls or on Succeeded; for an update no recording shows
+// it (the CLI's recorder strips it; its polls 30 s apart, Python's default, suggest none was sent).
+// So the emulator sends none by default, and settings.pollRetryAfterSeconds puts it on the first
+// InProgress poll, as on creations. A Retry-After makes the SDK's poller wait that long.
 import { randomUUID } from 'node:crypto';
 import { type Handler, ok } from '../armHttp';
 import { operationNotFound } from '../errors';
@@ -40,5 +48,11 @@ export const getOperationStatus: Handler = (req, ctx) => {
   ) {
     throw operationNotFound();
   }
-  return ok(renderOperation(ctx.store.pollOperation(op)));
+  const polled = ctx.store.pollOperation(op);
+  const retryAfter = ctx.settings.pollRetryAfterSeconds;
+  const firstInProgress = polled.status === 'InProgress' && polled.polls === 1;
+  return ok(
+    renderOperation(polled),
+    firstInProgress && retryAfter !== undefined ? { 'Retry-After': String(retryAfter) } : undefined,
+  );
 };

@@ -103,13 +103,17 @@ export const patchVm: Handler = (req, ctx) => {
     {
       kind: 'update',
       startedBy: req.caller.objectId,
-      polls: ctx.settings.pollsBeforeDone,
-      maxDurationMs: ctx.settings.operationMaxDurationMs,
+      durationMs: ctx.settings.operationDurationMs,
     },
     ctx.asyncFailure,
   );
+  // Compute's answer to an identity PATCH in recorded traffic (azure-cli test_vm_explicit_msi.yaml):
+  // 200, the model as updated with provisioningState Updating, Azure-AsyncOperation and
+  // Azure-AsyncNotification, no Location. Whether it carries Retry-After is not recorded (the CLI's
+  // recorder strips the header); a VM extension PUT's 201 had none, so none is sent here.
   return ok(renderVm(vm), {
     ETag: vm.etag,
     'Azure-AsyncOperation': operationUrl(ctx.baseUrl, op, req.apiVersion),
+    'Azure-AsyncNotification': 'Enabled',
   });
 };

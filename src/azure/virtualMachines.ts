@@ -6,6 +6,7 @@ import type { AttachPatch } from '../core/attachPlan';
 import type { VmRef } from '../core/resourceId';
 import type { ArmClients } from './armClients';
 import { isNotFound } from './armErrors';
+import { sleepUnlessAborted } from './armRequestPolicy';
 
 /** The api-version @azure/arm-compute 25.1.1 sends for virtual machines. */
 export const COMPUTE_API_VERSION = '2026-04-01';
@@ -36,11 +37,20 @@ interface VmBody {
   identity?: { type?: string; userAssignedIdentities?: Record<string, AttachedIdentity> };
 }
 
+export interface AttachPolling {
+  /**
+   * The first status poll waits this long after the PATCH: about as long as an identity update
+   * usually takes, so one poll usually finds it done (an earlier poll only learns InProgress).
+   */
+  readonly firstPollDelayMs: number;
+  /** Between later polls; a Retry-After on a poll response overrides it (core-lro honours it). */
+  readonly pollIntervalMs: number;
+}
+
 export class VirtualMachines {
   constructor(
     private readonly clients: ArmClients,
-    /** Poll interval for the attach operation; ARM's Retry-After on polls overrides it. */
-    private readonly pollIntervalMs = 2000,
+    private readonly polling: AttachPolling = { firstPollDelayMs: 5_000, pollIntervalMs: 2_000 },
   ) {}
 
   /** undefined when the VM (or its resource group) no longer exists. */
@@ -83,6 +93,7 @@ export class VirtualMachines {
       },
     };
     let accepted: VmBody | undefined;
+    let retryAfterMs: number | undefined;
     const poller = createHttpPoller(
       {
         sendInitialRequest: async () => {
@@ -95,12 +106,19 @@ export class VirtualMachines {
           });
           const lro = asLroResponse(response);
           accepted = response.body as VmBody;
+          retryAfterMs = retryAfterSecondsMs(response.headers['retry-after']);
           return lro;
         },
         sendPollRequest: async (pollPath) => asLroResponse(await pollStatus(context, pollPath, abortSignal)),
       },
-      { intervalInMs: this.pollIntervalMs, skipFinalGet: true },
+      { intervalInMs: this.polling.pollIntervalMs, skipFinalGet: true },
     );
+    await poller.submitted();
+    // core-lro polls at once after the PATCH; an update is not done that soon, so wait first: as the
+    // PATCH's Retry-After says if it has one, else the typical duration. The wait ends early
+    // (AbortError) when the caller's budget does.
+    const firstPollMs = retryAfterMs ?? this.polling.firstPollDelayMs;
+    if (!poller.isDone && firstPollMs > 0) await sleepUnlessAborted(firstPollMs, abortSignal);
     await poller.pollUntilDone(abortSignal ? { abortSignal } : {});
     // A 202 (or a 200 without the model) tells nothing about identities: read the VM instead.
     if (!accepted?.identity) {
@@ -122,6 +140,11 @@ async function pollStatus(
     ? pollPath
     : `${pollPath}${url.search ? '&' : '?'}api-version=${COMPUTE_API_VERSION}`;
   return await context.pathUnchecked(withVersion).get(abortSignal ? { abortSignal } : {});
+}
+
+/** Retry-After in whole seconds (what ARM sends), else undefined. */
+function retryAfterSecondsMs(value: string | undefined): number | undefined {
+  return value !== undefined && /^\d+$/.test(value.trim()) ? Number(value.trim()) * 1000 : undefined;
 }
 
 function asLroResponse(response: PathUncheckedResponse): OperationResponse {

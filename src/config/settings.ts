@@ -43,6 +43,8 @@ export interface Settings {
   readonly sweepConcurrency: number;
   /** A sweep stops starting work this long after it began and leaves the rest to the next one. */
   readonly sweepTimeBudgetMs: number;
+  /** How long after its PATCH an attach is first polled: about what an identity update takes. */
+  readonly attachFirstPollMs: number;
   /** Client-side pacing per subscription, kept below ARM's refill rates (reads 25/s, writes 10/s). */
   readonly armReadsPerSecond: number;
   readonly armWritesPerSecond: number;
@@ -139,6 +141,8 @@ const variables = {
     .default(DEFAULT_RECONCILE_SCHEDULE),
   ACRPULL_SWEEP_CONCURRENCY: positiveInt(64).default(8),
   ACRPULL_SWEEP_TIME_BUDGET_SECONDS: positiveInt(3600).default(480),
+  // Identity updates took 3-7 s in recorded Compute traffic (emulator/handlers/operations.ts).
+  ACRPULL_ATTACH_FIRST_POLL_SECONDS: z.coerce.number().min(0).max(60).default(5),
   ACRPULL_ARM_READS_PER_SECOND: positiveInt(25).default(20),
   ACRPULL_ARM_WRITES_PER_SECOND: positiveInt(10).default(8),
 } as const;
@@ -200,6 +204,7 @@ export function loadSettings(env: Env = process.env): Settings {
     reconcileSchedule: read(env, 'ACRPULL_RECONCILE_SCHEDULE'),
     sweepConcurrency: read(env, 'ACRPULL_SWEEP_CONCURRENCY'),
     sweepTimeBudgetMs: read(env, 'ACRPULL_SWEEP_TIME_BUDGET_SECONDS') * 1000,
+    attachFirstPollMs: Math.round(read(env, 'ACRPULL_ATTACH_FIRST_POLL_SECONDS') * 1000),
     armReadsPerSecond: read(env, 'ACRPULL_ARM_READS_PER_SECOND'),
     armWritesPerSecond: read(env, 'ACRPULL_ARM_WRITES_PER_SECOND'),
   };

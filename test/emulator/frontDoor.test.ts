@@ -9,13 +9,13 @@ import { type Clients, clientsFor, failure, placed, rawArm, SUB } from './helper
 
 const RG = 'rg-apps';
 const VM_PATH = `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.Compute/virtualMachines/vm-web-01`;
-const FAST = { updateIntervalInMs: 0 };
+const FAST = { updateIntervalInMs: 60 };
 
 let emu: Emulator;
 let clients: Clients;
 
 beforeAll(async () => {
-  emu = await startEmulator();
+  emu = await startEmulator({ operationDurationMs: 50 });
   clients = clientsFor(emu);
   emu.seedVm({ ...placed(RG, 'vm-web-01'), tags: { acrPull: 'x' } });
   emu.seedVm(placed(RG, 'vm-web-02'));

@@ -5,7 +5,9 @@ import { type Clients, clientsFor, failure, placed, rawArm, SUB } from './helper
 
 const RG = 'rg-apps';
 const IDS = 'rg-identities';
-const FAST = { updateIntervalInMs: 0 };
+// VM updates run 200 ms; the SDK polls at once (InProgress), then 250 ms later (done).
+const OPERATION_MS = 200;
+const FAST = { updateIntervalInMs: 250 };
 
 let emu: Emulator;
 let clients: Clients;
@@ -13,7 +15,7 @@ let idA: IdentityRecord;
 let idB: IdentityRecord;
 
 beforeAll(async () => {
-  emu = await startEmulator({ pageSize: 50 });
+  emu = await startEmulator({ pageSize: 50, operationDurationMs: OPERATION_MS });
   clients = clientsFor(emu);
   idA = emu.seedIdentity(placed(IDS, 'id-a'));
   idB = emu.seedIdentity(placed(IDS, 'id-b'));
@@ -209,15 +211,63 @@ describe('the long-running operation', () => {
       ),
     );
 
+    expect(res.headers['azure-asyncnotification']).toBe('Enabled');
+    expect(res.headers['retry-after']).toBeUndefined();
+    expect(res.headers.location).toBeUndefined();
+
     const poll = () => rawArm(emu, 'GET', asyncUrl.slice(emu.armEndpoint.length));
     const first = await poll();
     expect(first.body).toMatchObject({ status: 'InProgress' });
+    expect(first.body.endTime).toBeUndefined();
     expect(first.headers['retry-after']).toBeUndefined();
     expect(emu.getVm(vm.id)?.provisioningState).toBe('Updating');
+    await new Promise((resolve) => setTimeout(resolve, OPERATION_MS + 20));
     const second = await poll();
     expect(second.body).toMatchObject({ status: 'Succeeded', endTime: expect.any(String) });
     expect(emu.getVm(vm.id)?.provisioningState).toBe('Succeeded');
     expect(emu.totals().polls).toBe(2);
+  });
+
+  it('ends an operation by elapsed time, not by how often it is polled', async () => {
+    const slow = await startEmulator({ operationDurationMs: 300 });
+    try {
+      const vm = slow.seedVm(placed(RG, 'vm-polled-hard'));
+      const url = `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.Compute/virtualMachines/${vm.name}?api-version=2026-04-01`;
+      const patched = await rawArm(slow, 'PATCH', url, { body: { tags: { a: '1' } } });
+      const statusPath = String(patched.headers['azure-asyncoperation']).slice(slow.armEndpoint.length);
+
+      const early: unknown[] = [];
+      for (let i = 0; i < 5; i++) early.push((await rawArm(slow, 'GET', statusPath)).body.status);
+      await new Promise((resolve) => setTimeout(resolve, 320));
+      const late = await rawArm(slow, 'GET', statusPath);
+
+      expect(early).toEqual(Array(5).fill('InProgress'));
+      expect(late.body.status).toBe('Succeeded');
+    } finally {
+      await slow.close();
+    }
+  });
+
+  it('puts Retry-After on the first InProgress poll only when set to (as Compute does on creations)', async () => {
+    const hinted = await startEmulator({ operationDurationMs: 200, pollRetryAfterSeconds: 7 });
+    try {
+      const vm = hinted.seedVm(placed(RG, 'vm-hinted'));
+      const url = `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.Compute/virtualMachines/${vm.name}?api-version=2026-04-01`;
+      const patched = await rawArm(hinted, 'PATCH', url, { body: { tags: { a: '1' } } });
+      const statusPath = String(patched.headers['azure-asyncoperation']).slice(hinted.armEndpoint.length);
+
+      const first = await rawArm(hinted, 'GET', statusPath);
+      const second = await rawArm(hinted, 'GET', statusPath);
+      await new Promise((resolve) => setTimeout(resolve, 220));
+      const done = await rawArm(hinted, 'GET', statusPath);
+
+      expect(patched.headers['retry-after']).toBeUndefined();
+      expect([first.body.status, first.headers['retry-after']]).toEqual(['InProgress', '7']);
+      expect([second.body.status, second.headers['retry-after']]).toEqual(['InProgress', undefined]);
+      expect([done.body.status, done.headers['retry-after']]).toEqual(['Succeeded', undefined]);
+    } finally {
+      await hinted.close();
+    }
   });
 
   it('lets the SDK poll to completion and return the final VM', async () => {
@@ -246,8 +296,8 @@ describe('the long-running operation', () => {
     expect(emu.getVm(vm.id)?.provisioningState).toBe('Failed');
   });
 
-  it('finishes an operation nobody polls once operationMaxDurationMs has passed', async () => {
-    const quick = await startEmulator({ operationMaxDurationMs: 50, pollsBeforeDone: 100 });
+  it('finishes an operation nobody polls once operationDurationMs has passed', async () => {
+    const quick = await startEmulator({ operationDurationMs: 50 });
     try {
       const vm = quick.seedVm(placed(RG, 'vm-unpolled'));
       const url = `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.Compute/virtualMachines/${vm.name}?api-version=2026-04-01`;

@@ -752,7 +752,7 @@ describe('Event Grid: the time budget', () => {
   it('bounds a slow operation too: the invocation gives up in time and asks for redelivery', async () => {
     const h = await startHarness({
       env: { ACRPULL_EVENT_TIME_BUDGET_SECONDS: '1' },
-      emulator: { pollsBeforeDone: 1_000_000, operationMaxDurationMs: 6_000, latencyMs: 50 },
+      emulator: { operationDurationMs: 6_000, latencyMs: 50 },
     });
     try {
       const vm = h.seedVm('vm-slow', 'contosoapps');

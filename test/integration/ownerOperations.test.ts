@@ -311,7 +311,7 @@ describe('the IMDS default identity', () => {
   it('puts the warning on the deferred record when the budget runs out during our own attach', async () => {
     h = await startHarness({
       env: { ACRPULL_EVENT_TIME_BUDGET_SECONDS: '1' },
-      emulator: { pollsBeforeDone: 1_000_000, operationMaxDurationMs: 3_000 },
+      emulator: { operationDurationMs: 3_000 },
     });
     const vm = h.seedVm('vm-a-then-ab-slow', 'contosoapps');
     // Attached by the app earlier: ARM's systemData says the app created it (a name alone proves nothing).

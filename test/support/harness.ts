@@ -100,9 +100,9 @@ export function writeSuccessEvent(
 }
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
-  // Async operations end on their own after 150 ms (as real ones do, polled or not), so a test that
-  // loses the poller sees the outcome within the retry policy below.
-  const emu = await startEmulator({ operationMaxDurationMs: 150, ...options.emulator });
+  // The app's VM updates take 20 ms and the app polls 50 ms after its PATCH: one poll finds it done
+  // (the poll cannot reach the emulator before 50 ms have passed since the operation started).
+  const emu = await startEmulator({ operationDurationMs: 20, ...options.emulator });
   // The production credential code path: DefaultAzureCredential → App Service managed identity.
   process.env.IDENTITY_ENDPOINT = emu.identityEndpoint;
   process.env.IDENTITY_HEADER = emu.identityHeader;
@@ -111,6 +111,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     ACRPULL_IDENTITY_RESOURCE_GROUP: IDENTITY_RG,
     ACRPULL_ALLOWED_REGISTRIES: 'contosoapps fabrikamabac',
     ACRPULL_ARM_ENDPOINT: emu.armEndpoint,
+    ACRPULL_ATTACH_FIRST_POLL_SECONDS: '0.05',
     ...(options.appInsights ? { APPLICATIONINSIGHTS_CONNECTION_STRING: emu.connectionString } : {}),
     ...options.env,
   });

@@ -1,0 +1,213 @@
+// The storm: N existing VMs tagged within one minute, each tag write one Event Grid event, delivered
+// to K app processes (Functions instances) with 16 concurrent deliveries each, redelivered on Event
+// Grid's schedule when the handler throws, against one emulator with ARM's buckets enforced (they are
+// per principal: all K instances share them) and 30 ms latency per request. Measures the time until
+// every VM is compliant, against the least any correct app could need under ARM's budgets.
+import { fork } from 'node:child_process';
+import path from 'node:path';
+import { DEFAULT_LIMITS, retryDelayMs, startEmulator } from '../emulator';
+import { appSettings, BENCH_FIRST_POLL_MS, BENCH_OPERATION_MS, SUBSCRIPTIONS, seedFleet } from './fleet';
+import type { StormFromWorker, StormToWorker } from './stormWorker';
+
+const LATENCY_MS = 30;
+/** Event Grid gives up after 30 attempts (or 24 h); the bench stops waiting after this long. */
+const MAX_ATTEMPTS = 30;
+const HORIZON_MS = 900_000;
+
+export interface StormResult {
+  readonly instances: number;
+  readonly vms: number;
+  /** Seconds from the first tag write until every VM was compliant (undefined: not within the horizon). */
+  readonly wallSeconds: number | undefined;
+  readonly boundSeconds: number;
+  readonly requests: { read: number; write: number; poll: number; total: number };
+  readonly throttled: number;
+  readonly deliveries: number;
+  readonly redeliveries: number;
+  /** Events Event Grid gave up on, or still undelivered when the bench stopped waiting. */
+  readonly givenUp: number;
+  readonly pacedByArm: number;
+  readonly peakRssMb: number;
+}
+
+/**
+ * The least time any correct app needs: every tag written (the window), and on each subscription's
+ * read and write buckets (burst B, refill r per second, shared by every instance) the requests each
+ * VM needs at least — its read, its PATCH, one status poll — served no faster than B + r·t allows.
+ * Then the last VM's own requests and its operation. Pair checks (a few per (registry, region)) are
+ * left out, which only lowers the bound.
+ */
+export function stormBoundSeconds(vms: number, windowMs: number): number {
+  const perSubscription = Math.ceil(vms / SUBSCRIPTIONS.length);
+  const bucketSeconds = (requests: number, kind: 'reads' | 'writes') =>
+    Math.max(0, (requests - DEFAULT_LIMITS[kind].burst) / DEFAULT_LIMITS[kind].perSecond);
+  const budget = Math.max(
+    windowMs / 1000,
+    bucketSeconds(perSubscription * 2, 'reads'), // the VM read and one poll
+    bucketSeconds(perSubscription, 'writes'), // the PATCH
+  );
+  const lastVm = (3 * LATENCY_MS + Math.max(BENCH_OPERATION_MS, BENCH_FIRST_POLL_MS)) / 1000;
+  return budget + lastVm;
+}
+
+function tagWriteEvent(vmId: string, seq: number) {
+  const resourceUri = `${vmId}/providers/Microsoft.Resources/tags/default`;
+  return {
+    id: `storm-${seq}`,
+    topic: `/subscriptions/${vmId.split('/')[2]}`,
+    subject: resourceUri,
+    eventType: 'Microsoft.Resources.ResourceWriteSuccess',
+    eventTime: new Date().toISOString(),
+    dataVersion: '2',
+    metadataVersion: '1',
+    data: {
+      operationName: 'Microsoft.Resources/tags/write',
+      resourceUri,
+      status: 'Succeeded',
+      claims: { 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn': 'owner@contoso.example' },
+    },
+  };
+}
+
+export async function stormScenario(
+  instances: number,
+  options: { vms?: number; windowMs?: number } = {},
+): Promise<StormResult> {
+  const n = options.vms ?? 2000;
+  const windowMs = options.windowMs ?? 60_000;
+  const emu = await startEmulator({
+    throttle: true,
+    latencyMs: LATENCY_MS,
+    operationDurationMs: BENCH_OPERATION_MS,
+    pageSize: 100,
+  });
+  const workers = Array.from({ length: instances }, () =>
+    fork(path.join(__dirname, 'stormWorker.js'), [], {
+      env: { ...process.env, ...appSettings(emu) },
+      stdio: 'inherit',
+    }),
+  );
+  try {
+    const fleet = seedFleet(emu, n, 'new');
+    await Promise.all(
+      workers.map(
+        (w) =>
+          new Promise<void>((resolve) => {
+            w.once('message', () => resolve());
+            w.send({ kind: 'start', caCertPem: emu.caCertPem } satisfies StormToWorker);
+          }),
+      ),
+    );
+    emu.resetCounts();
+
+    const events = fleet.vmIds.map((id, seq) => tagWriteEvent(id, seq));
+    const attempts = new Array<number>(n).fill(0);
+    let delivered = 0;
+    let givenUp = 0;
+    let deliveries = 0;
+    let next = 0;
+    const timers = new Set<NodeJS.Timeout>();
+    const later = (ms: number, run: () => void) => {
+      const t = setTimeout(() => {
+        timers.delete(t);
+        run();
+      }, ms);
+      timers.add(t);
+    };
+    // Event Grid pushes each delivery to the app's front end, which spreads them over the instances.
+    const dispatch = (seq: number) => {
+      attempts[seq] = (attempts[seq] ?? 0) + 1;
+      deliveries++;
+      const worker = workers[next++ % instances];
+      worker?.send({ kind: 'deliver', seq, event: events[seq] } satisfies StormToWorker);
+    };
+    for (const worker of workers) {
+      worker.on('message', (m: StormFromWorker) => {
+        if (m.kind !== 'delivered') return;
+        if (m.ok) {
+          delivered++;
+          return;
+        }
+        const attempt = attempts[m.seq] ?? 1;
+        if (attempt >= MAX_ATTEMPTS) {
+          givenUp++;
+          return;
+        }
+        const step = retryDelayMs(attempt);
+        later(Math.round(step + step * 0.1 * Math.random()), () => dispatch(m.seq));
+      });
+    }
+
+    const started = performance.now();
+    for (let seq = 0; seq < n; seq++) later((seq * windowMs) / n, () => dispatch(seq));
+
+    let compliantAt: number | undefined;
+    while (performance.now() - started < HORIZON_MS) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      if (compliantAt === undefined) {
+        const attached = emu
+          .listVms()
+          .filter((vm) => Object.keys(vm.identity?.userAssignedIdentities ?? {}).length > 0).length;
+        if (attached === n) compliantAt = performance.now();
+      }
+      if (delivered + givenUp === n && compliantAt !== undefined) break;
+    }
+    for (const t of timers) clearTimeout(t);
+    const totals = emu.totals();
+    const stopped = await Promise.all(
+      workers.map(
+        (w) =>
+          new Promise<Extract<StormFromWorker, { kind: 'stopped' }>>((resolve) => {
+            w.on('message', (m: StormFromWorker) => {
+              if (m.kind === 'stopped') resolve(m);
+            });
+            w.send({ kind: 'stop' } satisfies StormToWorker);
+          }),
+      ),
+    );
+    return {
+      instances,
+      vms: n,
+      wallSeconds: compliantAt === undefined ? undefined : (compliantAt - started) / 1000,
+      boundSeconds: stormBoundSeconds(n, windowMs),
+      requests: {
+        read: totals.reads,
+        write: totals.writes,
+        poll: totals.polls,
+        total: totals.reads + totals.writes + totals.polls,
+      },
+      throttled: emu.throttled().total,
+      deliveries,
+      redeliveries: deliveries - n,
+      givenUp: n - delivered,
+      pacedByArm: stopped.reduce((sum, s) => sum + s.pacedByArm, 0),
+      peakRssMb: Math.max(...stopped.map((s) => s.peakRssMb)),
+    };
+  } finally {
+    for (const w of workers) if (w.connected) w.kill();
+    await emu.close();
+  }
+}
+
+/** `bench: storm 2000 VMs instances=<K> wall=<s>s bound=<s>s ratio=<r> throttled=<n> given-up=<n>` */
+export function stormLine(r: StormResult): string {
+  const wall = r.wallSeconds === undefined ? 'not-reached' : `${r.wallSeconds.toFixed(1)}s`;
+  const ratio = r.wallSeconds === undefined ? '-' : (r.wallSeconds / r.boundSeconds).toFixed(2);
+  return `bench: storm ${r.vms} VMs instances=${r.instances} wall=${wall} bound=${r.boundSeconds.toFixed(1)}s ratio=${ratio} throttled=${r.throttled} given-up=${r.givenUp}`;
+}
+
+// `node dist/bench/storm.js K [VMS]`: one storm on its own.
+if (require.main === module) {
+  const k = Number(process.argv[2] ?? 1);
+  const vms = Number(process.argv[3] ?? 2000);
+  stormScenario(k, { vms }).then(
+    (r) => {
+      console.log(JSON.stringify(r));
+      console.log(stormLine(r));
+    },
+    (error: unknown) => {
+      console.error(error);
+      process.exit(1);
+    },
+  );
+}
