@@ -49,11 +49,13 @@ export function createRuntime(settings: Settings, options: RuntimeOptions = {}):
     for (const warning of startupWarnings(settings)) log.warn(`acrpull-autopilot: ${warning}`);
   }
   const credential = options.credential ?? managedIdentityCredential();
-  // Paced below ARM's per-subscription refill rates (25 reads/s, 10 writes/s), bursts well under its buckets.
+  // Paced below ARM's per-subscription refill rates (25 reads/s, 10 writes/s), with bursts of 80% and
+  // 75% of its buckets (250, 200): one instance alone never empties them; several are kept in check
+  // by ARM's shared signals (sharedBudget.ts).
   const meter = new ArmRequestMeter(
     options.pacing ?? {
-      reads: { burst: 100, perSecond: settings.armReadsPerSecond },
-      writes: { burst: 50, perSecond: settings.armWritesPerSecond },
+      reads: { burst: 200, perSecond: settings.armReadsPerSecond },
+      writes: { burst: 150, perSecond: settings.armWritesPerSecond },
     },
   );
   const clients = createArmClients(
