@@ -76,9 +76,12 @@ function lowerBound(
   const pairChecks = pairs * (fleetCase === 'new' ? 4 : 2); // read identity + read grants (+ create both)
   const perAttach = 1 + 1 + POLLS_PER_ATTACH; // read with etag, PATCH, status polls
   // A finished sweep lists each pull identity's role assignments in each swept subscription (the
-  // excess-roles finding): one identity per pair here.
-  const findings = finished ? pairs * SUBSCRIPTIONS.length : 0;
-  return pages + pairChecks + attaches * perAttach + findings;
+  // excess-roles finding): one identity per pair here; and the identity resource group once (the
+  // unused-identities finding: one page of 100 here).
+  const findings = finished ? pairs * SUBSCRIPTIONS.length + Math.ceil(pairs / 100) : 0;
+  // One query per subscription for untagged VMs holding a pull identity (revocation; none here).
+  const holders = SUBSCRIPTIONS.length;
+  return pages + holders + pairChecks + attaches * perAttach + findings;
 }
 
 /**

@@ -1,5 +1,5 @@
-// `npm run demo`: the whole app against the local emulator. Seeds a small mixed fleet, delivers one
-// Event Grid event per VM through the real handler (real SDK clients over HTTPS, real
+// `npm run demo`: the whole app against the local emulator. Seeds a small mixed fleet (VMs, a scale
+// set, a VM whose tag was removed), delivers one Event Grid event per resource through the real handler (real SDK clients over HTTPS, real
 // DefaultAzureCredential via the emulator's managed-identity endpoint), redelivering on Event Grid's
 // schedule while the handler throws (one VM is still being created when its event arrives), then
 // delivers the events our own PATCHes cause, and prints what happened and what it cost in ARM requests.
@@ -8,6 +8,7 @@ import { deliverWithRetries, startEmulator } from '../emulator';
 import { FanOutAuditSink, MemoryAuditSink } from '../src/audit/auditRecord';
 import { loadSettings } from '../src/config/settings';
 import { findTagValue } from '../src/core/tag';
+import { SCALE_SET_WRITE, TAGS_WRITE } from '../src/core/vmWriteEvent';
 import { createVmWriteHandler } from '../src/handlers/vmWriteHandler';
 import type { VmResult } from '../src/reconcile/reconcileVm';
 import { createAuditSink, createRuntime } from '../src/runtime';
@@ -26,18 +27,28 @@ const PLATFORM_TEAM = {
   'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn': 'platform-team@contoso.com',
 };
 
-function event(vmId: string, n: number, claims: Record<string, string> = PLATFORM_TEAM) {
+/** What ARM raises for a write to the resource: a VM or scale set write, or a tag write. */
+function event(
+  vmId: string,
+  n: number,
+  claims: Record<string, string> = PLATFORM_TEAM,
+  kind: 'write' | 'tags' = 'write',
+) {
+  const scaleSet = /\/virtualMachineScaleSets\//i.test(vmId);
+  const operationName =
+    kind === 'tags' ? TAGS_WRITE : scaleSet ? SCALE_SET_WRITE : 'Microsoft.Compute/virtualMachines/write';
+  const resourceUri = kind === 'tags' ? `${vmId}/providers/Microsoft.Resources/tags/default` : vmId;
   return {
     id: `demo-event-${n}`,
     topic: `/subscriptions/${SUB}`,
-    subject: vmId,
+    subject: resourceUri,
     eventType: 'Microsoft.Resources.ResourceWriteSuccess',
     eventTime: new Date().toISOString(),
     dataVersion: '2',
     metadataVersion: '1',
     data: {
-      operationName: 'Microsoft.Compute/virtualMachines/write',
-      resourceUri: vmId,
+      operationName,
+      resourceUri,
       correlationId: `demo-correlation-${n}`,
       status: 'Succeeded',
       subscriptionId: SUB,
@@ -183,7 +194,28 @@ async function main(): Promise<void> {
         location: 'eastus',
         tags: { acrPull: 'contoso-apps!' },
       }),
+      // A Uniform scale set (Manual upgrades): the identity goes on the scale set, no instance upgrade.
+      emu.seedScaleSet({
+        subscriptionId: SUB,
+        resourceGroup: 'rg-apps',
+        name: 'ss-workers',
+        location: 'eastus',
+        tags: { acrPull: 'contosoapps' },
+        upgradeMode: 'Manual',
+      }),
+      // Its owner removed the acrPull tag: with ACRPULL_REVOKE=on the app's pull identity goes (the
+      // identity itself stays: vm-eu-01 holds it too).
+      emu.seedVm({
+        subscriptionId: SUB,
+        resourceGroup: 'rg-apps',
+        name: 'vm-retired-01',
+        location: 'westeurope',
+        tags: { retired: 'true' },
+        systemAssigned: true,
+        userAssignedIdentityIds: [existing.id],
+      }),
     ];
+    const tagWritten = new Set([fleet[fleet.length - 1]?.id]);
 
     // Audit events go to the emulator's ingestion endpoint, or to real Application Insights when
     // APPLICATIONINSIGHTS_CONNECTION_STRING is set.
@@ -203,6 +235,7 @@ async function main(): Promise<void> {
       ACRPULL_ARM_ENDPOINT: emu.armEndpoint,
       ACRPULL_EVENT_TIME_BUDGET_SECONDS: '2',
       ACRPULL_ATTACH_FIRST_POLL_SECONDS: '0.35',
+      ACRPULL_REVOKE: 'on',
     });
     const quiet = {
       debug() {},
@@ -224,11 +257,13 @@ async function main(): Promise<void> {
     const context = () =>
       new InvocationContext({ functionName: 'vmWriteEvent', invocationId: 'demo', logHandler: () => {} });
 
-    console.log(`acrpull-autopilot demo: ${fleet.length} VMs, emulator at ${emu.armEndpoint}\n`);
+    console.log(
+      `acrpull-autopilot demo: ${fleet.length} VMs and scale sets, emulator at ${emu.armEndpoint}\n`,
+    );
     const results = new Map<string, { result?: VmResult; error?: string; deliveries: number }>();
     let n = 0;
     for (const vm of fleet) {
-      const delivered = event(vm.id, ++n);
+      const delivered = event(vm.id, ++n, PLATFORM_TEAM, tagWritten.has(vm.id) ? 'tags' : 'write');
       const delivery = await deliverWithRetries(() => handle(delivered, context()), {
         timeScale: REDELIVERY_TIME_SCALE,
         maxAttempts: 5,
@@ -254,7 +289,7 @@ async function main(): Promise<void> {
     for (const vm of echoes) await handle(event(vm.id, ++n, ours), context());
     const echoRound = emu.totals();
 
-    const rows = [['VM', 'tag', 'deliveries', 'outcome', 'decisions', 'client id for az login']];
+    const rows = [['VM / scale set', 'tag', 'deliveries', 'outcome', 'decisions', 'client id for az login']];
     for (const vm of fleet) {
       const entry = results.get(vm.id);
       const records = entry?.result?.records ?? [];
@@ -314,7 +349,9 @@ async function main(): Promise<void> {
       return entry?.error !== undefined || entry?.result?.outcome === 'failed';
     }).length;
     const rejected = fleet.filter((vm) => results.get(vm.id)?.result?.outcome === 'rejected').length;
-    console.log(`demo: ${fleet.length} VMs, ${compliant} compliant, ${rejected} rejected, ${failed} failed`);
+    console.log(
+      `demo: ${fleet.length} VMs and scale sets, ${compliant} compliant, ${rejected} rejected, ${failed} failed`,
+    );
     process.exitCode = failed > 0 || preempted.length > 0 ? 1 : 0;
   } finally {
     await emu.close();

@@ -204,6 +204,17 @@ export const vmBeingProvisioned = (vmName: string) =>
 export const invalidParameter = (message: string, target: string) =>
   new ArmError(400, 'InvalidParameter', message, {}, target);
 
+/**
+ * A system-assigned identity on a Flexible scale set, which takes user-assigned ones only (the
+ * Flexible orchestration feature table: "User Assigned Identity Only"); the message as users report
+ * it (Azure/Azure-Landing-Zones#3994).
+ */
+export const flexibleSystemIdentity = (value: string) =>
+  invalidParameter(
+    `The value '${value}' of parameter 'identity' is not allowed. Allowed values are: UserAssigned, None`,
+    'identity',
+  );
+
 export const requiredParameterMissing = (target: string) =>
   invalidParameter(`Required parameter '${target}' is missing (null).`, target);
 

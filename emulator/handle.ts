@@ -6,7 +6,7 @@ import type { Server as HttpsServer } from 'node:https';
 import type { EmulatorSettings } from './armHttp';
 import type { Controls } from './controls';
 import { operationUrl } from './handlers/operations';
-import type { Emulator, VmOperationView } from './index';
+import type { Emulator, SeedVm, VmOperationView } from './index';
 import type { IngestionAuth } from './ingestion/server';
 import type { TelemetryStore } from './ingestion/telemetryStore';
 import type { RequestLimiter } from './rateLimit';
@@ -63,14 +63,40 @@ export function createHandle(deps: HandleDeps): Emulator {
       settings.systemDataCreatedBy,
     );
 
+  /** A VM or a scale set. */
   function liveVm(id: string): VmRecord {
-    const vm = store.vms.byId(id, TYPES.vm);
-    if (!vm) throw new Error(`emulator: no VM '${id}'`);
+    const vm = store.computeById(id);
+    if (!vm) throw new Error(`emulator: no VM or scale set '${id}'`);
     return vm;
   }
 
   function ensureGroup(sub: string, rg: string, location?: string): void {
     store.addResourceGroup(sub, rg, location ?? DEFAULT_LOCATION);
+  }
+
+  /** A seed's identities on a new VM or scale set, and its owner's creation still running if it says so. */
+  function seedIdentities(vm: VmRecord, v: SeedVm): VmRecord {
+    const identities = (v.userAssignedIdentityIds ?? []).map((id) => {
+      const found = store.identities.byId(id, TYPES.identity);
+      if (!found) throw new Error(`emulator: seed: no identity '${id}' (seed it first)`);
+      return found;
+    });
+    if (v.systemAssigned || identities.length > 0) {
+      const type = [v.systemAssigned ? 'SystemAssigned' : '', identities.length ? 'UserAssigned' : '']
+        .filter(Boolean)
+        .join(', ') as NonNullable<VmRecord['identity']>['type'];
+      vm.identity = {
+        type,
+        ...(v.systemAssigned
+          ? { principalId: store.newSystemIdentityPrincipal(0), tenantId: store.tenantId }
+          : {}),
+        userAssignedIdentities: Object.fromEntries(
+          identities.map((i) => [i.id, { principalId: i.principalId, clientId: i.clientId }]),
+        ),
+      };
+    }
+    if (v.provisioning) startOwnerOperation(vm, 'create', v.provisioning.forMs);
+    return vm;
   }
 
   function refuseDuplicate(existing: unknown, what: string): void {
@@ -183,29 +209,36 @@ export function createHandle(deps: HandleDeps): Emulator {
     seedVm(v) {
       ensureGroup(v.subscriptionId, v.resourceGroup, v.location);
       refuseDuplicate(store.vms.get(v.subscriptionId, v.resourceGroup, v.name), `VM '${v.name}'`);
-      const identities = (v.userAssignedIdentityIds ?? []).map((id) => {
-        const found = store.identities.byId(id, TYPES.identity);
-        if (!found) throw new Error(`emulator: seedVm: no identity '${id}' (seed it first)`);
-        return found;
-      });
-      const vm = store.createVm(v);
-      if (v.systemAssigned || identities.length > 0) {
-        const type = [v.systemAssigned ? 'SystemAssigned' : '', identities.length ? 'UserAssigned' : '']
-          .filter(Boolean)
-          .join(', ') as NonNullable<VmRecord['identity']>['type'];
-        vm.identity = {
-          type,
-          ...(v.systemAssigned
-            ? { principalId: store.newSystemIdentityPrincipal(0), tenantId: store.tenantId }
-            : {}),
-          userAssignedIdentities: Object.fromEntries(
-            identities.map((i) => [i.id, { principalId: i.principalId, clientId: i.clientId }]),
-          ),
-        };
-      }
-      if (v.provisioning) startOwnerOperation(vm, 'create', v.provisioning.forMs);
-      return clone(vm);
+      const scaleSet = v.virtualMachineScaleSet
+        ? store.scaleSets.byId(v.virtualMachineScaleSet, TYPES.scaleSet)
+        : undefined;
+      if (v.virtualMachineScaleSet && scaleSet?.scaleSet?.orchestrationMode !== 'Flexible')
+        throw new Error(`emulator: seedVm: '${v.virtualMachineScaleSet}' is not a seeded Flexible scale set`);
+      return clone(seedIdentities(store.createVm({ ...v, virtualMachineScaleSet: scaleSet?.id }), v));
     },
+
+    seedScaleSet(s) {
+      ensureGroup(s.subscriptionId, s.resourceGroup, s.location);
+      refuseDuplicate(
+        store.scaleSets.get(s.subscriptionId, s.resourceGroup, s.name),
+        `scale set '${s.name}'`,
+      );
+      const vmss = store.createScaleSet({
+        ...s,
+        orchestrationMode: s.orchestrationMode ?? 'Uniform',
+        ...((s.orchestrationMode ?? 'Uniform') === 'Uniform'
+          ? { upgradeMode: s.upgradeMode ?? 'Manual' }
+          : {}),
+        capacity: s.capacity ?? 2,
+      });
+      return clone(seedIdentities(vmss, s));
+    },
+
+    getScaleSet: (id) => {
+      const vmss = store.scaleSets.byId(id, TYPES.scaleSet);
+      return vmss ? clone(store.currentVm(vmss)) : undefined;
+    },
+    listScaleSets: () => store.scaleSets.list().map((vmss) => clone(store.currentVm(vmss))),
 
     seedRoleAssignment(a) {
       const roleGuid = isGuid(a.roleDefinitionId)

@@ -31,10 +31,12 @@ export { API_VERSIONS } from './routes';
 export type {
   AttachedIdentity,
   IdentityRecord,
+  OrchestrationMode,
   PreemptionRecord,
   RegistryRecord,
   RoleAssignmentMode,
   RoleAssignmentRecord,
+  UpgradeMode,
   VmIdentity,
   VmIdentityType,
   VmOperationKind,
@@ -46,10 +48,12 @@ export type { CreatedByType, SystemDataActor, SystemDataCreatedBy, SystemDataRec
 import type { CustomEvent, TelemetryEnvelope } from './ingestion/telemetryStore';
 import type {
   IdentityRecord,
+  OrchestrationMode,
   PreemptionRecord,
   RegistryRecord,
   RoleAssignmentMode,
   RoleAssignmentRecord,
+  UpgradeMode,
   VmOperationKind,
   VmRecord,
 } from './store';
@@ -140,6 +144,18 @@ export interface SeedVm {
    * operation that a PATCH preempts (or is refused by, under concurrentWrites 'conflict').
    */
   provisioning?: { forMs: number };
+  /** A Flexible scale set's member: that scale set's id (seed the scale set first). */
+  virtualMachineScaleSet?: string;
+}
+
+/** A scale set: the same identity, tags, etag and operations as a VM (SeedVm's fields mean the same). */
+export interface SeedScaleSet extends Omit<SeedVm, 'virtualMachineScaleSet'> {
+  /** Default 'Uniform'. */
+  orchestrationMode?: OrchestrationMode;
+  /** Uniform only; default 'Manual' (Compute's default). */
+  upgradeMode?: UpgradeMode;
+  /** sku.capacity (default 2). */
+  capacity?: number;
 }
 
 /** Another writer's operation on a VM, started through the handle (see startVmOperation). */
@@ -203,14 +219,18 @@ export interface Emulator {
   seedRegistry(r: SeedRegistry): RegistryRecord;
   seedIdentity(i: SeedIdentity): IdentityRecord;
   seedVm(v: SeedVm): VmRecord;
+  seedScaleSet(s: SeedScaleSet): VmRecord;
+  getScaleSet(id: string): VmRecord | undefined;
+  listScaleSets(): VmRecord[];
   seedRoleAssignment(a: SeedRoleAssignment): RoleAssignmentRecord;
   /** A directory principal (user, group, service principal) that role assignments can name. */
   seedPrincipal(principalId: string, type?: string): void;
   getVm(id: string): VmRecord | undefined;
   listVms(): VmRecord[];
+  /** A VM's or a scale set's model changed by another writer (the etag is bumped). */
   updateVmOutOfBand(id: string, change: (vm: VmRecord) => void): void;
   /**
-   * Another writer's request on the VM is accepted and its operation runs for `forMs`: the VM reads
+   * Another writer's request on the VM (or scale set) is accepted and its operation runs for `forMs`: the VM reads
    * Updating (or Creating) until then. Throws if an operation is already running on it.
    */
   startVmOperation(id: string, op: StartVmOperation): VmOperationView;

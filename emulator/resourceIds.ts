@@ -5,6 +5,7 @@ const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export const TYPES = {
   vm: 'Microsoft.Compute/virtualMachines',
+  scaleSet: 'Microsoft.Compute/virtualMachineScaleSets',
   identity: 'Microsoft.ManagedIdentity/userAssignedIdentities',
   registry: 'Microsoft.ContainerRegistry/registries',
   roleAssignment: 'Microsoft.Authorization/roleAssignments',

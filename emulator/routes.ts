@@ -19,6 +19,7 @@ import {
   listRoleAssignments,
   putRoleAssignment,
 } from './handlers/roleAssignments';
+import { getScaleSet, listScaleSets, patchScaleSet } from './handlers/scaleSets';
 import { getSubscription, listSubscriptions } from './handlers/subscriptions';
 import { getVm, listVms, patchVm } from './handlers/virtualMachines';
 
@@ -44,6 +45,7 @@ export interface Route {
 const SUB = '/subscriptions/{subscriptionId}';
 const RG = `${SUB}/resourceGroups/{resourceGroup}`;
 const VMS = 'providers/Microsoft.Compute/virtualMachines';
+const VMSS = 'providers/Microsoft.Compute/virtualMachineScaleSets';
 const IDS = 'providers/Microsoft.ManagedIdentity/userAssignedIdentities';
 const ACRS = 'providers/Microsoft.ContainerRegistry/registries';
 const ROLES = '{*scope}/providers/Microsoft.Authorization/roleAssignments';
@@ -69,6 +71,12 @@ export const ROUTES: Route[] = [
     ['vm.patch', 'PATCH', `${RG}/${VMS}/{name}`, patchVm],
     ['vm.list', 'GET', `${RG}/${VMS}`, listVms],
     ['vm.list', 'GET', `${SUB}/${VMS}`, listVms],
+  ]),
+  ...routesFor('Microsoft.Compute/virtualMachineScaleSets', API_VERSIONS.compute, [
+    ['vmss.get', 'GET', `${RG}/${VMSS}/{name}`, getScaleSet],
+    ['vmss.patch', 'PATCH', `${RG}/${VMSS}/{name}`, patchScaleSet],
+    ['vmss.list', 'GET', `${RG}/${VMSS}`, listScaleSets],
+    ['vmss.list', 'GET', `${SUB}/${VMSS}`, listScaleSets],
   ]),
   ...routesFor('Microsoft.Compute/locations/operations', API_VERSIONS.compute, [
     [
@@ -106,7 +114,7 @@ export const ROUTES: Route[] = [
 
 /** Resource types per emulated namespace; other types there are unknown (404 InvalidResourceType). */
 const NAMESPACES: Record<string, string[]> = {
-  'microsoft.compute': ['virtualmachines', 'locations'],
+  'microsoft.compute': ['virtualmachines', 'virtualmachinescalesets', 'locations'],
   'microsoft.managedidentity': ['userassignedidentities'],
   'microsoft.authorization': ['roleassignments', 'roledefinitions'],
   'microsoft.containerregistry': ['registries'],

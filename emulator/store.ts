@@ -37,10 +37,18 @@ export interface VmIdentity {
   userAssignedIdentities: Record<string, AttachedIdentity>;
 }
 
+/** Scale sets only: how instances are orchestrated (Flexible members are virtualMachines). */
+export type OrchestrationMode = 'Uniform' | 'Flexible';
+export type UpgradeMode = 'Automatic' | 'Rolling' | 'Manual';
+
+/**
+ * A VM or a scale set: both carry tags, an etag, an identity with the same PATCH semantics and a
+ * provisioningState driven by async operations, which is all the emulator models of either.
+ */
 export interface VmRecord {
   id: string;
   name: string;
-  type: typeof TYPES.vm;
+  type: typeof TYPES.vm | typeof TYPES.scaleSet;
   subscriptionId: string;
   resourceGroup: string;
   location: string;
@@ -50,9 +58,15 @@ export interface VmRecord {
   /** Absent when the VM has no identity (type None). */
   identity?: VmIdentity;
   provisioningState: string;
+  /** VMs: vmId; scale sets: uniqueId. */
   vmId: string;
+  /** VMs: hardwareProfile.vmSize; scale sets: sku.name. */
   vmSize: string;
   timeCreated: string;
+  /** A Flexible scale set's member VM: the scale set's id (properties.virtualMachineScaleSet.id). */
+  virtualMachineScaleSet?: string;
+  /** Scale sets only. */
+  scaleSet?: { orchestrationMode: OrchestrationMode; upgradeMode?: UpgradeMode; capacity: number };
 }
 
 export interface IdentityRecord {
@@ -227,6 +241,7 @@ export class Store {
   /** Lowercased subscription id → the id as first seeded. */
   private readonly subscriptions = new Map<string, string>();
   readonly vms = new ResourceTable<VmRecord>();
+  readonly scaleSets = new ResourceTable<VmRecord>();
   readonly identities = new ResourceTable<IdentityRecord>();
   readonly registries = new ResourceTable<RegistryRecord>();
   private readonly roleAssignments = new Map<string, RoleAssignmentRecord>();
@@ -238,7 +253,7 @@ export class Store {
   private finishedCount = 0;
   /** Every preemption, oldest first: a test asserts the app never causes one. */
   private readonly preemptionLog: PreemptionRecord[] = [];
-  /** Set while Resource Graph is frozen: deep copies of the VMs, ordered by id. */
+  /** Set while Resource Graph is frozen: deep copies of the VMs and scale sets, ordered by id. */
   private graphSnapshot: readonly VmRecord[] | undefined;
   /**
    * Bumped whenever what Resource Graph sees may have changed: a VM created or deleted, an etag bumped
@@ -321,7 +336,7 @@ export class Store {
 
   // --- virtual machines --------------------------------------------------------------------------
 
-  createVm(v: ResourceInput): VmRecord {
+  createVm(v: ResourceInput & { virtualMachineScaleSet?: string }): VmRecord {
     const record: VmRecord = {
       ...this.tracked(v, TYPES.vm, (sub, rg) => resourceId(sub, rg, TYPES.vm, v.name)),
       etag: '"1"',
@@ -329,10 +344,37 @@ export class Store {
       vmId: randomUUID(),
       vmSize: 'Standard_B2s',
       timeCreated: nowIso(),
+      ...(v.virtualMachineScaleSet ? { virtualMachineScaleSet: v.virtualMachineScaleSet } : {}),
     };
     this.vms.put(record);
     this.graphVersion += 1;
     return record;
+  }
+
+  createScaleSet(
+    v: ResourceInput & { orchestrationMode: OrchestrationMode; upgradeMode?: UpgradeMode; capacity: number },
+  ): VmRecord {
+    const record: VmRecord = {
+      ...this.tracked(v, TYPES.scaleSet, (sub, rg) => resourceId(sub, rg, TYPES.scaleSet, v.name)),
+      etag: '"1"',
+      provisioningState: 'Succeeded',
+      vmId: randomUUID(),
+      vmSize: 'Standard_B2s',
+      timeCreated: nowIso(),
+      scaleSet: {
+        orchestrationMode: v.orchestrationMode,
+        ...(v.upgradeMode ? { upgradeMode: v.upgradeMode } : {}),
+        capacity: v.capacity,
+      },
+    };
+    this.scaleSets.put(record);
+    this.graphVersion += 1;
+    return record;
+  }
+
+  /** A VM or a scale set by id. */
+  computeById(id: string): VmRecord | undefined {
+    return this.vms.byId(id, TYPES.vm) ?? this.scaleSets.byId(id, TYPES.scaleSet);
   }
 
   deleteVm(vm: VmRecord): void {
@@ -345,7 +387,7 @@ export class Store {
       };
       this.finish(running);
     }
-    this.vms.delete(vm);
+    (vm.type === TYPES.scaleSet ? this.scaleSets : this.vms).delete(vm);
     this.graphVersion += 1;
   }
 
@@ -356,12 +398,26 @@ export class Store {
    * id; `version` changes whenever they may have.
    */
   resourceGraphView(): { vms: readonly VmRecord[]; version: number } {
-    return { vms: this.graphSnapshot ?? this.vms.sortedById(), version: this.graphVersion };
+    return { vms: this.graphSnapshot ?? this.computeSortedById(), version: this.graphVersion };
   }
+
+  /** VMs and scale sets ordered by id; just the VMs (no copy) when there are no scale sets. */
+  private computeSortedById(): readonly VmRecord[] {
+    const scaleSets = this.scaleSets.sortedById();
+    if (scaleSets.length === 0) return this.vms.sortedById();
+    if (this.mergedFor?.version !== this.graphVersion) {
+      const all = [...this.vms.sortedById(), ...scaleSets].map((r) => ({ key: r.id.toLowerCase(), r }));
+      all.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+      this.mergedFor = { version: this.graphVersion, rows: all.map((a) => a.r) };
+    }
+    return this.mergedFor.rows;
+  }
+
+  private mergedFor: { version: number; rows: readonly VmRecord[] } | undefined;
 
   /** Resource Graph answers from a copy of the VMs as they are now, until thawed (a new freeze re-takes it). */
   freezeResourceGraph(): void {
-    this.graphSnapshot = structuredClone(this.vms.sortedById());
+    this.graphSnapshot = structuredClone(this.computeSortedById());
     this.graphVersion += 1;
   }
 
@@ -533,7 +589,7 @@ export class Store {
     const key = op.resourceId.toLowerCase();
     if (this.runningByVm.get(key) === op) {
       this.runningByVm.delete(key);
-      const vm = this.vms.byId(op.resourceId, TYPES.vm);
+      const vm = this.computeById(op.resourceId);
       if (vm && !op.canceled) vm.provisioningState = op.status;
     }
     this.finishedCount += 1;

@@ -10,9 +10,16 @@ import {
   invalidRequestContent,
   notImplemented,
 } from '../errors';
-import { isGuid } from '../resourceIds';
+import { isGuid, TYPES } from '../resourceIds';
 import type { Store, VmRecord } from '../store';
-import { type GraphQuery, parseGraphQuery, UnsupportedQuery, type VmColumn } from './resourceGraphQuery';
+import {
+  type BagFilter,
+  type GraphQuery,
+  parseGraphQuery,
+  UnsupportedQuery,
+  type VmColumn,
+} from './resourceGraphQuery';
+import { renderScaleSetIdentity } from './scaleSets';
 import { renderIdentity } from './virtualMachines';
 
 const DEFAULT_TOP = 100;
@@ -97,7 +104,18 @@ function refuseUnemulatedScopes(body: Record<string, unknown>): void {
 
 /** The rows of the query, in id order. Hot path (10,000 VMs per page request): no per-VM allocations. */
 function match(query: GraphQuery, vms: readonly VmRecord[], subscriptions: Set<string> | undefined): Match[] {
-  if (!query.typeMatches) return [];
+  if (query.types.length === 0) return [];
+  const types = new Set<string>(query.types);
+  // Records carry one of two type strings: decided once each, not lowercased per row.
+  const typeOk = new Map<string, boolean>();
+  const wanted = (type: string) => {
+    let yes = typeOk.get(type);
+    if (yes === undefined) {
+      yes = types.has(type.toLowerCase());
+      typeOk.set(type, yes);
+    }
+    return yes;
+  };
   const inScope = new Map<string, boolean>();
   const allowed = (sub: string) => {
     let yes = inScope.get(sub);
@@ -111,9 +129,9 @@ function match(query: GraphQuery, vms: readonly VmRecord[], subscriptions: Set<s
   const caseSensitive = query.shape === 'vmTags' && query.tagComparison === '==';
   const key = query.shape === 'vmTags' ? (caseSensitive ? query.tagKey : query.tagKey.toLowerCase()) : '';
   for (const vm of vms) {
-    if (!allowed(vm.subscriptionId)) continue;
+    if (!allowed(vm.subscriptionId) || !wanted(vm.type)) continue;
     if (query.shape === 'vms') {
-      matches.push({ vm });
+      if (query.filters.every((f) => bagContains(vm, f) !== f.negate)) matches.push({ vm });
       continue;
     }
     for (const name in vm.tags) {
@@ -124,7 +142,14 @@ function match(query: GraphQuery, vms: readonly VmRecord[], subscriptions: Set<s
   return matches;
 }
 
-const graphIdentity = (vm: VmRecord) => (vm.identity ? renderIdentity(vm.identity) : null);
+/** KQL `tostring(<bag>) contains '<needle>'`: the bag's JSON, compared ignoring case. */
+function bagContains(vm: VmRecord, filter: BagFilter): boolean {
+  const json = JSON.stringify(filter.bag === 'identity' ? graphIdentity(vm) : vm.tags) ?? '';
+  return json.toLowerCase().includes(filter.needle.toLowerCase());
+}
+
+const graphIdentity = (vm: VmRecord) =>
+  vm.type === TYPES.scaleSet ? renderScaleSetIdentity(vm) : vm.identity ? renderIdentity(vm.identity) : null;
 
 /** Resource Graph lowercases `type` and `resourceGroup`; the rest reads as ARM has it. */
 const VM_CELLS: Record<VmColumn, (vm: VmRecord) => unknown> = {

@@ -1,6 +1,7 @@
 // Resource Graph queries: the emulator is not a KQL engine. It tokenizes the query (whitespace,
 // newlines, `//` comments and keyword case do not matter) and recognizes exactly two shapes over
-// virtual machines (see README.md); anything else is refused with the reason. Pure: no HTTP, no store.
+// virtual machines and scale sets (see README.md); anything else is refused with the reason. Pure: no
+// HTTP, no store.
 
 /** Columns of the Resources table the emulator can project for a VM. */
 export const VM_COLUMNS = [
@@ -22,8 +23,11 @@ export type GraphQuery =
   | {
       /** `… | mv-expand bagexpansion=array tags | where tostring(tags[0]) =~ '<key>' | project id, location, <k> = tostring(tags[0]), <v> = tostring(tags[1]), identity` */
       shape: 'vmTags';
-      /** False when `type == '…'` names the type in another case: real ARG then matches nothing. */
-      typeMatches: boolean;
+      /**
+       * The types (lowercase) whose rows match: `type =~ 't'`, `type == 't'` (real ARG stores types in
+       * lowercase, so `==` with another case matches nothing) or `type in~ ('t1', 't2')`.
+       */
+      types: readonly EmulatedType[];
       tagKey: string;
       tagComparison: Comparison;
       tagKeyColumn: string;
@@ -32,16 +36,34 @@ export type GraphQuery =
       fingerprint: string;
     }
   | {
-      /** `… | project <columns>` */
+      /** `… [| where tostring(identity|tags) [!]contains '<s>']… | project <columns>` */
       shape: 'vms';
-      typeMatches: boolean;
+      types: readonly EmulatedType[];
+      filters: readonly BagFilter[];
       columns: VmColumn[];
       fingerprint: string;
     };
 
+/** `where tostring(<bag>) contains '<needle>'` (or `!contains`): case-insensitive, on the bag's JSON. */
+export interface BagFilter {
+  bag: 'identity' | 'tags';
+  negate: boolean;
+  needle: string;
+}
+
 export class UnsupportedQuery extends Error {}
 
 const VM_TYPE = 'microsoft.compute/virtualmachines';
+const SCALE_SET_TYPE = 'microsoft.compute/virtualmachinescalesets';
+const EMULATED_TYPES = [VM_TYPE, SCALE_SET_TYPE] as const;
+export type EmulatedType = (typeof EMULATED_TYPES)[number];
+
+function emulatedType(type: string): EmulatedType {
+  const found = EMULATED_TYPES.find((t) => t === type.toLowerCase());
+  if (!found)
+    throw new UnsupportedQuery(`only types '${EMULATED_TYPES.join("', '")}' are emulated, not '${type}'`);
+  return found;
+}
 
 type Token = { kind: 'word' | 'string' | 'number' | 'punct'; text: string; value: string };
 
@@ -77,7 +99,7 @@ function readString(query: string, at: number): { value: string; end: number } {
   throw new UnsupportedQuery('unterminated string literal');
 }
 
-const PUNCTUATION = ['=~', '==', '|', '(', ')', '[', ']', ',', '='];
+const PUNCTUATION = ['=~', '==', '|', '(', ')', '[', ']', ',', '=', '~', '!'];
 
 export function tokenize(query: string): Token[] {
   const tokens: Token[] = [];
@@ -203,6 +225,36 @@ function vmColumns(c: Cursor): VmColumn[] {
   return columns;
 }
 
+/** `where tostring(identity) contains '<s>'`, or `tags`, or `!contains`. */
+function bagFilter(c: Cursor): BagFilter {
+  c.words('where tostring');
+  c.punct('(');
+  const bag = c.peekWord('identity') ? 'identity' : 'tags';
+  c.words(bag);
+  c.punct(')');
+  const negate = c.maybePunct('!');
+  c.words('contains');
+  return { bag, negate, needle: c.string() };
+}
+
+/** `=~ 't'`, `== 't'` or `in~ ('t1', …)` after `where type`: the emulated types that match. */
+function typeClause(c: Cursor): EmulatedType[] {
+  if (c.peekWord('in')) {
+    c.words('in');
+    c.punct('~');
+    c.punct('(');
+    const types: EmulatedType[] = [];
+    do types.push(emulatedType(c.string()));
+    while (c.maybePunct(','));
+    c.punct(')');
+    return [...new Set(types)];
+  }
+  const comparison = c.comparison();
+  const written = c.string();
+  const type = emulatedType(written);
+  return comparison === '=~' || written === type ? [type] : [];
+}
+
 /** The recognized shape of `query`, or UnsupportedQuery saying where it departs from them. */
 export function parseGraphQuery(query: string): GraphQuery {
   const tokens = tokenize(query);
@@ -211,18 +263,18 @@ export function parseGraphQuery(query: string): GraphQuery {
   c.words('resources');
   c.punct('|');
   c.words('where type');
-  const typeComparison = c.comparison();
-  const type = c.string();
-  if (type.toLowerCase() !== VM_TYPE) {
-    throw new UnsupportedQuery(`only type '${VM_TYPE}' is emulated, not '${type}'`);
-  }
-  const typeMatches = typeComparison === '=~' || type === VM_TYPE;
+  const types = typeClause(c);
   c.punct('|');
-  if (c.peekWord('project')) {
+  const filters: BagFilter[] = [];
+  while (c.peekWord('where')) {
+    filters.push(bagFilter(c));
+    c.punct('|');
+  }
+  if (filters.length > 0 || c.peekWord('project')) {
     c.words('project');
     const columns = vmColumns(c);
     c.end();
-    return { shape: 'vms', typeMatches, columns, fingerprint };
+    return { shape: 'vms', types, filters, columns, fingerprint };
   }
   c.words('mv-expand bagexpansion');
   c.punct('=');
@@ -249,5 +301,5 @@ export function parseGraphQuery(query: string): GraphQuery {
   c.end();
   const names = ['id', 'location', 'identity', tagKeyColumn.toLowerCase(), tagValueColumn.toLowerCase()];
   if (new Set(names).size !== names.length) throw new UnsupportedQuery('the projected column names repeat');
-  return { shape: 'vmTags', typeMatches, tagKey, tagComparison, tagKeyColumn, tagValueColumn, fingerprint };
+  return { shape: 'vmTags', types, tagKey, tagComparison, tagKeyColumn, tagValueColumn, fingerprint };
 }

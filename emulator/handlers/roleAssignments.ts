@@ -64,6 +64,7 @@ export function requireScope(store: Store, scope: string): void {
   if (s.type === undefined || s.name === undefined) return;
   const tables = {
     [TYPES.vm]: store.vms,
+    [TYPES.scaleSet]: store.scaleSets,
     [TYPES.identity]: store.identities,
     [TYPES.registry]: store.registries,
   };

@@ -37,6 +37,7 @@ export function renderVm(vm: VmRecord): unknown {
       hardwareProfile: { vmSize: vm.vmSize },
       provisioningState: vm.provisioningState,
       timeCreated: vm.timeCreated,
+      ...(vm.virtualMachineScaleSet ? { virtualMachineScaleSet: { id: vm.virtualMachineScaleSet } } : {}),
     },
   };
 }
@@ -67,9 +68,21 @@ export const listVms: Handler = (req, ctx) =>
     renderVm(ctx.store.currentVm(vm)),
   );
 
-export const patchVm: Handler = (req, ctx) => {
+export const patchVm: Handler = (req, ctx) =>
+  patchCompute(req, ctx, requireResource(ctx.store, ctx.store.vms, TYPES.vm, req.params), renderVm);
+
+/**
+ * A PATCH of a VM or a scale set: the same identity merge, etag preconditions, preemption or 409, and
+ * async operation for both (Compute's scale-set PATCH takes the same identity body and answers the
+ * same way; see handlers/scaleSets.ts).
+ */
+export function patchCompute(
+  req: Parameters<Handler>[0],
+  ctx: Parameters<Handler>[1],
+  vm: VmRecord,
+  render: (vm: VmRecord) => unknown,
+): ReturnType<Handler> {
   const { store } = ctx;
-  const vm = requireResource(store, store.vms, TYPES.vm, req.params);
   checkPreconditions(req.headers, vm);
   const running = store.runningOperationFor(vm);
   if (running && ctx.settings.concurrentWrites === 'conflict') {
@@ -111,9 +124,9 @@ export const patchVm: Handler = (req, ctx) => {
   // 200, the model as updated with provisioningState Updating, Azure-AsyncOperation and
   // Azure-AsyncNotification, no Location. Whether it carries Retry-After is not recorded (the CLI's
   // recorder strips the header); a VM extension PUT's 201 had none, so none is sent here.
-  return ok(renderVm(vm), {
+  return ok(render(vm), {
     ETag: vm.etag,
     'Azure-AsyncOperation': operationUrl(ctx.baseUrl, op, req.apiVersion),
     'Azure-AsyncNotification': 'Enabled',
   });
-};
+}

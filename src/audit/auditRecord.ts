@@ -8,6 +8,13 @@ export type AuditAction =
   | 'role-assigned'
   | 'role-present'
   | 'identity-attached'
+  /**
+   * A pull identity the app made, detached because the tag no longer names its registry or the
+   * allowlist no longer allows it (ACRPULL_REVOKE=on).
+   */
+  | 'identity-detached'
+  /** Sweep finding: a pull identity no VM or scale set uses any more (grants and identity kept). */
+  | 'identity-unused'
   /** Not attached, to keep the VM's IMDS default identity (ACRPULL_SINGLE_IDENTITY_VMS=keep). */
   | 'attach-refused'
   /**
@@ -92,6 +99,11 @@ export interface SweepSummary {
   readonly deferred: number;
   /** (registry, region) pairs whose identity and grant were checked. */
   readonly pairs: number;
+  /**
+   * VMs and scale sets holding a pull identity of the app's that their tag (or the allowlist) no
+   * longer asks for, left as they are because ACRPULL_REVOKE is off (0 when on: they are reconciled).
+   */
+  readonly revocable: number;
   readonly armReads: number;
   readonly armWrites: number;
   readonly armPolls: number;

@@ -1,4 +1,5 @@
-// Resource Graph adapter: finds every VM carrying the tag, a page of up to 1,000 rows at a time.
+// Resource Graph adapter: finds every VM and scale set carrying the tag, a page of up to 1,000 rows at
+// a time (one query for both types: Resource Graph's quota counts queries).
 // The snapshot can lag ARM; callers re-read a VM before writing to it.
 import type { ArmClients } from './armClients';
 import { parseQuotaResetsAfter } from './armErrors';
@@ -15,6 +16,14 @@ export interface TaggedVmRow {
   } | null;
 }
 
+/** A VM or scale set holding an identity from the identity resource group, without the tag. */
+export interface HolderRow {
+  readonly id: string;
+  readonly location: string;
+  readonly tags?: Readonly<Record<string, string>> | null;
+  readonly identity?: TaggedVmRow['identity'];
+}
+
 export const GRAPH_PAGE_SIZE = 1000;
 
 /** KQL string literal: single quotes, with `\` and `'` escaped. */
@@ -29,10 +38,27 @@ function kqlString(value: string): string {
 export function taggedVmQuery(tagKey: string): string {
   return [
     'resources',
-    "| where type =~ 'microsoft.compute/virtualmachines'",
+    "| where type in~ ('microsoft.compute/virtualmachines', 'microsoft.compute/virtualmachinescalesets')",
     '| mv-expand bagexpansion=array tags',
     `| where tostring(tags[0]) =~ ${kqlString(tagKey)}`,
     '| project id, location, tagKey = tostring(tags[0]), tagValue = tostring(tags[1]), identity',
+  ].join('\n');
+}
+
+/**
+ * VMs and scale sets that hold a pull-named identity of the identity resource group but carry no tag
+ * (their tag was removed): where revocation looks, and what it counts when off. `tostring()` of the
+ * identity and tags bags is their JSON; `contains` is case-insensitive, like ARM ids and tag names.
+ * A tag value cannot contain `"<key>":` unescaped, so the tag test is on keys.
+ */
+export function pullIdentityHoldersQuery(identityResourceGroupId: string, tagKey: string): string {
+  const prefix = `${identityResourceGroupId}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-acrpull-`;
+  return [
+    'resources',
+    "| where type in~ ('microsoft.compute/virtualmachines', 'microsoft.compute/virtualmachinescalesets')",
+    `| where tostring(identity) contains ${kqlString(prefix)}`,
+    `| where tostring(tags) !contains ${kqlString(`"${tagKey}":`)}`,
+    '| project id, location, tags, identity',
   ].join('\n');
 }
 
@@ -130,13 +156,41 @@ export class ResourceGraph {
     abortSignal?: AbortSignal,
     remainingMs = Number.POSITIVE_INFINITY,
   ): Promise<TaggedVmPage> {
+    return this.page<TaggedVmRow>(taggedVmQuery(tagKey), subscriptions, skipToken, abortSignal, remainingMs);
+  }
+
+  /** A page of untagged VMs and scale sets holding a pull-named identity (pullIdentityHoldersQuery). */
+  async pullIdentityHoldersPage(
+    subscriptions: readonly string[],
+    identityResourceGroupId: string,
+    tagKey: string,
+    skipToken?: string,
+    abortSignal?: AbortSignal,
+    remainingMs = Number.POSITIVE_INFINITY,
+  ): Promise<{ rows: readonly HolderRow[]; skipToken?: string; totalRecords?: number }> {
+    return this.page<HolderRow>(
+      pullIdentityHoldersQuery(identityResourceGroupId, tagKey),
+      subscriptions,
+      skipToken,
+      abortSignal,
+      remainingMs,
+    );
+  }
+
+  private async page<Row>(
+    query: string,
+    subscriptions: readonly string[],
+    skipToken: string | undefined,
+    abortSignal: AbortSignal | undefined,
+    remainingMs: number,
+  ): Promise<{ rows: readonly Row[]; skipToken?: string; totalRecords?: number }> {
     for (let wait = this.quota.take(); wait > 0; wait = this.quota.take()) {
       if (wait >= remainingMs) throw new QuotaExhaustedError(wait);
       await this.sleepFor(wait);
     }
     const page = await this.clients.graph().resources(
       {
-        query: taggedVmQuery(tagKey),
+        query,
         subscriptions: [...subscriptions],
         options: { top: GRAPH_PAGE_SIZE, resultFormat: 'objectArray', ...(skipToken ? { skipToken } : {}) },
       },
@@ -150,7 +204,7 @@ export class ResourceGraph {
       },
     );
     return {
-      rows: (page.data as TaggedVmRow[] | undefined) ?? [],
+      rows: (page.data as Row[] | undefined) ?? [],
       ...(page.skipToken ? { skipToken: page.skipToken } : {}),
       ...(typeof page.totalRecords === 'number' ? { totalRecords: page.totalRecords } : {}),
     };

@@ -34,6 +34,16 @@ export class UserAssignedIdentities {
     }
   }
 
+  /** Every identity in the resource group (all pages), with its systemData. */
+  async list(rg: ResourceGroupRef, abortSignal?: AbortSignal): Promise<IdentityState[]> {
+    const all: IdentityState[] = [];
+    const pages = this.clients
+      .identities(rg.subscriptionId)
+      .userAssignedIdentities.listByResourceGroup(rg.resourceGroup, abortSignal ? { abortSignal } : {});
+    for await (const found of pages) all.push(toState(found));
+    return all;
+  }
+
   /**
    * PUT is create-or-update: a concurrent creator of the same name converges on one identity.
    * `created` is ARM's 201: this PUT made it (200: it already existed, someone else's or ours).

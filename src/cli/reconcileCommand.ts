@@ -6,7 +6,7 @@ import type { AuditRecord } from '../audit/auditRecord';
 import { MemoryAuditSink } from '../audit/auditRecord';
 import { Deadline } from '../azure/retry';
 import { loadSettings, type Settings } from '../config/settings';
-import { parseVmId } from '../core/resourceId';
+import { parseComputeId } from '../core/resourceId';
 import { reconcileVm } from '../reconcile/reconcileVm';
 import { sweep } from '../reconcile/sweep';
 import { createRuntime, operatorCredential, type RuntimeOptions } from '../runtime';
@@ -57,8 +57,8 @@ export function parseReconcileArgs(argv: readonly string[]): Parsed | 'help' {
   if (values.apply && values['what-if']) throw new UsageError('choose one of --what-if and --apply');
   const vms = values.vm ?? [];
   for (const vm of vms)
-    if (!parseVmId(vm))
-      throw new UsageError(`--vm ${JSON.stringify(vm)} is not a virtual machine resource id`);
+    if (!parseComputeId(vm))
+      throw new UsageError(`--vm ${JSON.stringify(vm)} is not a virtual machine or scale set resource id`);
   return { apply: values.apply === true, subscriptions: values.subscription ?? [], vms };
 }
 
@@ -162,7 +162,7 @@ function printTable(io: CliIo, outcomes: ReadonlyMap<string, string>, records: r
   for (const [vmId, outcome] of outcomes) {
     const vmRecords = byVm.get(vmId) ?? [];
     if (outcome === 'compliant' && vmRecords.length === 0) continue;
-    const name = parseVmId(vmId)?.name ?? vmId;
+    const name = parseComputeId(vmId)?.name ?? vmId;
     for (const r of vmRecords.length > 0 ? vmRecords : [undefined]) {
       rows.push([
         name,

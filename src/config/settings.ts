@@ -28,6 +28,12 @@ export interface Settings {
    * leave them alone (their IMDS default identity would break), attach = attach with a warning.
    */
   readonly singleIdentityVms: SingleIdentityVms;
+  /**
+   * on: when a VM's (or scale set's) tag no longer names a registry, or the allowlist no longer allows
+   * it, detach the pull identity the app made for it. off (default): only ever add; the sweep counts
+   * what on would detach.
+   */
+  readonly revoke: boolean;
   /** Upper bound on registries one VM may request; more is rejected as an invalid tag. */
   readonly maxRegistriesPerVm: number;
   /** ARM endpoint and token audience: sovereign clouds and the local emulator set these. */
@@ -129,6 +135,7 @@ const variables = {
   ACRPULL_ARM_ENDPOINT: httpsUrl.default('https://management.azure.com'),
   ACRPULL_ARM_AUDIENCE: httpsUrl.default('https://management.azure.com'),
   ACRPULL_SINGLE_IDENTITY_VMS: z.enum(['keep', 'attach']).default('keep'),
+  ACRPULL_REVOKE: z.enum(['off', 'on']).default('off'),
   ACRPULL_MAX_REGISTRIES_PER_VM: positiveInt(100).default(10),
   ACRPULL_EVENT_TIME_BUDGET_SECONDS: positiveInt(600).default(25),
   ACRPULL_REGISTRY_SUBSCRIPTIONS: subscriptionList,
@@ -195,6 +202,7 @@ export function loadSettings(env: Env = process.env): Settings {
     identityOverrides,
     registrySubscriptions: read(env, 'ACRPULL_REGISTRY_SUBSCRIPTIONS'),
     singleIdentityVms: read(env, 'ACRPULL_SINGLE_IDENTITY_VMS'),
+    revoke: read(env, 'ACRPULL_REVOKE') === 'on',
     maxRegistriesPerVm: read(env, 'ACRPULL_MAX_REGISTRIES_PER_VM'),
     armEndpoint: read(env, 'ACRPULL_ARM_ENDPOINT'),
     armAudience: read(env, 'ACRPULL_ARM_AUDIENCE'),

@@ -1,16 +1,24 @@
-// Observed VM identity + identities we want attached → the smallest PATCH that attaches them while
-// keeping everything the VM already has. Pure.
+// Observed VM identity + identities we want attached (and, with revocation on, the app's own pull
+// identities we want gone) → the smallest PATCH that makes it so while keeping everything else the VM
+// has. One plan for both directions. Pure.
 
 export interface VmIdentityView {
   readonly type?: string;
   readonly userAssignedIdentities?: Readonly<Record<string, unknown>>;
 }
 
+export type PatchedIdentityType = 'UserAssigned' | 'SystemAssigned, UserAssigned' | 'SystemAssigned' | 'None';
+
 export interface AttachPatch {
-  /** `type` is replaced by ARM, so it must keep a system-assigned identity the VM already has. */
-  readonly type: 'UserAssigned' | 'SystemAssigned, UserAssigned';
+  /**
+   * `type` is replaced by ARM, so it must keep a system-assigned identity the VM already has; with no
+   * user-assigned identity left it is `SystemAssigned` or `None` (and the dictionary is not sent).
+   */
+  readonly type: PatchedIdentityType;
   /** Only the identities to add: ARM merges the dictionary and keeps keys we do not mention. */
   readonly add: readonly string[];
+  /** Identities to remove (sent as `null`, which removes only that key). */
+  readonly remove: readonly string[];
 }
 
 export function hasSystemAssigned(type: string | undefined): boolean {
@@ -31,22 +39,39 @@ export function isAttached(identity: VmIdentityView | undefined, identityId: str
 }
 
 /**
- * undefined when every wanted identity is already attached: no write at all. When the VM's last
- * operation Failed, its model may list identities that never took effect, so they are sent again
- * (re-applying an attached identity is harmless; ARM merges it).
+ * undefined when every wanted identity is already attached and no unwanted one is: no write at all.
+ * When the VM's last operation Failed, its model may list identities that never took effect, so they
+ * are sent again (re-applying an attached identity is harmless; ARM merges it). An identity both
+ * wanted and unwanted is wanted.
  */
 export function planAttach(
   identity: VmIdentityView | undefined,
   wanted: readonly string[],
-  options: { lastOperationFailed?: boolean } = {},
+  options: { lastOperationFailed?: boolean; unwanted?: readonly string[] } = {},
 ): AttachPatch | undefined {
+  const same = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
   const add: string[] = [];
   for (const id of wanted) {
     const needed = options.lastOperationFailed === true || !isAttached(identity, id);
-    if (needed && !add.some((a) => a.toLowerCase() === id.toLowerCase())) add.push(id);
+    if (needed && !add.some((a) => same(a, id))) add.push(id);
   }
-  if (add.length === 0) return undefined;
-  return { type: hasSystemAssigned(identity?.type) ? 'SystemAssigned, UserAssigned' : 'UserAssigned', add };
+  const attached = attachedIdentityIds(identity);
+  const remove = attached.filter(
+    (id) => (options.unwanted ?? []).some((u) => same(u, id)) && !wanted.some((w) => same(w, id)),
+  );
+  if (add.length === 0 && remove.length === 0) return undefined;
+  const left =
+    attached.filter((id) => !remove.includes(id)).length + add.filter((a) => !isAttached(identity, a)).length;
+  const system = hasSystemAssigned(identity?.type);
+  const type: PatchedIdentityType =
+    left > 0
+      ? system
+        ? 'SystemAssigned, UserAssigned'
+        : 'UserAssigned'
+      : system
+        ? 'SystemAssigned'
+        : 'None';
+  return { type, add, remove };
 }
 
 // --- Deciding the attach -----------------------------------------------------------------------
@@ -97,6 +122,8 @@ export interface AttachPolicy {
   readonly isPullIdentity: (identityId: string) => boolean;
   /** Our own update ended Failed: re-send identities the model lists (see planAttach). */
   readonly resendListed?: boolean;
+  /** The app's own pull identities to detach (revocation), if attached. */
+  readonly unwanted?: readonly string[];
 }
 
 export interface VmView {
@@ -108,10 +135,15 @@ export type AttachDecision =
   | { readonly action: 'nothing' }
   | { readonly action: 'defer'; readonly reason: string }
   | { readonly action: 'refuse'; readonly reason: string; readonly imdsDefault: ImdsDefault }
-  | { readonly action: 'attach'; readonly patch: AttachPatch; readonly warning?: string };
+  | { readonly action: 'attach'; readonly patch: AttachPatch; readonly warning?: string }
+  /** Only removals: nothing is added, so no IMDS default can be taken away. */
+  | { readonly action: 'detach'; readonly patch: AttachPatch };
 
 export function decideAttach(vm: VmView, wanted: readonly string[], policy: AttachPolicy): AttachDecision {
-  const patch = planAttach(vm.identity, wanted, { lastOperationFailed: policy.resendListed === true });
+  const patch = planAttach(vm.identity, wanted, {
+    lastOperationFailed: policy.resendListed === true,
+    ...(policy.unwanted ? { unwanted: policy.unwanted } : {}),
+  });
   if (!isTerminal(vm.provisioningState)) {
     // Attached already or not, the outcome is not known until the running operation ends.
     return {
@@ -122,9 +154,12 @@ export function decideAttach(vm: VmView, wanted: readonly string[], policy: Atta
     };
   }
   if (!patch) return { action: 'nothing' };
+  if (patch.add.length === 0) return { action: 'detach', patch };
   const imdsDefault = imdsDefaultAtRisk(vm.identity, patch.add, policy.isPullIdentity);
   if (!imdsDefault) return { action: 'attach', patch };
   if (!imdsDefault.isPullIdentity && policy.singleIdentityVms === 'keep') {
+    // Refusing the attach refuses the whole PATCH: removals wait until the VM can take it (its
+    // identities are then what its owner set).
     return { action: 'refuse', reason: singleIdentityReason(imdsDefault.identityId), imdsDefault };
   }
   return { action: 'attach', patch, warning: imdsDefaultWarning(imdsDefault.identityId) };
@@ -151,4 +186,19 @@ export function imdsDefaultWarning(identityId: string): string {
     '(user-assigned, no system-assigned identity), and it now has several; workloads must name the identity ' +
     'they use (client_id, az login --identity --client-id)'
   );
+}
+
+/**
+ * What an identity attached to a scale set's model reaches, for the audit record and the operator.
+ * Uniform: identities are tracked at the scale-set level, so every instance gets it without an
+ * upgrade, whatever the upgrade policy (Microsoft staff in Azure/azure-cli#19813 and
+ * Azure/aad-pod-identity#968; the CLI's "run update-instances" hint for Manual mode is not needed).
+ * Flexible: members are VMs with identities of their own; whether a change to the scale set's
+ * identity reaches existing members is not documented, so the app does not count on it: each member
+ * is governed by its own tag.
+ */
+export function scaleSetReach(orchestrationMode: string | undefined): string {
+  return orchestrationMode?.toLowerCase() === 'flexible'
+    ? "attached to the Flexible scale set's model: existing member VMs are VMs of their own and get pull access through their own acrPull tag (tag them; the app never writes a member for its scale set's tag)"
+    : 'attached to the scale set: identities are tracked at the scale-set level, so every instance has it without an upgrade or update-instances, whatever the upgrade policy';
 }

@@ -17,6 +17,12 @@ export function identityName(registryName: string, region: string): string {
   return `${IDENTITY_NAME_PREFIX}${registryName.toLowerCase()}-${normalizeRegion(region)}`;
 }
 
+/** The registry and region an `id-acrpull-<registry>-<region>` name stands for (registries have no `-`). */
+export function parseIdentityName(name: string): { registry: string; region: string } | undefined {
+  const m = /^id-acrpull-([a-z0-9]{5,50})-([a-z0-9]+)$/i.exec(name);
+  return m ? { registry: (m[1] as string).toLowerCase(), region: (m[2] as string).toLowerCase() } : undefined;
+}
+
 /** GUID of (scope, principal, role), all case-normalised, so retries PUT the same assignment. */
 export function roleAssignmentName(scope: string, principalId: string, roleDefinitionGuid: string): string {
   return uuidv5(

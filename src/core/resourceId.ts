@@ -17,6 +17,13 @@ export interface VmRef extends ResourceGroupRef {
   readonly name: string;
 }
 
+/** What the app gives pull access to: a VM, or a scale set (its model's identity). */
+export type ComputeKind = 'vm' | 'scaleSet';
+
+export interface ComputeRef extends VmRef {
+  readonly kind: ComputeKind;
+}
+
 export interface RegistryIdRef extends ResourceGroupRef {
   readonly name: string;
 }
@@ -26,8 +33,12 @@ const vmPattern = new RegExp(
   `^/subscriptions/(${GUID})/resourceGroups/(${RG})/providers/Microsoft\\.Compute/virtualMachines/(${VM_NAME})$`,
   'i',
 );
-const tagsOnVmPattern = new RegExp(
-  `^(/subscriptions/${GUID}/resourceGroups/${RG}/providers/Microsoft\\.Compute/virtualMachines/${VM_NAME})/providers/Microsoft\\.Resources/tags/default$`,
+const scaleSetPattern = new RegExp(
+  `^/subscriptions/(${GUID})/resourceGroups/(${RG})/providers/Microsoft\\.Compute/virtualMachineScaleSets/(${VM_NAME})$`,
+  'i',
+);
+const tagsOnComputePattern = new RegExp(
+  `^(/subscriptions/${GUID}/resourceGroups/${RG}/providers/Microsoft\\.Compute/(?:virtualMachines|virtualMachineScaleSets)/${VM_NAME})/providers/Microsoft\\.Resources/tags/default$`,
   'i',
 );
 const registryPattern = new RegExp(
@@ -71,9 +82,20 @@ export function parseVmId(id: string): VmRef | undefined {
   return parseTypedId(id, vmPattern, 'Microsoft.Compute/virtualMachines');
 }
 
-/** A `Microsoft.Resources/tags/write` event carries `<vmId>/providers/Microsoft.Resources/tags/default`. */
-export function vmIdFromTagsScope(id: string): string | undefined {
-  const m = tagsOnVmPattern.exec(id);
+/** A VM id or a scale set id, with which it is. */
+export function parseComputeId(id: string): ComputeRef | undefined {
+  const vm = parseVmId(id);
+  if (vm) return { ...vm, kind: 'vm' };
+  const scaleSet = parseTypedId(id, scaleSetPattern, 'Microsoft.Compute/virtualMachineScaleSets');
+  return scaleSet ? { ...scaleSet, kind: 'scaleSet' } : undefined;
+}
+
+/**
+ * A `Microsoft.Resources/tags/write` event carries `<id>/providers/Microsoft.Resources/tags/default`
+ * for a VM or a scale set; the resource's id, else undefined.
+ */
+export function computeIdFromTagsScope(id: string): string | undefined {
+  const m = tagsOnComputePattern.exec(id);
   return m ? m[1] : undefined;
 }
 

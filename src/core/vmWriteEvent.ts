@@ -1,15 +1,18 @@
-// Event Grid resource events → "which VM, who, which event". The event is only a hint: what to do
-// comes from reading the VM. Accepts the Event Grid schema and the CloudEvents 1.0 schema. Pure.
+// Event Grid resource events → "which VM (or scale set), who, which event". The event is only a hint:
+// what to do comes from reading the resource. Accepts the Event Grid schema and the CloudEvents 1.0
+// schema. Pure.
 
-import { parseVmId, vmIdFromTagsScope } from './resourceId';
+import { computeIdFromTagsScope, parseComputeId, parseVmId } from './resourceId';
 import { quote } from './tag';
 
 export const WRITE_SUCCESS = 'Microsoft.Resources.ResourceWriteSuccess';
 export const VM_WRITE = 'Microsoft.Compute/virtualMachines/write';
+export const SCALE_SET_WRITE = 'Microsoft.Compute/virtualMachineScaleSets/write';
 export const TAGS_WRITE = 'Microsoft.Resources/tags/write';
 
 export interface VmWriteEvent {
   readonly kind: 'vm-write';
+  /** The VM's or the scale set's id. */
   readonly vmId: string;
   readonly eventId: string;
   readonly operationName: string;
@@ -77,13 +80,18 @@ export function parseVmWriteEvent(raw: unknown): ParsedEvent {
     vmId = parseVmId(resourceUri)?.id;
     if (!vmId)
       return { kind: 'malformed', reason: `resource ${quote(resourceUri)} is not a virtual machine id` };
+  } else if (op === SCALE_SET_WRITE.toLowerCase()) {
+    const ref = parseComputeId(resourceUri);
+    vmId = ref?.kind === 'scaleSet' ? ref.id : undefined;
+    if (!vmId) return { kind: 'malformed', reason: `resource ${quote(resourceUri)} is not a scale set id` };
   } else if (op === TAGS_WRITE.toLowerCase()) {
-    const scope = vmIdFromTagsScope(resourceUri);
-    vmId = scope === undefined ? undefined : parseVmId(scope)?.id;
+    // The subject is the tags scope `<id>/providers/Microsoft.Resources/tags/default`; Activity Log
+    // records of tag writes name the resource itself, so that is accepted too.
+    vmId = parseComputeId(computeIdFromTagsScope(resourceUri) ?? resourceUri)?.id;
     if (!vmId)
       return {
         kind: 'ignored',
-        reason: `tags written on ${quote(resourceUri)}, which is not a virtual machine`,
+        reason: `tags written on ${quote(resourceUri)}, which is not a virtual machine or scale set`,
       };
   } else {
     return { kind: 'ignored', reason: `operation ${quote(operationName)} is not handled` };
@@ -115,15 +123,16 @@ function writerFromClaims(claims: unknown): VmWriteEvent['writer'] {
 }
 
 /**
- * The echo of the app's own VM write: a `virtualMachines/write` whose claims name the app's identity
- * (its object id, or its client id with no other object id). The app made that VM what it is, so
- * there is nothing to read. Tag writes are never the app's.
+ * The echo of the app's own write: a `virtualMachines/write` (or scale set write) whose claims name the
+ * app's identity (its object id, or its client id with no other object id). The app made that VM what
+ * it is, so there is nothing to read. Tag writes are never the app's.
  */
 export function isOwnWrite(
   event: VmWriteEvent,
   self: { readonly objectId?: string; readonly clientId?: string },
 ): boolean {
-  if (event.operationName.toLowerCase() !== VM_WRITE.toLowerCase() || !event.writer) return false;
+  const op = event.operationName.toLowerCase();
+  if ((op !== VM_WRITE.toLowerCase() && op !== SCALE_SET_WRITE.toLowerCase()) || !event.writer) return false;
   const same = (a?: string, b?: string) => !!a && !!b && a.toLowerCase() === b.toLowerCase();
   const { objectId, clientId } = event.writer;
   if (objectId) return same(objectId, self.objectId);

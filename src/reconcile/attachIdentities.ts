@@ -4,13 +4,25 @@ import type { AuditFields, Auditor } from '../audit/auditor';
 import { ArmOperationError, TransientConditionError } from '../azure/armErrors';
 import { type RetryEnvironment, withRetry } from '../azure/retry';
 import type { VmState } from '../azure/virtualMachines';
-import { type AttachDecision, type AttachPolicy, decideAttach, isAttached } from '../core/attachPlan';
-import type { VmRef } from '../core/resourceId';
+import {
+  type AttachDecision,
+  type AttachPolicy,
+  decideAttach,
+  isAttached,
+  scaleSetReach,
+} from '../core/attachPlan';
+import type { ComputeRef } from '../core/resourceId';
+import type { RevocationCandidate } from '../core/revocation';
 import { knownPullIdentity, proveSingleIdentity } from './provenIdentities';
 import type { ReconcileDeps } from './reconcileDeps';
 import type { RegistryDecision } from './registryAccess';
 
 export type ReadyRegistry = Extract<RegistryDecision, { status: 'ready' }>;
+
+/** A pull identity of the app's own to detach (revocation), with why. */
+export interface DetachRequest extends RevocationCandidate {
+  readonly reason: string;
+}
 
 export class VmGoneError extends Error {
   constructor(vmId: string) {
@@ -51,6 +63,8 @@ export interface AttachOptions {
    * in time defer (Event Grid redelivers). Sweep and CLI: record it deferred at once and move on.
    */
   readonly waitWhileBusy: boolean;
+  /** Identities to detach in the same PATCH (ACRPULL_REVOKE=on), proven the app's own. */
+  readonly detach?: readonly DetachRequest[];
 }
 
 export function lastOperationFailed(vm: VmState): boolean {
@@ -90,13 +104,15 @@ export async function attachIdentities(
   deps: ReconcileDeps,
   retryEnv: RetryEnvironment,
   auditor: Auditor,
-  vmRef: VmRef,
+  vmRef: ComputeRef,
   /** The VM as just read, to plan the first attempt from; undefined to read it again first. */
   firstRead: VmState | undefined,
   pending: readonly ReadyRegistry[],
   options: AttachOptions,
 ): Promise<void> {
   const wanted = pending.map((p) => p.identityId);
+  const detach = options.detach ?? [];
+  const unwanted = detach.map((d) => d.identityId);
   const enforce = deps.settings.mode === 'enforce';
   const fields = (p: ReadyRegistry, vm: VmState | undefined): AuditFields => ({
     registry: p.registry.name,
@@ -109,6 +125,7 @@ export async function attachIdentities(
 
   // Ids we sent in any attempt: an attempt whose PATCH landed but whose polling failed is ours too.
   const sent = new Set<string>();
+  const removed = new Set<string>();
   let warning: string | undefined;
   let current: VmState | undefined = firstRead;
   const attempt = withRetry(
@@ -124,15 +141,18 @@ export async function attachIdentities(
       const decision = decideAttach(vm, wanted, {
         ...attachPolicy(deps, vm),
         resendListed: sent.size > 0 && lastOperationFailed(vm),
+        unwanted,
       });
       if (decision.action === 'defer' && options.waitWhileBusy) {
         throw new TransientConditionError(VM_BUSY, decision.reason);
       }
-      if (decision.action !== 'attach' || !enforce) return { vm, decision };
+      if ((decision.action !== 'attach' && decision.action !== 'detach') || !enforce) return { vm, decision };
       for (const id of decision.patch.add) sent.add(id.toLowerCase());
+      for (const id of decision.patch.remove) removed.add(id.toLowerCase());
+      const attachWarning = decision.action === 'attach' ? decision.warning : undefined;
       // The first attach decides whether the VM loses its IMDS default; a re-send after our own
       // failed update sees the identities already listed and must not clear the warning.
-      warning ??= decision.warning;
+      warning ??= attachWarning;
       try {
         return { vm: await deps.vms.attach(vmRef, decision.patch, vm.etag, signal), decision };
       } catch (error) {
@@ -156,6 +176,14 @@ export async function attachIdentities(
         ...(ours(p) ? { warning } : {}),
       });
     }
+    for (const d of detach) {
+      auditor.record('identity-detached', 'deferred', {
+        registry: d.registry,
+        identityId: d.identityId,
+        reason,
+        retryable: true,
+      });
+    }
   };
   let outcome: Awaited<typeof attempt>;
   try {
@@ -174,6 +202,8 @@ export async function attachIdentities(
 
   switch (decision.action) {
     case 'refuse':
+      // Only an attach to a VM whose single identity is not the app's is refused, so there is no
+      // identity of the app's on it to detach.
       for (const p of pending) {
         auditor.record('attach-refused', 'rejected', { ...fields(p, vm), reason: decision.reason });
       }
@@ -182,12 +212,22 @@ export async function attachIdentities(
       deferAll(decision.reason, vm);
       return;
     case 'attach':
+    case 'detach':
       if (!enforce) {
+        const warn = decision.action === 'attach' ? decision.warning : undefined;
         for (const p of pending) {
           const would = decision.patch.add.some((id) => id.toLowerCase() === p.identityId.toLowerCase());
           auditor.record('identity-attached', would ? 'planned' : 'unchanged', {
             ...fields(p, vm),
-            ...(would ? { warning: decision.warning } : {}),
+            ...(would ? { warning: warn } : {}),
+          });
+        }
+        for (const d of detach) {
+          if (!decision.patch.remove.some((id) => id.toLowerCase() === d.identityId.toLowerCase())) continue;
+          auditor.record('identity-detached', 'planned', {
+            registry: d.registry,
+            identityId: d.identityId,
+            reason: d.reason,
           });
         }
         return;
@@ -208,6 +248,25 @@ export async function attachIdentities(
     auditor.record('identity-attached', ours(p) ? 'changed' : 'unchanged', {
       ...fields(p, vm),
       ...(ours(p) ? { warning } : {}),
+      ...(ours(p) && vmRef.kind === 'scaleSet' ? { reason: scaleSetReach(vm.orchestrationMode) } : {}),
+    });
+  }
+  for (const d of detach) {
+    // Detached by someone else meanwhile: nothing of ours happened, nothing to say.
+    if (!removed.has(d.identityId.toLowerCase())) continue;
+    if (isAttached(vm.identity, d.identityId)) {
+      auditor.record('failed', 'failed', {
+        registry: d.registry,
+        identityId: d.identityId,
+        reason: 'ARM reported the update as succeeded but the identity is still attached',
+        retryable: true,
+      });
+      continue;
+    }
+    auditor.record('identity-detached', 'changed', {
+      registry: d.registry,
+      identityId: d.identityId,
+      reason: d.reason,
     });
   }
 }

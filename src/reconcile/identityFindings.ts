@@ -1,9 +1,12 @@
-// The sweep's findings about the pull identities it used: role assignments beyond their pull grants.
-// One list per identity per swept subscription (ARM filters by `assignedTo`), each audited once.
+// The sweep's findings about the pull identities: role assignments beyond their pull grants (one list
+// per identity per swept subscription, ARM filtering by `assignedTo`), and pull identities of the
+// app's own that no VM or scale set in the swept subscriptions holds any more (one identity list).
 import pLimit from 'p-limit';
 import type { Auditor } from '../audit/auditor';
 import { type RetryEnvironment, withRetry } from '../azure/retry';
 import { describeExcess, excessAssignments } from '../core/excessRoles';
+import { parseIdentityName } from '../core/names';
+import { ownershipOf } from '../core/ownership';
 import type { ReconcileDeps } from './reconcileDeps';
 import type { RegistryDecision } from './registryAccess';
 
@@ -56,5 +59,42 @@ export async function reportExcessRoles(
     }
   };
   await Promise.all([...byPrincipal.values()].map((entry) => limit(() => check(entry))));
+  return flagged;
+}
+
+/**
+ * Flags each pull identity the app made (ARM's systemData) that no VM or scale set the sweep saw
+ * holds (`used`: lower-cased ids). Its grants and the identity stay: other subscriptions' VMs may hold
+ * it, and removing it is the operator's call (README "Uninstalling" shows how). Returns how many.
+ */
+export async function reportUnusedIdentities(
+  deps: ReconcileDeps,
+  retryEnv: RetryEnvironment,
+  auditor: Auditor,
+  used: ReadonlySet<string>,
+): Promise<number> {
+  const rg = deps.settings.identityResourceGroup;
+  let flagged = 0;
+  try {
+    const identities = await withRetry('list identities', retryEnv, (signal) =>
+      deps.identities.list(rg, signal),
+    );
+    const self = await deps.whoAmI();
+    for (const identity of identities) {
+      const parsed = parseIdentityName(identity.name);
+      if (!parsed || used.has(identity.id.toLowerCase())) continue;
+      if (!ownershipOf(identity, self, deps.settings.trustedCreators).owned) continue;
+      flagged += 1;
+      auditor.record('identity-unused', 'flagged', {
+        registry: parsed.registry,
+        identityId: identity.id,
+        principalId: identity.principalId,
+        clientId: identity.clientId,
+        reason: `no VM or scale set in the swept subscriptions holds this pull identity for ${parsed.registry} in ${parsed.region} any more; it and its grants are kept (VMs elsewhere may use it): delete its role assignments and the identity if nothing needs it`,
+      });
+    }
+  } catch (error) {
+    auditor.failed(error, { identityId: rg.id });
+  }
   return flagged;
 }

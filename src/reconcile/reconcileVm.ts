@@ -12,6 +12,7 @@ import type { VmState } from '../azure/virtualMachines';
 import type { Settings } from '../config/settings';
 import { decideByName, isRegistryAllowed } from '../core/allowlist';
 import {
+  attachedIdentityIds,
   busyReason,
   imdsDefaultAtRisk,
   isAttached,
@@ -21,11 +22,13 @@ import {
 } from '../core/attachPlan';
 import { normalizeRegion } from '../core/names';
 import { pullIdentityFor } from '../core/pullIdentity';
-import { parseVmId, type VmRef } from '../core/resourceId';
+import { type ComputeRef, parseComputeId } from '../core/resourceId';
+import { revocationCandidates, revocationReason } from '../core/revocation';
 import { findTagValue, parseRegistryTag, type RegistryRef } from '../core/tag';
 import {
   attachedIds,
   attachIdentities,
+  type DetachRequest,
   deferralReason,
   type ReadyRegistry,
   VM_BUSY,
@@ -81,7 +84,7 @@ export type DecideRegistry = (
   region: string,
   auditor: Auditor,
   retryEnv: RetryEnvironment,
-  vmRef: VmRef,
+  vmRef: ComputeRef,
 ) => Promise<RegistryDecision>;
 
 /** A fresh decision per registry; one registry listing per subscription for the whole invocation. */
@@ -129,9 +132,9 @@ export async function reconcileVm(
     records: auditor.records,
   });
 
-  const vmRef = parseVmId(request.vmId);
+  const vmRef = parseComputeId(request.vmId);
   if (!vmRef) {
-    auditor.record('failed', 'rejected', { reason: 'not a virtual machine resource id' });
+    auditor.record('failed', 'rejected', { reason: 'not a virtual machine or scale set resource id' });
     return finish('rejected');
   }
 
@@ -148,7 +151,12 @@ export async function reconcileVm(
   }
 
   let tag = readTag(settings, vm);
-  if (tag.kind === 'refs' && !isTerminal(vm.provisioningState)) {
+  // Revocation: an untagged VM is worked on only if it holds an identity the app would detach.
+  const revokeUntagged = (state: VmState) =>
+    settings.revoke &&
+    revocationCandidates(settings, attachedIdentityIds(state.identity), new Set()).length > 0;
+  const needsWork = tag.kind === 'refs' || (tag.kind === 'untagged' && revokeUntagged(vm));
+  if (needsWork && !isTerminal(vm.provisioningState)) {
     // Another writer's operation is running (the VM's creation, its owner's update): nothing is done
     // for the VM until it ends, so every decision below is made from an idle VM. The event path waits
     // for it (reads only), the sweep and CLI defer at once.
@@ -171,13 +179,23 @@ export async function reconcileVm(
     }
     if (idle.status === 'busy') {
       const region = normalizeRegion(vm.location);
-      for (const ref of tag.refs) {
+      for (const ref of tag.kind === 'refs' ? tag.refs : []) {
         auditor.record('identity-attached', 'deferred', {
           registry: ref.name,
           identityId: pullIdentityFor(settings, ref.name, region).id,
           reason: idle.reason,
           retryable: true,
         });
+      }
+      if (tag.kind === 'untagged') {
+        for (const c of revocationCandidates(settings, attachedIdentityIds(vm.identity), new Set())) {
+          auditor.record('identity-detached', 'deferred', {
+            registry: c.registry,
+            identityId: c.identityId,
+            reason: idle.reason,
+            retryable: true,
+          });
+        }
       }
       return finish('deferred');
     }
@@ -186,8 +204,14 @@ export async function reconcileVm(
   }
   const readAt = (deps.now ?? Date.now)();
   if (tag.kind === 'untagged') {
-    deps.log.debug(`${request.vmId} has no ${settings.tagKey} tag; nothing to do`);
-    return finish('untagged');
+    if (!revokeUntagged(vm)) {
+      deps.log.debug(`${request.vmId} has no ${settings.tagKey} tag; nothing to do`);
+      return finish('untagged');
+    }
+    // Untagged: every pull identity the app can prove it made is detached; nothing else is touched.
+    const detach = await provenForDetach(deps, retryEnv, auditor, vm, new Set(), () => 'untagged');
+    if (detach === 'failed') return finish('failed');
+    return finish(await applyChanges(deps, retryEnv, auditor, vmRef, vm, readAt, request, [], detach));
   }
   if (tag.kind === 'invalid') {
     auditor.record('tag-invalid', 'rejected', { reason: `${settings.tagKey} tag: ${tag.reason}` });
@@ -212,6 +236,8 @@ export async function reconcileVm(
     auditor.record('attach-refused', 'rejected', { registry: ref.name, identityId, reason });
   }
   const pending: ReadyRegistry[] = [];
+  /** Registries the tag names that the allowlist now denies (their pull identities may be revoked). */
+  const denied = new Set<string>();
   for (const ref of parsed.refs) {
     const identityId = pullIdentityFor(settings, ref.name, region).id;
     if (refused.some((r) => r.ref === ref)) continue;
@@ -244,6 +270,8 @@ export async function reconcileVm(
           ...(decision.registry ? { registryId: decision.registry.id } : {}),
           identityId,
         };
+        if (decision.status === 'rejected' && decision.action === 'registry-denied')
+          denied.add(ref.name.toLowerCase());
         if (decision.status === 'rejected')
           auditor.record(decision.action, 'rejected', {
             ...where,
@@ -257,35 +285,95 @@ export async function reconcileVm(
     }
   }
 
-  if (pending.length > 0) {
-    try {
-      // Plan the PATCH from the read above only while it is fresh: once identities or grants were
-      // written (replication retries can take seconds), read again so the etag and the state the
-      // PATCH is planned from are the VM's now.
-      const wrote = auditor.records.some((r) => r.outcome === 'changed');
-      const fresh = !wrote && (deps.now ?? Date.now)() - readAt < FRESH_READ_MS;
-      await attachIdentities(deps, retryEnv, auditor, vmRef, fresh ? vm : undefined, pending, {
-        waitWhileBusy: request.waitWhileBusy ?? request.trigger === 'event',
-      });
-    } catch (error) {
-      if (error instanceof VmGoneError) {
-        auditor.record('vm-not-found', 'skipped', {
-          reason: 'the VM was deleted while it was being reconciled',
-        });
-        return finish('skipped');
-      }
-      for (const p of pending) {
-        // A failed write with this identity: its pairs are verified afresh next time.
-        deps.verifiedPairs.forgetIdentity(p.identityId);
-        auditor.failed(error, {
-          registry: p.registry.name,
-          registryId: p.registry.id,
-          identityId: p.identityId,
-        });
-      }
-    }
+  // Revocation: the pull identities of registries the tag still names and the allowlist still allows
+  // (decided or not: a registry not found or a failed check keeps its identity) stay; the app's own
+  // others go.
+  let detach: DetachRequest[] = [];
+  if (settings.revoke) {
+    const keep = new Set(
+      parsed.refs
+        .filter((ref) => !denied.has(ref.name.toLowerCase()))
+        .map((ref) => pullIdentityFor(settings, ref.name, region).id.toLowerCase()),
+    );
+    const proven = await provenForDetach(deps, retryEnv, auditor, vm, keep, (registry) =>
+      denied.has(registry) ? 'denied' : 'not-named',
+    );
+    if (proven === 'failed') return finish('failed');
+    detach = proven;
   }
-  return finish(summarize(auditor.records));
+  return finish(await applyChanges(deps, retryEnv, auditor, vmRef, vm, readAt, request, pending, detach));
+}
+
+/**
+ * The attach (and detach) as one PATCH, its failures audited against each identity. Plans from the
+ * read above only while it is fresh: once identities or grants were written (replication retries can
+ * take seconds), the attach reads again so the etag and the state the PATCH is planned from are the
+ * VM's now.
+ */
+async function applyChanges(
+  deps: ReconcileDeps,
+  retryEnv: RetryEnvironment,
+  auditor: Auditor,
+  vmRef: ComputeRef,
+  vm: VmState,
+  readAt: number,
+  request: ReconcileRequest,
+  pending: readonly ReadyRegistry[],
+  detach: readonly DetachRequest[],
+): Promise<VmOutcome> {
+  if (pending.length === 0 && detach.length === 0) return summarize(auditor.records);
+  try {
+    const wrote = auditor.records.some((r) => r.outcome === 'changed');
+    const fresh = !wrote && (deps.now ?? Date.now)() - readAt < FRESH_READ_MS;
+    await attachIdentities(deps, retryEnv, auditor, vmRef, fresh ? vm : undefined, pending, {
+      waitWhileBusy: request.waitWhileBusy ?? request.trigger === 'event',
+      detach,
+    });
+  } catch (error) {
+    if (error instanceof VmGoneError) {
+      auditor.record('vm-not-found', 'skipped', {
+        reason: 'the VM was deleted while it was being reconciled',
+      });
+      return 'skipped';
+    }
+    for (const p of pending) {
+      // A failed write with this identity: its pairs are verified afresh next time.
+      deps.verifiedPairs.forgetIdentity(p.identityId);
+      auditor.failed(error, {
+        registry: p.registry.name,
+        registryId: p.registry.id,
+        identityId: p.identityId,
+      });
+    }
+    for (const d of detach) auditor.failed(error, { registry: d.registry, identityId: d.identityId });
+  }
+  return summarize(auditor.records);
+}
+
+/**
+ * The revocation candidates on the VM that the app can prove it made (ARM's systemData, remembered;
+ * else one identity read each): an identity it cannot prove is not its to detach, whatever its name.
+ */
+async function provenForDetach(
+  deps: ReconcileDeps,
+  retryEnv: RetryEnvironment,
+  auditor: Auditor,
+  vm: VmState,
+  keep: ReadonlySet<string>,
+  cause: (registry: string) => 'untagged' | 'not-named' | 'denied',
+): Promise<DetachRequest[] | 'failed'> {
+  const proven: DetachRequest[] = [];
+  for (const c of revocationCandidates(deps.settings, attachedIdentityIds(vm.identity), keep)) {
+    try {
+      if (!(await provePullIdentity(deps, retryEnv, c.identityId, attachedIds(vm, c.identityId).principalId)))
+        continue;
+    } catch (error) {
+      auditor.failed(error, { registry: c.registry, identityId: c.identityId });
+      return 'failed';
+    }
+    proven.push({ ...c, reason: revocationReason(deps.settings.tagKey, c.registry, cause(c.registry)) });
+  }
+  return proven;
 }
 
 /**
@@ -343,7 +431,7 @@ type Idle =
 async function untilIdle(
   deps: ReconcileDeps,
   retryEnv: RetryEnvironment,
-  vmRef: VmRef,
+  vmRef: ComputeRef,
   busy: VmState,
   wait: boolean,
 ): Promise<Idle> {
@@ -375,7 +463,7 @@ async function untilIdle(
 async function stillAllowed(
   deps: ReconcileDeps,
   retryEnv: RetryEnvironment,
-  vmRef: VmRef,
+  vmRef: ComputeRef,
   ref: RegistryRef,
 ): Promise<boolean> {
   const rules = deps.settings.allowedRegistries;

@@ -5,19 +5,20 @@
 import { randomUUID } from 'node:crypto';
 import pLimit from 'p-limit';
 import { Auditor } from '../audit/auditor';
-import type { SweepSummary, Trigger } from '../audit/auditRecord';
+import type { AuditRecord, SweepSummary, Trigger } from '../audit/auditRecord';
 import { ArmOperationError } from '../azure/armErrors';
 import type { ArmRequestMeter } from '../azure/armRequestPolicy';
 import type { RegistryState } from '../azure/containerRegistries';
 import { QuotaExhaustedError, type ResourceGraph, type TaggedVmRow } from '../azure/resourceGraph';
 import { type Deadline, type RetryEnvironment, withRetry } from '../azure/retry';
 import type { Subscriptions } from '../azure/subscriptions';
-import { isAttached } from '../core/attachPlan';
+import { attachedIdentityIds, isAttached } from '../core/attachPlan';
 import { normalizeRegion } from '../core/names';
-import { isPullIdentityId } from '../core/pullIdentity';
-import { parseVmId, type VmRef } from '../core/resourceId';
-import { parseRegistryTag, type RegistryRef } from '../core/tag';
-import { reportExcessRoles } from './identityFindings';
+import { isPullIdentityId, pullIdentityFor } from '../core/pullIdentity';
+import { type ComputeRef, parseComputeId } from '../core/resourceId';
+import { revocationCandidates } from '../core/revocation';
+import { findTagValue, parseRegistryTag, type RegistryRef } from '../core/tag';
+import { reportExcessRoles, reportUnusedIdentities } from './identityFindings';
 import type { ReconcileDeps } from './reconcileDeps';
 import {
   type DecideRegistry,
@@ -60,9 +61,11 @@ export interface SweepResult {
 
 interface VmWork {
   readonly row: TaggedVmRow;
-  readonly vmRef: VmRef;
+  readonly vmRef: ComputeRef;
   readonly region: string;
   readonly refs: readonly RegistryRef[];
+  /** Every registry the tag names (refs less those refused for the IMDS default): kept by revocation. */
+  readonly named: readonly RegistryRef[];
   /** Some of the tag's registries were refused from the snapshot (the VM's IMDS default). */
   readonly refused: boolean;
 }
@@ -117,6 +120,25 @@ export async function sweep(deps: SweepDeps, options: SweepOptions): Promise<Swe
   };
   let pairsChecked = 0;
   let subscriptions: readonly string[] = settings.subscriptions;
+  /** VMs and scale sets holding a pull identity their tag no longer asks for, left so (revoke off). */
+  let revocable = 0;
+  /**
+   * How many VMs and scale sets the sweep saw holding each identity (lower-cased ids), plus those it
+   * attached it to, less those it detached it from: the unused finding. A count per identity, not the holders: constant memory.
+   */
+  const holders = new Map<string, number>();
+  const noteUsed = (identity: TaggedVmRow['identity']) => {
+    for (const id of attachedIdentityIds(identity ?? undefined))
+      holders.set(id.toLowerCase(), (holders.get(id.toLowerCase()) ?? 0) + 1);
+  };
+  const noteChanges = (records: readonly AuditRecord[]) => {
+    for (const r of records) {
+      if (r.outcome !== 'changed' || !r.identityId) continue;
+      const step = r.action === 'identity-attached' ? 1 : r.action === 'identity-detached' ? -1 : 0;
+      const key = r.identityId.toLowerCase();
+      if (step !== 0) holders.set(key, Math.max(0, (holders.get(key) ?? 0) + step));
+    }
+  };
 
   const finish = (finished: boolean, reason?: string, discoveryFailed = false): SweepResult => {
     const after = deps.meter.snapshot();
@@ -137,6 +159,7 @@ export async function sweep(deps: SweepDeps, options: SweepOptions): Promise<Swe
       skipped: counts.skipped + counts.untagged,
       deferred: counts.deferred + unreached,
       pairs: pairsChecked,
+      revocable,
       armReads: after.reads - before.reads,
       armWrites: after.writes - before.writes,
       armPolls: after.polls - before.polls,
@@ -174,7 +197,7 @@ export async function sweep(deps: SweepDeps, options: SweepOptions): Promise<Swe
   // every page of every subscription.
   const listings = new Map<string, Promise<RegistryState[]>>();
   const authorizations = new Map<string, ReturnType<typeof authorizeRegistry>>();
-  const authorize = (ref: RegistryRef, vmRef: VmRef) => {
+  const authorize = (ref: RegistryRef, vmRef: ComputeRef) => {
     const scope = registrySearchScope(deps, vmRef.subscriptionId);
     const key = `${ref.form === 'resourceId' ? ref.registry.id.toLowerCase() : ref.name}|${scope.join(',')}`;
     let pending = authorizations.get(key);
@@ -207,7 +230,7 @@ export async function sweep(deps: SweepDeps, options: SweepOptions): Promise<Swe
   const decide = async (
     ref: RegistryRef,
     region: string,
-    vmRef: VmRef,
+    vmRef: ComputeRef,
   ): Promise<RegistryDecision | undefined> => {
     const authorization = await authorize(ref, vmRef);
     if (authorization.status !== 'allowed') return authorization;
@@ -223,8 +246,9 @@ export async function sweep(deps: SweepDeps, options: SweepOptions): Promise<Swe
   const processPage = async (rows: readonly TaggedVmRow[], vmLimit: ReturnType<typeof pLimit>) => {
     const work: VmWork[] = [];
     for (const row of rows) {
-      const vmRef = parseVmId(row.id);
+      const vmRef = parseComputeId(row.id);
       if (!vmRef) continue;
+      noteUsed(row.identity);
       const parsed = parseRegistryTag(row.tagValue ?? '', settings.maxRegistriesPerVm);
       if (!parsed.ok) {
         vmAuditor(deps, trigger, vmRef.id).record('tag-invalid', 'rejected', {
@@ -250,7 +274,7 @@ export async function sweep(deps: SweepDeps, options: SweepOptions): Promise<Swe
         settle(vmRef.id, 'rejected');
         continue;
       }
-      work.push({ row, vmRef, region, refs, refused: refused.length > 0 });
+      work.push({ row, vmRef, region, refs, named: parsed.refs, refused: refused.length > 0 });
     }
     // The page's pairs first, so VM work never holds a slot waiting for a pair.
     await Promise.all(
@@ -271,7 +295,22 @@ export async function sweep(deps: SweepDeps, options: SweepOptions): Promise<Swe
       (d): d is Extract<RegistryDecision, { status: 'ready' }> => d?.status === 'ready',
     );
     const needsAttach = ready.some((d) => !isAttached(item.row.identity ?? undefined, d.identityId));
-    if (!needsAttach) {
+    // Pull identities of the app's the tag (or the allowlist) no longer asks for, from the snapshot:
+    // with revocation on the VM is reconciled (which proves and detaches them), else counted.
+    const denied = new Set(
+      decisions.flatMap((d, i) =>
+        d?.status === 'rejected' && d.action === 'registry-denied' ? [item.refs[i]?.name.toLowerCase()] : [],
+      ),
+    );
+    const keep = new Set(
+      item.named
+        .filter((ref) => !denied.has(ref.name.toLowerCase()))
+        .map((ref) => pullIdentityFor(settings, ref.name, item.region).id.toLowerCase()),
+    );
+    const stale =
+      revocationCandidates(settings, attachedIdentityIds(item.row.identity ?? undefined), keep).length > 0;
+    if (stale && !settings.revoke) revocable += 1;
+    if (!needsAttach && !(stale && settings.revoke)) {
       settle(item.vmRef.id, outcomeFromSnapshot(deps, trigger, item, decisions as RegistryDecision[]));
       return;
     }
@@ -294,6 +333,7 @@ export async function sweep(deps: SweepDeps, options: SweepOptions): Promise<Swe
       { vmId: item.vmRef.id, trigger, deadline: options.deadline },
       decideKnown,
     );
+    noteChanges(result.records);
     settle(item.vmRef.id, result.outcome);
   };
 
@@ -337,19 +377,79 @@ export async function sweep(deps: SweepDeps, options: SweepOptions): Promise<Swe
       next?.catch(() => {});
       await processPage(page.rows, vmLimit);
     }
+    if (!stopped && hasTime()) await sweepHolders(subscriptionId, vmLimit);
+  };
+
+  // 2b. Untagged VMs and scale sets holding a pull-named identity (their tag was removed): with
+  // revocation on each is reconciled (read, proven, detached); off, counted. Paged like the tagged.
+  const sweepHolders = async (subscriptionId: string, vmLimit: ReturnType<typeof pLimit>) => {
+    let token: string | undefined;
+    do {
+      let page: Awaited<ReturnType<ResourceGraph['pullIdentityHoldersPage']>>;
+      try {
+        page = await withRetry('query Resource Graph', retryEnv, (signal) =>
+          deps.graph.pullIdentityHoldersPage(
+            [subscriptionId],
+            settings.identityResourceGroup.id,
+            settings.tagKey,
+            token,
+            signal,
+            options.deadline.remainingMs() - marginMs,
+          ),
+        );
+      } catch (error) {
+        if (isQuotaExhausted(error)) stopped = true;
+        else
+          discoveryError ??= `could not list untagged pull identity holders in ${subscriptionId}: ${(error as Error).message}`;
+        return;
+      }
+      const holders = page.rows.filter(
+        (row) =>
+          findTagValue(row.tags ?? {}, settings.tagKey) === undefined &&
+          revocationCandidates(settings, attachedIdentityIds(row.identity ?? undefined), new Set()).length >
+            0,
+      );
+      for (const row of holders) noteUsed(row.identity);
+      if (!settings.revoke) revocable += holders.length;
+      else {
+        total += holders.length;
+        await Promise.all(
+          holders.map((row) =>
+            vmLimit(async () => {
+              if (!hasTime()) {
+                stopped = true;
+                settle(row.id, 'deferred');
+                return;
+              }
+              const result = await reconcileVm(deps, { vmId: row.id, trigger, deadline: options.deadline });
+              noteChanges(result.records);
+              settle(row.id, result.outcome === 'untagged' ? 'compliant' : result.outcome);
+            }),
+          ),
+        );
+      }
+      token = page.skipToken;
+      if (token && (!hasTime() || stopped)) {
+        stopped = true;
+        return;
+      }
+    } while (token);
   };
   const subscriptionLimit = pLimit(Math.max(1, Math.min(8, subscriptions.length)));
   await Promise.all(subscriptions.map((sub) => subscriptionLimit(() => sweepSubscription(sub))));
   if (discoveryError !== undefined && settled === 0) return finish(false, discoveryError, true);
   if (discoveryError !== undefined) return finish(false, discoveryError);
 
-  // 3. Findings: a pull identity that holds more than pull is flagged (the app never grants more).
+  // 3. Findings: a pull identity that holds more than pull is flagged (the app never grants more), and
+  // one of the app's that nothing the sweep saw holds any more is reported (kept, not deleted).
   if (!stopped && hasTime()) {
     const decided = await Promise.all(pairs.values());
     const ready = decided.filter(
       (d): d is Extract<RegistryDecision, { status: 'ready' }> => d.status === 'ready',
     );
+    const used = new Set([...holders].filter(([, n]) => n > 0).map(([id]) => id));
     await reportExcessRoles(deps, retryEnv, pairAuditor, ready, subscriptions);
+    await reportUnusedIdentities(deps, retryEnv, pairAuditor, used);
   }
   return finish(!stopped, stopped ? 'time budget reached; the rest is left for the next sweep' : undefined);
 }

@@ -205,7 +205,7 @@ describe('refusals', () => {
     expect([error.statusCode, error.code]).toEqual([400, 'BadRequest']);
     const details = error.details?.error.details ?? [];
     expect(details.map((d) => d.code)).toEqual(['InvalidQuery', 'UnsupportedQuery']);
-    expect(details[1]?.message).toContain("expected 'mv-expand', found 'where'");
+    expect(details[1]?.message).toContain("expected 'tostring', found 'tags'");
     expect(details[1]?.message).toContain(lookup);
   });
 
@@ -216,7 +216,7 @@ describe('refusals', () => {
 
     expect(error.statusCode).toBe(400);
     expect(error.details?.error.details?.[1]?.message).toMatch(
-      /only type 'microsoft.compute\/virtualmachines'/,
+      /only types 'microsoft.compute\/virtualmachines', 'microsoft.compute\/virtualmachinescalesets' are emulated/,
     );
   });
 

@@ -2,7 +2,7 @@
 import { runFaultMatrix } from './faultMatrix';
 
 describe('fault matrix', () => {
-  it('no fault loses an identity, grants the unallowed, preempts another writer, takes an IMDS default, uses an identity it does not own or goes unaudited; everything converges after a clean round', async () => {
+  it('no fault loses an identity, grants the unallowed, preempts another writer, takes an IMDS default, uses or detaches an identity it does not own or goes unaudited; VMs and scale sets converge, revocations included, after a clean round', async () => {
     const lines: string[] = [];
     const report = await runFaultMatrix({
       vms: 200,
@@ -31,5 +31,10 @@ describe('fault matrix', () => {
     expect(report.expectedToConverge).toBeGreaterThan(50);
     expect(report.leftAloneForImdsDefault).toBeGreaterThan(5);
     expect(report.askedForPlanted).toBeGreaterThan(3);
+    // Scale sets and revocation are in the mix: tags were removed or cut down and the app detached
+    // (only identities it made: a violation above otherwise).
+    expect(report.scaleSets).toBeGreaterThan(10);
+    expect(report.retagged).toBeGreaterThan(20);
+    expect(report.detached).toBeGreaterThan(10);
   }, 120_000);
 });

@@ -1,12 +1,14 @@
-// The fault matrix: a mixed fleet driven through events and sweeps while the emulator injects, at
-// random from a fixed seed, every fault ARM is known to answer with, and other writers create and
-// update VMs while the app works (Compute preempting a concurrent PATCH, the emulator's default);
-// then one clean round; then the invariants. Used by the jest test (a small fleet) and by
+// The fault matrix: a mixed fleet of VMs and scale sets driven through events and sweeps while the
+// emulator injects, at random from a fixed seed, every fault ARM is known to answer with, and other
+// writers create and update VMs while the app works (Compute preempting a concurrent PATCH, the
+// emulator's default); mid-way some tags are removed or cut down (revocation on); then one clean
+// round; then the invariants. Used by the jest test (a small fleet) and by
 // `npm run test:faults` (a larger one).
 import type { FaultRequest, OperationName } from '../../emulator';
 import type { AuditRecord } from '../../src/audit/auditRecord';
 import { hasSystemAssigned } from '../../src/core/attachPlan';
 import { ACR_PULL_ROLE, REPOSITORY_READER_ROLE } from '../../src/core/roles';
+import { SCALE_SET_WRITE, TAGS_WRITE } from '../../src/core/vmWriteEvent';
 import { RetryableReconcileError } from '../../src/handlers/vmWriteHandler';
 import { type Harness, SUB, startHarness } from '../support/harness';
 
@@ -31,6 +33,11 @@ export interface FaultMatrixReport {
   readonly leftAloneForImdsDefault: number;
   /** VMs that asked for the planted pull identity's pair: refused, never granted or attached. */
   readonly askedForPlanted: number;
+  readonly scaleSets: number;
+  /** VMs and scale sets whose tag was removed or cut down mid-run (ACRPULL_REVOKE=on). */
+  readonly retagged: number;
+  /** Identities the app removed from VMs and scale sets, every one an identity it made. */
+  readonly detached: number;
   readonly violations: string[];
 }
 
@@ -62,20 +69,24 @@ const REGIONS = ['eastus', 'westeurope', 'westus'];
 const PLANTED = { registry: 'fabrikamabac', region: 'westus' };
 const READ_OPS: OperationName[] = [
   'vm.get',
+  'vmss.get',
   'registry.list',
   'identity.get',
   'roleAssignment.list',
   'graph.query',
   'vm.operationStatus',
 ];
-const WRITE_OPS: OperationName[] = ['identity.put', 'roleAssignment.put', 'vm.patch'];
+const WRITE_OPS: OperationName[] = ['identity.put', 'roleAssignment.put', 'vm.patch', 'vmss.patch'];
 
 export async function runFaultMatrix(options: FaultMatrixOptions): Promise<FaultMatrixReport> {
   const rng = prng(options.seed);
   const log = options.log ?? (() => {});
   let retries = 0;
   // Few attempts per invocation, so redelivery (the handler throwing) is exercised, not just retries.
-  const h = await startHarness({ retry: { onRetry: () => retries++, maxAttempts: 3 } });
+  const h = await startHarness({
+    retry: { onRetry: () => retries++, maxAttempts: 3 },
+    env: { ACRPULL_REVOKE: 'on' },
+  });
   const unhandled: unknown[] = [];
   const onUnhandled = (reason: unknown) => unhandled.push(reason);
   process.on('unhandledRejection', onUnhandled);
@@ -125,7 +136,7 @@ async function drive(
   // Another writer's operations: some VMs are still being created when their events arrive (as Event
   // Grid may send them), and owners start updates on others while the app works.
   const injected: Record<string, number> = {};
-  const fleet = Array.from({ length: options.vms }, (_, i) => {
+  const vms = Array.from({ length: options.vms }, (_, i) => {
     // Some already carry the planted identity (whoever could assign it did): it stays theirs, and a VM
     // with it as its only identity keeps it as its IMDS default.
     const draw = rng();
@@ -142,6 +153,24 @@ async function drive(
       ...(stillCreating ? { provisioning: { forMs: 1_000 + Math.floor(rng() * 2_000) } } : {}),
     });
   });
+  // Scale sets, a tenth of the fleet: the same rules on the scale set's own identity.
+  const scaleSets = Array.from({ length: Math.max(2, Math.floor(options.vms / 10)) }, (_, i) => {
+    const draw = rng();
+    return h.emu.seedScaleSet({
+      subscriptionId: SUB,
+      resourceGroup: 'rg-apps',
+      name: `ss-chaos-${String(i).padStart(3, '0')}`,
+      location: pick(REGIONS),
+      tags: { acrPull: pick(TAGS) },
+      systemAssigned: rng() < 0.3,
+      userAssignedIdentityIds: draw < 0.3 ? [pick(own).id] : [],
+      upgradeMode: pick(['Automatic', 'Rolling', 'Manual'] as const),
+    });
+  });
+  const fleet = [...vms, ...scaleSets];
+  const isScaleSet = new Set(scaleSets.map((s) => s.id.toLowerCase()));
+  /** The tag each member has now (changed mid-run for some). */
+  const tagNow = new Map(fleet.map((m) => [m.id.toLowerCase(), Object.values(m.tags ?? {})[0] ?? '']));
   const hadBefore = new Map(
     fleet.map((vm) => [
       vm.id.toLowerCase(),
@@ -176,12 +205,41 @@ async function drive(
         return false;
       },
     });
-  const vmOf = (path: string) => h.emu.getVm(path.split('?')[0] ?? '');
+  const current = (id: string) => h.emu.getVm(id) ?? h.emu.getScaleSet(id);
+  const vmOf = (path: string) => current(path.split('?')[0] ?? '');
+  // Every identity the app takes off a VM or scale set must be one it made: an id-acrpull- identity
+  // of the identity resource group, never the planted look-alike, an owner's or another writer's.
+  let detachedCount = 0;
+  const removalViolations: string[] = [];
+  for (const operation of ['vm.patch', 'vmss.patch'] as const) {
+    observe(operation, (req) => {
+      const target = vmOf(req.path);
+      if (!target) return;
+      const identity = (
+        req.body as { identity?: { type?: string; userAssignedIdentities?: Record<string, unknown> } }
+      )?.identity;
+      // Only a PATCH planned from the resource as it is now lands: an older etag gets 412.
+      if (!identity || req.headers?.['if-match'] !== target.etag) return;
+      const attached = Object.keys(target.identity?.userAssignedIdentities ?? {}).map((k) => k.toLowerCase());
+      const removed = identity.type?.includes('UserAssigned')
+        ? Object.entries(identity.userAssignedIdentities ?? {})
+            .filter(([, v]) => v === null)
+            .map(([k]) => k.toLowerCase())
+        : attached;
+      for (const id of removed) {
+        detachedCount++;
+        const ours =
+          id.includes('/resourcegroups/rg-identities/') && id.includes('/userassignedidentities/id-acrpull-');
+        if (!ours || id === planted)
+          removalViolations.push(`${target.name}: the app removed ${id}, which it does not own`);
+      }
+    });
+  }
   // First on vm.patch, so it sees every PATCH the app sends as the VM is when it arrives: the app must
   // never write while another writer's operation runs, nor give a second identity to a VM whose only
   // identity is its owner's user-assigned one (ACRPULL_SINGLE_IDENTITY_VMS=keep, the default).
   const patchViolations: string[] = [];
-  observe('vm.patch', (req) => {
+  const checkPatch = (req: FaultRequest) => {
     const vm = vmOf(req.path);
     if (!vm) return;
     // Only a PATCH planned from what the VM is now (its If-Match is the current etag) can break a
@@ -206,11 +264,13 @@ async function drive(
     ) {
       patchViolations.push(`${vm.name}: a second identity sent to a VM whose only identity was ${only}`);
     }
-  });
+  };
+  observe('vm.patch', checkPatch);
+  observe('vmss.patch', checkPatch);
   // Right before the app reads a VM, its owner may start an update that then runs for a while. A VM
   // still being created counts as met (once) when the app reads it so.
   const metCreating = new Set<string>();
-  observe('vm.get', (req) => {
+  const ownerMayStart = (req: FaultRequest) => {
     const vm = vmOf(req.path);
     if (vm?.provisioningState === 'Creating' && faultsOn && !metCreating.has(vm.id)) {
       metCreating.add(vm.id);
@@ -224,7 +284,9 @@ async function drive(
         change: (v) => (v.tags = { ...v.tags, owner: 'terraform' }),
       });
     }
-  });
+  };
+  observe('vm.get', ownerMayStart);
+  observe('vmss.get', ownerMayStart);
   // Few grants are made (one per registry and region), so a replication window hits half of them.
   h.emu.injectFault({
     operation: 'roleAssignment.put',
@@ -323,10 +385,11 @@ async function drive(
   let processed = 0;
   let thrown = 0;
   const failedEvents = new Set<string>();
-  const deliver = async (vmId: string) => {
+  const deliver = async (vmId: string, operationName?: string) => {
     processed++;
     try {
-      await h.deliver(vmId);
+      const op = operationName ?? (isScaleSet.has(vmId.toLowerCase()) ? SCALE_SET_WRITE : undefined);
+      await h.deliver(vmId, op ? { operationName: op } : {});
     } catch (error) {
       thrown++;
       if (!(error instanceof RetryableReconcileError)) throw error;
@@ -337,7 +400,7 @@ async function drive(
   for (let i = 0; i < events.length; i += batchSize) {
     const batch = events.slice(i, i + batchSize);
     if (rng() < 0.2 && batch[0]) batch.push(batch[0]); // two invocations for one VM at once
-    await Promise.all(batch.map(deliver));
+    await Promise.all(batch.map((id) => deliver(id)));
   }
   // The event path on its own: an event that returned normally left its VM with every allowed
   // registry attached, or was audited as a terminal failure (checked before any sweep repairs it).
@@ -361,6 +424,25 @@ async function drive(
   await h.sweep();
   sweeps++;
   log(`faults on: ${processed} events (${thrown} thrown for redelivery), 1 sweep, ${retries()} retries`);
+
+  // Revocation, faults still on: some owners remove their tag or cut it down to one registry, and
+  // their tag-write events arrive (some twice); whatever they miss, the clean sweep catches.
+  const retagged: string[] = [];
+  for (const member of fleet) {
+    if (deleted.has(member.id.toLowerCase()) || rng() >= 0.25) continue;
+    const before = tagNow.get(member.id.toLowerCase()) ?? '';
+    const after = rng() < 0.5 ? undefined : before.split(/[\s,;]+/)[0];
+    tagNow.set(member.id.toLowerCase(), after ?? '');
+    h.emu.updateVmOutOfBand(member.id, (v) => {
+      const { owner } = v.tags;
+      v.tags = { ...(after ? { acrPull: after } : {}), ...(owner ? { owner } : {}) };
+    });
+    retagged.push(member.id);
+  }
+  await Promise.all(
+    retagged.flatMap((id) => (rng() < 0.2 ? [id, id] : [id])).map((id) => deliver(id, TAGS_WRITE)),
+  );
+  log(`revocation: ${retagged.length} tags removed or cut down`);
 
   // Clean round: faults off, other writers done, failed events redelivered, one sweep.
   faultsOn = false;
@@ -386,9 +468,10 @@ async function drive(
   let converged = 0;
   let refusedSingle = 0;
   let askedForPlanted = 0;
+  let revocationsChecked = 0;
   for (const vm of fleet) {
     const key = vm.id.toLowerCase();
-    const now = h.emu.getVm(vm.id);
+    const now = current(vm.id);
     if (!now) {
       if (!deleted.has(key)) violations.push(`${vm.name} disappeared without being deleted`);
       continue;
@@ -401,7 +484,7 @@ async function drive(
       violations.push(`${vm.name} lost the concurrent writer's identity`);
     if (hadSystem.get(key) && !now.identity?.type?.includes('SystemAssigned'))
       violations.push(`${vm.name} lost its system-assigned identity`);
-    const tag = Object.values(vm.tags ?? {})[0] ?? '';
+    const tag = tagNow.get(key) ?? '';
     const wanted = tag
       .toLowerCase()
       .split(/[\s,;]+/)
@@ -410,6 +493,17 @@ async function drive(
     const parsesValid = !tag.includes('!');
     if (attached.includes(planted) && !(hadBefore.get(key) ?? []).includes(planted))
       violations.push(`${vm.name} has the planted identity attached`);
+    // Revocation converged: no pull identity of the app's for a registry the tag no longer asks for
+    // (an invalid tag keeps what is attached: bad input never leads to a write).
+    if (parsesValid) {
+      for (const registry of ALLOWED.filter((r) => !wanted.includes(r))) {
+        const id = pullIdentity(registry, vm.location);
+        if (id && id !== planted && attached.includes(id)) {
+          violations.push(`${vm.name} (${tag || 'untagged'}) still holds the pull identity for ${registry}`);
+        }
+      }
+      revocationsChecked++;
+    }
     if (!parsesValid || wanted.length === 0) continue;
     // The planted pair is refused, terminally and audited: the VM converges for its other registries.
     const plantedPair = vm.location === PLANTED.region && wanted.includes(PLANTED.registry);
@@ -471,7 +565,8 @@ async function drive(
     }
   }
   for (const reason of unhandled) violations.push(`unhandled rejection: ${String(reason)}`);
-  violations.push(...patchViolations);
+  violations.push(...patchViolations, ...removalViolations);
+  if (revocationsChecked === 0) violations.push('no VM was checked for revocation');
   for (const p of h.emu.preemptions())
     violations.push(`the app preempted ${p.startedBy}'s ${p.kind} operation on ${p.vmId.split('/').pop()}`);
 
@@ -487,6 +582,9 @@ async function drive(
     expectedToConverge: expected,
     leftAloneForImdsDefault: refusedSingle,
     askedForPlanted,
+    scaleSets: scaleSets.length,
+    retagged: retagged.length,
+    detached: detachedCount,
     violations,
   };
 }
@@ -501,7 +599,7 @@ function verdicts(
   const result = new Map<string, { converged: boolean }>();
   for (const vm of fleet) {
     const key = vm.id.toLowerCase();
-    const now = h.emu.getVm(vm.id);
+    const now = h.emu.getVm(vm.id) ?? h.emu.getScaleSet(vm.id);
     if (!now || deleted.has(key)) continue;
     const tag = Object.values(vm.tags ?? {})[0] ?? '';
     if (tag.includes('!')) continue;

@@ -29,7 +29,13 @@ import { loadSettings } from '../../src/config/settings';
 import { parseAllowlist } from '../../src/core/allowlist';
 import { isAtOrBelow } from '../../src/core/resourceId';
 import { ACR_PULL_ROLE, REPOSITORY_READER_ROLE } from '../../src/core/roles';
-import { parseVmWriteEvent, TAGS_WRITE, VM_WRITE, WRITE_SUCCESS } from '../../src/core/vmWriteEvent';
+import {
+  parseVmWriteEvent,
+  SCALE_SET_WRITE,
+  TAGS_WRITE,
+  VM_WRITE,
+  WRITE_SUCCESS,
+} from '../../src/core/vmWriteEvent';
 import { IDENTITY_RG, OTHER_SUB, SUB, startHarness, vmId, writeSuccessEvent } from '../support/harness';
 
 type Json = Record<string, unknown> & { resources?: Json[] };
@@ -61,6 +67,12 @@ const ACTIONS: Record<OperationName, readonly string[]> = {
     'Microsoft.ManagedIdentity/userAssignedIdentities/assign/action',
   ],
   'vm.operationStatus': ['Microsoft.Compute/locations/operations/read'],
+  'vmss.get': ['Microsoft.Compute/virtualMachineScaleSets/read'],
+  'vmss.list': ['Microsoft.Compute/virtualMachineScaleSets/read'],
+  'vmss.patch': [
+    'Microsoft.Compute/virtualMachineScaleSets/write',
+    'Microsoft.ManagedIdentity/userAssignedIdentities/assign/action',
+  ],
   'identity.get': ['Microsoft.ManagedIdentity/userAssignedIdentities/read'],
   'identity.list': ['Microsoft.ManagedIdentity/userAssignedIdentities/read'],
   'identity.put': ['Microsoft.ManagedIdentity/userAssignedIdentities/write'],
@@ -713,13 +725,19 @@ describe('deployment templates', () => {
     };
     expect(subscription.properties.filter.includedEventTypes).toEqual([WRITE_SUCCESS]);
     expect(subscription.properties.filter.advancedFilters).toEqual([
-      { operatorType: 'StringIn', key: 'data.operationName', values: [VM_WRITE, TAGS_WRITE] },
+      {
+        operatorType: 'StringIn',
+        key: 'data.operationName',
+        values: [VM_WRITE, SCALE_SET_WRITE, TAGS_WRITE],
+      },
       {
         operatorType: 'StringContains',
         key: 'subject',
         values: [
           '/providers/Microsoft.Compute/virtualMachines/',
           '/providers/microsoft.compute/virtualmachines/',
+          '/providers/Microsoft.Compute/virtualMachineScaleSets/',
+          '/providers/microsoft.compute/virtualmachinescalesets/',
         ],
       },
     ]);
@@ -760,6 +778,7 @@ describe('deployment templates', () => {
           : f.values.some((v) => get(event, f.key).includes(v)),
       );
     const vm = vmId('vm-1');
+    const scaleSet = `/subscriptions/${SUB}/resourceGroups/rg-apps/providers/Microsoft.Compute/virtualMachineScaleSets/ss1`;
     const storage = `/subscriptions/${SUB}/resourceGroups/rg-apps/providers/Microsoft.Storage/storageAccounts/st1`;
     const tagsOn = (id: string) => {
       const e = writeSuccessEvent(vm, { operationName: TAGS_WRITE });
@@ -774,10 +793,15 @@ describe('deployment templates', () => {
       writeSuccessEvent(`${vm}/extensions/ext1`, {
         operationName: 'Microsoft.Compute/virtualMachines/extensions/write',
       }),
+      writeSuccessEvent(scaleSet, { operationName: SCALE_SET_WRITE }),
+      tagsOn(scaleSet),
+      writeSuccessEvent(`${scaleSet}/virtualMachines/0`, {
+        operationName: 'Microsoft.Compute/virtualMachineScaleSets/virtualMachines/write',
+      }),
     ];
 
     expect(cases.map(passes)).toEqual(cases.map((e) => parseVmWriteEvent(e).kind === 'vm-write'));
-    expect(cases.map(passes)).toEqual([true, true, true, false, false]);
+    expect(cases.map(passes)).toEqual([true, true, true, false, false, true, true, false]);
   });
 
   it('takes only Entra-authenticated telemetry: local auth off, the app identity may publish, the host authenticates', () => {
@@ -1155,25 +1179,38 @@ describe('least-privilege permissions (the template evaluated for a sample deplo
           location,
           tags: { acrPull: tag },
         }).id;
+      const scaleSet = (sub: string, name: string, location: string, tag: string) =>
+        h.emu.seedScaleSet({
+          subscriptionId: sub,
+          resourceGroup: sub === SUB ? 'rg-apps' : 'rg-other',
+          name,
+          location,
+          tags: { acrPull: tag },
+        }).id;
 
-      // Act: events for two VMs of the deployment subscription (a registry by name, one by id in another
-      // subscription), then a sweep that meets a registry found in a registry subscription and attached
-      // through an override identity, and a registry by id in a subscription that is only a grant scope.
-      const vms = [vm(SUB, 'vm-a', 'eastus', 'contosoapps'), vm(SUB, 'vm-b', 'eastus', SHARED)];
+      // Act: events for two VMs and a scale set of the deployment subscription (a registry by name, one
+      // by id in another subscription), then a sweep that meets a registry found in a registry
+      // subscription and attached through an override identity (to a VM and a scale set), and a
+      // registry by id in a subscription that is only a grant scope.
+      const vms = [
+        vm(SUB, 'vm-a', 'eastus', 'contosoapps'),
+        vm(SUB, 'vm-b', 'eastus', SHARED),
+        scaleSet(SUB, 'ss-a', 'eastus', 'contosoapps'),
+      ];
       for (const id of vms) await h.deliver(id);
       vms.push(
         vm(SUB, 'vm-c', 'westeurope', 'contosoapps'),
         vm(OTHER_SUB, 'vm-d', 'westeurope', 'northwindimages'),
+        scaleSet(OTHER_SUB, 'ss-b', 'westeurope', 'northwindimages'),
         vm(OTHER_SUB, 'vm-e', 'eastus', TAILSPIN),
       );
       await h.sweep();
 
       // Assess: every path ran to its end (so every call below was made),
-      for (const id of vms)
-        expect([id, Object.keys(h.emu.getVm(id)?.identity?.userAssignedIdentities ?? {}).length]).toEqual([
-          id,
-          1,
-        ]);
+      for (const id of vms) {
+        const attached = (h.emu.getVm(id) ?? h.emu.getScaleSet(id))?.identity?.userAssignedIdentities;
+        expect([id, Object.keys(attached ?? {}).length]).toEqual([id, 1]);
+      }
       // each call is allowed by an assignment of the sample deployment,
       const needs = served.flatMap(needsOf);
       const allowedBy = (n: Need) => e.assignments.filter((a) => allows(a, n, condition));
@@ -1220,7 +1257,7 @@ interface Need {
 }
 const ROLE_ASSIGNMENTS_PATH = /\/providers\/Microsoft\.Authorization\/roleAssignments(\/[^/]+)?$/i;
 const COLLECTION_PATH =
-  /\/providers\/Microsoft\.(?:Compute\/virtualMachines|ManagedIdentity\/userAssignedIdentities|ContainerRegistry\/registries)$/i;
+  /\/providers\/Microsoft\.(?:Compute\/virtualMachines|Compute\/virtualMachineScaleSets|ManagedIdentity\/userAssignedIdentities|ContainerRegistry\/registries)$/i;
 
 function needsOf(req: FaultRequest & { operation: OperationName }): Need[] {
   const path = req.path.split('?')[0] as string;

@@ -21,6 +21,8 @@ const REQUIRED: Record<AuditAction, string[]> = {
   'attach-refused': ['registry', 'identityId', 'reason'],
   'identity-refused': ['registry', 'registryId', 'identityId', 'identityCreatedBy', 'reason'],
   'identity-excess-roles': ['registry', 'identityId', 'principalId', 'clientId', 'reason'],
+  'identity-detached': ['registry', 'identityId', 'reason'],
+  'identity-unused': ['registry', 'identityId', 'principalId', 'clientId', 'reason'],
   'already-compliant': ['registry', 'identityId', 'clientId'],
   'tag-invalid': ['reason'],
   // No registryId when the name alone decides (no lookup is made to refuse it).
@@ -37,7 +39,7 @@ describe('audit trail in Application Insights', () => {
     process.env.APPLICATION_INSIGHTS_NO_STATSBEAT = 'true';
     process.env.HTTPS_PROXY = 'http://127.0.0.1:9';
     process.env.NO_PROXY = '127.0.0.1,localhost';
-    h = await startHarness({ appInsights: true });
+    h = await startHarness({ appInsights: true, env: { ACRPULL_REVOKE: 'on' } });
 
     // Act: one of every decision, through the event path and a sweep.
     const seed = (name: string, tag: string) =>
@@ -98,7 +100,19 @@ describe('audit trail in Application Insights', () => {
       roleDefinitionId: 'b24988ac-6180-42a0-ab88-20f7382dd24c', // Contributor
       principalId: pull?.principalId ?? '',
     });
-    await h.sweep(); // AcrPullSweep, identity-excess-roles
+    const revoked = h.emu.seedVm({
+      subscriptionId: SUB,
+      resourceGroup: 'rg-apps',
+      name: 'vm-revoked',
+      location: 'westeurope',
+      tags: { acrPull: 'fabrikamabac' },
+    }).id;
+    await h.deliver(revoked);
+    h.emu.updateVmOutOfBand(revoked, (vm) => {
+      vm.tags = {};
+    });
+    await h.deliver(revoked); // identity-detached (ACRPULL_REVOKE=on)
+    await h.sweep(); // AcrPullSweep, identity-excess-roles, identity-unused (fabrikamabac in westeurope)
     events.push(...(h.emu.customEvents() as CustomEvent[]));
   });
   afterAll(async () => {

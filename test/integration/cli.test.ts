@@ -96,7 +96,7 @@ describe('acrpull-autopilot reconcile', () => {
   it.each([
     [['reconcile', '--apply', '--what-if'], /choose one of --what-if and --apply/],
     [['deploy'], /unknown command "deploy"/],
-    [['reconcile', '--vm', '/subscriptions/x'], /is not a virtual machine resource id/],
+    [['reconcile', '--vm', '/subscriptions/x'], /is not a virtual machine or scale set resource id/],
     [['reconcile', '--bogus'], /Unknown option '--bogus'/],
   ])('exits 2 on bad usage: %j', async (argv, message) => {
     const run = io(h);

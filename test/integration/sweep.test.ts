@@ -229,10 +229,12 @@ describe('sweep request accounting', () => {
 
       const { summary } = await h.sweep();
 
-      // 1 Resource Graph page + subscriptions list + 1 registry list + 4 pairs × (identity GET + grant
-      // list) + 4 identities × 1 swept subscription × one `assignedTo` list (the excess-roles finding)
+      // 1 Resource Graph page + 1 page of untagged pull-identity holders + subscriptions list + 1
+      // registry list + 4 pairs × (identity GET + grant list) + 4 identities × 1 swept subscription ×
+      // one `assignedTo` list (the excess-roles finding) + 1 identity list (the unused finding)
       const counts = h.emu.counts();
-      expect(counts['graph.query']).toBe(1);
+      expect(counts['graph.query']).toBe(1 + 1); // the tagged page, the untagged-holders page
+      expect(counts['identity.list']).toBe(1); // the unused-identities finding
       expect(counts['registry.list']).toBe(1);
       expect(counts['identity.get']).toBe(4);
       expect(counts['roleAssignment.list']).toBe(4 + 4);

@@ -53,9 +53,12 @@ describe('sweep paging', () => {
     });
 
     expect(result.summary).toMatchObject({ vmsScanned: VMS, compliant: VMS, finished: true });
-    expect(settledAtQuery).toHaveLength(3);
-    // Query 1 and 2 (prefetched) before any VM; query 3 only after page 1's 1,000 VMs.
+    // 3 pages of tagged VMs, then the one page of untagged pull-identity holders (none here).
+    expect(settledAtQuery).toHaveLength(4);
+    // Query 1 and 2 (prefetched) before any VM; query 3 only after page 1's 1,000 VMs; the holders
+    // query once every tagged VM is done.
     expect(settledAtQuery[2]).toBeGreaterThanOrEqual(1_000);
+    expect(settledAtQuery[3]).toBe(VMS);
     // A timer sweep keeps counts, not each VM.
     expect(result.vms).toEqual([]);
   });
@@ -67,7 +70,7 @@ describe('sweep paging', () => {
     const { summary } = await h.sweep();
 
     expect(summary).toMatchObject({ vmsScanned: VMS, finished: true });
-    expect(h.emu.counts()['graph.query']).toBe(3);
+    expect(h.emu.counts()['graph.query']).toBe(3 + 1); // tagged pages + the holders query
     expect(h.emu.throttled().byOperation['graph.query']).toBe(0);
   });
 

@@ -5,12 +5,12 @@ const id = (name: string) =>
 
 describe('attach plan', () => {
   it('adds only the missing identity, as UserAssigned on a VM without identities', () => {
-    expect(planAttach(undefined, [id('a')])).toEqual({ type: 'UserAssigned', add: [id('a')] });
+    expect(planAttach(undefined, [id('a')])).toEqual({ type: 'UserAssigned', add: [id('a')], remove: [] });
   });
 
   it('keeps a system-assigned identity: type becomes "SystemAssigned, UserAssigned"', () => {
     const plan = planAttach({ type: 'SystemAssigned' }, [id('a')]);
-    expect(plan).toEqual({ type: 'SystemAssigned, UserAssigned', add: [id('a')] });
+    expect(plan).toEqual({ type: 'SystemAssigned, UserAssigned', add: [id('a')], remove: [] });
   });
 
   it('never mentions identities the VM already has (ARM keeps unmentioned keys)', () => {
@@ -18,7 +18,7 @@ describe('attach plan', () => {
       { type: 'SystemAssigned, UserAssigned', userAssignedIdentities: { [id('x')]: {}, [id('y')]: {} } },
       [id('a')],
     );
-    expect(plan).toEqual({ type: 'SystemAssigned, UserAssigned', add: [id('a')] });
+    expect(plan).toEqual({ type: 'SystemAssigned, UserAssigned', add: [id('a')], remove: [] });
   });
 
   it('compares ids case-insensitively (ARM may return resourcegroups in lower case)', () => {
@@ -41,6 +41,7 @@ describe('attach plan after a failed operation', () => {
     expect(planAttach(identity, [id('a')], { lastOperationFailed: true })).toEqual({
       type: 'UserAssigned',
       add: [id('a')],
+      remove: [],
     });
   });
 });
@@ -126,7 +127,7 @@ describe('deciding the attach', () => {
     );
     expect(decision).toEqual({
       action: 'attach',
-      patch: { type: 'UserAssigned', add: [other] },
+      patch: { type: 'UserAssigned', add: [other], remove: [] },
       warning: expect.stringContaining('id-acrpull-contosoapps-eastus'),
     });
   });
@@ -157,7 +158,7 @@ describe('deciding the attach', () => {
       [ours],
       { ...keep, resendListed: true },
     );
-    expect(decision).toEqual({ action: 'attach', patch: { type: 'UserAssigned', add: [ours] } });
+    expect(decision).toEqual({ action: 'attach', patch: { type: 'UserAssigned', add: [ours], remove: [] } });
   });
 });
 
@@ -171,5 +172,72 @@ describe('the IMDS default at risk', () => {
         () => false,
       ),
     ).toBeUndefined();
+  });
+});
+
+describe('one plan for both directions (revocation)', () => {
+  const ua = (...ids: string[]) => Object.fromEntries(ids.map((i) => [i, {}]));
+
+  it('removes an unwanted identity and keeps the others and the type', () => {
+    const identity = {
+      type: 'SystemAssigned, UserAssigned',
+      userAssignedIdentities: ua(id('own'), id('pull')),
+    };
+    expect(planAttach(identity, [], { unwanted: [id('pull')] })).toEqual({
+      type: 'SystemAssigned, UserAssigned',
+      add: [],
+      remove: [id('pull')],
+    });
+  });
+
+  it('says SystemAssigned when the last user-assigned identity goes and a system one stays', () => {
+    const identity = { type: 'SystemAssigned, UserAssigned', userAssignedIdentities: ua(id('pull')) };
+    expect(planAttach(identity, [], { unwanted: [id('pull')] })?.type).toBe('SystemAssigned');
+  });
+
+  it('says None when the last identity goes', () => {
+    const identity = { type: 'UserAssigned', userAssignedIdentities: ua(id('pull')) };
+    expect(planAttach(identity, [], { unwanted: [id('pull')] })).toEqual({
+      type: 'None',
+      add: [],
+      remove: [id('pull')],
+    });
+  });
+
+  it('adds and removes in one PATCH (a tag edited from a to b)', () => {
+    const identity = { type: 'UserAssigned', userAssignedIdentities: ua(id('a')) };
+    expect(planAttach(identity, [id('b')], { unwanted: [id('a')] })).toEqual({
+      type: 'UserAssigned',
+      add: [id('b')],
+      remove: [id('a')],
+    });
+  });
+
+  it('never removes what is wanted, nor what is not attached', () => {
+    const identity = { type: 'UserAssigned', userAssignedIdentities: ua(id('a')) };
+    expect(planAttach(identity, [id('a')], { unwanted: [id('a'), id('gone')] })).toBeUndefined();
+  });
+
+  it('decides a removal alone as detach: no IMDS-default refusal applies to taking our own away', () => {
+    const identity = { type: 'UserAssigned', userAssignedIdentities: ua(id('own'), id('pull')) };
+    const decision = decideAttach({ provisioningState: 'Succeeded', identity }, [], {
+      singleIdentityVms: 'keep',
+      isPullIdentity: () => false,
+      unwanted: [id('pull')],
+    });
+    expect(decision).toEqual({
+      action: 'detach',
+      patch: { type: 'UserAssigned', add: [], remove: [id('pull')] },
+    });
+  });
+
+  it('defers a removal on a busy VM like an attach', () => {
+    const identity = { type: 'UserAssigned', userAssignedIdentities: ua(id('pull')) };
+    const decision = decideAttach({ provisioningState: 'Updating', identity }, [], {
+      singleIdentityVms: 'keep',
+      isPullIdentity: () => true,
+      unwanted: [id('pull')],
+    });
+    expect(decision.action).toBe('defer');
   });
 });

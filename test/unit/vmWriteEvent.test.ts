@@ -80,6 +80,57 @@ describe('Event Grid VM write events', () => {
     expect(parsed.kind === 'vm-write' && parsed.vmId).toBe(VM);
   });
 
+  const VMSS = `/subscriptions/${SUB}/resourceGroups/rg-apps/providers/Microsoft.Compute/virtualMachineScaleSets/ss-web`;
+
+  it('reads a scale set write, and a tags write on a scale set scope, as an event for the scale set', () => {
+    const write = parseVmWriteEvent(
+      writeEvent(
+        { subject: VMSS },
+        { operationName: 'Microsoft.Compute/virtualMachineScaleSets/write', resourceUri: VMSS },
+      ),
+    );
+    const uri = `${VMSS}/providers/Microsoft.Resources/tags/default`;
+    const tags = parseVmWriteEvent(
+      writeEvent({ subject: uri }, { operationName: 'Microsoft.Resources/tags/write', resourceUri: uri }),
+    );
+    expect([write.kind === 'vm-write' && write.vmId, tags.kind === 'vm-write' && tags.vmId]).toEqual([
+      VMSS,
+      VMSS,
+    ]);
+  });
+
+  it('reads a tags write that names the VM or scale set itself (as Activity Log records of tag writes do)', () => {
+    const onVm = parseVmWriteEvent(writeEvent({}, { operationName: 'Microsoft.Resources/tags/write' }));
+    const onScaleSet = parseVmWriteEvent(
+      writeEvent({ subject: VMSS }, { operationName: 'Microsoft.Resources/tags/write', resourceUri: VMSS }),
+    );
+    expect([
+      onVm.kind === 'vm-write' && onVm.vmId,
+      onScaleSet.kind === 'vm-write' && onScaleSet.vmId,
+    ]).toEqual([VM, VMSS]);
+  });
+
+  it('refuses a scale set write whose resource is a VM (or anything else) as malformed', () => {
+    const parsed = parseVmWriteEvent(
+      writeEvent({}, { operationName: 'Microsoft.Compute/virtualMachineScaleSets/write', resourceUri: VM }),
+    );
+    expect(parsed.kind === 'malformed' && parsed.reason).toMatch(/not a scale set id/);
+  });
+
+  it('tells the echo of the app’s own scale set write like a VM write', () => {
+    const parsed = parseVmWriteEvent(
+      writeEvent(
+        { subject: VMSS },
+        {
+          operationName: 'Microsoft.Compute/virtualMachineScaleSets/write',
+          resourceUri: VMSS,
+          claims: { oid: 'app-object' },
+        },
+      ),
+    );
+    expect(parsed.kind === 'vm-write' && isOwnWrite(parsed, { objectId: 'app-object' })).toBe(true);
+  });
+
   it('accepts the CloudEvents schema', () => {
     const { eventType, ...rest } = writeEvent();
     const parsed = parseVmWriteEvent({
@@ -111,7 +162,18 @@ describe('Event Grid VM write events', () => {
           resourceUri: `/subscriptions/${SUB}/resourceGroups/rg/providers/Microsoft.Resources/tags/default`,
         },
       ),
-      /not a virtual machine/,
+      /not a virtual machine or scale set/,
+    ],
+    [
+      'tags on a scale set instance',
+      writeEvent(
+        {},
+        {
+          operationName: 'Microsoft.Resources/tags/write',
+          resourceUri: `/subscriptions/${SUB}/resourceGroups/rg/providers/Microsoft.Compute/virtualMachineScaleSets/ss/virtualMachines/0/providers/Microsoft.Resources/tags/default`,
+        },
+      ),
+      /not a virtual machine or scale set/,
     ],
   ])('ignores %s', (_label, event, reason) => {
     const parsed = parseVmWriteEvent(event);
