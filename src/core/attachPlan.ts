@@ -136,8 +136,8 @@ export type AttachDecision =
   | { readonly action: 'defer'; readonly reason: string }
   | { readonly action: 'refuse'; readonly reason: string; readonly imdsDefault: ImdsDefault }
   | { readonly action: 'attach'; readonly patch: AttachPatch; readonly warning?: string }
-  /** Only removals: nothing is added, so no IMDS default can be taken away. */
-  | { readonly action: 'detach'; readonly patch: AttachPatch };
+  /** Only removals (the app's own identities). */
+  | { readonly action: 'detach'; readonly patch: AttachPatch; readonly warning?: string };
 
 export function decideAttach(vm: VmView, wanted: readonly string[], policy: AttachPolicy): AttachDecision {
   const patch = planAttach(vm.identity, wanted, {
@@ -154,7 +154,21 @@ export function decideAttach(vm: VmView, wanted: readonly string[], policy: Atta
     };
   }
   if (!patch) return { action: 'nothing' };
-  if (patch.add.length === 0) return { action: 'detach', patch };
+  if (patch.add.length === 0) {
+    // Taking the app's identity away can leave the owner's single user-assigned identity as the
+    // IMDS default where there was none: token requests without a client id would start to succeed
+    // as that identity. Not without the operator's consent (the same setting as for attaching).
+    const becomes = imdsDefaultAfterRemoval(vm.identity, patch.remove, policy.isPullIdentity);
+    if (!becomes) return { action: 'detach', patch };
+    if (policy.singleIdentityVms === 'keep') {
+      return {
+        action: 'refuse',
+        reason: detachDefaultReason(becomes),
+        imdsDefault: { identityId: becomes, isPullIdentity: false },
+      };
+    }
+    return { action: 'detach', patch, warning: detachDefaultWarning(becomes) };
+  }
   const imdsDefault = imdsDefaultAtRisk(vm.identity, patch.add, policy.isPullIdentity);
   if (!imdsDefault) return { action: 'attach', patch };
   if (!imdsDefault.isPullIdentity && policy.singleIdentityVms === 'keep') {
@@ -201,4 +215,34 @@ export function scaleSetReach(orchestrationMode: string | undefined): string {
   return orchestrationMode?.toLowerCase() === 'flexible'
     ? "attached to the Flexible scale set's model: existing member VMs are VMs of their own and get pull access through their own acrPull tag (tag them; the app never writes a member for its scale set's tag)"
     : 'attached to the scale set: identities are tracked at the scale-set level, so every instance has it without an upgrade or update-instances, whatever the upgrade policy';
+}
+
+/**
+ * The owner's user-assigned identity that removing `remove` would leave as the only identity (no
+ * system-assigned one) where the VM had several: it would become the IMDS default. Undefined when no
+ * default appears, or when the one left is the app's own pull identity.
+ */
+export function imdsDefaultAfterRemoval(
+  identity: VmIdentityView | undefined,
+  remove: readonly string[],
+  isPullIdentity: (identityId: string) => boolean,
+): string | undefined {
+  if (hasSystemAssigned(identity?.type)) return undefined;
+  const attached = attachedIdentityIds(identity);
+  const left = attached.filter((id) => !remove.some((r) => r.toLowerCase() === id.toLowerCase()));
+  const only = left[0];
+  if (left.length !== 1 || only === undefined || attached.length === 1) return undefined;
+  return isPullIdentity(only) ? undefined : only;
+}
+
+export function detachDefaultReason(identityId: string): string {
+  return (
+    `detaching the app's pull identity would leave ${nameOf(identityId)} as the VM's only identity, and IMDS ` +
+    'would then give it to every token request without a client id (today such requests fail); left ' +
+    'attached. Set ACRPULL_SINGLE_IDENTITY_VMS=attach to let the app change IMDS defaults, or detach it by hand'
+  );
+}
+
+export function detachDefaultWarning(identityId: string): string {
+  return `IMDS token requests without a client id now get ${nameOf(identityId)} on this VM: it is its only identity`;
 }

@@ -6,6 +6,7 @@
 import { parseIdentityName } from './names';
 import type { IdentityOverride } from './pullIdentity';
 import { parseUserAssignedIdentityId, type ResourceGroupRef, resourceGroupId, sameId } from './resourceId';
+import { findTagValue, parseRegistryTag } from './tag';
 
 export interface RevocationCandidate {
   readonly identityId: string;
@@ -14,8 +15,23 @@ export interface RevocationCandidate {
 }
 
 /**
- * Attached identities the app makes whose id is not in `keep` (the pull identities of the registries
- * the tag still names and the allowlist still allows, lower-cased ids).
+ * Registries (lower-cased) whose pull identities stay: every one the tag names, less those the
+ * allowlist now denies — unless the allowlist is unset (deny-all by mistake must not strip a fleet).
+ */
+export function registriesToKeep(
+  named: readonly { readonly name: string }[],
+  denied: ReadonlySet<string>,
+  allowlistUnset: boolean,
+): Set<string> {
+  return new Set(
+    named.map((r) => r.name.toLowerCase()).filter((name) => allowlistUnset || !denied.has(name)),
+  );
+}
+
+/**
+ * Attached identities the app makes for a registry not in `keep` (lower-cased names of the
+ * registries the tag still names and the allowlist still allows). By registry, whatever the region or
+ * an override configured since: an identity for a registry the tag names is never revoked.
  */
 export function revocationCandidates(
   settings: {
@@ -27,24 +43,39 @@ export function revocationCandidates(
 ): RevocationCandidate[] {
   const candidates: RevocationCandidate[] = [];
   for (const id of attachedIds) {
-    if (keep.has(id.toLowerCase())) continue;
     if ([...settings.identityOverrides.values()].some((o) => sameId(o.id, id))) continue;
     const ref = parseUserAssignedIdentityId(id);
     if (!ref) continue;
     if (!sameId(resourceGroupId(ref.subscriptionId, ref.resourceGroup), settings.identityResourceGroup.id))
       continue;
     const parsed = parseIdentityName(ref.name);
-    if (parsed) candidates.push({ identityId: id, registry: parsed.registry });
+    if (parsed && !keep.has(parsed.registry)) candidates.push({ identityId: id, registry: parsed.registry });
   }
   return candidates;
 }
 
-/** Why a candidate is detached, for its audit record. */
-export function revocationReason(
-  tagKey: string,
+export type RevocationCause = 'untagged' | 'not-named' | 'denied';
+
+/**
+ * Whether a detach decided earlier still stands for the resource as it reads now (a retry re-reads
+ * it): not if the tag names the registry again (unless it was the allowlist that denied it), and not
+ * if the tag is now invalid (bad input never leads to a write).
+ */
+export function stillRevoked(
+  tags: Readonly<Record<string, string>>,
+  settings: { readonly tagKey: string; readonly maxRegistriesPerVm: number },
   registry: string,
-  cause: 'untagged' | 'not-named' | 'denied',
-): string {
+  cause: RevocationCause,
+): boolean {
+  const value = findTagValue(tags, settings.tagKey);
+  if (value === undefined) return true;
+  const parsed = parseRegistryTag(value, settings.maxRegistriesPerVm);
+  if (!parsed.ok) return false;
+  return cause === 'denied' || !parsed.refs.some((ref) => ref.name.toLowerCase() === registry);
+}
+
+/** Why a candidate is detached, for its audit record. */
+export function revocationReason(tagKey: string, registry: string, cause: RevocationCause): string {
   switch (cause) {
     case 'untagged':
       return `the resource has no ${tagKey} tag any more; the pull identity for ${registry} the app attached is detached (ACRPULL_REVOKE=on)`;

@@ -12,7 +12,7 @@ import {
   scaleSetReach,
 } from '../core/attachPlan';
 import type { ComputeRef } from '../core/resourceId';
-import type { RevocationCandidate } from '../core/revocation';
+import { type RevocationCandidate, type RevocationCause, stillRevoked } from '../core/revocation';
 import { knownPullIdentity, proveSingleIdentity } from './provenIdentities';
 import type { ReconcileDeps } from './reconcileDeps';
 import type { RegistryDecision } from './registryAccess';
@@ -21,6 +21,7 @@ export type ReadyRegistry = Extract<RegistryDecision, { status: 'ready' }>;
 
 /** A pull identity of the app's own to detach (revocation), with why. */
 export interface DetachRequest extends RevocationCandidate {
+  readonly cause: RevocationCause;
   readonly reason: string;
 }
 
@@ -112,7 +113,6 @@ export async function attachIdentities(
 ): Promise<void> {
   const wanted = pending.map((p) => p.identityId);
   const detach = options.detach ?? [];
-  const unwanted = detach.map((d) => d.identityId);
   const enforce = deps.settings.mode === 'enforce';
   const fields = (p: ReadyRegistry, vm: VmState | undefined): AuditFields => ({
     registry: p.registry.name,
@@ -126,6 +126,8 @@ export async function attachIdentities(
   // Ids we sent in any attempt: an attempt whose PATCH landed but whose polling failed is ours too.
   const sent = new Set<string>();
   const removed = new Set<string>();
+  /** What the last attempt still meant to detach (lower-cased ids). */
+  let stillUnwanted = new Set<string>();
   let warning: string | undefined;
   let current: VmState | undefined = firstRead;
   const attempt = withRetry(
@@ -138,6 +140,14 @@ export async function attachIdentities(
       // Re-send identities the model already lists only when it was our own update that ended Failed:
       // a VM failed for some other reason (an extension, say) is not ours to re-apply.
       await proveSingleIdentity(deps, retryEnv, vm, signal);
+      // Detaches are decided again from this read: a tag that names the registry again (or is now
+      // invalid) keeps its identity. A removal needs the etag guard: without one nothing is removed.
+      const unwanted = vm.etag
+        ? detach
+            .filter((d) => stillRevoked(vm.tags, deps.settings, d.registry, d.cause))
+            .map((d) => d.identityId)
+        : [];
+      stillUnwanted = new Set(unwanted.map((id) => id.toLowerCase()));
       const decision = decideAttach(vm, wanted, {
         ...attachPolicy(deps, vm),
         resendListed: sent.size > 0 && lastOperationFailed(vm),
@@ -149,7 +159,7 @@ export async function attachIdentities(
       if ((decision.action !== 'attach' && decision.action !== 'detach') || !enforce) return { vm, decision };
       for (const id of decision.patch.add) sent.add(id.toLowerCase());
       for (const id of decision.patch.remove) removed.add(id.toLowerCase());
-      const attachWarning = decision.action === 'attach' ? decision.warning : undefined;
+      const attachWarning = decision.warning;
       // The first attach decides whether the VM loses its IMDS default; a re-send after our own
       // failed update sees the identities already listed and must not clear the warning.
       warning ??= attachWarning;
@@ -202,10 +212,17 @@ export async function attachIdentities(
 
   switch (decision.action) {
     case 'refuse':
-      // Only an attach to a VM whose single identity is not the app's is refused, so there is no
-      // identity of the app's on it to detach.
+      // An attach to a VM whose single identity is its owner's, or a detach that would make the
+      // owner's identity its IMDS default: nothing is written.
       for (const p of pending) {
         auditor.record('attach-refused', 'rejected', { ...fields(p, vm), reason: decision.reason });
+      }
+      for (const d of detach) {
+        auditor.record('identity-detached', 'rejected', {
+          registry: d.registry,
+          identityId: d.identityId,
+          reason: decision.reason,
+        });
       }
       return;
     case 'defer':
@@ -214,7 +231,7 @@ export async function attachIdentities(
     case 'attach':
     case 'detach':
       if (!enforce) {
-        const warn = decision.action === 'attach' ? decision.warning : undefined;
+        const warn = decision.warning;
         for (const p of pending) {
           const would = decision.patch.add.some((id) => id.toLowerCase() === p.identityId.toLowerCase());
           auditor.record('identity-attached', would ? 'planned' : 'unchanged', {
@@ -228,6 +245,7 @@ export async function attachIdentities(
             registry: d.registry,
             identityId: d.identityId,
             reason: d.reason,
+            ...(decision.action === 'detach' && decision.warning ? { warning: decision.warning } : {}),
           });
         }
         return;
@@ -252,8 +270,10 @@ export async function attachIdentities(
     });
   }
   for (const d of detach) {
-    // Detached by someone else meanwhile: nothing of ours happened, nothing to say.
+    // Detached by someone else meanwhile, or no longer to be detached (the tag names it again):
+    // nothing of ours happened, nothing to say.
     if (!removed.has(d.identityId.toLowerCase())) continue;
+    if (isAttached(vm.identity, d.identityId) && !stillUnwanted.has(d.identityId.toLowerCase())) continue;
     if (isAttached(vm.identity, d.identityId)) {
       auditor.record('failed', 'failed', {
         registry: d.registry,
@@ -267,6 +287,7 @@ export async function attachIdentities(
       registry: d.registry,
       identityId: d.identityId,
       reason: d.reason,
+      ...(warning ? { warning } : {}),
     });
   }
 }

@@ -62,6 +62,27 @@ export async function provePullIdentity(
   return withRetry('read identity', retryEnv, (signal) => proveOnce(deps, identityId, principalId, signal));
 }
 
+/**
+ * Before detaching: proven for the principal the VM reports. Where the resource reports none (a
+ * Flexible scale set's GET shows no principal ids), a remembered proof could be for an earlier
+ * identity of the same name, so the identity is read afresh and its systemData checked every time.
+ */
+export async function proveForDetach(
+  deps: ReconcileDeps,
+  retryEnv: RetryEnvironment,
+  identityId: string,
+  principalId: string | undefined,
+): Promise<boolean> {
+  if (principalId !== undefined) return provePullIdentity(deps, retryEnv, identityId, principalId);
+  const ref = parseUserAssignedIdentityId(identityId);
+  if (!ref || !isPullIdentityId(deps.settings, identityId)) return false;
+  const identity = await withRetry('read identity', retryEnv, (signal) =>
+    deps.identities.get(deps.settings.identityResourceGroup, ref.name, signal),
+  );
+  if (!identity) return false;
+  return ownershipOf(identity, await deps.whoAmI(), deps.settings.trustedCreators).owned;
+}
+
 /** One attempt, no retry: for a caller already inside a retried step. */
 async function proveOnce(
   deps: ReconcileDeps,

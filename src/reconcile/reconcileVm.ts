@@ -23,7 +23,7 @@ import {
 import { normalizeRegion } from '../core/names';
 import { pullIdentityFor } from '../core/pullIdentity';
 import { type ComputeRef, parseComputeId } from '../core/resourceId';
-import { revocationCandidates, revocationReason } from '../core/revocation';
+import { registriesToKeep, revocationCandidates, revocationReason } from '../core/revocation';
 import { findTagValue, parseRegistryTag, type RegistryRef } from '../core/tag';
 import {
   attachedIds,
@@ -34,7 +34,12 @@ import {
   VM_BUSY,
   VmGoneError,
 } from './attachIdentities';
-import { knownPullIdentity, provePullIdentity, proveSingleIdentity } from './provenIdentities';
+import {
+  knownPullIdentity,
+  proveForDetach,
+  provePullIdentity,
+  proveSingleIdentity,
+} from './provenIdentities';
 import type { ReconcileDeps } from './reconcileDeps';
 import { decideRegistry, type RegistryDecision, registrySearchScope } from './registryAccess';
 
@@ -210,7 +215,6 @@ export async function reconcileVm(
     }
     // Untagged: every pull identity the app can prove it made is detached; nothing else is touched.
     const detach = await provenForDetach(deps, retryEnv, auditor, vm, new Set(), () => 'untagged');
-    if (detach === 'failed') return finish('failed');
     return finish(await applyChanges(deps, retryEnv, auditor, vmRef, vm, readAt, request, [], detach));
   }
   if (tag.kind === 'invalid') {
@@ -290,16 +294,10 @@ export async function reconcileVm(
   // others go.
   let detach: DetachRequest[] = [];
   if (settings.revoke) {
-    const keep = new Set(
-      parsed.refs
-        .filter((ref) => !denied.has(ref.name.toLowerCase()))
-        .map((ref) => pullIdentityFor(settings, ref.name, region).id.toLowerCase()),
-    );
-    const proven = await provenForDetach(deps, retryEnv, auditor, vm, keep, (registry) =>
+    const keep = registriesToKeep(parsed.refs, denied, settings.allowlistUnset);
+    detach = await provenForDetach(deps, retryEnv, auditor, vm, keep, (registry) =>
       denied.has(registry) ? 'denied' : 'not-named',
     );
-    if (proven === 'failed') return finish('failed');
-    detach = proven;
   }
   return finish(await applyChanges(deps, retryEnv, auditor, vmRef, vm, readAt, request, pending, detach));
 }
@@ -361,17 +359,19 @@ async function provenForDetach(
   vm: VmState,
   keep: ReadonlySet<string>,
   cause: (registry: string) => 'untagged' | 'not-named' | 'denied',
-): Promise<DetachRequest[] | 'failed'> {
+): Promise<DetachRequest[]> {
   const proven: DetachRequest[] = [];
   for (const c of revocationCandidates(deps.settings, attachedIdentityIds(vm.identity), keep)) {
     try {
-      if (!(await provePullIdentity(deps, retryEnv, c.identityId, attachedIds(vm, c.identityId).principalId)))
+      if (!(await proveForDetach(deps, retryEnv, c.identityId, attachedIds(vm, c.identityId).principalId)))
         continue;
     } catch (error) {
+      // Not proven is not detached; the rest (attaches included) goes on.
       auditor.failed(error, { registry: c.registry, identityId: c.identityId });
-      return 'failed';
+      continue;
     }
-    proven.push({ ...c, reason: revocationReason(deps.settings.tagKey, c.registry, cause(c.registry)) });
+    const why = cause(c.registry);
+    proven.push({ ...c, cause: why, reason: revocationReason(deps.settings.tagKey, c.registry, why) });
   }
   return proven;
 }

@@ -14,9 +14,9 @@ import { type Deadline, type RetryEnvironment, withRetry } from '../azure/retry'
 import type { Subscriptions } from '../azure/subscriptions';
 import { attachedIdentityIds, isAttached } from '../core/attachPlan';
 import { normalizeRegion } from '../core/names';
-import { isPullIdentityId, pullIdentityFor } from '../core/pullIdentity';
+import { isPullIdentityId } from '../core/pullIdentity';
 import { type ComputeRef, parseComputeId } from '../core/resourceId';
-import { revocationCandidates } from '../core/revocation';
+import { registriesToKeep, revocationCandidates } from '../core/revocation';
 import { findTagValue, parseRegistryTag, type RegistryRef } from '../core/tag';
 import { reportExcessRoles, reportUnusedIdentities } from './identityFindings';
 import type { ReconcileDeps } from './reconcileDeps';
@@ -246,9 +246,9 @@ export async function sweep(deps: SweepDeps, options: SweepOptions): Promise<Swe
   const processPage = async (rows: readonly TaggedVmRow[], vmLimit: ReturnType<typeof pLimit>) => {
     const work: VmWork[] = [];
     for (const row of rows) {
+      noteUsed(row.identity);
       const vmRef = parseComputeId(row.id);
       if (!vmRef) continue;
-      noteUsed(row.identity);
       const parsed = parseRegistryTag(row.tagValue ?? '', settings.maxRegistriesPerVm);
       if (!parsed.ok) {
         vmAuditor(deps, trigger, vmRef.id).record('tag-invalid', 'rejected', {
@@ -302,11 +302,7 @@ export async function sweep(deps: SweepDeps, options: SweepOptions): Promise<Swe
         d?.status === 'rejected' && d.action === 'registry-denied' ? [item.refs[i]?.name.toLowerCase()] : [],
       ),
     );
-    const keep = new Set(
-      item.named
-        .filter((ref) => !denied.has(ref.name.toLowerCase()))
-        .map((ref) => pullIdentityFor(settings, ref.name, item.region).id.toLowerCase()),
-    );
+    const keep = registriesToKeep(item.named, denied, settings.allowlistUnset);
     const stale =
       revocationCandidates(settings, attachedIdentityIds(item.row.identity ?? undefined), keep).length > 0;
     if (stale && !settings.revoke) revocable += 1;
@@ -447,7 +443,9 @@ export async function sweep(deps: SweepDeps, options: SweepOptions): Promise<Swe
     const ready = decided.filter(
       (d): d is Extract<RegistryDecision, { status: 'ready' }> => d.status === 'ready',
     );
+    // Held by something the sweep saw, or wanted by a tag it saw (an attach deferred or failed).
     const used = new Set([...holders].filter(([, n]) => n > 0).map(([id]) => id));
+    for (const d of ready) used.add(d.identityId.toLowerCase());
     await reportExcessRoles(deps, retryEnv, pairAuditor, ready, subscriptions);
     await reportUnusedIdentities(deps, retryEnv, pairAuditor, used);
   }

@@ -189,6 +189,83 @@ describe('revocation on: the event path', () => {
     );
   });
 
+  it('decides again on a retry: a tag that names the registry again before the PATCH lands keeps it', async () => {
+    h = await startHarness({ env: ON });
+    const vm = await attachedVm(h, 'vm-flip', 'contosoapps,fabrikamabac');
+    retag(h, vm.id, { acrPull: 'contosoapps' });
+    // The owner puts it back between the app's read and its PATCH: the PATCH's etag is stale (412).
+    h.emu.onBeforeOperation('vm.patch', () => retag(h, vm.id, { acrPull: 'contosoapps,fabrikamabac' }), true);
+
+    const result = await h.deliver(vm.id, { operationName: TAGS_WRITE });
+
+    expect(actions(result?.records).filter((a) => a.startsWith('identity-detached'))).toEqual([]);
+    expect(keys(h.emu.getVm(vm.id)?.identity)).toEqual([A, B].sort());
+  });
+
+  it('keeps the identity of a registry the tag still names when an override is configured for it since', async () => {
+    h = await startHarness({ env: ON });
+    const vm = await attachedVm(h, 'vm-override-later', 'contosoapps');
+    const brought = h.emu.seedIdentity({
+      subscriptionId: SUB,
+      resourceGroup: 'rg-own',
+      name: 'id-brought',
+      location: 'eastus',
+    });
+    h.emu.seedRoleAssignment({
+      scope: `/subscriptions/${SUB}/resourceGroups/rg-registries/providers/Microsoft.ContainerRegistry/registries/contosoapps`,
+      roleDefinitionId: '7f951dda-4ed3-4680-a7ca-43fe172d538d',
+      principalId: brought.principalId,
+    });
+    const withOverride = runtimeFor(h, { ACRPULL_IDENTITY_OVERRIDES: `contosoapps=${brought.id}` });
+
+    const result = await createVmWriteHandler(withOverride)(writeSuccessEvent(vm.id), context());
+
+    expect(actions(result?.records)).not.toContain('identity-detached:changed');
+    expect(keys(h.emu.getVm(vm.id)?.identity)).toEqual([A, brought.id.toLowerCase()].sort());
+  });
+
+  it('an unset allowlist (deny-all by mistake) revokes nothing', async () => {
+    h = await startHarness({ env: ON });
+    const vm = await attachedVm(h, 'vm-unset', 'contosoapps');
+    const unset = runtimeFor(h, { ACRPULL_ALLOWED_REGISTRIES: '' });
+    h.emu.resetCounts();
+
+    const result = await createVmWriteHandler(unset)(writeSuccessEvent(vm.id), context());
+
+    expect(actions(result?.records)).toEqual(['registry-denied:rejected']);
+    expect(h.emu.totals().writes).toBe(0);
+    expect(keys(h.emu.getVm(vm.id)?.identity)).toEqual([A]);
+  });
+
+  it('does not detach when that would make the owner’s single identity the IMDS default (keep)', async () => {
+    h = await startHarness({ env: ON });
+    const own = h.emu.seedIdentity({
+      subscriptionId: SUB,
+      resourceGroup: 'rg-apps',
+      name: 'id-owner',
+      location: 'eastus',
+    });
+    const pull = await attachedVm(h, 'vm-seed-pull', 'contosoapps'); // makes the app's identity
+    const vm = h.emu.seedVm({
+      subscriptionId: SUB,
+      resourceGroup: 'rg-apps',
+      name: 'vm-two-then-one',
+      location: 'eastus',
+      tags: { env: 'x' },
+      userAssignedIdentityIds: [
+        own.id,
+        Object.keys(h.emu.getVm(pull.id)?.identity?.userAssignedIdentities ?? {})[0] ?? '',
+      ],
+    });
+    h.emu.resetCounts();
+
+    const result = await h.deliver(vm.id, { operationName: TAGS_WRITE });
+
+    expect(actions(result?.records)).toEqual(['identity-detached:rejected']);
+    expect(result?.records[0]?.reason).toMatch(/only identity, and IMDS would then give it/);
+    expect(h.emu.totals().writes).toBe(0);
+  });
+
   it('a scale set whose tag was removed loses the app’s identity too', async () => {
     h = await startHarness({ env: ON });
     const vmss = h.emu.seedScaleSet({

@@ -218,17 +218,45 @@ describe('one plan for both directions (revocation)', () => {
     expect(planAttach(identity, [id('a')], { unwanted: [id('a'), id('gone')] })).toBeUndefined();
   });
 
-  it('decides a removal alone as detach: no IMDS-default refusal applies to taking our own away', () => {
+  it('refuses a removal that would make the owner’s identity the IMDS default under keep; warns under attach', () => {
     const identity = { type: 'UserAssigned', userAssignedIdentities: ua(id('own'), id('pull')) };
-    const decision = decideAttach({ provisioningState: 'Succeeded', identity }, [], {
-      singleIdentityVms: 'keep',
-      isPullIdentity: () => false,
-      unwanted: [id('pull')],
-    });
-    expect(decision).toEqual({
+    const vm = { provisioningState: 'Succeeded', identity };
+    const policy = { isPullIdentity: (i: string) => i === id('pull'), unwanted: [id('pull')] };
+
+    const kept = decideAttach(vm, [], { ...policy, singleIdentityVms: 'keep' });
+    const allowed = decideAttach(vm, [], { ...policy, singleIdentityVms: 'attach' });
+
+    expect(kept).toMatchObject({ action: 'refuse', imdsDefault: { identityId: id('own') } });
+    expect(allowed).toEqual({
       action: 'detach',
       patch: { type: 'UserAssigned', add: [], remove: [id('pull')] },
+      warning: expect.stringContaining('now get own'),
     });
+  });
+
+  it('detaches plainly when no IMDS default appears: a system identity stays, or several remain', () => {
+    const policy = {
+      singleIdentityVms: 'keep' as const,
+      isPullIdentity: () => false,
+      unwanted: [id('pull')],
+    };
+    const withSystem = decideAttach(
+      {
+        provisioningState: 'Succeeded',
+        identity: { type: 'SystemAssigned, UserAssigned', userAssignedIdentities: ua(id('own'), id('pull')) },
+      },
+      [],
+      policy,
+    );
+    const several = decideAttach(
+      {
+        provisioningState: 'Succeeded',
+        identity: { type: 'UserAssigned', userAssignedIdentities: ua(id('a'), id('b'), id('pull')) },
+      },
+      [],
+      policy,
+    );
+    expect([withSystem.action, several.action]).toEqual(['detach', 'detach']);
   });
 
   it('defers a removal on a busy VM like an attach', () => {
