@@ -453,11 +453,20 @@ async function drive(
   )
     await new Promise((resolve) => setTimeout(resolve, 50));
   for (const vmId of failedEvents) await deliver(vmId);
-  const clean = await h.sweep();
+  const beforeClean = h.audit.records.length;
+  // A budget for the whole fleet: a pair check cut short by the budget counts its VMs as failed.
+  const clean = await h.sweep({ budgetMs: 300_000 });
   sweeps++;
   log(
     `clean round: ${failedEvents.size} redeliveries, sweep changed ${clean.summary.changed}, failed ${clean.summary.failed}`,
   );
+  const cleanFailures = new Map<string, number>();
+  for (const r of h.audit.records.slice(beforeClean)) {
+    if (r.outcome !== 'failed') continue;
+    const key = `${r.action}: ${(r.reason ?? '').slice(0, 160)}`;
+    cleanFailures.set(key, (cleanFailures.get(key) ?? 0) + 1);
+  }
+  for (const [reason, n] of cleanFailures) log(`  clean-round failure x${n}: ${reason}`);
 
   // Assess: the invariants.
   const records: readonly AuditRecord[] = h.audit.records;
@@ -496,11 +505,28 @@ async function drive(
     // Revocation converged: no pull identity of the app's for a registry the tag no longer asks for
     // (an invalid tag keeps what is attached: bad input never leads to a write).
     if (parsesValid) {
-      for (const registry of ALLOWED.filter((r) => !wanted.includes(r))) {
-        const id = pullIdentity(registry, vm.location);
-        if (id && id !== planted && attached.includes(id)) {
-          violations.push(`${vm.name} (${tag || 'untagged'}) still holds the pull identity for ${registry}`);
-        }
+      const stale = ALLOWED.filter((r) => !wanted.includes(r))
+        .map((registry) => ({ registry, id: pullIdentity(registry, vm.location) }))
+        .filter(({ id }) => id && id !== planted && attached.includes(id));
+      // Detaching them all would leave the owner's single identity as the IMDS default: refused
+      // (ACRPULL_SINGLE_IDENTITY_VMS=keep), and audited so.
+      const others = attached.filter((id) => !stale.some((s) => s.id === id));
+      const wouldBecomeDefault =
+        !now.identity?.type?.includes('SystemAssigned') &&
+        others.length === 1 &&
+        (!others[0]?.includes('/userassignedidentities/id-acrpull-') || others[0] === planted);
+      for (const { registry } of stale) {
+        const refused = records.some(
+          (r) =>
+            r.vmId.toLowerCase() === key &&
+            r.action === 'identity-detached' &&
+            r.outcome === 'rejected' &&
+            r.registry === registry,
+        );
+        if (wouldBecomeDefault && refused) continue;
+        violations.push(
+          `${vm.name} (${tag || 'untagged'}) still holds the pull identity for ${registry}${wouldBecomeDefault ? ' and no refusal was audited' : ''}`,
+        );
       }
       revocationsChecked++;
     }

@@ -6,7 +6,12 @@ async function main(): Promise<void> {
   const vms = Number(process.env.FAULT_VMS ?? 1000);
   const seed = Number(process.env.FAULT_SEED ?? 20261128);
   const started = Date.now();
-  const report = await runFaultMatrix({ vms, seed, faultRate: 0.12, log: (line) => console.log(line) });
+  const report = await runFaultMatrix({
+    vms,
+    seed,
+    faultRate: 0.12,
+    log: (line) => console.log(`[${((Date.now() - started) / 1000).toFixed(1)} s] ${line}`),
+  });
   console.log(`fleet: ${vms} VMs, seed ${seed}, ${((Date.now() - started) / 1000).toFixed(1)} s`);
   console.log('faults injected by kind:');
   for (const [kind, n] of Object.entries(report.faultsInjected).sort((a, b) => b[1] - a[1]))
@@ -16,6 +21,9 @@ async function main(): Promise<void> {
   console.log(`VMs converged: ${report.converged} of ${report.expectedToConverge} with an allowed registry`);
   console.log(`VMs left alone to keep their IMDS default identity: ${report.leftAloneForImdsDefault}`);
   console.log(`VMs that asked for the planted (not owned) pull identity's pair: ${report.askedForPlanted}`);
+  console.log(
+    `scale sets: ${report.scaleSets}; tags removed or cut down mid-run: ${report.retagged}; identities detached: ${report.detached}`,
+  );
   for (const v of report.violations) console.log(`VIOLATION: ${v}`);
   console.log(
     `faults: ${report.totalFaults} injected, ${report.converged} converged, ${report.violations.length} invariant violations`,
