@@ -101,11 +101,32 @@ export const missingApiVersion = () =>
     'The api-version query parameter (?api-version=) is required for all requests.',
   );
 
-export const invalidApiVersion = (given: string, type: string, supported: readonly string[]) =>
+/**
+ * An api-version ARM's own types (subscriptions) do not take; the versions newest first, comma
+ * without space (hashicorp/vault-plugin-secrets-azure#13, ansible-collections/azure#1739).
+ */
+export const invalidApiVersion = (given: string, supported: readonly string[]) =>
   new ArmError(
     400,
     'InvalidApiVersionParameter',
-    `The api-version '${given}' is invalid. The supported versions for resource type '${type}' are '${supported.join(',')}'.`,
+    `The api-version '${given}' is invalid. The supported versions are '${[...supported].sort().reverse().join(',')}'.`,
+  );
+
+/**
+ * An api-version a resource provider's type does not take: the type without its namespace, the
+ * versions ascending, comma and space (turbot/steampipe-plugin-azure#379, Azure/migAz#246). The
+ * emulator models no provider locations, so that list is empty.
+ */
+export const noRegisteredProviderFound = (
+  location: string,
+  given: string,
+  type: string,
+  supported: readonly string[],
+) =>
+  new ArmError(
+    400,
+    'NoRegisteredProviderFound',
+    `No registered resource provider found for location '${location}' and API version '${given}' for type '${type}'. The supported api-versions are '${[...supported].sort().join(', ')}'. The supported locations are ''.`,
   );
 
 export const invalidResourceNamespace = (namespace: string) =>

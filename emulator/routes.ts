@@ -1,5 +1,6 @@
 // The route table: which ARM paths exist, their operation names, api-versions and handlers. Literal
 // segments match case-insensitively (resourceGroups / resourcegroups, provider names), as in ARM.
+import * as versions from './apiVersions';
 import type { Handler } from './armHttp';
 import type { OperationName } from './controls';
 import {
@@ -23,15 +24,23 @@ import { getScaleSet, listScaleSets, patchScaleSet } from './handlers/scaleSets'
 import { getSubscription, listSubscriptions } from './handlers/subscriptions';
 import { getVm, listVms, patchVm } from './handlers/virtualMachines';
 
-/** api-versions the pinned SDKs send (checked in node_modules); nothing else is accepted. */
+/**
+ * Every published api-version of each type (see apiVersions.ts for the sources); the first of each
+ * list is the one the pinned SDK sends (checked in node_modules).
+ */
 export const API_VERSIONS = {
-  compute: ['2026-04-01', '2026-03-01'],
-  identity: ['2024-11-30'],
-  authorization: ['2022-04-01'],
-  registry: ['2025-11-01'],
-  resourceGraph: ['2024-04-01'],
-  subscriptions: ['2022-12-01'],
+  compute: withFirst('2026-04-01', versions.COMPUTE),
+  identity: withFirst('2024-11-30', versions.MANAGED_IDENTITY),
+  authorization: withFirst('2022-04-01', versions.ROLE_ASSIGNMENTS),
+  registry: withFirst('2025-11-01', versions.CONTAINER_REGISTRY),
+  resourceGraph: withFirst('2024-04-01', versions.RESOURCE_GRAPH),
+  subscriptions: withFirst('2022-12-01', versions.SUBSCRIPTIONS),
 } as const;
+
+function withFirst(sdk: string, all: readonly string[]): readonly string[] {
+  if (!all.includes(sdk)) throw new Error(`emulator: ${sdk} is not a published api-version`);
+  return [sdk, ...all.filter((v) => v !== sdk)];
+}
 
 export interface Route {
   operation: OperationName;

@@ -14,6 +14,7 @@ import {
   invalidApiVersion,
   invalidRequestContent,
   missingApiVersion,
+  noRegisteredProviderFound,
   subscriptionThrottled,
   tenantThrottled,
 } from './errors';
@@ -55,11 +56,18 @@ function requestIds(req: IncomingMessage): Record<string, string> {
   };
 }
 
-function checkApiVersion(given: string | undefined, route: Route): string {
+/**
+ * ARM accepts every published api-version of a type. Otherwise: for a resource provider's type
+ * (`Namespace/type`) 400 NoRegisteredProviderFound naming the location (the resource group's, when
+ * the path has a known one); for ARM's own (subscriptions) 400 InvalidApiVersionParameter
+ * (shared/reference/azure-rest.md §11).
+ */
+function checkApiVersion(given: string | undefined, route: Route, location: () => string): string {
   if (given === undefined || given === '') throw missingApiVersion();
-  if (!route.apiVersions.includes(given))
-    throw invalidApiVersion(given, route.resourceType, route.apiVersions);
-  return given;
+  if (route.apiVersions.includes(given)) return given;
+  const slash = route.resourceType.indexOf('/');
+  if (slash < 0) throw invalidApiVersion(given, route.apiVersions);
+  throw noRegisteredProviderFound(location(), given, route.resourceType.slice(slash + 1), route.apiVersions);
 }
 
 function parseJson(raw: string, method: string): unknown {
@@ -155,7 +163,11 @@ export function createArmServer(deps: ArmServerDeps): https.Server {
       );
       if ('error' in resolved) throw resolved.error;
       const { route } = resolved;
-      const apiVersion = checkApiVersion(query['api-version'], route);
+      const apiVersion = checkApiVersion(query['api-version'], route, () =>
+        params.subscriptionId && params.resourceGroup
+          ? (deps.store.getResourceGroup(params.subscriptionId, params.resourceGroup)?.location ?? '')
+          : '',
+      );
       const body = parseJson(raw, method);
       const fault = deps.controls.takeFault(route.operation, { method, path, body, headers: req.headers });
       if (fault?.kind === 'reset') {

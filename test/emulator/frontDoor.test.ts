@@ -155,14 +155,23 @@ describe('api-versions and routes', () => {
     expect(res.body.error?.code).toBe('MissingApiVersionParameter');
   });
 
-  it('refuses api-versions the resource type does not support (400 InvalidApiVersionParameter)', async () => {
+  it('accepts every published api-version of a type, with the same answer', async () => {
+    const answers = await Promise.all(
+      ['2015-06-15', '2019-07-01', '2023-03-01', '2026-04-01'].map((v) =>
+        rawArm(emu, 'GET', `${VM_PATH}?api-version=${v}`),
+      ),
+    );
+    expect(answers.map((r) => r.status)).toEqual([200, 200, 200, 200]);
+    expect(new Set(answers.map((r) => JSON.stringify(r.body))).size).toBe(1);
+  });
+
+  it('answers an unpublished api-version of a provider type as ARM does (400 NoRegisteredProviderFound)', async () => {
     const res = await rawArm(emu, 'GET', `${VM_PATH}?api-version=2024-11-30`);
     expect(res.status).toBe(400);
-    expect(res.body.error).toEqual({
-      code: 'InvalidApiVersionParameter',
-      message:
-        "The api-version '2024-11-30' is invalid. The supported versions for resource type 'Microsoft.Compute/virtualMachines' are '2026-04-01,2026-03-01'.",
-    });
+    expect(res.body.error?.code).toBe('NoRegisteredProviderFound');
+    expect(res.body.error?.message).toMatch(
+      /^No registered resource provider found for location '\w+' and API version '2024-11-30' for type 'virtualMachines'\. The supported api-versions are '2015-06-15, 2016-03-30, .*, 2026-03-01, 2026-04-01'\. The supported locations are ''\.$/,
+    );
   });
 
   it('matches path segments case-insensitively', async () => {

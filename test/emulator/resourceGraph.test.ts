@@ -245,11 +245,15 @@ describe('refusals', () => {
     expect(format.status).toBe(400);
   });
 
-  it('accepts only api-version 2024-04-01', async () => {
-    const res = await rawArm(emu, 'POST', ARG_PATH.replace('2024-04-01', '2021-03-01'), {
+  it('accepts every published api-version and refuses others as ARM does', async () => {
+    const older = await rawArm(emu, 'POST', ARG_PATH.replace('2024-04-01', '2021-03-01'), {
+      body: { query: ACR_PULL, subscriptions: [SUB] },
+    });
+    const unpublished = await rawArm(emu, 'POST', ARG_PATH.replace('2024-04-01', '2021-03-02'), {
       body: { query: ACR_PULL },
     });
-    expect([res.status, res.body.error?.code]).toEqual([400, 'InvalidApiVersionParameter']);
+    expect(older.status).toBe(200);
+    expect([unpublished.status, unpublished.body.error?.code]).toEqual([400, 'NoRegisteredProviderFound']);
   });
 });
 

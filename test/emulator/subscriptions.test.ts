@@ -58,11 +58,17 @@ describe('subscriptions', () => {
   it('counts the list against the tenant bucket and the get against the subscription bucket', async () => {
     const list = await rawArm(emu, 'GET', '/subscriptions?api-version=2022-12-01');
     const get = await rawArm(emu, 'GET', `/subscriptions/${SUB}?api-version=2022-12-01`);
-    const otherVersion = await rawArm(emu, 'GET', '/subscriptions?api-version=2020-01-01');
+    const published = await rawArm(emu, 'GET', '/subscriptions?api-version=2020-01-01');
+    const otherVersion = await rawArm(emu, 'GET', '/subscriptions?api-version=2020-01-02');
 
     expect(list.headers['x-ms-ratelimit-remaining-tenant-reads']).toEqual(expect.any(String));
     expect(list.body.count).toEqual({ type: 'Total', value: 3 });
     expect(get.headers['x-ms-ratelimit-remaining-subscription-reads']).toEqual(expect.any(String));
+    expect(published.status).toBe(200);
+    // ARM's own type: InvalidApiVersionParameter, the versions newest first.
     expect([otherVersion.status, otherVersion.body.error?.code]).toEqual([400, 'InvalidApiVersionParameter']);
+    expect(otherVersion.body.error?.message).toBe(
+      "The api-version '2020-01-02' is invalid. The supported versions are '2022-12-01,2021-01-01,2020-01-01,2019-11-01,2019-06-01,2018-06-01,2016-06-01,2015-11-01'.",
+    );
   });
 });

@@ -1,0 +1,120 @@
+// Every published api-version of each emulated type: real ARM accepts all of them (clients such as
+// the Azure CLI send versions years old), and the emulator answers each with the same shapes.
+// Listed from the REST specs (Azure/azure-rest-api-specs, the stable/ and preview/ folders and
+// the readme.md package tags named below), ascending. ARM itself accepts a few more that have no
+// spec folder (Compute: 2015-05-01-preview, 2016-08-30, 2017-10-30-preview, azure-rest-api-specs
+// #27695); those are left out here, as undocumented.
+
+/** specification/compute/resource-manager/Microsoft.Compute (compute.json, then virtualMachine.json /
+ * virtualMachineScaleSet.json, then ComputeRP.json); Compute/readme.md and service.yaml. */
+export const COMPUTE = [
+  '2015-06-15',
+  '2016-03-30',
+  '2016-04-30-preview',
+  '2017-03-30',
+  '2017-12-01',
+  '2018-04-01',
+  '2018-06-01',
+  '2018-10-01',
+  '2019-03-01',
+  '2019-07-01',
+  '2019-12-01',
+  '2020-06-01',
+  '2020-12-01',
+  '2021-03-01',
+  '2021-04-01',
+  '2021-07-01',
+  '2021-11-01',
+  '2022-03-01',
+  '2022-08-01',
+  '2022-11-01',
+  '2023-03-01',
+  '2023-07-01',
+  '2023-09-01',
+  '2024-03-01',
+  '2024-07-01',
+  '2024-11-01',
+  '2025-04-01',
+  '2025-11-01',
+  '2026-03-01',
+  '2026-04-01',
+] as const;
+
+/** specification/msi/resource-manager/Microsoft.ManagedIdentity/ManagedIdentity/readme.md. */
+export const MANAGED_IDENTITY = [
+  '2015-08-31-preview',
+  '2018-11-30',
+  '2021-09-30-preview',
+  '2022-01-31-preview',
+  '2023-01-31',
+  '2023-07-31-preview',
+  '2024-11-30',
+  '2025-01-31-preview',
+  '2025-05-31-preview',
+  '2026-05-31',
+] as const;
+
+/** specification/authorization/resource-manager/Microsoft.Authorization (authorization-RoleAssignmentsCalls.json). */
+export const ROLE_ASSIGNMENTS = [
+  '2015-07-01',
+  '2017-10-01-preview',
+  '2018-01-01-preview',
+  '2018-09-01-preview',
+  '2020-03-01-preview',
+  '2020-04-01-preview',
+  '2020-08-01-preview',
+  '2020-10-01-preview',
+  '2022-04-01',
+] as const;
+
+/** specification/containerregistry/resource-manager (containerregistry.json); Registry/readme.md, service.yaml. */
+export const CONTAINER_REGISTRY = [
+  '2016-06-27-preview',
+  '2017-03-01',
+  '2017-06-01-preview',
+  '2017-10-01',
+  '2019-05-01',
+  '2019-12-01-preview',
+  '2020-11-01-preview',
+  '2021-06-01-preview',
+  '2021-08-01-preview',
+  '2021-09-01',
+  '2021-12-01-preview',
+  '2022-02-01-preview',
+  '2022-12-01',
+  '2023-01-01-preview',
+  '2023-06-01-preview',
+  '2023-07-01',
+  '2023-08-01-preview',
+  '2023-11-01-preview',
+  '2024-11-01-preview',
+  '2025-03-01-preview',
+  '2025-04-01',
+  '2025-05-01-preview',
+  '2025-11-01',
+  '2026-03-01-preview',
+] as const;
+
+/** specification/resourcegraph/resource-manager/Microsoft.ResourceGraph (resourcegraph.json). */
+export const RESOURCE_GRAPH = [
+  '2018-09-01-preview',
+  '2019-04-01',
+  '2020-04-01-preview',
+  '2021-03-01',
+  '2021-06-01-preview',
+  '2022-10-01',
+  '2023-09-01-preview',
+  '2024-04-01',
+] as const;
+
+/** specification/resources/resource-manager/Microsoft.Resources/subscriptions (subscriptions.json). */
+export const SUBSCRIPTIONS = [
+  '2015-11-01',
+  '2016-06-01',
+  '2018-06-01',
+  '2019-06-01',
+  '2019-11-01',
+  '2020-01-01',
+  '2021-01-01',
+  '2022-12-01',
+] as const;
