@@ -159,17 +159,21 @@ export function classifyArmError(error: unknown): ArmFailure {
 
 /** Carries the classification up to the reconcile, which audits it and decides throw vs return. */
 export class ArmOperationError extends Error {
+  /** It ended because the time budget ran out, not because ARM refused: the work is deferred. */
+  readonly budgetExhausted: boolean;
+
   constructor(
     readonly operation: string,
     readonly failure: ArmFailure,
     readonly attempts: number,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; budgetExhausted?: boolean },
   ) {
     super(
       `${operation} failed after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${failure.status ?? ''}${failure.status ? ' ' : ''}${failure.code}: ${failure.message}`,
       options,
     );
     this.name = 'ArmOperationError';
+    this.budgetExhausted = options?.budgetExhausted === true || failure.code === 'TimeBudgetExceeded';
   }
 }
 

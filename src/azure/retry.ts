@@ -84,7 +84,7 @@ export async function withRetry<T>(
             message: `${failure.message} (next retry in ${delayMs} ms would exceed the time budget)`,
           },
           n,
-          { cause: error },
+          { cause: error, budgetExhausted: true },
         );
       }
       env.onRetry?.({ operation, attempt: n, delayMs, code: failure.code });

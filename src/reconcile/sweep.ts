@@ -218,7 +218,9 @@ export async function sweep(deps: SweepDeps, options: SweepOptions): Promise<Swe
     if (!pending) {
       pairsChecked += 1;
       pending = ensurePullAccess(deps, retryEnv, pairAuditor, registry, region).then((decision) => {
-        if (decision.status === 'failed') {
+        // Cut short by the time budget: not a failure; its VMs are left for the next sweep.
+        if (decision.status === 'failed' && outOfTime(decision.error)) stopped = true;
+        else if (decision.status === 'failed') {
           pairAuditor.failed(decision.error, { registry: registry.name, registryId: registry.id });
         }
         return decision;
@@ -485,8 +487,14 @@ function outcomeFromSnapshot(
       });
       if (rank.rejected > rank[outcome]) outcome = 'rejected';
     } else if (decision.status === 'failed') {
-      outcome = 'failed';
+      const cut = outOfTime(decision.error) ? 'deferred' : 'failed';
+      if (rank[cut] > rank[outcome]) outcome = cut;
     }
   });
   return outcome;
+}
+
+/** A check the time budget cut short (no ARM refusal): deferred to the next sweep, not failed. */
+function outOfTime(error: unknown): boolean {
+  return error instanceof ArmOperationError && error.budgetExhausted;
 }

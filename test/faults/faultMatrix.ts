@@ -287,13 +287,22 @@ async function drive(
   };
   observe('vm.get', ownerMayStart);
   observe('vmss.get', ownerMayStart);
-  // Few grants are made (one per registry and region), so a replication window hits half of them.
+  // Few grants are made (one per registry and region), so a replication window hits half of them,
+  // and always the first (a draw of ~6 could otherwise miss it altogether).
+  let grantPuts = 0;
   h.emu.injectFault({
     operation: 'roleAssignment.put',
     status: 400,
     code: 'PrincipalNotFound',
     count: forever,
-    match: () => roll('PrincipalNotFound', 0.5),
+    match: () => {
+      grantPuts++;
+      if (grantPuts === 1 && faultsOn) {
+        injected.PrincipalNotFound = (injected.PrincipalNotFound ?? 0) + 1;
+        return true;
+      }
+      return roll('PrincipalNotFound', 0.5);
+    },
   });
   for (const operation of [...READ_OPS, ...WRITE_OPS]) {
     h.emu.injectFault({

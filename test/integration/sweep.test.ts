@@ -171,6 +171,23 @@ describe('sweep', () => {
     for (const vm of fleet) expect(attachedKeys(h, vm.id)).toHaveLength(1);
   });
 
+  it('defers, not fails, the VMs of a pair check the time budget cut short', async () => {
+    seedFleet(h, 4, { location: 'eastus' });
+    // ARM asks to come back in 30 s: past the budget, so the check ends without an ARM refusal.
+    h.emu.injectFault({
+      operation: 'identity.get',
+      status: 429,
+      code: 'SubscriptionRequestsThrottled',
+      retryAfterSeconds: 30,
+      count: 10,
+    });
+
+    const { summary } = await h.sweep({ budgetMs: 3_000, marginMs: 100 });
+
+    expect(summary).toMatchObject({ failed: 0, deferred: 4, finished: false });
+    expect(h.audit.records.filter((r) => r.outcome === 'failed')).toEqual([]);
+  });
+
   it('writes nothing in audit mode and reports the plan', async () => {
     const dry = await startHarness({ env: { ACRPULL_MODE: 'audit' } });
     try {
