@@ -93,19 +93,22 @@ describe('PATCH', () => {
   });
 
   it('reads Updating while its operation runs, Succeeded after', async () => {
-    const vmss = seed();
+    const slow = await startEmulator({ operationDurationMs: 500 });
+    const vmss = slow.seedScaleSet(placed(RG, 'ss-slow'));
     const path = `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.Compute/virtualMachineScaleSets/${vmss.name}?api-version=2026-04-01`;
 
-    const patched = await rawArm(emu, 'PATCH', path, { body: { tags: { a: '1' } } });
-    const during = emu.getScaleSet(vmss.id)?.provisioningState;
-    await new Promise((resolve) => setTimeout(resolve, 70));
+    const patched = await rawArm(slow, 'PATCH', path, { body: { tags: { a: '1' } } });
+    const during = slow.getScaleSet(vmss.id)?.provisioningState;
+    await new Promise((resolve) => setTimeout(resolve, 550));
+    const after = slow.getScaleSet(vmss.id)?.provisioningState;
+    await slow.close();
 
     expect(patched.status).toBe(200);
     expect(String(patched.headers['azure-asyncoperation'])).toMatch(
       /\/providers\/Microsoft\.Compute\/locations\/westeurope\/operations\//,
     );
     expect(during).toBe('Updating');
-    expect(emu.getScaleSet(vmss.id)?.provisioningState).toBe('Succeeded');
+    expect(after).toBe('Succeeded');
   });
 });
 

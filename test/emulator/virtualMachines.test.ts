@@ -197,39 +197,46 @@ describe('etags and If-Match', () => {
 
 describe('the long-running operation', () => {
   it('answers the PATCH with Updating and an Azure-AsyncOperation URL, polled to Succeeded', async () => {
-    const vm = seedVm();
-    emu.resetCounts();
-    const path = `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.Compute/virtualMachines/${vm.name}`;
+    // Its own emulator, with updates long enough that the first poll always finds one running.
+    const slow = await startEmulator({ operationDurationMs: 1_500 });
+    try {
+      const vm = slow.seedVm(placed(RG, 'vm-lro'));
+      const path = `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.Compute/virtualMachines/${vm.name}`;
 
-    const res = await rawArm(emu, 'PATCH', `${path}?api-version=2026-04-01`, { body: { tags: { a: 'b' } } });
-    expect(res.status).toBe(200);
-    expect((res.body.properties as { provisioningState: string }).provisioningState).toBe('Updating');
-    const asyncUrl = String(res.headers['azure-asyncoperation']);
-    expect(asyncUrl).toMatch(
-      new RegExp(
-        `^${emu.armEndpoint}/subscriptions/${SUB}/providers/Microsoft.Compute/locations/westeurope/operations/[0-9a-f-]{36}\\?.*api-version=2026-04-01`,
-      ),
-    );
+      const res = await rawArm(slow, 'PATCH', `${path}?api-version=2026-04-01`, {
+        body: { tags: { a: 'b' } },
+      });
+      expect(res.status).toBe(200);
+      expect((res.body.properties as { provisioningState: string }).provisioningState).toBe('Updating');
+      const asyncUrl = String(res.headers['azure-asyncoperation']);
+      expect(asyncUrl).toMatch(
+        new RegExp(
+          `^${slow.armEndpoint}/subscriptions/${SUB}/providers/Microsoft.Compute/locations/westeurope/operations/[0-9a-f-]{36}\\?.*api-version=2026-04-01`,
+        ),
+      );
 
-    expect(res.headers['azure-asyncnotification']).toBe('Enabled');
-    expect(res.headers['retry-after']).toBeUndefined();
-    expect(res.headers.location).toBeUndefined();
+      expect(res.headers['azure-asyncnotification']).toBe('Enabled');
+      expect(res.headers['retry-after']).toBeUndefined();
+      expect(res.headers.location).toBeUndefined();
 
-    const poll = () => rawArm(emu, 'GET', asyncUrl.slice(emu.armEndpoint.length));
-    const first = await poll();
-    expect(first.body).toMatchObject({ status: 'InProgress' });
-    expect(first.body.endTime).toBeUndefined();
-    expect(first.headers['retry-after']).toBeUndefined();
-    expect(emu.getVm(vm.id)?.provisioningState).toBe('Updating');
-    await new Promise((resolve) => setTimeout(resolve, OPERATION_MS + 20));
-    const second = await poll();
-    expect(second.body).toMatchObject({ status: 'Succeeded', endTime: expect.any(String) });
-    expect(emu.getVm(vm.id)?.provisioningState).toBe('Succeeded');
-    expect(emu.totals().polls).toBe(2);
+      const poll = () => rawArm(slow, 'GET', asyncUrl.slice(slow.armEndpoint.length));
+      const first = await poll();
+      expect(first.body).toMatchObject({ status: 'InProgress' });
+      expect(first.body.endTime).toBeUndefined();
+      expect(first.headers['retry-after']).toBeUndefined();
+      expect(slow.getVm(vm.id)?.provisioningState).toBe('Updating');
+      await new Promise((resolve) => setTimeout(resolve, 1_550));
+      const second = await poll();
+      expect(second.body).toMatchObject({ status: 'Succeeded', endTime: expect.any(String) });
+      expect(slow.getVm(vm.id)?.provisioningState).toBe('Succeeded');
+      expect(slow.totals().polls).toBe(2);
+    } finally {
+      await slow.close();
+    }
   });
 
   it('ends an operation by elapsed time, not by how often it is polled', async () => {
-    const slow = await startEmulator({ operationDurationMs: 300 });
+    const slow = await startEmulator({ operationDurationMs: 2_000 });
     try {
       const vm = slow.seedVm(placed(RG, 'vm-polled-hard'));
       const url = `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.Compute/virtualMachines/${vm.name}?api-version=2026-04-01`;
@@ -238,7 +245,7 @@ describe('the long-running operation', () => {
 
       const early: unknown[] = [];
       for (let i = 0; i < 5; i++) early.push((await rawArm(slow, 'GET', statusPath)).body.status);
-      await new Promise((resolve) => setTimeout(resolve, 320));
+      await new Promise((resolve) => setTimeout(resolve, 2_050));
       const late = await rawArm(slow, 'GET', statusPath);
 
       expect(early).toEqual(Array(5).fill('InProgress'));
@@ -249,7 +256,7 @@ describe('the long-running operation', () => {
   });
 
   it('puts Retry-After on the first InProgress poll only when set to (as Compute does on creations)', async () => {
-    const hinted = await startEmulator({ operationDurationMs: 200, pollRetryAfterSeconds: 7 });
+    const hinted = await startEmulator({ operationDurationMs: 1_500, pollRetryAfterSeconds: 7 });
     try {
       const vm = hinted.seedVm(placed(RG, 'vm-hinted'));
       const url = `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.Compute/virtualMachines/${vm.name}?api-version=2026-04-01`;
@@ -258,7 +265,7 @@ describe('the long-running operation', () => {
 
       const first = await rawArm(hinted, 'GET', statusPath);
       const second = await rawArm(hinted, 'GET', statusPath);
-      await new Promise((resolve) => setTimeout(resolve, 220));
+      await new Promise((resolve) => setTimeout(resolve, 1_550));
       const done = await rawArm(hinted, 'GET', statusPath);
 
       expect(patched.headers['retry-after']).toBeUndefined();
@@ -277,7 +284,9 @@ describe('the long-running operation', () => {
     const updated = await patchTags(vm.name, { done: 'yes' });
 
     expect(updated.provisioningState).toBe('Succeeded');
-    expect(emu.counts()).toMatchObject({ 'vm.patch': 1, 'vm.operationStatus': 2, 'vm.get': 1 });
+    // Polled until done (how often depends on timing), then the SDK's final GET.
+    expect(emu.counts()).toMatchObject({ 'vm.patch': 1, 'vm.get': 1 });
+    expect(emu.counts()['vm.operationStatus']).toBeGreaterThanOrEqual(1);
   });
 
   it('ends Failed when an asyncFailed fault says so, and the SDK throws', async () => {
@@ -297,14 +306,14 @@ describe('the long-running operation', () => {
   });
 
   it('finishes an operation nobody polls once operationDurationMs has passed', async () => {
-    const quick = await startEmulator({ operationDurationMs: 50 });
+    const quick = await startEmulator({ operationDurationMs: 500 });
     try {
       const vm = quick.seedVm(placed(RG, 'vm-unpolled'));
       const url = `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.Compute/virtualMachines/${vm.name}?api-version=2026-04-01`;
 
       await rawArm(quick, 'PATCH', url, { body: { tags: { a: '1' } } });
       const during = quick.getVm(vm.id)?.provisioningState;
-      await new Promise((resolve) => setTimeout(resolve, 60));
+      await new Promise((resolve) => setTimeout(resolve, 550));
 
       expect(during).toBe('Updating');
       expect(quick.getVm(vm.id)?.provisioningState).toBe('Succeeded');

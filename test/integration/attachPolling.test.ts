@@ -25,10 +25,10 @@ describe('attach polling', () => {
   });
 
   it('polls at once and then on its interval when told to start polling immediately', async () => {
-    // The SDK's own behaviour (a poll right after the PATCH): with 200 ms updates and the harness's
+    // The SDK's own behaviour (a poll right after the PATCH): with 1 s updates and the harness's
     // 0 ms interval, the app would poll many times; it is the first-poll wait that saves them.
     const h = await startHarness({
-      emulator: { operationDurationMs: 200 },
+      emulator: { operationDurationMs: 1_000 },
       env: { ACRPULL_ATTACH_FIRST_POLL_SECONDS: '0' },
     });
     try {
@@ -42,9 +42,10 @@ describe('attach polling', () => {
   });
 
   it('honours a Retry-After on an InProgress poll instead of its own interval', async () => {
-    // Updates take 300 ms; the first poll (at 50 ms) says InProgress with Retry-After: 1, so the next
-    // one comes a second later and finds it done: 2 polls, where the 0 ms interval would make dozens.
-    const h = await startHarness({ emulator: { operationDurationMs: 300, pollRetryAfterSeconds: 1 } });
+    // Updates take 1.5 s; the first poll (at 50 ms) says InProgress with Retry-After: 2, so the next
+    // one comes two seconds later and finds it done: 2 polls, where the 0 ms interval would make
+    // hundreds.
+    const h = await startHarness({ emulator: { operationDurationMs: 1_500, pollRetryAfterSeconds: 2 } });
     try {
       const result = await h.deliver(h.seedVm('vm-retry-after', 'contosoapps').id);
 

@@ -98,11 +98,11 @@ describe('scale sets', () => {
 
   it('never writes a scale set while another writer’s operation runs on it; defers, then attaches', async () => {
     const vmss = seedScaleSet('ss-busy');
-    h.emu.startVmOperation(vmss.id, { forMs: 400 });
+    h.emu.startVmOperation(vmss.id, { forMs: 2_500 });
 
     const during = await h.sweep();
     const patchesDuring = h.emu.counts()['vmss.patch'];
-    await new Promise((resolve) => setTimeout(resolve, 450));
+    await new Promise((resolve) => setTimeout(resolve, 2_550));
     const after = await h.sweep();
 
     expect(during.summary).toMatchObject({ deferred: 1, changed: 0 });
