@@ -5,7 +5,7 @@
 // every VM is compliant, against the least any correct app could need under ARM's budgets.
 import { fork } from 'node:child_process';
 import path from 'node:path';
-import { DEFAULT_LIMITS, retryDelayMs, startEmulator } from '../emulator';
+import { DEFAULT_LIMITS, resourceWriteSuccessEvent, retryDelayMs, startEmulator } from '../emulator';
 import { appSettings, BENCH_OPERATION_MS, SUBSCRIPTIONS, seedFleet } from './fleet';
 import type { StormFromWorker, StormToWorker } from './stormWorker';
 
@@ -52,22 +52,11 @@ export function stormBoundSeconds(vms: number, windowMs: number): number {
 }
 
 function tagWriteEvent(vmId: string, seq: number) {
-  const resourceUri = `${vmId}/providers/Microsoft.Resources/tags/default`;
-  return {
+  return resourceWriteSuccessEvent(vmId, {
     id: `storm-${seq}`,
-    topic: `/subscriptions/${vmId.split('/')[2]}`,
-    subject: resourceUri,
-    eventType: 'Microsoft.Resources.ResourceWriteSuccess',
-    eventTime: new Date().toISOString(),
-    dataVersion: '2',
-    metadataVersion: '1',
-    data: {
-      operationName: 'Microsoft.Resources/tags/write',
-      resourceUri,
-      status: 'Succeeded',
-      claims: { 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn': 'owner@contoso.example' },
-    },
-  };
+    operationName: 'Microsoft.Resources/tags/write',
+    claims: { 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn': 'owner@contoso.example' },
+  });
 }
 
 export async function stormScenario(

@@ -4,7 +4,7 @@
 // schedule while the handler throws (one VM is still being created when its event arrives), then
 // delivers the events our own PATCHes cause, and prints what happened and what it cost in ARM requests.
 import { InvocationContext } from '@azure/functions';
-import { deliverWithRetries, startEmulator } from '../emulator';
+import { deliverWithRetries, resourceWriteSuccessEvent, startEmulator } from '../emulator';
 import { FanOutAuditSink, MemoryAuditSink } from '../src/audit/auditRecord';
 import { loadSettings } from '../src/config/settings';
 import { findTagValue } from '../src/core/tag';
@@ -37,24 +37,12 @@ function event(
   const scaleSet = /\/virtualMachineScaleSets\//i.test(vmId);
   const operationName =
     kind === 'tags' ? TAGS_WRITE : scaleSet ? SCALE_SET_WRITE : 'Microsoft.Compute/virtualMachines/write';
-  const resourceUri = kind === 'tags' ? `${vmId}/providers/Microsoft.Resources/tags/default` : vmId;
-  return {
+  return resourceWriteSuccessEvent(vmId, {
     id: `demo-event-${n}`,
-    topic: `/subscriptions/${SUB}`,
-    subject: resourceUri,
-    eventType: 'Microsoft.Resources.ResourceWriteSuccess',
-    eventTime: new Date().toISOString(),
-    dataVersion: '2',
-    metadataVersion: '1',
-    data: {
-      operationName,
-      resourceUri,
-      correlationId: `demo-correlation-${n}`,
-      status: 'Succeeded',
-      subscriptionId: SUB,
-      claims,
-    },
-  };
+    operationName,
+    correlationId: `demo-correlation-${n}`,
+    claims,
+  });
 }
 
 function table(rows: string[][]): string {

@@ -68,3 +68,45 @@ export async function deliverWithRetries<T>(
     }
   }
 }
+
+export const TAGS_WRITE_OPERATION = 'Microsoft.Resources/tags/write';
+
+export interface ResourceWriteEventOptions {
+  readonly id: string;
+  /** `Microsoft.Compute/virtualMachines/write`, `…/virtualMachineScaleSets/write`, or a tags write. */
+  readonly operationName: string;
+  /** The writer's token claims, as ARM copies them into the event (upn, oid, appid…). */
+  readonly claims?: Readonly<Record<string, string>>;
+  readonly correlationId?: string;
+}
+
+/**
+ * A `Microsoft.Resources.ResourceWriteSuccess` event in the Event Grid schema, as a subscription's
+ * system topic sends it (learn.microsoft.com/azure/event-grid/event-schema-subscriptions): `subject`
+ * and `data.resourceUri` name the written resource, or its tags scope
+ * (`<id>/providers/Microsoft.Resources/tags/default`) for a tags write.
+ */
+export function resourceWriteSuccessEvent(resourceId: string, options: ResourceWriteEventOptions) {
+  const subscriptionId = resourceId.split('/')[2] ?? '';
+  const resourceUri =
+    options.operationName === TAGS_WRITE_OPERATION
+      ? `${resourceId}/providers/Microsoft.Resources/tags/default`
+      : resourceId;
+  return {
+    id: options.id,
+    topic: `/subscriptions/${subscriptionId}`,
+    subject: resourceUri,
+    eventType: 'Microsoft.Resources.ResourceWriteSuccess',
+    eventTime: new Date().toISOString(),
+    dataVersion: '2',
+    metadataVersion: '1',
+    data: {
+      operationName: options.operationName,
+      resourceUri,
+      ...(options.correlationId ? { correlationId: options.correlationId } : {}),
+      status: 'Succeeded',
+      subscriptionId,
+      claims: { ...options.claims },
+    },
+  };
+}

@@ -21,7 +21,14 @@ import { TokenAuthority } from './tokens';
 export type { ConcurrentWrites } from './armHttp';
 export type { FaultRequest, FaultSpec, OperationName, ThrottledCounts, Totals } from './controls';
 export { OPERATIONS } from './controls';
-export { type Delivery, deliverWithRetries, EVENT_GRID_RETRY_SCHEDULE_MS, retryDelayMs } from './eventGrid';
+export {
+  type Delivery,
+  deliverWithRetries,
+  EVENT_GRID_RETRY_SCHEDULE_MS,
+  type ResourceWriteEventOptions,
+  resourceWriteSuccessEvent,
+  retryDelayMs,
+} from './eventGrid';
 export type { ItemError, TrackResponseBody } from './ingestion/errors';
 export type { IngestionAuth } from './ingestion/server';
 export type { CustomEvent, TelemetryEnvelope } from './ingestion/telemetryStore';

@@ -142,7 +142,10 @@ function match(query: GraphQuery, vms: readonly VmRecord[], subscriptions: Set<s
   return matches;
 }
 
-/** KQL `tostring(<bag>) contains '<needle>'`: the bag's JSON, compared ignoring case. */
+/**
+ * KQL `tostring(<bag>) contains '<needle>'`: the bag's JSON, compared ignoring case (`contains` is
+ * case-insensitive, `contains_cs` is not: learn.microsoft.com/kusto/query/contains-operator).
+ */
 function bagContains(vm: VmRecord, filter: BagFilter): boolean {
   const json = JSON.stringify(filter.bag === 'identity' ? graphIdentity(vm) : vm.tags) ?? '';
   return json.toLowerCase().includes(filter.needle.toLowerCase());

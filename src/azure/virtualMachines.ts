@@ -1,7 +1,8 @@
 // VM and scale set adapter: one ARM call per method (plus the attach's status polls), over the real
 // compute client. A scale set's identity, tags, etag and provisioningState have the VM's shape and
-// its PATCH the VM's semantics (Microsoft.Compute virtualMachineScaleSet.json: If-Match since
-// 2023-11-01, long-running, userAssignedIdentities merged), so one adapter serves both.
+// its PATCH the VM's semantics (Microsoft.Compute virtualMachineScaleSet.json: If-Match from
+// 2024-03-01 on, added by azure-rest-api-specs#26368; long-running; userAssignedIdentities merged),
+// so one adapter serves both.
 import type { ComputeManagementContext } from '@azure/arm-compute/api';
 import { createHttpPoller, type OperationResponse } from '@azure/core-lro';
 import { createRestError, type PathUncheckedResponse } from '@azure-rest/core-client';

@@ -56,6 +56,14 @@ export function revocationCandidates(
 
 export type RevocationCause = 'untagged' | 'not-named' | 'denied';
 
+/** Whether an untagged resource holds any identity the app would revoke (by name; proof comes later). */
+export function holdsRevocable(
+  settings: Parameters<typeof revocationCandidates>[0],
+  attachedIds: readonly string[],
+): boolean {
+  return revocationCandidates(settings, attachedIds, new Set()).length > 0;
+}
+
 /**
  * Whether a detach decided earlier still stands for the resource as it reads now (a retry re-reads
  * it): not if the tag names the registry again (unless it was the allowlist that denied it), and not

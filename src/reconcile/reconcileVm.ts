@@ -23,7 +23,13 @@ import {
 import { normalizeRegion } from '../core/names';
 import { pullIdentityFor } from '../core/pullIdentity';
 import { type ComputeRef, parseComputeId } from '../core/resourceId';
-import { registriesToKeep, revocationCandidates, revocationReason } from '../core/revocation';
+import {
+  holdsRevocable,
+  type RevocationCause,
+  registriesToKeep,
+  revocationCandidates,
+  revocationReason,
+} from '../core/revocation';
 import { findTagValue, parseRegistryTag, type RegistryRef } from '../core/tag';
 import {
   attachedIds,
@@ -158,8 +164,7 @@ export async function reconcileVm(
   let tag = readTag(settings, vm);
   // Revocation: an untagged VM is worked on only if it holds an identity the app would detach.
   const revokeUntagged = (state: VmState) =>
-    settings.revoke &&
-    revocationCandidates(settings, attachedIdentityIds(state.identity), new Set()).length > 0;
+    settings.revoke && holdsRevocable(settings, attachedIdentityIds(state.identity));
   const needsWork = tag.kind === 'refs' || (tag.kind === 'untagged' && revokeUntagged(vm));
   if (needsWork && !isTerminal(vm.provisioningState)) {
     // Another writer's operation is running (the VM's creation, its owner's update): nothing is done
@@ -358,7 +363,7 @@ async function provenForDetach(
   auditor: Auditor,
   vm: VmState,
   keep: ReadonlySet<string>,
-  cause: (registry: string) => 'untagged' | 'not-named' | 'denied',
+  cause: (registry: string) => RevocationCause,
 ): Promise<DetachRequest[]> {
   const proven: DetachRequest[] = [];
   for (const c of revocationCandidates(deps.settings, attachedIdentityIds(vm.identity), keep)) {

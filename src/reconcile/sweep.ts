@@ -16,7 +16,7 @@ import { attachedIdentityIds, isAttached } from '../core/attachPlan';
 import { normalizeRegion } from '../core/names';
 import { isPullIdentityId } from '../core/pullIdentity';
 import { type ComputeRef, parseComputeId } from '../core/resourceId';
-import { registriesToKeep, revocationCandidates } from '../core/revocation';
+import { holdsRevocable, registriesToKeep, revocationCandidates } from '../core/revocation';
 import { findTagValue, parseRegistryTag, type RegistryRef } from '../core/tag';
 import { reportExcessRoles, reportUnusedIdentities } from './identityFindings';
 import type { ReconcileDeps } from './reconcileDeps';
@@ -404,8 +404,7 @@ export async function sweep(deps: SweepDeps, options: SweepOptions): Promise<Swe
       const holders = page.rows.filter(
         (row) =>
           findTagValue(row.tags ?? {}, settings.tagKey) === undefined &&
-          revocationCandidates(settings, attachedIdentityIds(row.identity ?? undefined), new Set()).length >
-            0,
+          holdsRevocable(settings, attachedIdentityIds(row.identity ?? undefined)),
       );
       for (const row of holders) noteUsed(row.identity);
       if (!settings.revoke) revocable += holders.length;

@@ -278,15 +278,23 @@ describe('the long-running operation', () => {
   });
 
   it('lets the SDK poll to completion and return the final VM', async () => {
-    const vm = seedVm();
-    emu.resetCounts();
+    // Updates of 1.5 s, polls 1.6 s apart: the SDK's first poll (at once) finds it running, the
+    // second done, then comes its final GET.
+    const slow = await startEmulator({ operationDurationMs: 1_500 });
+    try {
+      const vm = slow.seedVm(placed(RG, 'vm-sdk-poll'));
+      const updated = await clientsFor(slow).compute.virtualMachines.update(
+        RG,
+        vm.name,
+        { tags: { done: 'yes' } },
+        { updateIntervalInMs: 1_600 },
+      );
 
-    const updated = await patchTags(vm.name, { done: 'yes' });
-
-    expect(updated.provisioningState).toBe('Succeeded');
-    // Polled until done (how often depends on timing), then the SDK's final GET.
-    expect(emu.counts()).toMatchObject({ 'vm.patch': 1, 'vm.get': 1 });
-    expect(emu.counts()['vm.operationStatus']).toBeGreaterThanOrEqual(1);
+      expect(updated.provisioningState).toBe('Succeeded');
+      expect(slow.counts()).toMatchObject({ 'vm.patch': 1, 'vm.operationStatus': 2, 'vm.get': 1 });
+    } finally {
+      await slow.close();
+    }
   });
 
   it('ends Failed when an asyncFailed fault says so, and the SDK throws', async () => {

@@ -6,6 +6,7 @@ import {
   deliverWithRetries,
   type Emulator,
   type EmulatorOptions,
+  resourceWriteSuccessEvent,
   startEmulator,
   type VmRecord,
 } from '../../emulator';
@@ -69,34 +70,19 @@ export interface Harness {
   close(): Promise<void>;
 }
 
+/** The event ARM's system topic raises for a write to the VM (or scale set, or its tags). */
 export function writeSuccessEvent(
   vm: string,
   options: { operationName?: string; eventId?: string; upn?: string } = {},
 ) {
-  const operationName = options.operationName ?? 'Microsoft.Compute/virtualMachines/write';
-  const resourceUri =
-    operationName === 'Microsoft.Resources/tags/write'
-      ? `${vm}/providers/Microsoft.Resources/tags/default`
-      : vm;
-  return {
+  return resourceWriteSuccessEvent(vm, {
     id: options.eventId ?? `evt-${Math.random().toString(16).slice(2)}`,
-    topic: `/subscriptions/${SUB}`,
-    subject: resourceUri,
-    eventType: 'Microsoft.Resources.ResourceWriteSuccess',
-    eventTime: new Date().toISOString(),
-    dataVersion: '2',
-    metadataVersion: '1',
-    data: {
-      operationName,
-      resourceUri,
-      correlationId: 'corr-test',
-      status: 'Succeeded',
-      subscriptionId: SUB,
-      claims: {
-        'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn': options.upn ?? 'alice@contoso.com',
-      },
+    operationName: options.operationName ?? 'Microsoft.Compute/virtualMachines/write',
+    correlationId: 'corr-test',
+    claims: {
+      'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn': options.upn ?? 'alice@contoso.com',
     },
-  };
+  });
 }
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
