@@ -31,7 +31,7 @@ export interface StormResult {
 }
 
 /**
- * The least time any correct app needs: every tag written (the window), and on each subscription's
+ * The least time any correct app needs: every tag written (the last one just before the window ends), and on each subscription's
  * read and write buckets (burst B, refill r per second, shared by every instance) the requests each
  * VM needs at least — its read, its PATCH, one status poll — served no faster than B + r·t allows.
  * Then the last VM's read and PATCH. Pair checks (a few per (registry, region)) are
@@ -42,7 +42,8 @@ export function stormBoundSeconds(vms: number, windowMs: number): number {
   const bucketSeconds = (requests: number, kind: 'reads' | 'writes') =>
     Math.max(0, (requests - DEFAULT_LIMITS[kind].burst) / DEFAULT_LIMITS[kind].perSecond);
   const budget = Math.max(
-    windowMs / 1000,
+    // The last tag is written at (n-1)/n of the window (one every window/n from 0).
+    (windowMs * (vms - 1)) / vms / 1000,
     bucketSeconds(perSubscription * 2, 'reads'), // the VM read and one poll
     bucketSeconds(perSubscription, 'writes'), // the PATCH
   );
