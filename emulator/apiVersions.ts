@@ -118,3 +118,60 @@ export const SUBSCRIPTIONS = [
   '2021-01-01',
   '2022-12-01',
 ] as const;
+
+/**
+ * ARM's own resource groups and generic resource lists: specification/resources/resource-manager/
+ * Microsoft.Resources/resources/stable/{version}/resources.json (older ones under Microsoft.Resources/stable).
+ */
+export const RESOURCES = [
+  '2015-01-01',
+  '2015-11-01',
+  '2016-02-01',
+  '2016-07-01',
+  '2016-09-01',
+  '2017-05-10',
+  '2018-02-01',
+  '2018-05-01',
+  '2018-07-01',
+  '2019-03-01',
+  '2019-05-01',
+  '2019-05-10',
+  '2019-07-01',
+  '2019-08-01',
+  '2019-10-01',
+  '2020-06-01',
+  '2020-08-01',
+  '2020-10-01',
+  '2021-01-01',
+  '2021-04-01',
+  '2022-09-01',
+  '2023-07-01',
+  '2024-03-01',
+  '2024-07-01',
+  '2024-11-01',
+  '2025-03-01',
+  '2025-04-01',
+] as const;
+
+/**
+ * specification/authorization/resource-manager/Microsoft.Authorization: 2015-07-01 and
+ * 2017-10-01-preview (authorization.json, examples GetRoleDefinitionById / GetRoleDefinitionByName),
+ * 2018-01-01-preview, 2022-03-01, 2022-04-01 and 2022-05-01-preview (authorization-RoleDefinitionsCalls.json).
+ */
+export const ROLE_DEFINITIONS = [
+  '2015-07-01',
+  '2017-10-01-preview',
+  '2018-01-01-preview',
+  '2022-03-01',
+  '2022-04-01',
+  '2022-05-01-preview',
+] as const;
+
+/**
+ * ARM's cloud metadata endpoint (GET /metadata/endpoints, no token): not in the REST specs. The
+ * versions clients send and public stubs of the endpoint answer: 2015-01-01 (msrestazure, `az cloud
+ * register` in azure-cli 2.45), 2018-01-01, 2019-05-01 (azure-cli's ARM_CLOUD_METADATA_URL),
+ * 2022-09-01 (later azure-cli and the SDKs). See
+ * handlers/metadata.ts for the shapes.
+ */
+export const METADATA = ['2015-01-01', '2018-01-01', '2019-05-01', '2022-09-01'] as const;

@@ -21,6 +21,13 @@ export const OPERATIONS = [
   'graph.query',
   'subscription.list',
   'subscription.get',
+  'resourceGroup.get',
+  'resourceGroup.put',
+  'resourceGroup.list',
+  'roleDefinition.get',
+  'roleDefinition.list',
+  'resource.list',
+  'metadata.get',
   'token',
   'ingestion.track',
   'ingestion.liveMetrics',
@@ -86,6 +93,8 @@ function totalsKey(operation: OperationName): keyof Totals | undefined {
   if (operation === 'token') return 'tokens';
   if (operation === 'vm.operationStatus') return 'polls';
   if (operation === 'graph.query') return 'reads';
+  // ARM's cloud metadata needs no token: nobody's read budget pays for it.
+  if (operation === 'metadata.get') return undefined;
   return operation.endsWith('.get') || operation.endsWith('.list') ? 'reads' : 'writes';
 }
 

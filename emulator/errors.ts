@@ -180,6 +180,27 @@ export const resourceNotFound = (type: string, name: string, rg: string) =>
 export const operationNotFound = () =>
   new ArmError(404, 'NotFound', 'The entity was not found in this Azure location.');
 
+// --- resource groups (Microsoft.Resources) -----------------------------------------------------
+
+/**
+ * ARM's wording as users report it: Azure/azure-cli#22242 (409 from `az group create`), and
+ * microsoft/microsoft-foundry-for-vscode#53 (InvalidResourceGroup; ARM appends a "For more details"
+ * link, left out here).
+ */
+export const invalidResourceGroupLocation = (requested: string, existing: string) =>
+  new ArmError(
+    409,
+    'InvalidResourceGroupLocation',
+    `Invalid resource group location '${requested}'. The Resource group already exists in location '${existing}'.`,
+  );
+
+export const invalidResourceGroupName = (name: string, invalid: string) =>
+  new ArmError(
+    400,
+    'InvalidResourceGroup',
+    `The provided resource group name '${name}' has these invalid characters: '${invalid}'. The name can only be a letter, digit, '-', '.', '(', ')' or '_'.`,
+  );
+
 // --- generic resource writes ------------------------------------------------------------------
 
 export const locationRequired = () =>
@@ -309,6 +330,18 @@ export const invalidRoleDefinitionId = (given: string) =>
 export const roleDefinitionDoesNotExist = (guid: string) =>
   new ArmError(
     400,
+    'RoleDefinitionDoesNotExist',
+    `The specified role definition with ID '${compactGuid(guid)}' does not exist.`,
+  );
+
+/**
+ * GET of a role definition that does not exist: 404 with the same code and message (as quoted from
+ * `RoleDefinitionsClient#Get` in Azure/Enterprise-Scale's troubleshooting page: "Status=404
+ * Code=\"RoleDefinitionDoesNotExist\" Message=\"The specified role definition with ID '…' does not exist.\"").
+ */
+export const roleDefinitionNotFound = (guid: string) =>
+  new ArmError(
+    404,
     'RoleDefinitionDoesNotExist',
     `The specified role definition with ID '${compactGuid(guid)}' does not exist.`,
   );

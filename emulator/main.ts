@@ -32,6 +32,14 @@ async function main(): Promise<void> {
     sku: 'Premium',
   });
   const vm = emu.seedVm({ ...base, name: 'vm-web-01', tags: { acrPull: 'contosoapps' } });
+  // Someone to run the manual runbook as (`az login --identity --username <client id>`): a platform
+  // engineer's automation identity, which is not the app.
+  const operator = emu.seedIdentity({
+    subscriptionId: SUBSCRIPTION,
+    resourceGroup: 'rg-identities',
+    name: 'id-platform-operator',
+    location: LOCATION,
+  });
 
   const caPath = path.resolve(__dirname, '..', '.emulator', 'ca.pem');
   mkdirSync(path.dirname(caPath), { recursive: true });
@@ -50,6 +58,11 @@ async function main(): Promise<void> {
     APPLICATION_INSIGHTS_NO_STATSBEAT: 'true',
     HTTPS_PROXY: 'http://127.0.0.1:9',
     NO_PROXY: '127.0.0.1,localhost',
+    // The same endpoint in App Service's legacy protocol (api-version 2017-09-01, `secret` header), as
+    // azure-cli 2.45 speaks it when APPSETTING_WEBSITE_SITE_NAME is set (README: Other clients).
+    MSI_ENDPOINT: emu.identityEndpoint,
+    MSI_SECRET: emu.identityHeader,
+    EMULATOR_OPERATOR_CLIENT_ID: operator.clientId,
   };
   console.log(`# Azure emulator running (tenant ${emu.tenantId}, subscription ${SUBSCRIPTION}).`);
   console.log(`# Sample: registries contosoapps (legacy RBAC) and contosoabac (ABAC), VM ${vm.id}`);

@@ -11,15 +11,19 @@ import {
   pathNotFound,
 } from './errors';
 import { getIdentity, listIdentities, putIdentity } from './handlers/identities';
+import { getMetadataEndpoints } from './handlers/metadata';
 import { getOperationStatus } from './handlers/operations';
 import { getRegistry, listRegistries } from './handlers/registries';
 import { queryResources } from './handlers/resourceGraph';
+import { getResourceGroup, listResourceGroups, putResourceGroup } from './handlers/resourceGroups';
+import { listResources } from './handlers/resources';
 import {
   deleteRoleAssignment,
   getRoleAssignment,
   listRoleAssignments,
   putRoleAssignment,
 } from './handlers/roleAssignments';
+import { getRoleDefinition, listRoleDefinitions } from './handlers/roleDefinitions';
 import { getScaleSet, listScaleSets, patchScaleSet } from './handlers/scaleSets';
 import { getSubscription, listSubscriptions } from './handlers/subscriptions';
 import { getVm, listVms, patchVm } from './handlers/virtualMachines';
@@ -35,6 +39,9 @@ export const API_VERSIONS = {
   registry: withFirst('2025-11-01', versions.CONTAINER_REGISTRY),
   resourceGraph: withFirst('2024-04-01', versions.RESOURCE_GRAPH),
   subscriptions: withFirst('2022-12-01', versions.SUBSCRIPTIONS),
+  resources: withFirst('2025-04-01', versions.RESOURCES),
+  roleDefinitions: withFirst('2022-04-01', versions.ROLE_DEFINITIONS),
+  metadata: withFirst('2022-09-01', versions.METADATA),
 } as const;
 
 function withFirst(sdk: string, all: readonly string[]): readonly string[] {
@@ -49,6 +56,8 @@ export interface Route {
   resourceType: string;
   apiVersions: readonly string[];
   handler: Handler;
+  /** Answered without a token (ARM's cloud metadata endpoint). */
+  anonymous?: boolean;
 }
 
 const SUB = '/subscriptions/{subscriptionId}';
@@ -58,6 +67,7 @@ const VMSS = 'providers/Microsoft.Compute/virtualMachineScaleSets';
 const IDS = 'providers/Microsoft.ManagedIdentity/userAssignedIdentities';
 const ACRS = 'providers/Microsoft.ContainerRegistry/registries';
 const ROLES = '{*scope}/providers/Microsoft.Authorization/roleAssignments';
+const ROLE_DEFS = '{*scope}/providers/Microsoft.Authorization/roleDefinitions';
 
 function routesFor(
   resourceType: string,
@@ -119,6 +129,23 @@ export const ROUTES: Route[] = [
     ['subscription.list', 'GET', '/subscriptions', listSubscriptions],
     ['subscription.get', 'GET', SUB, getSubscription],
   ]),
+  ...routesFor('Microsoft.Authorization/roleDefinitions', API_VERSIONS.roleDefinitions, [
+    ['roleDefinition.get', 'GET', `${ROLE_DEFS}/{name}`, getRoleDefinition],
+    ['roleDefinition.list', 'GET', ROLE_DEFS, listRoleDefinitions],
+  ]),
+  // ARM's own types (no provider namespace): an unknown api-version is InvalidApiVersionParameter.
+  ...routesFor('resourceGroups', API_VERSIONS.resources, [
+    ['resourceGroup.get', 'GET', RG, getResourceGroup],
+    ['resourceGroup.put', 'PUT', RG, putResourceGroup],
+    ['resourceGroup.list', 'GET', `${SUB}/resourceGroups`, listResourceGroups],
+  ]),
+  ...routesFor('resources', API_VERSIONS.resources, [
+    ['resource.list', 'GET', `${SUB}/resources`, listResources],
+    ['resource.list', 'GET', `${RG}/resources`, listResources],
+  ]),
+  ...routesFor('metadata', API_VERSIONS.metadata, [
+    ['metadata.get', 'GET', '/metadata/endpoints', getMetadataEndpoints],
+  ]).map((route) => ({ ...route, anonymous: true })),
 ];
 
 /** Resource types per emulated namespace; other types there are unknown (404 InvalidResourceType). */

@@ -44,6 +44,9 @@ const STANDARD_HEADERS = {
   'Strict-Transport-Security': 'max-age=31536000; includeSubDomains',
 };
 
+/** The caller of an anonymous route: no principal, no tenant. */
+const ANONYMOUS: Caller = { objectId: '', tenantId: '', clientId: '', managedIdentity: false };
+
 function requestIds(req: IncomingMessage): Record<string, string> {
   const requestId = randomUUID();
   const correlation = req.headers['x-ms-correlation-request-id'];
@@ -153,6 +156,30 @@ export function createArmServer(deps: ArmServerDeps): https.Server {
     if (deps.settings.latencyMs > 0) await sleep(deps.settings.latencyMs);
 
     try {
+      if ('route' in resolved && resolved.route.anonymous) {
+        const { route } = resolved;
+        const apiVersion = checkApiVersion(query['api-version'], route, () => '');
+        const response = route.handler(
+          {
+            method,
+            path,
+            query,
+            headers: req.headers,
+            body: undefined,
+            params,
+            apiVersion,
+            caller: ANONYMOUS,
+          },
+          {
+            store: deps.store,
+            settings: deps.settings,
+            baseUrl: deps.baseUrl(),
+            correlationId: headers['x-ms-correlation-request-id'] ?? '',
+          },
+        );
+        sendJson(res, response.status, response.body, { ...headers, ...response.headers });
+        return;
+      }
       const caller = deps.authority.authenticate(req.headers.authorization);
       admit(
         'route' in resolved ? resolved.route : undefined,

@@ -18,6 +18,7 @@ export interface ResourceGroupRecord {
   name: string;
   subscriptionId: string;
   location: string;
+  tags: Record<string, string>;
 }
 
 /** What Compute reports for each user-assigned identity attached to a VM. */
@@ -269,7 +270,7 @@ export class Store {
   addResourceGroup(sub: string, name: string, location: string): ResourceGroupRecord {
     const existing = this.getResourceGroup(sub, name);
     if (existing) return existing;
-    const group = { id: resourceGroupId(sub, name), name, subscriptionId: sub, location };
+    const group = { id: resourceGroupId(sub, name), name, subscriptionId: sub, location, tags: {} };
     this.groups.set(keyOf(sub, name), group);
     if (!this.subscriptions.has(sub.toLowerCase())) this.subscriptions.set(sub.toLowerCase(), sub);
     return group;
@@ -277,6 +278,11 @@ export class Store {
 
   getResourceGroup(sub: string, name: string): ResourceGroupRecord | undefined {
     return this.groups.get(keyOf(sub, name));
+  }
+
+  /** The resource groups of a subscription, in creation order. */
+  listResourceGroups(sub: string): ResourceGroupRecord[] {
+    return [...this.groups.values()].filter((g) => sameId(g.subscriptionId, sub));
   }
 
   /** The fields every tracked resource shares; the resource group keeps the casing it was made with. */

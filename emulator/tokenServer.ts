@@ -1,10 +1,28 @@
-// The App Service / Functions managed-identity endpoint (IDENTITY_ENDPOINT + IDENTITY_HEADER):
-// GET /msi/token?api-version=2019-08-01&resource=…[&client_id=|object_id=|principal_id=|mi_res_id=…]
-// with header X-IDENTITY-HEADER. Plain http on loopback, like the real one inside the sandbox.
+// The App Service / Functions managed-identity endpoint, plain http on loopback like the real one
+// inside the sandbox, in both of its protocols:
+// - current (IDENTITY_ENDPOINT + IDENTITY_HEADER): GET /msi/token?api-version=2019-08-01&resource=…
+//   [&client_id=|object_id=|principal_id=|mi_res_id=…], header X-IDENTITY-HEADER; expires_on in
+//   epoch seconds;
+// - legacy (MSI_ENDPOINT + MSI_SECRET, the same endpoint and secret): GET /msi/token/?resource=…
+//   &api-version=2017-09-01[&clientid=…], header `secret`; expires_on as a date,
+//   "11/05/2021 15:18:31 +00:00", and only a client id selects a user-assigned identity. Sources:
+//   MicrosoftDocs/azure-docs articles/app-service/app-service-managed-service-identity.md (the 2017
+//   protocol: `secret` header, `clientid`), azure-cli's adal_authentication.py (a 2017-09-01 answer:
+//   "11/05/2021 15:18:31 +00:00", with client_id), microsoft/mssql-jdbc#1135 (the Linux format; Windows
+//   writes "1/10/2020 8:01:28 AM +00:00", Azure/azure-sdk-for-python#9393: the emulator answers as
+//   Linux) and msrestazure's get_msi_token_webapp (the request azure-cli 2.45 sends).
+// A token is issued only for an audience something here accepts (ARM's, Azure Monitor's); any other
+// resource gets App Service's answer for a resource Entra ID does not know: 500, "An unexpected error
+// occured while fetching the AAD Token." (its spelling; MSAL for Python's managed_identity.py:
+// "Empirically, wrong resource ends up with a vague statusCode=500", and MSAL.NET's integration test
+// asking for https://managements.azure.com asserts that message). (VM IMDS answers 400
+// invalid_resource AADSTS500011 instead; this is not IMDS.)
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { Controls } from './controls';
+import { ALLOWED_AUDIENCES } from './errors';
 import { parseTarget, sendJson } from './httpUtil';
+import { MONITOR_AUDIENCE } from './ingestion/server';
 import { sameId, TYPES } from './resourceIds';
 import type { Store } from './store';
 import type { TokenAuthority } from './tokens';
@@ -26,7 +44,18 @@ export interface TokenServerDeps {
 }
 
 const API_VERSION = '2019-08-01';
+const LEGACY_API_VERSION = '2017-09-01';
 const SELECTORS = ['client_id', 'object_id', 'principal_id', 'mi_res_id'] as const;
+
+/** The resources a token may be for: ARM's audiences and Azure Monitor's (the audit trail's ingestion). */
+const KNOWN_AUDIENCES = [...ALLOWED_AUDIENCES, MONITOR_AUDIENCE, `${MONITOR_AUDIENCE}/`];
+
+/** The 2017-09-01 protocol's expires_on: "MM/DD/YYYY HH:MM:SS +00:00" in UTC. */
+export function legacyExpiresOn(epochSeconds: number): string {
+  const d = new Date(epochSeconds * 1000);
+  const two = (n: number) => String(n).padStart(2, '0');
+  return `${two(d.getUTCMonth() + 1)}/${two(d.getUTCDate())}/${d.getUTCFullYear()} ${two(d.getUTCHours())}:${two(d.getUTCMinutes())}:${two(d.getUTCSeconds())} +00:00`;
+}
 
 class TokenEndpointError extends Error {
   constructor(
@@ -52,12 +81,14 @@ function selectIdentity(deps: TokenServerDeps, query: Record<string, string>) {
       : deps.store.identities
           .list()
           .find((i) => sameId(selector === 'client_id' ? i.clientId : i.principalId, value));
-  if (!identity)
-    throw new TokenEndpointError(
-      400,
-      `Unable to load the requested managed identity (${selector}=${value}).`,
-    );
+  // App Service's wording for an identity it does not have (Azure/azure-sdk-for-net#43691).
+  if (!identity) throw new TokenEndpointError(400, 'Unable to load the proper Managed Identity.');
   return { principalId: identity.principalId, clientId: identity.clientId, resourceId: identity.id };
+}
+
+/** App Service's answer when Entra ID refuses the resource (see the top of this file). */
+function unknownResource(): TokenEndpointError {
+  return new TokenEndpointError(500, 'An unexpected error occured while fetching the AAD Token.');
 }
 
 function issue(deps: TokenServerDeps, req: http.IncomingMessage): unknown {
@@ -65,19 +96,31 @@ function issue(deps: TokenServerDeps, req: http.IncomingMessage): unknown {
   if (path.toLowerCase() !== '/msi/token') throw new TokenEndpointError(404, `No endpoint at '${path}'.`);
   if (req.method !== 'GET') throw new TokenEndpointError(405, `Method ${req.method} is not allowed.`);
   deps.controls.record('token');
-  const secret = req.headers['x-identity-header'];
+  const legacy = query['api-version'] === LEGACY_API_VERSION;
+  const secretHeader = legacy ? 'secret' : 'x-identity-header';
+  const secret = req.headers[secretHeader];
   if (secret === undefined || secret === '')
-    throw new TokenEndpointError(400, 'The X-IDENTITY-HEADER header is missing.');
+    throw new TokenEndpointError(400, `The ${legacy ? 'secret' : 'X-IDENTITY-HEADER'} header is missing.`);
   if (secret !== deps.identityHeader)
-    throw new TokenEndpointError(401, 'The X-IDENTITY-HEADER header is not valid.');
-  if (query['api-version'] !== API_VERSION) {
+    throw new TokenEndpointError(401, `The ${legacy ? 'secret' : 'X-IDENTITY-HEADER'} header is not valid.`);
+  if (!legacy && query['api-version'] !== API_VERSION) {
     throw new TokenEndpointError(
       400,
-      `The api-version '${query['api-version'] ?? ''}' is not supported; use ${API_VERSION}.`,
+      `The api-version '${query['api-version'] ?? ''}' is not supported; use ${API_VERSION} or ${LEGACY_API_VERSION}.`,
     );
   }
   const resource = query.resource;
   if (!resource) throw new TokenEndpointError(400, "The 'resource' query parameter is required.");
+  if (!KNOWN_AUDIENCES.includes(resource)) throw unknownResource();
+  if (legacy) {
+    const other = SELECTORS.filter((s) => query[s] !== undefined);
+    if (other.length > 0) {
+      throw new TokenEndpointError(
+        400,
+        `api-version ${LEGACY_API_VERSION} selects an identity by 'clientid' only (got '${other.join("', '")}').`,
+      );
+    }
+  }
 
   const fault = deps.controls.takeFault('token', { method: 'GET', path, body: undefined });
   if (fault?.kind === 'reset') {
@@ -92,7 +135,10 @@ function issue(deps: TokenServerDeps, req: http.IncomingMessage): unknown {
   }
   deps.controls.runHooks('token');
 
-  const identity = selectIdentity(deps, query);
+  const identity = selectIdentity(
+    deps,
+    legacy && query.clientid !== undefined ? { client_id: query.clientid } : legacy ? {} : query,
+  );
   const { token, expiresOn } = deps.authority.issue({
     audience: resource,
     objectId: identity.principalId,
@@ -101,7 +147,7 @@ function issue(deps: TokenServerDeps, req: http.IncomingMessage): unknown {
   });
   return {
     access_token: token,
-    expires_on: String(expiresOn),
+    expires_on: legacy ? legacyExpiresOn(expiresOn) : String(expiresOn),
     resource,
     token_type: 'Bearer',
     client_id: identity.clientId,

@@ -23,7 +23,18 @@ export function renderIdentity(identity: VmIdentity): unknown {
   };
 }
 
-export function renderVm(vm: VmRecord): unknown {
+/**
+ * A VM as Compute returns it, complete enough for clients that print or copy it (`az vm show`): the
+ * hardware, storage, OS and network profiles of a Linux VM made from a marketplace image, with one
+ * managed OS disk and one NIC, shaped as the REST spec's VirtualMachine (specification/compute/
+ * resource-manager/Microsoft.Compute/ComputeRP/stable/{version}/virtualMachine.json; examples/
+ * virtualMachineExamples/VirtualMachine_Get_MaximumSet_Gen.json) and real `az vm show` output. The
+ * emulator models only tags, identity and provisioningState; the profiles are derived from the VM's
+ * name and vmId, fixed for its life, and no write may change them (PATCH takes tags and identity only).
+ */
+export function renderVm(vm: VmRecord, options: { instanceView?: boolean } = {}): unknown {
+  const rgId = `/subscriptions/${vm.subscriptionId}/resourceGroups/${vm.resourceGroup}`;
+  const osDisk = osDiskName(vm);
   return {
     name: vm.name,
     id: vm.id,
@@ -35,10 +46,116 @@ export function renderVm(vm: VmRecord): unknown {
     properties: {
       vmId: vm.vmId,
       hardwareProfile: { vmSize: vm.vmSize },
+      storageProfile: {
+        imageReference: {
+          publisher: 'Canonical',
+          offer: '0001-com-ubuntu-server-jammy',
+          sku: '22_04-lts-gen2',
+          version: 'latest',
+          exactVersion: '22.04.202410020',
+        },
+        osDisk: {
+          osType: 'Linux',
+          name: osDisk,
+          createOption: 'FromImage',
+          caching: 'ReadWrite',
+          managedDisk: {
+            storageAccountType: 'Premium_LRS',
+            id: `${rgId}/providers/Microsoft.Compute/disks/${osDisk}`,
+          },
+          deleteOption: 'Delete',
+          diskSizeGB: 30,
+        },
+        dataDisks: [],
+        diskControllerType: 'SCSI',
+      },
+      osProfile: {
+        computerName: vm.name,
+        adminUsername: 'azureuser',
+        linuxConfiguration: {
+          disablePasswordAuthentication: true,
+          ssh: {
+            publicKeys: [{ path: '/home/azureuser/.ssh/authorized_keys', keyData: EMULATED_SSH_KEY }],
+          },
+          provisionVMAgent: true,
+          patchSettings: { patchMode: 'ImageDefault', assessmentMode: 'ImageDefault' },
+          enableVMAgentPlatformUpdates: false,
+        },
+        secrets: [],
+        allowExtensionOperations: true,
+        requireGuestProvisionSignal: true,
+      },
+      networkProfile: {
+        networkInterfaces: [
+          {
+            id: `${rgId}/providers/Microsoft.Network/networkInterfaces/${vm.name}VMNic`,
+            properties: { deleteOption: 'Detach' },
+          },
+        ],
+      },
       provisioningState: vm.provisioningState,
+      ...(options.instanceView ? { instanceView: instanceView(vm, osDisk) } : {}),
       timeCreated: vm.timeCreated,
       ...(vm.virtualMachineScaleSet ? { virtualMachineScaleSet: { id: vm.virtualMachineScaleSet } } : {}),
     },
+  };
+}
+
+/** A placeholder public key in the OpenSSH format (no private key exists for it). */
+const EMULATED_SSH_KEY =
+  'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEmulatedKeyOfTheLocalAzureEmulatorXXXXXXXXX emulator';
+
+/** Compute names a VM's OS disk `{vm}_OsDisk_1_{32 hex}` (az vm create; seen in az vm show output). */
+function osDiskName(vm: VmRecord): string {
+  return `${vm.name}_OsDisk_1_${vm.vmId.replace(/-/g, '')}`;
+}
+
+/**
+ * `$expand=instanceView`: the VM's runtime view (VirtualMachineInstanceView in the spec): the
+ * provisioning state as a status (`ProvisioningState/succeeded`, `…/updating` while an operation
+ * runs, `…/failed`), the power state (always running: the emulator models no power operations), the
+ * guest agent and the OS disk.
+ */
+function instanceView(vm: VmRecord, osDisk: string): unknown {
+  const state = vm.provisioningState.toLowerCase();
+  const provisioning = {
+    code: `ProvisioningState/${state}`,
+    level: state === 'failed' ? 'Error' : 'Info',
+    displayStatus: state === 'succeeded' ? 'Provisioning succeeded' : vm.provisioningState,
+    ...(state === 'succeeded' ? { time: vm.timeCreated } : {}),
+  };
+  return {
+    computerName: vm.name,
+    osName: 'ubuntu',
+    osVersion: '22.04',
+    vmAgent: {
+      vmAgentVersion: '2.12.0.2',
+      statuses: [
+        {
+          code: 'ProvisioningState/succeeded',
+          level: 'Info',
+          displayStatus: 'Ready',
+          message: 'Guest Agent is running',
+          time: new Date().toISOString(),
+        },
+      ],
+      extensionHandlers: [],
+    },
+    disks: [
+      {
+        name: osDisk,
+        statuses: [
+          {
+            code: 'ProvisioningState/succeeded',
+            level: 'Info',
+            displayStatus: 'Provisioning succeeded',
+            time: vm.timeCreated,
+          },
+        ],
+      },
+    ],
+    hyperVGeneration: 'V2',
+    statuses: [provisioning, { code: 'PowerState/running', level: 'Info', displayStatus: 'VM running' }],
   };
 }
 
@@ -60,8 +177,21 @@ function checkPreconditions(headers: IncomingHttpHeaders, vm: VmRecord): void {
 export const getVm: Handler = (req, ctx) => {
   // An update past its deadline has finished, whether or not anyone polled it.
   const vm = ctx.store.currentVm(requireResource(ctx.store, ctx.store.vms, TYPES.vm, req.params));
-  return ok(renderVm(vm), { ETag: vm.etag });
+  return ok(renderVm(vm, { instanceView: expandsInstanceView(req.query.$expand) }), { ETag: vm.etag });
 };
+
+/**
+ * `$expand` (InstanceViewTypes in the spec): `instanceView`, or `userData`, which the emulator does
+ * not hold (it answers as for a VM without user data). Compute's answer to any other value is not
+ * documented: the emulator says it does not model it.
+ */
+function expandsInstanceView(expand: string | undefined): boolean {
+  if (expand === undefined || expand === '') return false;
+  const value = expand.toLowerCase();
+  if (value === 'instanceview') return true;
+  if (value === 'userdata') return false;
+  throw notImplemented(`$expand=${expand} on a VM (supported: instanceView, userData)`);
+}
 
 export const listVms: Handler = (req, ctx) =>
   pageOf(listScope(ctx.store, ctx.store.vms, req.params), req, ctx, (vm: VmRecord) =>

@@ -107,18 +107,30 @@ describe('authentication', () => {
       expect(claims).toMatchObject({ oid: own.principalId, appid: own.clientId, tid: emu.tenantId });
     });
 
-    it('refuses tokens for the wrong audience: a classic client without credentialScopes asks for its endpoint', async () => {
+    it('issues no token for an audience nothing accepts: a classic client without credentialScopes asks for its endpoint', async () => {
       const msi = new ManagedServiceIdentityClient(new ManagedIdentityCredential(), SUB, {
         endpoint: emu.armEndpoint,
         tlsOptions: { ca: emu.caCertPem },
         retryOptions: { maxRetries: 0 },
       });
+      const before = emu.totals().reads;
 
       const error = await failure(msi.userAssignedIdentities.get('rg-ids', 'id-app'));
 
-      expect(error.statusCode).toBe(401);
-      expect(error.code).toBe('InvalidAuthenticationTokenAudience');
-      expect(error.message).toContain(`'${emu.armEndpoint}'`);
+      // App Service's answer for a resource Entra ID does not know, relayed by the credential.
+      expect(error.message).toContain('An unexpected error occured while fetching the AAD Token.');
+      expect(emu.totals().reads).toBe(before);
+    });
+
+    it("refuses a token minted for another audience with ARM's 401 InvalidAuthenticationTokenAudience", async () => {
+      const { principalId: objectId, clientId } = emu.appIdentity;
+      const token = emu.issueToken({ objectId, clientId, audience: emu.armEndpoint });
+
+      const res = await rawArm(emu, 'GET', `${VM_PATH}?api-version=2026-04-01`, { token });
+
+      expect(res.status).toBe(401);
+      expect(res.body).toMatchObject({ error: { code: 'InvalidAuthenticationTokenAudience' } });
+      expect(JSON.stringify(res.body)).toContain(`'${emu.armEndpoint}'`);
     });
   });
 

@@ -85,6 +85,14 @@ const ACTIONS: Record<OperationName, readonly string[]> = {
   'graph.query': ['Microsoft.ResourceGraph/resources/read'],
   'subscription.list': ['Microsoft.Resources/subscriptions/read'],
   'subscription.get': ['Microsoft.Resources/subscriptions/read'],
+  'resourceGroup.get': ['Microsoft.Resources/subscriptions/resourceGroups/read'],
+  'resourceGroup.list': ['Microsoft.Resources/subscriptions/resourceGroups/read'],
+  'resourceGroup.put': ['Microsoft.Resources/subscriptions/resourceGroups/write'],
+  'roleDefinition.get': ['Microsoft.Authorization/roleDefinitions/read'],
+  'roleDefinition.list': ['Microsoft.Authorization/roleDefinitions/read'],
+  'resource.list': ['Microsoft.Resources/subscriptions/resources/read'],
+  // ARM's cloud metadata is served without a token.
+  'metadata.get': [],
   // Not ARM: the token endpoint and Application Insights ingestion need no ARM permission.
   token: [],
   'ingestion.track': [],

@@ -1,0 +1,69 @@
+// Resource groups (Microsoft.Resources/resourceGroups): GET, PUT and list, the calls every client
+// makes around a runbook (`az group show|create|list`). Shapes from the REST specs
+// (specification/resources/resource-manager/Microsoft.Resources/resources/stable/{version}/resources.json:
+// ResourceGroup {id, name, type, properties.provisioningState, location, managedBy, tags}; PUT
+// answers 201 when it creates the group, 200 when it updates it; examples/CreateResourceGroup.json).
+// A resource group keeps its location: a PUT naming another answers 409 InvalidResourceGroupLocation.
+import { type Handler, ok, pageOf, parseTags, requireObject } from '../armHttp';
+import { invalidResourceGroupLocation, invalidResourceGroupName, locationRequired } from '../errors';
+import type { ResourceGroupRecord } from '../store';
+import { requireResourceGroup, requireSubscription } from './lookup';
+
+export function renderResourceGroup(group: ResourceGroupRecord): unknown {
+  return {
+    id: group.id,
+    name: group.name,
+    type: 'Microsoft.Resources/resourceGroups',
+    location: group.location,
+    ...(Object.keys(group.tags).length > 0 ? { tags: group.tags } : {}),
+    properties: { provisioningState: 'Succeeded' },
+  };
+}
+
+/** 1-90 characters: letters, digits, '-', '_', '.', '(' and ')', not ending in '.' (ARM's naming rules). */
+function checkName(name: string): void {
+  const invalid = [...new Set(name.replace(/[\p{L}\p{Nd}\-_.()]/gu, ''))].join('');
+  if (invalid !== '' || name.length < 1 || name.length > 90 || name.endsWith('.')) {
+    throw invalidResourceGroupName(name, invalid);
+  }
+}
+
+export const getResourceGroup: Handler = (req, ctx) =>
+  ok(
+    renderResourceGroup(
+      requireResourceGroup(ctx.store, req.params.subscriptionId ?? '', req.params.resourceGroup ?? ''),
+    ),
+  );
+
+export const listResourceGroups: Handler = (req, ctx) => {
+  const sub = req.params.subscriptionId ?? '';
+  requireSubscription(ctx.store, sub);
+  return pageOf(ctx.store.listResourceGroups(sub), req, ctx, renderResourceGroup);
+};
+
+export const putResourceGroup: Handler = (req, ctx) => {
+  const sub = req.params.subscriptionId ?? '';
+  const name = req.params.resourceGroup ?? '';
+  requireSubscription(ctx.store, sub);
+  checkName(name);
+  const body = requireObject(req.body);
+  const location = typeof body.location === 'string' ? body.location : '';
+  if (location === '') throw locationRequired();
+  const tags = body.tags === undefined || body.tags === null ? {} : parseTags(body.tags);
+  const existing = ctx.store.getResourceGroup(sub, name);
+  if (existing) {
+    if (normalizeLocation(existing.location) !== normalizeLocation(location)) {
+      throw invalidResourceGroupLocation(location, existing.location);
+    }
+    existing.tags = tags;
+    return ok(renderResourceGroup(existing));
+  }
+  const group = ctx.store.addResourceGroup(sub, name, normalizeLocation(location));
+  group.tags = tags;
+  return { status: 201, body: renderResourceGroup(group) };
+};
+
+/** ARM stores a location's short name: 'West Europe' and 'westeurope' are one location. */
+function normalizeLocation(location: string): string {
+  return location.replace(/\s+/g, '').toLowerCase();
+}
