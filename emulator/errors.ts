@@ -194,6 +194,14 @@ export const invalidResourceGroupLocation = (requested: string, existing: string
     `Invalid resource group location '${requested}'. The Resource group already exists in location '${existing}'.`,
   );
 
+/** The emulator's words: ARM's message for a name too long or ending in '.' is not on record. */
+export const invalidResourceGroupShape = (name: string) =>
+  new ArmError(
+    400,
+    'InvalidResourceGroup',
+    `The provided resource group name '${name}' is invalid: it must be 1 to 90 characters long and must not end in '.'.`,
+  );
+
 export const invalidResourceGroupName = (name: string, invalid: string) =>
   new ArmError(
     400,

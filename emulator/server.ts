@@ -157,8 +157,21 @@ export function createArmServer(deps: ArmServerDeps): https.Server {
 
     try {
       if ('route' in resolved && resolved.route.anonymous) {
+        // No token, so no caller and no bucket: the rest is as for any route (faults, hooks, answer).
         const { route } = resolved;
         const apiVersion = checkApiVersion(query['api-version'], route, () => '');
+        const fault = deps.controls.takeFault(route.operation, {
+          method,
+          path,
+          body: undefined,
+          headers: req.headers,
+        });
+        if (fault?.kind === 'reset') {
+          req.socket.destroy();
+          return;
+        }
+        if (fault) throw faultError(fault, undefined, method, '');
+        deps.controls.runHooks(route.operation);
         const response = route.handler(
           {
             method,

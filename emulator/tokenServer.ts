@@ -11,8 +11,9 @@
 //   "11/05/2021 15:18:31 +00:00", with client_id), microsoft/mssql-jdbc#1135 (the Linux format; Windows
 //   writes "1/10/2020 8:01:28 AM +00:00", Azure/azure-sdk-for-python#9393: the emulator answers as
 //   Linux) and msrestazure's get_msi_token_webapp (the request azure-cli 2.45 sends).
-// A token is issued only for an audience something here accepts (ARM's, Azure Monitor's); any other
-// resource gets App Service's answer for a resource Entra ID does not know: 500, "An unexpected error
+// A token is issued only for an audience something here accepts (ARM's, Azure Monitor's, compared
+// ignoring case and a trailing slash); a well-known Azure resource nothing here serves (Key Vault,
+// Storage, Graph…) gets 501 (not modelled); any other resource gets App Service's answer for a resource Entra ID does not know: 500, "An unexpected error
 // occured while fetching the AAD Token." (its spelling; MSAL for Python's managed_identity.py:
 // "Empirically, wrong resource ends up with a vague statusCode=500", and MSAL.NET's integration test
 // asking for https://managements.azure.com asserts that message). (VM IMDS answers 400
@@ -47,8 +48,29 @@ const API_VERSION = '2019-08-01';
 const LEGACY_API_VERSION = '2017-09-01';
 const SELECTORS = ['client_id', 'object_id', 'principal_id', 'mi_res_id'] as const;
 
+const normalize = (resource: string) => resource.toLowerCase().replace(/\/+$/, '');
+
 /** The resources a token may be for: ARM's audiences and Azure Monitor's (the audit trail's ingestion). */
-const KNOWN_AUDIENCES = [...ALLOWED_AUDIENCES, MONITOR_AUDIENCE, `${MONITOR_AUDIENCE}/`];
+const SERVED_AUDIENCES = new Set([...ALLOWED_AUDIENCES, MONITOR_AUDIENCE].map(normalize));
+
+/**
+ * Real Azure resources Entra ID issues tokens for but nothing here serves: App Service would hand out
+ * a token, the emulator says it does not model them (501) rather than pretend either way.
+ */
+const UNSERVED_AZURE_RESOURCES = new Set(
+  [
+    'https://vault.azure.net',
+    'https://storage.azure.com',
+    'https://graph.microsoft.com',
+    'https://graph.windows.net',
+    'https://database.windows.net',
+    'https://ossrdbms-aad.database.windows.net',
+    'https://cognitiveservices.azure.com',
+    'https://servicebus.azure.net',
+    'https://eventhubs.azure.net',
+    'https://api.loganalytics.io',
+  ].map(normalize),
+);
 
 /** The 2017-09-01 protocol's expires_on: "MM/DD/YYYY HH:MM:SS +00:00" in UTC. */
 export function legacyExpiresOn(epochSeconds: number): string {
@@ -111,7 +133,16 @@ function issue(deps: TokenServerDeps, req: http.IncomingMessage): unknown {
   }
   const resource = query.resource;
   if (!resource) throw new TokenEndpointError(400, "The 'resource' query parameter is required.");
-  if (!KNOWN_AUDIENCES.includes(resource)) throw unknownResource();
+  if (UNSERVED_AZURE_RESOURCES.has(normalize(resource))) {
+    throw new TokenEndpointError(
+      501,
+      `The local Azure emulator issues no tokens for '${resource}': nothing here serves it.`,
+    );
+  }
+  if (!SERVED_AUDIENCES.has(normalize(resource))) throw unknownResource();
+  // 2017-09-01 knows `clientid` only (msrestazure's get_msi_token_webapp: '"client_id" is the only
+  // supported explicit identity option on WebApp'). What App Service does with the newer selectors
+  // there is not on record; the emulator refuses them rather than quietly issue the app's own token.
   if (legacy) {
     const other = SELECTORS.filter((s) => query[s] !== undefined);
     if (other.length > 0) {

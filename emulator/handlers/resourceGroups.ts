@@ -5,7 +5,13 @@
 // answers 201 when it creates the group, 200 when it updates it; examples/CreateResourceGroup.json).
 // A resource group keeps its location: a PUT naming another answers 409 InvalidResourceGroupLocation.
 import { type Handler, ok, pageOf, parseTags, requireObject } from '../armHttp';
-import { invalidResourceGroupLocation, invalidResourceGroupName, locationRequired } from '../errors';
+import {
+  invalidResourceGroupLocation,
+  invalidResourceGroupName,
+  invalidResourceGroupShape,
+  locationRequired,
+  notImplemented,
+} from '../errors';
 import type { ResourceGroupRecord } from '../store';
 import { requireResourceGroup, requireSubscription } from './lookup';
 
@@ -20,12 +26,15 @@ export function renderResourceGroup(group: ResourceGroupRecord): unknown {
   };
 }
 
-/** 1-90 characters: letters, digits, '-', '_', '.', '(' and ')', not ending in '.' (ARM's naming rules). */
+/**
+ * 1-90 characters: letters, digits, '-', '_', '.', '(' and ')', not ending in '.' (the REST spec's
+ * resourceGroupName pattern and length). Invalid characters get ARM's reported message; a name too
+ * long or ending in '.' gets the same code with the emulator's own message (ARM's is not on record).
+ */
 function checkName(name: string): void {
   const invalid = [...new Set(name.replace(/[\p{L}\p{Nd}\-_.()]/gu, ''))].join('');
-  if (invalid !== '' || name.length < 1 || name.length > 90 || name.endsWith('.')) {
-    throw invalidResourceGroupName(name, invalid);
-  }
+  if (invalid !== '') throw invalidResourceGroupName(name, invalid);
+  if (name.length > 90 || name.endsWith('.')) throw invalidResourceGroupShape(name);
 }
 
 export const getResourceGroup: Handler = (req, ctx) =>
@@ -38,6 +47,8 @@ export const getResourceGroup: Handler = (req, ctx) =>
 export const listResourceGroups: Handler = (req, ctx) => {
   const sub = req.params.subscriptionId ?? '';
   requireSubscription(ctx.store, sub);
+  // `az group list --tag` filters by tag (tagName/tagValue): not modelled, and not silently ignored.
+  if (req.query.$filter) throw notImplemented(`$filter on the resource group list ('${req.query.$filter}')`);
   return pageOf(ctx.store.listResourceGroups(sub), req, ctx, renderResourceGroup);
 };
 

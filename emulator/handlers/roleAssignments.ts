@@ -49,12 +49,10 @@ export function renderRoleAssignment(a: RoleAssignmentRecord): unknown {
  * The scope must exist: subscription, resource group, or a resource the emulator holds. Unknown
  * resources get ARM's 404 ResourceNotFound; shapes the emulator does not model get 501.
  */
-export function requireScope(store: Store, scope: string): void {
+export function requireScope(store: Store, scope: string, what = 'role assignments'): void {
   const s = parseScope(scope);
   if (s.unsupported)
-    throw notImplemented(
-      `role assignments at scope '${scope}' (supported: subscription, resource group, resource)`,
-    );
+    throw notImplemented(`${what} at scope '${scope}' (supported: subscription, resource group, resource)`);
   const sub = s.subscriptionId ?? '';
   if (s.resourceGroup === undefined) {
     requireSubscription(store, sub);

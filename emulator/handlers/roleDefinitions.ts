@@ -40,7 +40,7 @@ function render(guid: string, role: BuiltInRole, subscriptionId: string | undefi
 /** The subscription of the scope ('' for the tenant root); an unknown scope answers ARM's 404s. */
 function subscriptionOfScope(store: Parameters<Handler>[1]['store'], scope: string): string | undefined {
   if (scope === '/' || scope === '') return undefined;
-  requireScope(store, scope);
+  requireScope(store, scope, 'role definitions');
   return parseScope(scope).subscriptionId;
 }
 

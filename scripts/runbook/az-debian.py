@@ -22,10 +22,14 @@ import pkgutil
 import runpy
 import sys
 
+from azure.cli.core import __version__ as AZ_VERSION
 from azure.cli.core.profiles import ResourceType
 from azure.cli.core.profiles._shared import AZURE_API_PROFILES, SDKProfile
 import azure.mgmt.authorization
 import azure.mgmt.compute
+
+if AZ_VERSION != '2.45.0':
+    sys.exit(f"az-debian.py patches Debian bookworm's azure-cli 2.45.0, not {AZ_VERSION}: run az itself")
 
 # 1. Compute: versions the installed SDK has (its v2022_08_01-style packages).
 HAVE = sorted(

@@ -52,19 +52,28 @@ export AZURE_CORE_NO_COLOR=yes REQUESTS_CA_BUNDLE="$NODE_EXTRA_CA_CERTS"
 export HTTPS_PROXY=http://127.0.0.1:9 HTTP_PROXY=http://127.0.0.1:9 NO_PROXY=127.0.0.1,localhost
 # As App Service sets it: msrestazure then speaks the 2017-09-01 protocol to MSI_ENDPOINT with MSI_SECRET.
 export APPSETTING_WEBSITE_SITE_NAME=acrpull-runbook
-# Debian's own Python, where Debian's az and its SDK packages live (not a python3 earlier on PATH).
-AZ_DEBIAN=(/usr/bin/python3 scripts/runbook/az-debian.py)
+# Debian's az 2.45 (its modules in Debian's own Python, not a python3 earlier on PATH): the two
+# commands its packaging breaks go through az-debian.py. Any other az (Microsoft's packages, pip)
+# runs them as they are.
+if [[ "$(/usr/bin/python3 -c 'from azure.cli.core import __version__; print(__version__)' 2>/dev/null)" == 2.45.0 ]]; then
+  AZ_DEBIAN=(/usr/bin/python3 scripts/runbook/az-debian.py)
+  VIA="  # via az-debian.py"
+else
+  AZ_DEBIAN=(az)
+  VIA=
+fi
 
 step az cloud register --name AcrpullEmulator --endpoint-resource-manager "$ACRPULL_ARM_ENDPOINT/"
 az cloud register --name AcrpullEmulator --endpoint-resource-manager "$ACRPULL_ARM_ENDPOINT/" --only-show-errors
 az cloud set --name AcrpullEmulator --only-show-errors
 step az login --identity --username "$EMULATOR_OPERATOR_CLIENT_ID"
 az login --identity --username "$EMULATOR_OPERATOR_CLIENT_ID" --output none
-[[ "$(az account show --query id -o tsv)" == "$SUB" ]] || fail "az login did not find subscription $SUB"
+ACCOUNT=$(az account show --query id -o tsv)
+[[ "$ACCOUNT" == "$SUB" ]] || fail "az login found subscription '$ACCOUNT', not $SUB"
 
 step az group show --name rg-identities
-[[ "$(az group show --name rg-identities --query properties.provisioningState -o tsv)" == Succeeded ]] ||
-  fail "az group show"
+GROUP_STATE=$(az group show --name rg-identities --query properties.provisioningState -o tsv)
+[[ "$GROUP_STATE" == Succeeded ]] || fail "az group show: '$GROUP_STATE'"
 step az resource list --resource-type Microsoft.ContainerRegistry/registries
 REGISTRY_ID=$(az resource list --resource-type Microsoft.ContainerRegistry/registries \
   --query "[?name=='contosoapps'].id | [0]" -o tsv)
@@ -76,22 +85,23 @@ IDENTITY_ID=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])' <"
 PRINCIPAL_ID=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["principalId"])' <"$WORK/identity.json")
 
 step az role assignment create --role AcrPull --assignee-object-id "$PRINCIPAL_ID" \
-  --assignee-principal-type ServicePrincipal --scope "$REGISTRY_ID" "  # via az-debian.py"
+  --assignee-principal-type ServicePrincipal --scope "$REGISTRY_ID" "$VIA"
 ROLE=$("${AZ_DEBIAN[@]}" role assignment create --role AcrPull --assignee-object-id "$PRINCIPAL_ID" \
   --assignee-principal-type ServicePrincipal --scope "$REGISTRY_ID" --query roleDefinitionId -o tsv)
 [[ "$ROLE" == */roleDefinitions/7f951dda-4ed3-4680-a7ca-43fe172d538d ]] || fail "AcrPull not granted (got '$ROLE')"
 # `az role assignment list` looks principals up in Microsoft Graph, which the emulator does not serve:
 # read the assignments back with az rest (ARM's list, filtered by principal) instead.
 step az rest --method get --url "<registry>/providers/Microsoft.Authorization/roleAssignments?\$filter=principalId eq '…'"
-[[ "$(az rest --method get \
+LISTED=$(az rest --method get \
   --url "$ACRPULL_ARM_ENDPOINT$REGISTRY_ID/providers/Microsoft.Authorization/roleAssignments?api-version=2022-04-01&\$filter=principalId eq '$PRINCIPAL_ID'" \
   --query "value[?ends_with(properties.roleDefinitionId, '7f951dda-4ed3-4680-a7ca-43fe172d538d')] | length(@)" \
-  -o tsv)" == 1 ]] || fail "AcrPull assignment not listed"
+  -o tsv)
+[[ "$LISTED" == 1 ]] || fail "AcrPull assignments listed for the identity: '$LISTED', not 1"
 
-step az vm identity assign --resource-group rg-apps --name vm-web-01 --identities "$IDENTITY_ID" "  # via az-debian.py"
+step az vm identity assign --resource-group rg-apps --name vm-web-01 --identities "$IDENTITY_ID" "$VIA"
 "${AZ_DEBIAN[@]}" vm identity assign --resource-group rg-apps --name vm-web-01 --identities "$IDENTITY_ID" \
   --output none
-step az vm identity show --resource-group rg-apps --name vm-web-01 "  # via az-debian.py"
+step az vm identity show --resource-group rg-apps --name vm-web-01 "$VIA"
 "${AZ_DEBIAN[@]}" vm identity show --resource-group rg-apps --name vm-web-01 --output json | tee "$WORK/vm-identity.json"
 python3 - "$IDENTITY_ID" "$WORK/vm-identity.json" <<'PY' || fail "the identity is not on the VM"
 import json, sys
@@ -99,10 +109,11 @@ wanted, path = sys.argv[1].lower(), sys.argv[2]
 identity = json.load(open(path))
 assert wanted in {k.lower() for k in (identity.get("userAssignedIdentities") or {})}, identity
 PY
-step az vm show --resource-group rg-apps --name vm-web-01 "  # via az-debian.py"
-"${AZ_DEBIAN[@]}" vm show --resource-group rg-apps --name vm-web-01 \
+step az vm show --resource-group rg-apps --name vm-web-01 "$VIA"
+SHOWN=$("${AZ_DEBIAN[@]}" vm show --resource-group rg-apps --name vm-web-01 \
   --query '{os: storageProfile.osDisk.osType, computer: osProfile.computerName, nic: networkProfile.networkInterfaces[0].id}' \
-  --output tsv | grep -q $'^Linux\tvm-web-01\t.*/networkInterfaces/vm-web-01VMNic$' || fail "az vm show"
+  --output tsv)
+[[ "$SHOWN" == $'Linux\tvm-web-01\t'*/networkInterfaces/vm-web-01VMNic ]] || fail "az vm show: '$SHOWN'"
 
 # --- the app: its event for the VM ------------------------------------------------------------------
 step "app: Event Grid event for vm-web-01 (ACRPULL_IDENTITY_OVERRIDES=contosoapps=<the runbook's identity>)"

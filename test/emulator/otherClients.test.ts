@@ -14,7 +14,8 @@ beforeAll(async () => {
   emu = await startEmulator();
   emu.seedResourceGroup(SUB, 'rg-ids', 'westeurope');
   emu.seedVm({ ...placed(RG, 'vm-web-01'), tags: { acrPull: 'contosoapps' } });
-  emu.seedIdentity(placed('rg-ids', 'id-operator'));
+  const operator = emu.seedIdentity(placed('rg-ids', 'id-operator'));
+  emu.seedVm({ ...placed(RG, 'vm-web-02'), userAssignedIdentityIds: [operator.id] });
   registryId = emu.seedRegistry(placed(RG, 'contosoapps')).id;
 });
 
@@ -51,7 +52,7 @@ describe('ARM cloud metadata (/metadata/endpoints)', () => {
     });
   });
 
-  it('answers an unpublished api-version as ARM answers for its own endpoints', async () => {
+  it('answers a version no client sends as ARM answers for its own types (not verified for this endpoint)', async () => {
     const res = await rawArm(emu, 'GET', '/metadata/endpoints?api-version=2016-01-01', { token: false });
 
     expect(res.status).toBe(400);
@@ -104,6 +105,7 @@ describe('resource groups', () => {
     expect(missing.status).toBe(404);
     expect(missing.body.error?.code).toBe('ResourceGroupNotFound');
     expect(noLocation.status).toBe(400);
+    expect(noLocation.body.error?.code).toBe('LocationRequired');
     expect(unpublished.body.error?.code).toBe('InvalidApiVersionParameter');
   });
 });
@@ -182,8 +184,10 @@ describe('generic resource list', () => {
     const res = await rawArm(emu, 'GET', path);
 
     expect((res.body.value as { id: string }[]).map((r) => r.id)).toEqual([registryId]);
-    expect((vms.body.value as { name: string; tags: unknown }[]).map((r) => [r.name, r.tags])).toEqual([
-      ['vm-web-01', { acrPull: 'contosoapps' }],
+    const listed = vms.body.value as { name: string; tags?: unknown; identity?: { type: string } }[];
+    expect(listed.map((r) => [r.name, r.tags, r.identity?.type])).toEqual([
+      ['vm-web-01', { acrPull: 'contosoapps' }, undefined],
+      ['vm-web-02', undefined, 'UserAssigned'],
     ]);
   });
 });
@@ -249,7 +253,12 @@ describe("App Service's legacy managed-identity protocol (MSI_ENDPOINT / MSI_SEC
     const body = JSON.parse(app.text);
     expect(app.status).toBe(200);
     expect(body).toMatchObject({ token_type: 'Bearer', resource: 'https://management.core.windows.net/' });
-    expect(body.expires_on).toMatch(/^\d\d\/\d\d\/\d{4} \d\d:\d\d:\d\d \+00:00$/);
+    // "MM/DD/YYYY HH:MM:SS +00:00", UTC: the token's own expiry, for the app's own identity.
+    const m = /^(\d\d)\/(\d\d)\/(\d{4}) (\d\d):(\d\d):(\d\d) \+00:00$/.exec(body.expires_on);
+    const [mo, d, y, h, mi, sec] = (m ?? []).slice(1).map(Number);
+    const appClaims = JSON.parse(Buffer.from(body.access_token.split('.')[1], 'base64url').toString());
+    expect(appClaims.oid).toBe(emu.appIdentity.principalId);
+    expect(Date.UTC(y ?? 0, (mo ?? 1) - 1, d, h, mi, sec) / 1000).toBe(appClaims.exp);
     const claims = JSON.parse(
       Buffer.from(JSON.parse(user.text).access_token.split('.')[1], 'base64url').toString(),
     );
@@ -270,8 +279,8 @@ describe("App Service's legacy managed-identity protocol (MSI_ENDPOINT / MSI_SEC
     expect(JSON.parse(unknownClient.text).message).toBe('Unable to load the proper Managed Identity.');
   });
 
-  it('refuses a token for an audience nothing here accepts, in either protocol, as App Service does (500)', async () => {
-    const legacy = await legacyToken('resource=https://vault.azure.net&api-version=2017-09-01', {
+  it('refuses a token for a resource Entra ID does not know, in either protocol, as App Service does (500)', async () => {
+    const legacy = await legacyToken('resource=https://managements.azure.com&api-version=2017-09-01', {
       secret: emu.identityHeader,
     });
     const current = await new Promise<{ status: number; text: string }>((resolve, reject) => {
@@ -294,5 +303,126 @@ describe("App Service's legacy managed-identity protocol (MSI_ENDPOINT / MSI_SEC
       expect(res.status).toBe(500);
       expect(JSON.parse(res.text).message).toBe('An unexpected error occured while fetching the AAD Token.');
     }
+  });
+});
+
+describe('edges a client may hit', () => {
+  it('takes injected faults and hooks on the metadata endpoint like any route', async () => {
+    let hooked = 0;
+    emu.onBeforeOperation('metadata.get', () => {
+      hooked += 1;
+    });
+    emu.injectFault({ operation: 'metadata.get', status: 503, code: 'ServiceUnavailable' });
+
+    const faulted = await rawArm(emu, 'GET', '/metadata/endpoints?api-version=2015-01-01', { token: false });
+    const next = await rawArm(emu, 'GET', '/metadata/endpoints?api-version=2015-01-01', { token: false });
+
+    expect([faulted.status, next.status]).toEqual([503, 200]);
+    // As on every route, a request a fault answers never reaches the hooks.
+    expect(hooked).toBe(1);
+  });
+
+  it('refuses resource group names too long or ending in a dot, and says it does not filter the list', async () => {
+    const put = (name: string) =>
+      rawArm(emu, 'PUT', `/subscriptions/${SUB}/resourcegroups/${name}?api-version=2022-09-01`, {
+        body: { location: 'eastus' },
+      });
+    const filter = encodeURIComponent("tagName eq 'owner'");
+
+    const dotted = await put('rg-dotted.');
+    const long = await put('r'.repeat(91));
+    const longest = await put('r'.repeat(90));
+    const filtered = await rawArm(
+      emu,
+      'GET',
+      `/subscriptions/${SUB}/resourcegroups?api-version=2022-09-01&$filter=${filter}`,
+    );
+
+    expect([dotted.status, long.status, longest.status, filtered.status]).toEqual([400, 400, 201, 501]);
+    expect(dotted.body.error?.code).toBe('InvalidResourceGroup');
+  });
+
+  it('filters role definitions by type, and answers for a scope that does not exist as ARM does', async () => {
+    const path = `/subscriptions/${SUB}/providers/Microsoft.Authorization/roleDefinitions?api-version=2022-04-01`;
+    const nowherePath = `/subscriptions/${SUB}/resourceGroups/rg-nowhere/providers/Microsoft.Authorization/roleDefinitions`;
+
+    const builtIn = await rawArm(
+      emu,
+      'GET',
+      `${path}&$filter=${encodeURIComponent("type eq 'BuiltInRole'")}`,
+    );
+    const custom = await rawArm(emu, 'GET', `${path}&$filter=${encodeURIComponent("type eq 'CustomRole'")}`);
+    const nowhere = await rawArm(emu, 'GET', `${nowherePath}?api-version=2022-04-01`);
+
+    expect((builtIn.body.value as unknown[]).length).toBeGreaterThan(5);
+    expect(custom.body.value).toEqual([]);
+    expect(nowhere.status).toBe(404);
+    expect(nowhere.body.error?.code).toBe('ResourceGroupNotFound');
+  });
+
+  it('filters resources by name, answers 404 for a group that does not exist, and refuses $top', async () => {
+    const filter = encodeURIComponent("name eq 'id-operator'");
+
+    const byName = await rawArm(
+      emu,
+      'GET',
+      `/subscriptions/${SUB}/resources?api-version=2021-04-01&$filter=${filter}`,
+    );
+    const nowhere = await rawArm(
+      emu,
+      'GET',
+      `/subscriptions/${SUB}/resourceGroups/rg-nowhere/resources?api-version=2021-04-01`,
+    );
+    const top = await rawArm(emu, 'GET', `/subscriptions/${SUB}/resources?api-version=2021-04-01&$top=1`);
+
+    expect((byName.body.value as { type: string }[]).map((r) => r.type)).toEqual([
+      'Microsoft.ManagedIdentity/userAssignedIdentities',
+    ]);
+    expect(nowhere.body.error?.code).toBe('ResourceGroupNotFound');
+    expect(top.status).toBe(501);
+  });
+
+  it('expands resources as az resource list asks (createdTime, provisioningState; changedTime is not tracked)', async () => {
+    const path = `/subscriptions/${SUB}/resources?api-version=2022-09-01&$filter=${encodeURIComponent("name eq 'id-operator'")}`;
+
+    const expanded = await rawArm(emu, 'GET', `${path}&$expand=createdTime,changedTime,provisioningState`);
+    const other = await rawArm(emu, 'GET', `${path}&$expand=properties`);
+
+    const [identity] = expanded.body.value as Record<string, unknown>[];
+    expect(identity).toMatchObject({ provisioningState: 'Succeeded', createdTime: expect.any(String) });
+    expect(identity?.changedTime).toBeUndefined();
+    expect(other.status).toBe(501);
+  });
+
+  it('takes $expand=userData (it holds none) and says it does not model other $expand values', async () => {
+    const userData = await rawArm(
+      emu,
+      'GET',
+      `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.Compute/virtualMachines/vm-web-02?api-version=2022-08-01&$expand=userData`,
+    );
+    const other = await rawArm(
+      emu,
+      'GET',
+      `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.Compute/virtualMachines/vm-web-02?api-version=2022-08-01&$expand=resiliencyView`,
+    );
+
+    expect(userData.status).toBe(200);
+    expect((userData.body.properties as Record<string, unknown>).instanceView).toBeUndefined();
+    expect(other.status).toBe(501);
+  });
+
+  it('wants the secret header in the legacy protocol, and says which real Azure resources it does not serve', async () => {
+    const query = 'resource=https://management.core.windows.net/&api-version=2017-09-01';
+
+    const missing = await legacyToken(query, {});
+    const vault = await legacyToken('resource=https://vault.azure.net&api-version=2017-09-01', {
+      secret: emu.identityHeader,
+    });
+    const monitor = await legacyToken('resource=https://monitor.azure.com/&api-version=2017-09-01', {
+      secret: emu.identityHeader,
+    });
+
+    // Key Vault is real (App Service would issue a token); nothing here serves it: not modelled.
+    expect([missing.status, vault.status, monitor.status]).toEqual([400, 501, 200]);
   });
 });
