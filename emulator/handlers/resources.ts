@@ -58,7 +58,12 @@ function parseFilter(filter: string | undefined): (r: Generic) => boolean {
  * left out rather than invented.
  */
 function parseExpand(expand: string | undefined): Set<string> {
-  const asked = new Set((expand ?? '').split(',').map((v) => v.trim().toLowerCase()).filter(Boolean));
+  const asked = new Set(
+    (expand ?? '')
+      .split(',')
+      .map((v) => v.trim().toLowerCase())
+      .filter(Boolean),
+  );
   const other = [...asked].filter((v) => !['createdtime', 'changedtime', 'provisioningstate'].includes(v));
   if (other.length > 0) throw notImplemented(`$expand=${other.join(',')} on the resource list`);
   return asked;
