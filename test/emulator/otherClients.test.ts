@@ -222,14 +222,14 @@ describe('VM bodies', () => {
   });
 });
 
-function legacyToken(
-  query: string,
+/** One GET to the managed-identity endpoint: `${identityEndpoint}${suffix}`. */
+function tokenRequest(
+  suffix: string,
   headers: Record<string, string>,
 ): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
-    // msrestazure's request: `${MSI_ENDPOINT}/?resource=…&api-version=2017-09-01[&clientid=…]`.
     http
-      .get(`${emu.identityEndpoint}/?${query}`, { headers }, (res) => {
+      .get(`${emu.identityEndpoint}${suffix}`, { headers }, (res) => {
         let text = '';
         res.on('data', (chunk) => {
           text += chunk;
@@ -239,6 +239,9 @@ function legacyToken(
       .on('error', reject);
   });
 }
+
+/** msrestazure's request: `${MSI_ENDPOINT}/?resource=…&api-version=2017-09-01[&clientid=…]`. */
+const legacyToken = (query: string, headers: Record<string, string>) => tokenRequest(`/?${query}`, headers);
 
 describe("App Service's legacy managed-identity protocol (MSI_ENDPOINT / MSI_SECRET, 2017-09-01)", () => {
   const query = 'resource=https://management.core.windows.net/&api-version=2017-09-01';
@@ -283,21 +286,10 @@ describe("App Service's legacy managed-identity protocol (MSI_ENDPOINT / MSI_SEC
     const legacy = await legacyToken('resource=https://managements.azure.com&api-version=2017-09-01', {
       secret: emu.identityHeader,
     });
-    const current = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-      http
-        .get(
-          `${emu.identityEndpoint}?api-version=2019-08-01&resource=${encodeURIComponent('https://managements.azure.com')}`,
-          { headers: { 'X-IDENTITY-HEADER': emu.identityHeader } },
-          (res) => {
-            let text = '';
-            res.on('data', (c) => {
-              text += c;
-            });
-            res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-          },
-        )
-        .on('error', reject);
-    });
+    const current = await tokenRequest(
+      `?api-version=2019-08-01&resource=${encodeURIComponent('https://managements.azure.com')}`,
+      { 'X-IDENTITY-HEADER': emu.identityHeader },
+    );
 
     for (const res of [legacy, current]) {
       expect(res.status).toBe(500);
