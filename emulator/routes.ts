@@ -219,7 +219,10 @@ function explainMiss(method: string, path: string, segs: string[], apiVersion: s
   return pathNotFound(path);
 }
 
-export type RouteResult = { route: Route; params: Record<string, string> } | { error: ArmError };
+export type RouteResult =
+  | { route: Route; params: Record<string, string> }
+  /** `anonymous`: the path is a token-less route's (another method): answered without a token too. */
+  | { error: ArmError; anonymous?: boolean };
 
 export function resolveRoute(method: string, path: string, apiVersion: string): RouteResult {
   const segs = path.split('/').filter(Boolean);
@@ -230,6 +233,11 @@ export function resolveRoute(method: string, path: string, apiVersion: string): 
     if (route.method === method) return { route, params };
     methodMismatch ??= route;
   }
-  if (methodMismatch) return { error: notImplemented(`${method} on ${methodMismatch.resourceType}`) };
+  if (methodMismatch) {
+    return {
+      error: notImplemented(`${method} on ${methodMismatch.resourceType}`),
+      ...(methodMismatch.anonymous ? { anonymous: true } : {}),
+    };
+  }
   return { error: explainMiss(method, path, segs, apiVersion) };
 }

@@ -156,6 +156,7 @@ export function createArmServer(deps: ArmServerDeps): https.Server {
     if (deps.settings.latencyMs > 0) await sleep(deps.settings.latencyMs);
 
     try {
+      if ('error' in resolved && resolved.anonymous) throw resolved.error;
       if ('route' in resolved && resolved.route.anonymous) {
         // No token, so no caller and no bucket: the rest is as for any route (faults, hooks, answer).
         const { route } = resolved;

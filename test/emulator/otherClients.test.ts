@@ -309,7 +309,11 @@ describe('edges a client may hit', () => {
     const faulted = await rawArm(emu, 'GET', '/metadata/endpoints?api-version=2015-01-01', { token: false });
     const next = await rawArm(emu, 'GET', '/metadata/endpoints?api-version=2015-01-01', { token: false });
 
+    const posted = await rawArm(emu, 'POST', '/metadata/endpoints?api-version=2015-01-01', { token: false });
+
     expect([faulted.status, next.status]).toEqual([503, 200]);
+    // Another method: no token asked for either, and the emulator says what it does not model.
+    expect(posted.status).toBe(501);
     // As on every route, a request a fault answers never reaches the hooks.
     expect(hooked).toBe(1);
   });
