@@ -73,3 +73,10 @@ export function parseScope(scope: string): ParsedScope {
   if (lower[4] !== 'providers' || segs.length !== 8) return { unsupported: true };
   return { ...parsed, type: `${segs[5]}/${segs[6]}`, name: segs[7] };
 }
+
+/** ARM compares locations ignoring case and spaces ("West Europe" = "westeurope"): its short name. */
+export function normalizeLocation(location: string): string {
+  return location.replace(/\s+/g, '').toLowerCase();
+}
+
+export const sameLocation = (a: string, b: string) => normalizeLocation(a) === normalizeLocation(b);

@@ -11,11 +11,13 @@ export interface BuiltInRole {
 }
 
 /**
- * The built-in roles the emulator knows, by role GUID: names, descriptions and permissions as the
- * built-in roles reference lists them (learn.microsoft.com/azure/role-based-access-control/
- * built-in-roles and its category pages: containers, general, identity, privileged, compute).
- * Contributor's and Virtual Machine Contributor's lists are abridged (the leading entries only): no
- * client here reads them, and the emulator does not evaluate permissions.
+ * The built-in roles the emulator knows, by role GUID. Checked against a source: AcrPull, AcrPush and
+ * AcrDelete (learn.microsoft.com/azure/role-based-access-control/built-in-roles/containers), Reader
+ * (an azure-cli recording, test_role_assignment_create_using_principal_type.yaml). The others' names
+ * and GUIDs are the well-known ones; their descriptions and permission lists are given as the
+ * built-in roles reference publishes them but were not re-checked here, and Contributor's and Virtual
+ * Machine Contributor's lists are abridged (the leading entries only). No client here reads them, and
+ * the emulator evaluates no permissions.
  */
 export const ROLE_DEFINITIONS: Readonly<Record<string, BuiltInRole>> = {
   '7f951dda-4ed3-4680-a7ca-43fe172d538d': {

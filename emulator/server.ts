@@ -157,51 +157,19 @@ export function createArmServer(deps: ArmServerDeps): https.Server {
 
     try {
       if ('error' in resolved && resolved.anonymous) throw resolved.error;
-      if ('route' in resolved && resolved.route.anonymous) {
-        // No token, so no caller and no bucket: the rest is as for any route (faults, hooks, answer).
-        const { route } = resolved;
-        const apiVersion = checkApiVersion(query['api-version'], route, () => '');
-        const fault = deps.controls.takeFault(route.operation, {
+      // ARM's cloud metadata needs no token: no caller, and no caller's bucket to take from. The rest
+      // (faults, hooks, the handler) is as for any route.
+      const anonymous = 'route' in resolved && resolved.route.anonymous === true;
+      const caller = anonymous ? ANONYMOUS : deps.authority.authenticate(req.headers.authorization);
+      if (!anonymous) {
+        admit(
+          'route' in resolved ? resolved.route : undefined,
+          subscriptionOf(params),
           method,
-          path,
-          body: undefined,
-          headers: req.headers,
-        });
-        if (fault?.kind === 'reset') {
-          req.socket.destroy();
-          return;
-        }
-        if (fault) throw faultError(fault, undefined, method, '');
-        deps.controls.runHooks(route.operation);
-        const response = route.handler(
-          {
-            method,
-            path,
-            query,
-            headers: req.headers,
-            body: undefined,
-            params,
-            apiVersion,
-            caller: ANONYMOUS,
-          },
-          {
-            store: deps.store,
-            settings: deps.settings,
-            baseUrl: deps.baseUrl(),
-            correlationId: headers['x-ms-correlation-request-id'] ?? '',
-          },
+          caller,
+          headers,
         );
-        sendJson(res, response.status, response.body, { ...headers, ...response.headers });
-        return;
       }
-      const caller = deps.authority.authenticate(req.headers.authorization);
-      admit(
-        'route' in resolved ? resolved.route : undefined,
-        subscriptionOf(params),
-        method,
-        caller,
-        headers,
-      );
       if ('error' in resolved) throw resolved.error;
       const { route } = resolved;
       const apiVersion = checkApiVersion(query['api-version'], route, () =>

@@ -2,7 +2,7 @@
 // lists, each with ARM's systemData (who created it, from the caller's token: systemData.ts). Ids come back with a lowercase `resourcegroups` segment, as the real service returns them.
 import { type Handler, ok, pageOf, parseTags, requireObject } from '../armHttp';
 import { invalidParameter, invalidResourceLocation, invalidResourceName, locationRequired } from '../errors';
-import { TYPES } from '../resourceIds';
+import { sameLocation, TYPES } from '../resourceIds';
 import type { IdentityRecord } from '../store';
 import { actorOf, modifiedSystemData } from '../systemData';
 import { listScope, requireResource, requireResourceGroup } from './lookup';
@@ -26,10 +26,6 @@ export function renderIdentity(i: IdentityRecord): unknown {
     systemData: { ...i.systemData },
   };
 }
-
-/** ARM compares locations ignoring case and spaces ("East US" = "eastus"). */
-const sameLocation = (a: string, b: string) =>
-  a.replace(/\s/g, '').toLowerCase() === b.replace(/\s/g, '').toLowerCase();
 
 function readIsolationScope(properties: unknown): string | undefined {
   if (properties === undefined || properties === null) return undefined;

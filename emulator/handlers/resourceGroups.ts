@@ -12,6 +12,7 @@ import {
   locationRequired,
   notImplemented,
 } from '../errors';
+import { normalizeLocation, sameLocation } from '../resourceIds';
 import type { ResourceGroupRecord } from '../store';
 import { requireResourceGroup, requireSubscription } from './lookup';
 
@@ -63,7 +64,7 @@ export const putResourceGroup: Handler = (req, ctx) => {
   const tags = body.tags === undefined || body.tags === null ? {} : parseTags(body.tags);
   const existing = ctx.store.getResourceGroup(sub, name);
   if (existing) {
-    if (normalizeLocation(existing.location) !== normalizeLocation(location)) {
+    if (!sameLocation(existing.location, location)) {
       throw invalidResourceGroupLocation(location, existing.location);
     }
     existing.tags = tags;
@@ -73,8 +74,3 @@ export const putResourceGroup: Handler = (req, ctx) => {
   group.tags = tags;
   return { status: 201, body: renderResourceGroup(group) };
 };
-
-/** ARM stores a location's short name: 'West Europe' and 'westeurope' are one location. */
-function normalizeLocation(location: string): string {
-  return location.replace(/\s+/g, '').toLowerCase();
-}

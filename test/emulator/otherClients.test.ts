@@ -43,6 +43,15 @@ describe('ARM cloud metadata (/metadata/endpoints)', () => {
     const list = await rawArm(emu, 'GET', '/metadata/endpoints?api-version=2019-05-01', { token: false });
     const one = await rawArm(emu, 'GET', '/metadata/endpoints?api-version=2022-09-01', { token: false });
 
+    const v2018 = await rawArm(emu, 'GET', '/metadata/endpoints?api-version=2018-01-01', { token: false });
+    const v2015 = await rawArm(emu, 'GET', '/metadata/endpoints?api-version=2015-01-01', { token: false });
+
+    // 2018-01-01 adds graphAudience and the tenant to 2015-01-01's object.
+    expect(v2018.body).toMatchObject({
+      graphAudience: expect.any(String),
+      authentication: { tenant: 'common' },
+    });
+    expect(v2015.body.graphAudience).toBeUndefined();
     expect(Array.isArray(list.body)).toBe(true);
     const [cloud] = list.body as unknown as Record<string, unknown>[];
     expect(cloud).toMatchObject({ name: 'AzureCloud', resourceManager: `${emu.armEndpoint}/` });
