@@ -1,6 +1,6 @@
 // The benchmark fleet: N VMs over 3 subscriptions, 20 registries and 4 regions, seeded into the
 // emulator in one of three states.
-import type { Emulator } from '../emulator';
+import type { Emulator } from '@acrpull/azure-emulator';
 
 export const SUBSCRIPTIONS = [
   'aaaaaaaa-0000-0000-0000-000000000001',

@@ -2,7 +2,7 @@
 // jest. Each scenario's app side runs in its own process (worker.ts) so its peak RSS is the app's.
 import { fork } from 'node:child_process';
 import path from 'node:path';
-import { DEFAULT_LIMITS, type Emulator, startEmulator } from '../emulator';
+import { DEFAULT_LIMITS, type Emulator, startEmulator } from '@acrpull/azure-emulator';
 import {
   appSettings,
   BENCH_OPERATION_MS,

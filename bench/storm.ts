@@ -5,7 +5,12 @@
 // every VM is compliant, against the least any correct app could need under ARM's budgets.
 import { fork } from 'node:child_process';
 import path from 'node:path';
-import { DEFAULT_LIMITS, resourceWriteSuccessEvent, retryDelayMs, startEmulator } from '../emulator';
+import {
+  DEFAULT_LIMITS,
+  resourceWriteSuccessEvent,
+  retryDelayMs,
+  startEmulator,
+} from '@acrpull/azure-emulator';
 import { appSettings, BENCH_OPERATION_MS, SUBSCRIPTIONS, seedFleet } from './fleet';
 import type { StormFromWorker, StormToWorker } from './stormWorker';
 

@@ -5,8 +5,8 @@
 // environment: the lines `npm run emulator` prints, plus ACRPULL_IDENTITY_OVERRIDES.
 // Usage: ts-node --transpile-only scripts/runbook/checkApp.ts <VM resource id>
 import { readFileSync } from 'node:fs';
+import { resourceWriteSuccessEvent } from '@acrpull/azure-emulator';
 import { InvocationContext } from '@azure/functions';
-import { resourceWriteSuccessEvent } from '../../emulator';
 import { MemoryAuditSink } from '../../src/audit/auditRecord';
 import { loadSettings } from '../../src/config/settings';
 import { createVmWriteHandler } from '../../src/handlers/vmWriteHandler';

@@ -4,8 +4,8 @@
 import http from 'node:http';
 import { ManagedServiceIdentityClient } from '@azure/arm-msi';
 import { DefaultAzureCredential, ManagedIdentityCredential } from '@azure/identity';
-import { type Emulator, OPERATIONS, startEmulator } from '../../emulator';
-import { type Clients, clientsFor, failure, placed, rawArm, SUB } from './helpers';
+import { type Emulator, OPERATIONS, startEmulator } from '../src';
+import { type Clients, clientsFor, failure, placed, rawArm, SUB } from '../src/testing';
 
 const RG = 'rg-apps';
 const VM_PATH = `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.Compute/virtualMachines/vm-web-01`;

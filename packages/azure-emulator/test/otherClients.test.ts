@@ -2,8 +2,8 @@
 // ARM's cloud metadata without a token, resource groups, role definitions, the generic resource
 // list, a VM's instance view and full body, and App Service's legacy managed-identity protocol.
 import http from 'node:http';
-import { type Emulator, startEmulator } from '../../emulator';
-import { ACR_PULL, clientsFor, placed, rawArm, SUB } from './helpers';
+import { type Emulator, startEmulator } from '../src';
+import { ACR_PULL, clientsFor, placed, rawArm, SUB } from '../src/testing';
 
 let emu: Emulator;
 const RG = 'rg-apps';

@@ -41,7 +41,7 @@ async function main(): Promise<void> {
     location: LOCATION,
   });
 
-  const caPath = path.resolve(__dirname, '..', '.emulator', 'ca.pem');
+  const caPath = path.resolve(process.cwd(), '.emulator', 'ca.pem');
   mkdirSync(path.dirname(caPath), { recursive: true });
   writeFileSync(caPath, emu.caCertPem);
 

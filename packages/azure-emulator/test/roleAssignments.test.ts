@@ -2,7 +2,7 @@
 // which sends scopes as given, so every path starts `//subscriptions/...`.
 import { randomUUID } from 'node:crypto';
 import type { FullOperationResponse } from '@azure/core-client';
-import { type Emulator, type RegistryRecord, startEmulator } from '../../emulator';
+import { type Emulator, type RegistryRecord, startEmulator } from '../src';
 import {
   ACR_PULL,
   type Clients,
@@ -13,7 +13,7 @@ import {
   rawArm,
   roleDefinitionId,
   SUB,
-} from './helpers';
+} from '../src/testing';
 
 const compact = (id: string) => id.replace(/-/g, '');
 

@@ -1,9 +1,9 @@
 // The emulator at the benchmark's scale: 10,000 VMs seeded and queried quickly, async operations
 // indexed by VM and bounded in number. Time limits are generous (a shared CI machine is noisy): they
 // catch accidental quadratic work, not small regressions.
-import { type Emulator, startEmulator } from '../../emulator';
-import { FINISHED_OPERATIONS_KEPT, Store } from '../../emulator/store';
-import { rawArm } from './helpers';
+import { type Emulator, startEmulator } from '../src';
+import { FINISHED_OPERATIONS_KEPT, Store } from '../src/store';
+import { rawArm } from '../src/testing';
 
 const SUBS = [
   '00000000-0000-0000-0000-000000000001',

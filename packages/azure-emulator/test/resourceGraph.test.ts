@@ -2,8 +2,8 @@
 // compared case-insensitively), paging by $skipToken, subscription scopes, refusals of what the
 // emulator does not evaluate, and the snapshot freeze that stands in for Resource Graph's lag.
 import type { QueryRequestOptions, ResourceGraphClient } from '@azure/arm-resourcegraph';
-import { type Emulator, startEmulator } from '../../emulator';
-import { failure, placed, rawArm, SUB, tenantClientsFor } from './helpers';
+import { type Emulator, startEmulator } from '../src';
+import { failure, placed, rawArm, SUB, tenantClientsFor } from '../src/testing';
 
 const SUB2 = '00000000-0000-0000-0000-0000000000bb';
 const UNKNOWN_SUB = '00000000-0000-0000-0000-0000000000cc';

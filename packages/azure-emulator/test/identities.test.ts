@@ -1,7 +1,7 @@
 // Microsoft.ManagedIdentity/userAssignedIdentities through the real @azure/arm-msi client.
 import type { FullOperationResponse } from '@azure/core-client';
-import { type Emulator, startEmulator } from '../../emulator';
-import { type Clients, clientsFor, failure, placed, rawArm, SUB, staticCredential } from './helpers';
+import { type Emulator, startEmulator } from '../src';
+import { type Clients, clientsFor, failure, placed, rawArm, SUB, staticCredential } from '../src/testing';
 
 const RG = 'rg-identities';
 let emu: Emulator;

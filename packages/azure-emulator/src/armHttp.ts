@@ -1,6 +1,7 @@
 // The contract between the ARM server and its handlers: what a handler receives and returns, plus
 // the helpers every handler shares (paging, body checks).
 import type { IncomingHttpHeaders } from 'node:http';
+import type { Caller } from './caller';
 import { invalidRequestContent, invalidSkipToken } from './errors';
 import type { Store } from './store';
 import type { SystemDataCreatedBy } from './systemData';
@@ -33,16 +34,9 @@ export interface EmulatorSettings {
   systemDataCreatedBy: SystemDataCreatedBy;
 }
 
-export type ConcurrentWrites = 'preempt' | 'conflict';
+export type { Caller } from './caller';
 
-export interface Caller {
-  objectId: string;
-  tenantId: string;
-  /** The token's `appid`: the application (client) id. */
-  clientId: string;
-  /** The token came from a managed-identity endpoint (it carries `xms_mirid`). */
-  managedIdentity: boolean;
-}
+export type ConcurrentWrites = 'preempt' | 'conflict';
 
 export interface ArmRequest {
   method: string;

@@ -3,10 +3,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
+import type { Emulator, SeedVm, VmOperationView } from './api';
 import type { EmulatorSettings } from './armHttp';
 import type { Controls } from './controls';
 import { operationUrl } from './handlers/operations';
-import type { Emulator, SeedVm, VmOperationView } from './index';
 import type { IngestionAuth } from './ingestion/server';
 import type { TelemetryStore } from './ingestion/telemetryStore';
 import type { RequestLimiter } from './rateLimit';

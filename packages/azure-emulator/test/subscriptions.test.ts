@@ -1,8 +1,8 @@
 // The subscriptions API through the real @azure/arm-resources-subscriptions client: every
 // subscription with a seeded resource group is listed (paged like any ARM list), and can be read.
 import type { SubscriptionClient } from '@azure/arm-resources-subscriptions';
-import { type Emulator, startEmulator } from '../../emulator';
-import { failure, rawArm, SUB, tenantClientsFor } from './helpers';
+import { type Emulator, startEmulator } from '../src';
+import { failure, rawArm, SUB, tenantClientsFor } from '../src/testing';
 
 const OTHERS = ['00000000-0000-0000-0000-0000000000b1', '00000000-0000-0000-0000-0000000000b2'];
 

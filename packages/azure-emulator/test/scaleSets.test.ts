@@ -1,8 +1,8 @@
 // Microsoft.Compute/virtualMachineScaleSets through the real @azure/arm-compute client: GET and lists,
 // PATCH with the VM's identity semantics and etags as a long-running operation, Flexible scale sets
 // (user-assigned identities only, no ids in GET), and scale sets in Resource Graph.
-import { type Emulator, startEmulator } from '../../emulator';
-import { type Clients, clientsFor, failure, placed, rawArm, SUB, tenantClientsFor } from './helpers';
+import { type Emulator, startEmulator } from '../src';
+import { type Clients, clientsFor, failure, placed, rawArm, SUB, tenantClientsFor } from '../src/testing';
 
 const RG = 'rg-apps';
 const FAST = { updateIntervalInMs: 60 };

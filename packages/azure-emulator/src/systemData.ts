@@ -8,7 +8,7 @@
 //   id or the object id is not documented, so the emulator does either (`systemDataCreatedBy`) and the
 //   tests run both; the app accepts both ids of its own identity;
 // - a user: the user's sign-in name, `User` (only seeds here: the emulator issues no user tokens).
-import type { Caller } from './armHttp';
+import type { Caller } from './caller';
 
 export type CreatedByType = 'User' | 'Application' | 'ManagedIdentity' | 'Key';
 

@@ -3,9 +3,9 @@
 // gzip and plain bodies, bad JSON, foreign instrumentation keys, partial success, faults.
 import { gzipSync } from 'node:zlib';
 import { TelemetryClient } from 'applicationinsights';
-import { type Emulator, startEmulator } from '../../emulator';
+import { type Emulator, startEmulator } from '../src';
+import { rawIngestion } from '../src/testing';
 import { type ConnectionSpy, spyOnConnections } from './connectionSpy';
-import { rawIngestion } from './helpers';
 
 const OTHER_KEY = '11111111-2222-3333-4444-555555555555';
 

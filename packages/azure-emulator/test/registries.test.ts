@@ -1,7 +1,7 @@
 // Microsoft.ContainerRegistry/registries through the real (modular) @azure/arm-containerregistry
 // client, whose deserializer needs complete bodies.
-import { type Emulator, startEmulator } from '../../emulator';
-import { type Clients, clientsFor, failure, placed, SUB } from './helpers';
+import { type Emulator, startEmulator } from '../src';
+import { type Clients, clientsFor, failure, placed, SUB } from '../src/testing';
 
 let emu: Emulator;
 let clients: Clients;

@@ -2,8 +2,8 @@
 // preempt the running operation (Canceled / OperationPreempted; azure-sdk-for-java#1783,
 // osbuild/osbuild-composer#1447, cockroachdb/cockroach#77613), or refuse it with 409. The emulator
 // does either (preempt by default), for the VM's creation and for another writer's update.
-import { type Emulator, OPERATION_PREEMPTED, startEmulator, VM_OWNER } from '../../emulator';
-import { type Clients, clientsFor, failure, placed, rawArm, SUB } from './helpers';
+import { type Emulator, OPERATION_PREEMPTED, startEmulator, VM_OWNER } from '../src';
+import { type Clients, clientsFor, failure, placed, rawArm, SUB } from '../src/testing';
 
 const RG = 'rg-apps';
 // The app's own updates run 50 ms (others' as long as each test says); the SDK polls every 60 ms.

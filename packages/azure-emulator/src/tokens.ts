@@ -1,7 +1,7 @@
 // Access tokens: JWTs signed with a secret that lives only in this process, so ARM accepts exactly the
 // tokens this emulator issued, and checks expiry and audience like ARM does.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { Caller } from './armHttp';
+import type { Caller } from './caller';
 import {
   ALLOWED_AUDIENCES,
   authenticationHeaderInvalid,

@@ -8,7 +8,7 @@ import { ManagedServiceIdentityClient } from '@azure/arm-msi';
 import { ResourceGraphClient } from '@azure/arm-resourcegraph';
 import { SubscriptionClient } from '@azure/arm-resources-subscriptions';
 import type { TokenCredential } from '@azure/core-auth';
-import type { Emulator, TokenSubject } from '../../emulator';
+import type { Emulator, TokenSubject } from './index';
 
 export const SUB = '00000000-0000-0000-0000-0000000000aa';
 export const ACR_PULL = '7f951dda-4ed3-4680-a7ca-43fe172d538d';

@@ -2,8 +2,8 @@
 // Resource Graph's per-caller quota window. Off by default; when on, an empty bucket answers 429 with
 // Retry-After and ARM's wording, and the x-ms-ratelimit-remaining-* headers report the same bucket.
 import http from 'node:http';
-import { type Emulator, startEmulator } from '../../emulator';
-import { clientsFor, failure, placed, rawArm, SUB, tenantClientsFor } from './helpers';
+import { type Emulator, startEmulator } from '../src';
+import { clientsFor, failure, placed, rawArm, SUB, tenantClientsFor } from '../src/testing';
 
 const SUB2 = '00000000-0000-0000-0000-0000000000bb';
 const VM = `/subscriptions/${SUB}/resourceGroups/rg-apps/providers/Microsoft.Compute/virtualMachines/vm-1`;

@@ -1,7 +1,7 @@
 // Microsoft.Compute/virtualMachines through the real @azure/arm-compute client: PATCH identity
 // semantics, etags, the long-running operation, errors and paging.
-import { type Emulator, type IdentityRecord, startEmulator } from '../../emulator';
-import { type Clients, clientsFor, failure, placed, rawArm, SUB } from './helpers';
+import { type Emulator, type IdentityRecord, startEmulator } from '../src';
+import { type Clients, clientsFor, failure, placed, rawArm, SUB } from '../src/testing';
 
 const RG = 'rg-apps';
 const IDS = 'rg-identities';
