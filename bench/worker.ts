@@ -7,7 +7,7 @@ import { Deadline } from '../src/azure/retry';
 import { loadSettings } from '../src/config/settings';
 import { silentLogger } from '../src/core/logger';
 import { createVmWriteHandler } from '../src/handlers/vmWriteHandler';
-import { sweep } from '../src/reconcile/sweep';
+import { sweep } from '../src/reconcile/sweep/sweep';
 import { createRuntime } from '../src/runtime';
 
 export type WorkerRequest =

@@ -3,15 +3,17 @@
 // DefaultAzureCredential via the emulator's managed-identity endpoint), redelivering on Event Grid's
 // schedule while the handler throws (one VM is still being created when its event arrives), then
 // delivers the events our own PATCHes cause, and prints what happened and what it cost in ARM requests.
+
+import { deliverWithRetries, resourceWriteSuccessEvent, startEmulator } from '@acrpull/azure-emulator';
 import { InvocationContext } from '@azure/functions';
-import { deliverWithRetries, resourceWriteSuccessEvent, startEmulator } from '../emulator';
 import { FanOutAuditSink, MemoryAuditSink } from '../src/audit/auditRecord';
 import { loadSettings } from '../src/config/settings';
 import { findTagValue } from '../src/core/tag';
-import { SCALE_SET_WRITE, TAGS_WRITE } from '../src/core/vmWriteEvent';
 import { createVmWriteHandler } from '../src/handlers/vmWriteHandler';
-import type { VmResult } from '../src/reconcile/reconcileVm';
+import type { TargetResult } from '../src/reconcile/perTarget/reconcileTarget';
 import { createAuditSink, createRuntime } from '../src/runtime';
+import { SCALE_SET_WRITE, TAGS_WRITE } from '../src/targets/writeEvent';
+import { fleet as fleetOf } from '../test/support/fleet';
 
 const SUB = '00000000-0000-0000-0000-000000000001';
 /** How long vm-build-01's creation runs. */
@@ -65,142 +67,41 @@ async function main(): Promise<void> {
   try {
     emu.seedResourceGroup(SUB, 'rg-acrpull-identities', 'eastus');
     emu.seedResourceGroup(SUB, 'rg-apps', 'eastus');
-    emu.seedRegistry({ subscriptionId: SUB, resourceGroup: 'rg-registries', name: 'contosoapps' });
-    emu.seedRegistry({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-registries',
-      name: 'contosoabac',
-      roleAssignmentMode: 'AbacRepositoryPermissions',
-    });
-    emu.seedRegistry({ subscriptionId: SUB, resourceGroup: 'rg-finance', name: 'financeprivate' });
+    const seed = fleetOf(emu, { subscriptionId: SUB, identityResourceGroup: 'rg-acrpull-identities' });
+    seed.registry('contosoapps');
+    seed.registry('contosoabac', { abac: true });
+    seed.registry('financeprivate', { resourceGroup: 'rg-finance' });
 
     // An already-compliant VM: its identity, grant and attachment exist from an earlier run.
-    const existing = emu.seedIdentity({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-acrpull-identities',
-      name: 'id-acrpull-contosoapps-westeurope',
-      location: 'westeurope',
-      createdBy: 'app', // made by the app in an earlier run: ARM's systemData says so
-    });
-    emu.seedRoleAssignment({
-      scope: `/subscriptions/${SUB}/resourceGroups/rg-registries/providers/Microsoft.ContainerRegistry/registries/contosoapps`,
-      roleDefinitionId: `/subscriptions/${SUB}/providers/Microsoft.Authorization/roleDefinitions/7f951dda-4ed3-4680-a7ca-43fe172d538d`,
-      principalId: existing.principalId,
-      principalType: 'ServicePrincipal',
-    });
+    const existing = seed.appPullIdentity('contosoapps', 'westeurope');
+    seed.pullGrant('contosoapps', existing, { principalType: 'ServicePrincipal' });
     // Someone with write on the identity resource group made a pull identity's name first: ARM's
     // systemData says who, so the app neither grants nor attaches it, whatever its name and tags say.
-    emu.seedIdentity({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-acrpull-identities',
-      name: 'id-acrpull-contosoapps-northeurope',
-      location: 'northeurope',
-      createdBy: { by: 'mallory@contoso.example', type: 'User' },
-    });
-    const appIdentity = emu.seedIdentity({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-apps',
-      name: 'id-batch-app',
-      location: 'eastus',
-    });
+    seed.plantedPullIdentity('contosoapps', 'northeurope', { by: 'mallory@contoso.example', type: 'User' });
+    const appIdentity = seed.identity('id-batch-app');
 
     const fleet = [
-      emu.seedVm({
-        subscriptionId: SUB,
-        resourceGroup: 'rg-apps',
-        name: 'vm-web-01',
-        location: 'eastus',
-        tags: { acrPull: 'contosoapps' },
-      }),
-      emu.seedVm({
-        subscriptionId: SUB,
-        resourceGroup: 'rg-apps',
-        name: 'vm-web-02',
-        location: 'eastus',
-        tags: { AcrPull: 'contosoapps.azurecr.io' },
-      }),
-      emu.seedVm({
-        subscriptionId: SUB,
-        resourceGroup: 'rg-apps',
-        name: 'vm-eu-01',
-        location: 'westeurope',
-        tags: { acrPull: 'contosoapps' },
-        userAssignedIdentityIds: [existing.id],
-      }),
-      emu.seedVm({
-        subscriptionId: SUB,
-        resourceGroup: 'rg-apps',
-        name: 'vm-batch-01',
-        location: 'eastus',
-        tags: { acrPull: 'contosoabac' },
-        systemAssigned: true,
-        userAssignedIdentityIds: [appIdentity.id],
-      }),
-      emu.seedVm({
-        subscriptionId: SUB,
-        resourceGroup: 'rg-apps',
-        name: 'vm-multi-01',
-        location: 'eastus',
-        tags: { acrPull: 'contosoapps;contosoabac' },
-      }),
-      emu.seedVm({
-        subscriptionId: SUB,
-        resourceGroup: 'rg-apps',
-        name: 'vm-finance-01',
-        location: 'eastus',
-        tags: { acrPull: 'financeprivate' },
-      }),
+      seed.vm('vm-web-01', { tag: 'contosoapps' }),
+      seed.vm('vm-web-02', { tags: { AcrPull: 'contosoapps.azurecr.io' } }),
+      seed.vm('vm-eu-01', { tag: 'contosoapps', location: 'westeurope', identities: [existing] }),
+      seed.vm('vm-batch-01', { tag: 'contosoabac', systemAssigned: true, identities: [appIdentity] }),
+      seed.vm('vm-multi-01', { tag: 'contosoapps;contosoabac' }),
+      seed.vm('vm-finance-01', { tag: 'financeprivate' }),
       // Its owner's deployment is still creating it when Event Grid sends the write event.
-      emu.seedVm({
-        subscriptionId: SUB,
-        resourceGroup: 'rg-apps',
-        name: 'vm-build-01',
-        location: 'eastus',
-        tags: { acrPull: 'contosoapps' },
-        provisioning: { forMs: CREATION_MS },
-      }),
+      seed.vm('vm-build-01', { tag: 'contosoapps', creatingForMs: CREATION_MS }),
       // Its only identity is its owner's: workloads on it may ask IMDS for a token without a client id.
-      emu.seedVm({
-        subscriptionId: SUB,
-        resourceGroup: 'rg-apps',
-        name: 'vm-legacy-01',
-        location: 'eastus',
-        tags: { acrPull: 'contosoapps' },
-        userAssignedIdentityIds: [appIdentity.id],
-      }),
-      emu.seedVm({
-        subscriptionId: SUB,
-        resourceGroup: 'rg-apps',
-        name: 'vm-north-01',
-        location: 'northeurope',
-        tags: { acrPull: 'contosoapps' },
-      }),
-      emu.seedVm({
-        subscriptionId: SUB,
-        resourceGroup: 'rg-apps',
-        name: 'vm-typo-01',
-        location: 'eastus',
-        tags: { acrPull: 'contoso-apps!' },
-      }),
+      seed.vm('vm-legacy-01', { tag: 'contosoapps', identities: [appIdentity] }),
+      seed.vm('vm-north-01', { tag: 'contosoapps', location: 'northeurope' }),
+      seed.vm('vm-typo-01', { tag: 'contoso-apps!' }),
       // A Uniform scale set (Manual upgrades): the identity goes on the scale set, no instance upgrade.
-      emu.seedScaleSet({
-        subscriptionId: SUB,
-        resourceGroup: 'rg-apps',
-        name: 'ss-workers',
-        location: 'eastus',
-        tags: { acrPull: 'contosoapps' },
-        upgradeMode: 'Manual',
-      }),
+      seed.scaleSet('ss-workers', { tag: 'contosoapps', upgradeMode: 'Manual' }),
       // Its owner removed the acrPull tag: with ACRPULL_REVOKE=on the app's pull identity goes (the
       // identity itself stays: vm-eu-01 holds it too).
-      emu.seedVm({
-        subscriptionId: SUB,
-        resourceGroup: 'rg-apps',
-        name: 'vm-retired-01',
-        location: 'westeurope',
+      seed.vm('vm-retired-01', {
         tags: { retired: 'true' },
+        location: 'westeurope',
         systemAssigned: true,
-        userAssignedIdentityIds: [existing.id],
+        identities: [existing],
       }),
     ];
     const tagWritten = new Set([fleet[fleet.length - 1]?.id]);
@@ -248,7 +149,7 @@ async function main(): Promise<void> {
     console.log(
       `acrpull-autopilot demo: ${fleet.length} VMs and scale sets, emulator at ${emu.armEndpoint}\n`,
     );
-    const results = new Map<string, { result?: VmResult; error?: string; deliveries: number }>();
+    const results = new Map<string, { result?: TargetResult; error?: string; deliveries: number }>();
     let n = 0;
     for (const vm of fleet) {
       const delivered = event(vm.id, ++n, PLATFORM_TEAM, tagWritten.has(vm.id) ? 'tags' : 'write');

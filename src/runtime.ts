@@ -10,15 +10,15 @@ import { ContainerRegistries } from './azure/containerRegistries';
 import { ResourceGraph } from './azure/resourceGraph';
 import { RoleAssignments } from './azure/roleAssignments';
 import { Subscriptions } from './azure/subscriptions';
+import { TargetResources } from './azure/targetResources';
 import { UserAssignedIdentities } from './azure/userAssignedIdentities';
-import { VirtualMachines } from './azure/virtualMachines';
 import { loadSettings, type Settings, startupWarnings } from './config/settings';
 import type { Logger } from './core/logger';
 import { principalFromToken, type SelfPrincipal } from './core/ownership';
-import { ProvenIdentities } from './reconcile/provenIdentities';
-import type { ReconcileDeps, WhoAmI } from './reconcile/reconcileDeps';
-import type { SweepDeps } from './reconcile/sweep';
-import { VerifiedPairs } from './reconcile/verifiedPairs';
+import type { ReconcileDeps, WhoAmI } from './reconcile/deps';
+import { VerifiedPairs } from './reconcile/pair/verifiedPairs';
+import { ProofCache } from './reconcile/proofCache';
+import type { SweepDeps } from './reconcile/sweep/sweep';
 
 /** Everything both triggers need; the event path uses the ReconcileDeps part. */
 export interface Runtime extends SweepDeps {}
@@ -69,7 +69,7 @@ export function createRuntime(settings: Settings, options: RuntimeOptions = {}):
   );
   return {
     settings,
-    vms: new VirtualMachines(clients, {
+    targets: new TargetResources(clients, {
       firstPollDelayMs: settings.attachFirstPollMs,
       pollIntervalMs: options.pollIntervalMs ?? 2_000,
     }),
@@ -87,7 +87,7 @@ export function createRuntime(settings: Settings, options: RuntimeOptions = {}):
       }),
     log,
     whoAmI: selfPrincipal(credential, settings.armAudience),
-    proven: new ProvenIdentities(),
+    proven: new ProofCache(),
     verifiedPairs: new VerifiedPairs(),
     ...(options.retry ? { retry: options.retry } : {}),
   };

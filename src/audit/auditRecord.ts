@@ -55,7 +55,10 @@ export interface AuditRecord {
   readonly outcome: AuditOutcome;
   readonly mode: Mode;
   readonly trigger: Trigger;
+  /** The target's resource id: a VM's or a scale set's (the name kept for the queries written against it). */
   readonly vmId: string;
+  /** The target's ARM resource type (Microsoft.Compute/virtualMachines or …/virtualMachineScaleSets). */
+  readonly targetType?: string;
   readonly registry?: string;
   readonly registryId?: string;
   readonly identityId?: string;

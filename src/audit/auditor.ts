@@ -8,6 +8,7 @@ export interface AuditContext {
   readonly mode: Mode;
   readonly trigger: Trigger;
   readonly vmId: string;
+  readonly targetType?: string;
   readonly eventId?: string;
   readonly correlationId?: string;
   readonly eventTime?: string;

@@ -9,6 +9,7 @@ import { ResourceGraphClient } from '@azure/arm-resourcegraph';
 import { SubscriptionClient } from '@azure/arm-resources-subscriptions';
 import type { TokenCredential } from '@azure/core-auth';
 import type { PipelinePolicy } from '@azure/core-rest-pipeline';
+import { idKey } from '../core/resourceId';
 import { abortableCredential } from './abortableCredential';
 
 export interface ArmConnection {
@@ -37,7 +38,7 @@ export const USER_AGENT = 'acrpull-autopilot/0.1.0';
 function cached<T>(build: (subscriptionId: string) => T): (subscriptionId: string) => T {
   const clients = new Map<string, T>();
   return (subscriptionId) => {
-    const key = subscriptionId.toLowerCase();
+    const key = idKey(subscriptionId);
     let client = clients.get(key);
     if (!client) {
       client = build(key);

@@ -1,5 +1,6 @@
 // One place that maps ARM failures to retry / terminal. Everything that talks to ARM goes through it.
 import { isRestError } from '@azure/core-rest-pipeline';
+import { deferralReasonOf } from '../core/busy';
 
 export interface ArmFailure {
   readonly retryable: boolean;
@@ -180,4 +181,10 @@ export class ArmOperationError extends Error {
 /** True for a response that means "not there" (used where absence is a normal answer). */
 export function isNotFound(error: unknown): boolean {
   return isRestError(error) && error.statusCode === 404;
+}
+
+/** Why a failed operation is a deferral (the target busy, the budget spent), else undefined: core/busy.ts decides. */
+export function deferralReason(error: unknown): string | undefined {
+  if (!(error instanceof ArmOperationError)) return undefined;
+  return deferralReasonOf({ ...error.failure, attempts: error.attempts, summary: error.message });
 }

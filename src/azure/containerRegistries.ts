@@ -1,6 +1,6 @@
 // Container registry adapter: finds the registry a tag refers to, over the real registry client.
 
-import { parseRegistryId, type RegistryIdRef } from '../core/resourceId';
+import { idKey, parseRegistryId, type RegistryIdRef } from '../core/resourceId';
 import type { RegistryRef } from '../core/tag';
 import type { ArmClients } from './armClients';
 import { isNotFound } from './armErrors';
@@ -61,9 +61,7 @@ export class ContainerRegistries {
     const hit = this.cache.get(ref.name);
     const maxAge = options.allowCached ? this.cacheTtlMs : (options.cachedWithinMs ?? 0);
     if (hit && this.now() - hit.at < maxAge) return { found: true, registry: hit.registry };
-    const missKey = `${ref.form === 'resourceId' ? ref.registry.id.toLowerCase() : ref.name}|${subscriptions
-      .map((s) => s.toLowerCase())
-      .join(',')}`;
+    const missKey = `${ref.form === 'resourceId' ? idKey(ref.registry.id) : ref.name}|${subscriptions.map(idKey).join(',')}`;
     const miss = this.notFound.get(missKey);
     if (miss && this.now() - miss.at < this.notFoundTtlMs) return { found: false, searched: miss.searched };
     const resolution = await this.resolveFresh(ref, subscriptions, options.listings, options.abortSignal);
@@ -96,7 +94,7 @@ export class ContainerRegistries {
       const registry = await this.get(ref.registry, abortSignal);
       return registry ? { found: true, registry } : { found: false, searched: [ref.registry.id] };
     }
-    const searched = [...new Set(subscriptions.map((s) => s.toLowerCase()))];
+    const searched = [...new Set(subscriptions.map(idKey))];
     for (const subscriptionId of searched) {
       let listing = listings?.get(subscriptionId);
       if (!listing) {

@@ -1,6 +1,8 @@
 // Resource Graph adapter: finds every VM and scale set carrying the tag, a page of up to 1,000 rows at
 // a time (one query for both types: Resource Graph's quota counts queries).
 // The snapshot can lag ARM; callers re-read a VM before writing to it.
+
+import { resourceGraphTypes } from '../targets';
 import type { ArmClients } from './armClients';
 import { parseQuotaResetsAfter } from './armErrors';
 import { sleep } from './retry';
@@ -38,7 +40,7 @@ function kqlString(value: string): string {
 export function taggedVmQuery(tagKey: string): string {
   return [
     'resources',
-    "| where type in~ ('microsoft.compute/virtualmachines', 'microsoft.compute/virtualmachinescalesets')",
+    `| where type in~ (${resourceGraphTypes()})`,
     '| mv-expand bagexpansion=array tags',
     `| where tostring(tags[0]) =~ ${kqlString(tagKey)}`,
     '| project id, location, tagKey = tostring(tags[0]), tagValue = tostring(tags[1]), identity',
@@ -55,7 +57,7 @@ export function pullIdentityHoldersQuery(identityResourceGroupId: string, tagKey
   const prefix = `${identityResourceGroupId}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-acrpull-`;
   return [
     'resources',
-    "| where type in~ ('microsoft.compute/virtualmachines', 'microsoft.compute/virtualmachinescalesets')",
+    `| where type in~ (${resourceGraphTypes()})`,
     `| where tostring(identity) contains ${kqlString(prefix)}`,
     `| where tostring(tags) !contains ${kqlString(`"${tagKey}":`)}`,
     '| project id, location, tags, identity',

@@ -1,6 +1,6 @@
 // Role-assignment adapter: one ARM call per method, over the real authorization client.
 import { isRestError } from '@azure/core-rest-pipeline';
-import { isAtOrBelow } from '../core/resourceId';
+import { isAtOrBelow, sameId } from '../core/resourceId';
 import { roleDefinitionId, roleGuidOf } from '../core/roles';
 import type { ArmClients } from './armClients';
 
@@ -42,7 +42,7 @@ export class RoleAssignments {
       const scope = assignment.scope ?? '';
       if (
         roleGuidOf(assignment.roleDefinitionId ?? '') === request.roleGuid.toLowerCase() &&
-        (assignment.principalId ?? '').toLowerCase() === request.principalId.toLowerCase() &&
+        sameId(assignment.principalId ?? '', request.principalId) &&
         scope !== '' &&
         isAtOrBelow(request.scope, scope)
       ) {

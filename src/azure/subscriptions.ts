@@ -1,4 +1,6 @@
 // Subscriptions adapter: every subscription the app's identity can see, when none are configured.
+
+import { idKey } from '../core/resourceId';
 import type { ArmClients } from './armClients';
 
 export class Subscriptions {
@@ -11,7 +13,7 @@ export class Subscriptions {
       .subscriptions()
       .subscriptions.list(abortSignal ? { abortSignal } : {})) {
       if (subscription.subscriptionId && (subscription.state ?? 'Enabled') === 'Enabled') {
-        ids.push(subscription.subscriptionId.toLowerCase());
+        ids.push(idKey(subscription.subscriptionId));
       }
     }
     return ids;

@@ -6,10 +6,11 @@ import type { AuditRecord } from '../audit/auditRecord';
 import { MemoryAuditSink } from '../audit/auditRecord';
 import { Deadline } from '../azure/retry';
 import { loadSettings, type Settings } from '../config/settings';
-import { parseComputeId } from '../core/resourceId';
-import { reconcileVm } from '../reconcile/reconcileVm';
-import { sweep } from '../reconcile/sweep';
+import { reconcileTarget } from '../reconcile/perTarget/reconcileTarget';
+import { describeStep, type TargetPlan } from '../reconcile/perTarget/steps';
+import { sweep } from '../reconcile/sweep/sweep';
 import { createRuntime, operatorCredential, type RuntimeOptions } from '../runtime';
+import { parseTargetId } from '../targets';
 
 export const USAGE = `usage: acrpull-autopilot reconcile [--what-if | --apply] [--subscription <id>]... [--vm <vmId>]...
 
@@ -57,7 +58,7 @@ export function parseReconcileArgs(argv: readonly string[]): Parsed | 'help' {
   if (values.apply && values['what-if']) throw new UsageError('choose one of --what-if and --apply');
   const vms = values.vm ?? [];
   for (const vm of vms)
-    if (!parseComputeId(vm))
+    if (!parseTargetId(vm))
       throw new UsageError(`--vm ${JSON.stringify(vm)} is not a virtual machine or scale set resource id`);
   return { apply: values.apply === true, subscriptions: values.subscription ?? [], vms };
 }
@@ -99,14 +100,16 @@ export async function runReconcileCommand(argv: readonly string[], io: CliIo): P
   );
 
   const outcomes = new Map<string, string>();
+  const plans = new Map<string, TargetPlan>();
   if (parsed.vms.length > 0) {
     for (const vmId of parsed.vms) {
-      const result = await reconcileVm(runtime, {
+      const result = await reconcileTarget(runtime, {
         vmId,
         trigger: 'cli',
         deadline: new Deadline(settings.sweepTimeBudgetMs),
       });
       outcomes.set(result.vmId, result.outcome);
+      plans.set(result.vmId, result.plan);
     }
   } else {
     let lastShown = 0;
@@ -122,7 +125,10 @@ export async function runReconcileCommand(argv: readonly string[], io: CliIo): P
         }
       },
     });
-    for (const vm of result.vms) outcomes.set(vm.vmId, vm.outcome);
+    for (const target of result.targets) {
+      outcomes.set(target.vmId, target.outcome);
+      if (target.plan) plans.set(target.vmId, target.plan);
+    }
     if (!result.summary.finished) io.err(`acrpull-autopilot: stopped early: ${result.summary.reason}`);
     if (result.discoveryFailed) {
       io.err(`acrpull-autopilot: ${result.summary.reason}`);
@@ -130,6 +136,7 @@ export async function runReconcileCommand(argv: readonly string[], io: CliIo): P
     }
   }
   printTable(io, outcomes, audit.records);
+  printPlans(io, plans, parsed.apply);
   const failed = [...outcomes.values()].filter((o) => o === 'failed').length;
   const counts = countBy([...outcomes.values()]);
   const order = ['changed', 'planned', 'compliant', 'rejected', 'skipped', 'untagged', 'deferred', 'failed'];
@@ -141,6 +148,24 @@ export async function runReconcileCommand(argv: readonly string[], io: CliIo): P
     }`,
   );
   return failed > 0 ? 1 : 0;
+}
+
+/**
+ * The plan of each target the run reconciled, step by step: the same plan --apply executes (what-if
+ * records it as planned). Targets settled from the sweep's snapshot needed none.
+ */
+function printPlans(io: CliIo, plans: ReadonlyMap<string, TargetPlan>, applied: boolean): void {
+  const lines: string[] = [];
+  for (const [targetId, plan] of plans) {
+    const steps = plan.steps.map(describeStep).filter((s) => s.step !== 'nothing');
+    if (steps.length === 0) continue;
+    const name = parseTargetId(targetId)?.name ?? targetId;
+    lines.push(`${name}: ${steps.map((s) => (s.registry ? `${s.step} ${s.registry}` : s.step)).join(', ')}`);
+  }
+  if (lines.length === 0) return;
+  io.out('');
+  io.out(applied ? 'plan (executed):' : 'plan (what --apply would execute):');
+  for (const line of lines) io.out(`  ${line}`);
 }
 
 function countBy(values: readonly string[]): Record<string, number> {
@@ -162,7 +187,7 @@ function printTable(io: CliIo, outcomes: ReadonlyMap<string, string>, records: r
   for (const [vmId, outcome] of outcomes) {
     const vmRecords = byVm.get(vmId) ?? [];
     if (outcome === 'compliant' && vmRecords.length === 0) continue;
-    const name = parseComputeId(vmId)?.name ?? vmId;
+    const name = parseTargetId(vmId)?.name ?? vmId;
     for (const r of vmRecords.length > 0 ? vmRecords : [undefined]) {
       rows.push([
         name,

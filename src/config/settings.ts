@@ -2,7 +2,7 @@
 // misconfigured deployment says what to fix instead of failing on the first event.
 import { z } from 'zod';
 import { type AllowRule, parseAllowlist } from '../core/allowlist';
-import type { SingleIdentityVms } from '../core/attachPlan';
+import type { SingleIdentityVms } from '../core/imdsDefault';
 import { type IdentityOverride, identityOverride } from '../core/pullIdentity';
 import { parseResourceGroupId, parseUserAssignedIdentityId, type ResourceGroupRef } from '../core/resourceId';
 

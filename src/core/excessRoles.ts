@@ -2,7 +2,7 @@
 // role assignments can give a pull identity more (Contributor on a subscription, say), and every
 // workload on every VM it is attached to then has it. The app never grants anything but the pull
 // roles at a registry, so anything else was granted by someone else. Pure.
-import { sameId } from './resourceId';
+import { idKey, sameId } from './resourceId';
 import { ACR_PULL_ROLE, REPOSITORY_READER_ROLE } from './roles';
 
 export interface Assignment {
@@ -20,7 +20,7 @@ const PULL_ROLES = new Set([ACR_PULL_ROLE, REPOSITORY_READER_ROLE]);
 export function excessAssignments(held: readonly Assignment[], registryIds: readonly string[]): Assignment[] {
   const seen = new Set<string>();
   return held.filter((a) => {
-    const key = a.id.toLowerCase();
+    const key = idKey(a.id);
     if (seen.has(key)) return false;
     seen.add(key);
     const pull = PULL_ROLES.has(a.roleGuid.toLowerCase()) && registryIds.some((r) => sameId(r, a.scope));

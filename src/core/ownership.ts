@@ -3,6 +3,8 @@
 // before we do. ARM's `systemData.createdBy` is set by ARM from the creator's token and cannot be
 // written by the caller (shared/reference/azure-rest.md §11), so it is the proof. Pure.
 
+import { sameId } from './resourceId';
+
 /** Who the app runs as: from its ARM token's claims (oid, appid/azp, xms_mirid). */
 export interface SelfPrincipal {
   readonly objectId?: string;
@@ -27,7 +29,7 @@ export type Ownership =
   | { readonly owned: false; readonly creator: string; readonly reason: string };
 
 const same = (a: string | undefined, b: string | undefined) =>
-  a !== undefined && b !== undefined && a !== '' && a.toLowerCase() === b.toLowerCase();
+  a !== undefined && b !== undefined && a !== '' && sameId(a, b);
 
 /** `createdBy (createdByType)`, or what is missing. */
 export function describeCreator(identity: Pick<CreatedIdentity, 'createdBy' | 'createdByType'>): string {

@@ -4,8 +4,11 @@
 const GUID = '[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}';
 /** Resource group names: letters, digits, underscores, hyphens, periods (not at the end) and parentheses. */
 const RG = '[-\\w.()]{0,89}[-\\w()]';
-/** VM names: letters, digits, underscores, periods and hyphens (nothing a log line could be forged with). */
-const VM_NAME = '[\\w.-]{1,64}';
+/**
+ * Compute resource names (VMs, scale sets): letters, digits, underscores, periods and hyphens (nothing
+ * a log line could be forged with).
+ */
+const COMPUTE_NAME = '[\\w.-]{1,64}';
 
 export interface ResourceGroupRef {
   readonly subscriptionId: string;
@@ -13,15 +16,9 @@ export interface ResourceGroupRef {
   readonly id: string;
 }
 
-export interface VmRef extends ResourceGroupRef {
+/** A resource in a resource group: its subscription, group, name and normalised id. */
+export interface ResourceRef extends ResourceGroupRef {
   readonly name: string;
-}
-
-/** What the app gives pull access to: a VM, or a scale set (its model's identity). */
-export type ComputeKind = 'vm' | 'scaleSet';
-
-export interface ComputeRef extends VmRef {
-  readonly kind: ComputeKind;
 }
 
 export interface RegistryIdRef extends ResourceGroupRef {
@@ -29,18 +26,6 @@ export interface RegistryIdRef extends ResourceGroupRef {
 }
 
 const rgPattern = new RegExp(`^/subscriptions/(${GUID})/resourceGroups/(${RG})$`, 'i');
-const vmPattern = new RegExp(
-  `^/subscriptions/(${GUID})/resourceGroups/(${RG})/providers/Microsoft\\.Compute/virtualMachines/(${VM_NAME})$`,
-  'i',
-);
-const scaleSetPattern = new RegExp(
-  `^/subscriptions/(${GUID})/resourceGroups/(${RG})/providers/Microsoft\\.Compute/virtualMachineScaleSets/(${VM_NAME})$`,
-  'i',
-);
-const tagsOnComputePattern = new RegExp(
-  `^(/subscriptions/${GUID}/resourceGroups/${RG}/providers/Microsoft\\.Compute/(?:virtualMachines|virtualMachineScaleSets)/${VM_NAME})/providers/Microsoft\\.Resources/tags/default$`,
-  'i',
-);
 const registryPattern = new RegExp(
   `^/subscriptions/(${GUID})/resourceGroups/(${RG})/providers/Microsoft\\.ContainerRegistry/registries/([a-zA-Z0-9]{5,50})$`,
   'i',
@@ -66,7 +51,7 @@ export function resourceGroupId(subscriptionId: string, resourceGroup: string): 
 }
 
 /** Parses `/subscriptions/{guid}/resourceGroups/{rg}/providers/{type}/{name}` into a normalised ref. */
-function parseTypedId(id: string, pattern: RegExp, type: string): VmRef | undefined {
+function parseTypedId(id: string, pattern: RegExp, type: string): ResourceRef | undefined {
   const m = pattern.exec(id);
   if (!m || hasDotSegment(id)) return undefined;
   const [, subscriptionId, resourceGroup, name] = m as unknown as [string, string, string, string];
@@ -78,25 +63,23 @@ function parseTypedId(id: string, pattern: RegExp, type: string): VmRef | undefi
   };
 }
 
-export function parseVmId(id: string): VmRef | undefined {
-  return parseTypedId(id, vmPattern, 'Microsoft.Compute/virtualMachines');
-}
-
-/** A VM id or a scale set id, with which it is. */
-export function parseComputeId(id: string): ComputeRef | undefined {
-  const vm = parseVmId(id);
-  if (vm) return { ...vm, kind: 'vm' };
-  const scaleSet = parseTypedId(id, scaleSetPattern, 'Microsoft.Compute/virtualMachineScaleSets');
-  return scaleSet ? { ...scaleSet, kind: 'scaleSet' } : undefined;
-}
+const typedPatterns = new Map<string, RegExp>();
 
 /**
- * A `Microsoft.Resources/tags/write` event carries `<id>/providers/Microsoft.Resources/tags/default`
- * for a VM or a scale set; the resource's id, else undefined.
+ * `/subscriptions/{guid}/resourceGroups/{rg}/providers/{armType}/{name}` for a compute resource type
+ * (the targets' types), matched case-insensitively as ARM does.
  */
-export function computeIdFromTagsScope(id: string): string | undefined {
-  const m = tagsOnComputePattern.exec(id);
-  return m ? m[1] : undefined;
+export function parseTypedResourceId(id: string, armType: string): ResourceRef | undefined {
+  let pattern = typedPatterns.get(armType);
+  if (!pattern) {
+    const escaped = armType.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    pattern = new RegExp(
+      `^/subscriptions/(${GUID})/resourceGroups/(${RG})/providers/${escaped}/(${COMPUTE_NAME})$`,
+      'i',
+    );
+    typedPatterns.set(armType, pattern);
+  }
+  return parseTypedId(id, pattern, armType);
 }
 
 export function parseRegistryId(id: string): RegistryIdRef | undefined {
@@ -108,7 +91,7 @@ const identityPattern = new RegExp(
   'i',
 );
 
-export function parseUserAssignedIdentityId(id: string): VmRef | undefined {
+export function parseUserAssignedIdentityId(id: string): ResourceRef | undefined {
   return parseTypedId(id, identityPattern, 'Microsoft.ManagedIdentity/userAssignedIdentities');
 }
 
@@ -116,8 +99,17 @@ export function userAssignedIdentityId(rg: ResourceGroupRef, name: string): stri
   return `${rg.id}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${name}`;
 }
 
+/**
+ * ARM ids (and the names in them) are case-insensitive: every comparison of two ids goes through here
+ * or through idKey, never through a case-sensitive === on ids.
+ */
 export function sameId(a: string, b: string): boolean {
-  return a.toLowerCase() === b.toLowerCase();
+  return idKey(a) === idKey(b);
+}
+
+/** The key an id is stored under in a Map or Set, so that two spellings of one id meet. */
+export function idKey(id: string): string {
+  return id.toLowerCase();
 }
 
 /** True when `id` is `scope` itself or lies below it (segment boundary, case-insensitive). */

@@ -2,7 +2,7 @@
 // only when the tagged VMs could not be listed at all (so monitoring sees a broken sweep).
 import type { InvocationContext, Timer } from '@azure/functions';
 import { Deadline } from '../azure/retry';
-import { type SweepDeps, type SweepResult, sweep } from '../reconcile/sweep';
+import { type SweepDeps, type SweepResult, sweep } from '../reconcile/sweep/sweep';
 
 export class SweepFailedError extends Error {
   constructor(readonly result: SweepResult) {

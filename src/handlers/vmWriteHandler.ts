@@ -3,11 +3,12 @@
 // problems are audited and return normally, so a bad tag can never become a poison event.
 import type { InvocationContext } from '@azure/functions';
 import { Deadline } from '../azure/retry';
-import { isOwnWrite, parseVmWriteEvent } from '../core/vmWriteEvent';
-import { type ReconcileDeps, reconcileVm, type VmResult } from '../reconcile/reconcileVm';
+import type { ReconcileDeps } from '../reconcile/deps';
+import { reconcileTarget, type TargetResult } from '../reconcile/perTarget/reconcileTarget';
+import { isOwnWrite, parseVmWriteEvent } from '../targets/writeEvent';
 
 export class RetryableReconcileError extends Error {
-  constructor(readonly result: VmResult) {
+  constructor(readonly result: TargetResult) {
     const reasons = result.records
       .filter((r) => (r.outcome === 'failed' || r.outcome === 'deferred') && r.retryable === true)
       .map((r) => `${r.outcome}: ${r.reason}`);
@@ -18,7 +19,10 @@ export class RetryableReconcileError extends Error {
   }
 }
 
-export type VmWriteHandler = (event: unknown, context: InvocationContext) => Promise<VmResult | undefined>;
+export type VmWriteHandler = (
+  event: unknown,
+  context: InvocationContext,
+) => Promise<TargetResult | undefined>;
 
 export function createVmWriteHandler(deps: ReconcileDeps): VmWriteHandler {
   return async function handleVmWrite(event, context) {
@@ -51,9 +55,9 @@ export function createVmWriteHandler(deps: ReconcileDeps): VmWriteHandler {
       return undefined;
     }
 
-    let result: VmResult;
+    let result: TargetResult;
     try {
-      result = await reconcileVm(
+      result = await reconcileTarget(
         { ...deps, log: context },
         {
           vmId: parsed.vmId,

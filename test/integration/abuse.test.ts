@@ -1,5 +1,6 @@
 // Abuse cases: a tag must never obtain what the operator did not allow, and secrets never leak into
 // logs or audit records.
+import { fleet } from '../support/fleet';
 import { type Harness, OTHER_SUB, SUB, startHarness } from '../support/harness';
 
 const registryId = (name: string, rg = 'rg-registries', sub = SUB) =>
@@ -14,9 +15,10 @@ describe('allowlist bypass attempts', () => {
         ACRPULL_MAX_REGISTRIES_PER_VM: '3',
       },
     });
-    h.emu.seedRegistry({ subscriptionId: SUB, resourceGroup: 'rg-allowed', name: 'allowedbyscope' });
-    h.emu.seedRegistry({ subscriptionId: SUB, resourceGroup: 'rg-allowed-not', name: 'lookalikescope' });
-    h.emu.seedRegistry({ subscriptionId: OTHER_SUB, resourceGroup: 'rg-elsewhere', name: 'othertenantreg' });
+    const f = fleet(h.emu);
+    f.registry('allowedbyscope', { resourceGroup: 'rg-allowed' });
+    f.registry('lookalikescope', { resourceGroup: 'rg-allowed-not' });
+    f.registry('othertenantreg', { subscriptionId: OTHER_SUB, resourceGroup: 'rg-elsewhere' });
   });
   afterAll(async () => {
     await h.close();
@@ -58,13 +60,7 @@ describe('allowlist bypass attempts', () => {
     ['more registries than the cap', 'contosoapps fabrikamabac secretregistry allowedbyscope', 'tag-invalid'],
   ])('%s is refused with no write that grants it', async (_label, tag, action) => {
     const name = `vm-abuse-${Math.random().toString(16).slice(2, 8)}`;
-    const vm = h.emu.seedVm({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-apps',
-      name,
-      location: 'eastus',
-      tags: { acrPull: tag },
-    });
+    const vm = fleet(h.emu).vm(name, { tag });
     const grantsBefore = h.emu.listRoleAssignments().length;
 
     const result = await h.deliver(vm.id);
@@ -129,22 +125,10 @@ describe('an attached VM whose tag claims an allowed scope', () => {
       env: { ACRPULL_ALLOWED_REGISTRIES: `/subscriptions/${OTHER_SUB}/resourceGroups/rg-shared` },
     });
     try {
-      const pull = h.emu.seedIdentity({
-        subscriptionId: SUB,
-        resourceGroup: 'rg-identities',
-        name: 'id-acrpull-contosoapps-eastus',
-        location: 'eastus',
-        createdBy: 'app', // made by the app in an earlier run: ARM's systemData says so
-      });
+      const f = fleet(h.emu);
+      const pull = f.appPullIdentity('contosoapps', 'eastus');
       const claimed = `/subscriptions/${OTHER_SUB}/resourceGroups/rg-shared/providers/Microsoft.ContainerRegistry/registries/contosoapps`;
-      const vm = h.emu.seedVm({
-        subscriptionId: SUB,
-        resourceGroup: 'rg-apps',
-        name: 'vm-claims-scope',
-        location: 'eastus',
-        tags: { acrPull: claimed },
-        userAssignedIdentityIds: [pull.id],
-      });
+      const vm = f.vm('vm-claims-scope', { tag: claimed, identities: [pull] });
 
       const result = await h.deliver(vm.id);
 

@@ -5,6 +5,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { DECISION_EVENT, SWEEP_EVENT } from '../../src/audit/appInsightsAuditSink';
 import type { AuditAction } from '../../src/audit/auditRecord';
+import { fleet } from '../support/fleet';
 import { type Harness, SUB, startHarness } from '../support/harness';
 
 type CustomEvent = { name: string; properties: Record<string, string>; measurements: Record<string, number> };
@@ -42,14 +43,8 @@ describe('audit trail in Application Insights', () => {
     h = await startHarness({ appInsights: true, env: { ACRPULL_REVOKE: 'on' } });
 
     // Act: one of every decision, through the event path and a sweep.
-    const seed = (name: string, tag: string) =>
-      h.emu.seedVm({
-        subscriptionId: SUB,
-        resourceGroup: 'rg-apps',
-        name,
-        location: 'eastus',
-        tags: { acrPull: tag },
-      }).id;
+    const f = fleet(h.emu);
+    const seed = (name: string, tag: string) => f.vm(name, { tag }).id;
     await h.deliver(seed('vm-new', 'contosoapps'), { upn: 'alice@contoso.com' }); // identity-created, role-assigned, identity-attached
     const second = seed('vm-second', 'contosoapps');
     await h.deliver(second); // identity-reused, role-present, identity-attached
@@ -59,20 +54,8 @@ describe('audit trail in Application Insights', () => {
     const gone = seed('vm-gone', 'contosoapps');
     h.emu.deleteVm(gone);
     await h.deliver(gone); // vm-not-found
-    const owners = h.emu.seedIdentity({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-apps',
-      name: 'id-owners-app',
-      location: 'eastus',
-    });
-    const single = h.emu.seedVm({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-apps',
-      name: 'vm-single-identity',
-      location: 'eastus',
-      tags: { acrPull: 'contosoapps' },
-      userAssignedIdentityIds: [owners.id],
-    }).id;
+    const owners = f.identity('id-owners-app');
+    const single = f.vm('vm-single-identity', { tag: 'contosoapps', identities: [owners] }).id;
     await h.deliver(single); // attach-refused
     h.emu.updateVmOutOfBand(second, (vm) => {
       vm.tags = { acrPull: 'contosoapps fabrikamabac' };
@@ -80,19 +63,8 @@ describe('audit trail in Application Insights', () => {
     await h.deliver(second); // identity-attached with a warning: one user-assigned identity → two
     h.emu.injectFault({ operation: 'vm.patch', status: 403, code: 'AuthorizationFailed' });
     await h.deliver(seed('vm-forbidden', 'fabrikamabac')); // failed
-    h.emu.seedIdentity({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-identities',
-      name: 'id-acrpull-contosoapps-westus',
-      location: 'westus',
-    });
-    const planted = h.emu.seedVm({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-apps',
-      name: 'vm-west',
-      location: 'westus',
-      tags: { acrPull: 'contosoapps' },
-    }).id;
+    f.plantedPullIdentity('contosoapps', 'westus');
+    const planted = f.vm('vm-west', { tag: 'contosoapps', location: 'westus' }).id;
     await h.deliver(planted); // identity-refused: someone else made the pull identity's name
     const pull = h.emu.listIdentities().find((i) => i.name === 'id-acrpull-contosoapps-eastus');
     h.emu.seedRoleAssignment({
@@ -100,13 +72,7 @@ describe('audit trail in Application Insights', () => {
       roleDefinitionId: 'b24988ac-6180-42a0-ab88-20f7382dd24c', // Contributor
       principalId: pull?.principalId ?? '',
     });
-    const revoked = h.emu.seedVm({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-apps',
-      name: 'vm-revoked',
-      location: 'westeurope',
-      tags: { acrPull: 'fabrikamabac' },
-    }).id;
+    const revoked = f.vm('vm-revoked', { tag: 'fabrikamabac', location: 'westeurope' }).id;
     await h.deliver(revoked);
     h.emu.updateVmOutOfBand(revoked, (vm) => {
       vm.tags = {};

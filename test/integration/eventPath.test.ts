@@ -1,6 +1,7 @@
 // The Event Grid path end to end: real handler, real SDK clients, the emulator over HTTPS.
 import type { AuditRecord } from '../../src/audit/auditRecord';
 import { RetryableReconcileError } from '../../src/handlers/vmWriteHandler';
+import { fleet } from '../support/fleet';
 import { type Harness, IDENTITY_RG, identityId, OTHER_SUB, SUB, startHarness } from '../support/harness';
 
 const ACR_PULL = '7f951dda-4ed3-4680-a7ca-43fe172d538d';
@@ -77,27 +78,10 @@ describe('Event Grid: a tagged VM gets pull access', () => {
   });
 
   it('keeps a system-assigned identity and two other user-assigned identities', async () => {
-    const other1 = h.emu.seedIdentity({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-apps',
-      name: 'id-app-1',
-      location: 'eastus',
-    });
-    const other2 = h.emu.seedIdentity({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-apps',
-      name: 'id-app-2',
-      location: 'eastus',
-    });
-    const vm = h.emu.seedVm({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-apps',
-      name: 'vm-busy',
-      location: 'eastus',
-      tags: { acrPull: 'contosoapps' },
-      systemAssigned: true,
-      userAssignedIdentityIds: [other1.id, other2.id],
-    });
+    const f = fleet(h.emu);
+    const other1 = f.identity('id-app-1');
+    const other2 = f.identity('id-app-2');
+    const vm = f.vm('vm-busy', { tag: 'contosoapps', systemAssigned: true, identities: [other1, other2] });
     const systemPrincipal = h.emu.getVm(vm.id)?.identity?.principalId;
 
     await h.deliver(vm.id);
@@ -127,12 +111,7 @@ describe('Event Grid: a tagged VM gets pull access', () => {
   });
 
   it('reacts to a later tags write on a VM', async () => {
-    const vm = h.emu.seedVm({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-apps',
-      name: 'vm-tagged-later',
-      location: 'eastus',
-    });
+    const vm = fleet(h.emu).vm('vm-tagged-later');
     expect((await h.deliver(vm.id))?.outcome).toBe('untagged');
     h.emu.updateVmOutOfBand(vm.id, (v) => {
       v.tags = { acrPull: 'contosoapps' };
@@ -167,7 +146,7 @@ describe('Event Grid: tag forms', () => {
         ACRPULL_REGISTRY_SUBSCRIPTIONS: OTHER_SUB,
       },
     });
-    h.emu.seedRegistry({ subscriptionId: OTHER_SUB, resourceGroup: 'rg-shared', name: 'sharedimages' });
+    fleet(h.emu).registry('sharedimages', { subscriptionId: OTHER_SUB, resourceGroup: 'rg-shared' });
   });
   afterEach(async () => {
     await h.close();
@@ -257,13 +236,7 @@ describe('Event Grid: bad input is audited and writes nothing', () => {
     ['300 characters', 'a'.repeat(300), /300 characters/],
     ['non-ASCII', 'contosoäpps', /outside printable ASCII/],
   ])('rejects an invalid tag (%s) with the reason', async (label, value, reason) => {
-    const vm = h.emu.seedVm({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-apps',
-      name: `vm-bad-${label.replace(/\W/g, '')}`,
-      location: 'eastus',
-      tags: { acrPull: value },
-    });
+    const vm = fleet(h.emu).vm(`vm-bad-${label.replace(/\W/g, '')}`, { tag: value });
 
     const result = await h.deliver(vm.id);
 
@@ -426,14 +399,7 @@ describe('Event Grid: faults converge', () => {
   afterEach(async () => {
     await h.close();
   });
-  const newVm = (name: string) =>
-    h.emu.seedVm({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-apps',
-      name,
-      location: 'eastus',
-      tags: { acrPull: 'contosoapps' },
-    });
+  const newVm = (name: string) => fleet(h.emu).vm(name, { tag: 'contosoapps' });
 
   it.each([
     ['vm.get', 3],
@@ -481,14 +447,7 @@ describe('Event Grid: faults converge', () => {
   });
 
   it('waits out a VM that is still being created, reading only, and attaches it once it is done', async () => {
-    const vm = h.emu.seedVm({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-apps',
-      name: 'vm-provisioning',
-      location: 'eastus',
-      tags: { acrPull: 'contosoapps' },
-      provisioning: { forMs: 150 },
-    });
+    const vm = fleet(h.emu).vm('vm-provisioning', { tag: 'contosoapps', creatingForMs: 150 });
     const statesAtPatch: string[] = [];
     h.emu.onBeforeOperation('vm.patch', () =>
       statesAtPatch.push(h.emu.getVm(vm.id)?.provisioningState ?? ''),
@@ -506,14 +465,7 @@ describe('Event Grid: faults converge', () => {
   it('defers, rather than fails, a VM still provisioning when the budget runs out; redelivery attaches it', async () => {
     const slow = await startHarness({ env: { ACRPULL_EVENT_TIME_BUDGET_SECONDS: '1' } });
     try {
-      const vm = slow.emu.seedVm({
-        subscriptionId: SUB,
-        resourceGroup: 'rg-apps',
-        name: 'vm-still-creating',
-        location: 'eastus',
-        tags: { acrPull: 'contosoapps' },
-        provisioning: { forMs: 1_500 },
-      });
+      const vm = fleet(slow.emu).vm('vm-still-creating', { tag: 'contosoapps', creatingForMs: 1_500 });
 
       const error = await slow.deliver(vm.id).catch((e: unknown) => e);
 
@@ -559,20 +511,9 @@ describe('Event Grid: faults converge', () => {
   it('keeps a concurrent writer’s identity after a 412 etag race', async () => {
     // System-assigned, so the writer's identity does not become the VM's IMDS default (that case is
     // in ownerOperations.test.ts: the VM is then left alone).
-    const vm = h.emu.seedVm({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-apps',
-      name: 'vm-race',
-      location: 'eastus',
-      tags: { acrPull: 'contosoapps' },
-      systemAssigned: true,
-    });
-    const theirs = h.emu.seedIdentity({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-apps',
-      name: 'id-theirs',
-      location: 'eastus',
-    });
+    const f = fleet(h.emu);
+    const vm = f.vm('vm-race', { tag: 'contosoapps', systemAssigned: true });
+    const theirs = f.identity('id-theirs');
     h.emu.onBeforeOperation(
       'vm.patch',
       () =>
@@ -613,13 +554,7 @@ describe('Event Grid: faults converge', () => {
   it('is not held up by directory replication: principalType lets ARM accept a just-created identity', async () => {
     const slow = await startHarness({ emulator: { principalReplicationDelayMs: 60_000 } });
     try {
-      const vm = slow.emu.seedVm({
-        subscriptionId: SUB,
-        resourceGroup: 'rg-apps',
-        name: 'vm-fresh',
-        location: 'eastus',
-        tags: { acrPull: 'contosoapps' },
-      });
+      const vm = fleet(slow.emu).vm('vm-fresh', { tag: 'contosoapps' });
       const result = await slow.deliver(vm.id);
       expect(result?.outcome).toBe('changed');
       expect(slow.emu.counts()['roleAssignment.put']).toBe(1);
@@ -700,12 +635,7 @@ describe('Event Grid: bring your own identity', () => {
     const ownId = `/subscriptions/${SUB}/resourceGroups/rg-apps/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-team-pull`;
     const h = await startHarness({ env: { ACRPULL_IDENTITY_OVERRIDES: `contosoapps=${ownId}` } });
     try {
-      const own = h.emu.seedIdentity({
-        subscriptionId: SUB,
-        resourceGroup: 'rg-apps',
-        name: 'id-team-pull',
-        location: 'eastus',
-      });
+      const own = fleet(h.emu).identity('id-team-pull');
       const vm = h.seedVm('vm-byo', 'contosoapps', 'westeurope');
 
       const result = await h.deliver(vm.id);

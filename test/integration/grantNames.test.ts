@@ -4,6 +4,7 @@
 
 import { roleAssignmentName } from '../../src/core/names';
 import { ACR_PULL_ROLE } from '../../src/core/roles';
+import { fleet } from '../support/fleet';
 import { type Harness, SUB, startHarness } from '../support/harness';
 
 const REGISTRY = `/subscriptions/${SUB}/resourceGroups/rg-registries/providers/Microsoft.ContainerRegistry/registries/contosoapps`;
@@ -20,13 +21,7 @@ describe('a squatted role assignment name', () => {
 
   /** The pull identity exists (so its principal, hence the grant's name, is known) and the name is taken. */
   function squat() {
-    const identity = h.emu.seedIdentity({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-identities',
-      name: 'id-acrpull-contosoapps-eastus',
-      location: 'eastus',
-      createdBy: 'app', // made by the app in an earlier run: ARM's systemData says so
-    });
+    const identity = fleet(h.emu).appPullIdentity('contosoapps', 'eastus');
     const squatter = '5a5a5a5a-0000-4000-8000-000000000001';
     h.emu.seedPrincipal(squatter, 'User');
     const name = roleAssignmentName(REGISTRY, identity.principalId, ACR_PULL_ROLE);

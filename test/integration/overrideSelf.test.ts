@@ -3,6 +3,7 @@
 // user-assigned identity here, and MSAL remembers a process's managed-identity endpoint from its
 // first request (a second emulator in the same file would have a different one).
 import type { AuditRecord } from '../../src/audit/auditRecord';
+import { fleet } from '../support/fleet';
 import { SUB, startHarness } from '../support/harness';
 
 const actions = (records: readonly AuditRecord[]) => records.map((r) => `${r.action}:${r.outcome}`);
@@ -14,12 +15,7 @@ describe('identity overrides', () => {
     const h = await startHarness({ env: { ACRPULL_IDENTITY_OVERRIDES: `contosoapps=${appUai}` } });
     const saved = process.env.AZURE_CLIENT_ID;
     try {
-      const own = h.emu.seedIdentity({
-        subscriptionId: SUB,
-        resourceGroup: 'rg-acrpull-app',
-        name: 'id-acrpull-app',
-        location: 'eastus',
-      });
+      const own = fleet(h.emu).identity('id-acrpull-app', { resourceGroup: 'rg-acrpull-app' });
       process.env.AZURE_CLIENT_ID = own.clientId; // read when a runtime starts (coldDeliver: a new one)
       const vm = h.seedVm('vm-override', 'contosoapps', 'eastus');
       h.emu.resetCounts();

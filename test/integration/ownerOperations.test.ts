@@ -4,11 +4,12 @@
 //   the owner's deployment (the emulator's default), or refuse it with 409; the app must do neither;
 // - no second identity on a VM whose IMDS default is its owner's only user-assigned identity, unless
 //   the operator opts in (ACRPULL_SINGLE_IDENTITY_VMS=attach), and then with a warning.
-import type { ConcurrentWrites, VmRecord } from '../../emulator';
+import type { ConcurrentWrites, VmRecord } from '@acrpull/azure-emulator';
 import type { AuditRecord } from '../../src/audit/auditRecord';
 import { runReconcileCommand } from '../../src/cli/reconcileCommand';
 import { RetryableReconcileError } from '../../src/handlers/vmWriteHandler';
-import { type Harness, IDENTITY_RG, identityId, SUB, startHarness } from '../support/harness';
+import { fleet } from '../support/fleet';
+import { type Harness, IDENTITY_RG, identityId, startHarness } from '../support/harness';
 
 const PULL_ID = identityId('contosoapps', 'eastus');
 const IMDS_WARNING = /^IMDS token requests without a client id now fail on this VM/;
@@ -45,14 +46,7 @@ describe.each<ConcurrentWrites>(['preempt', 'conflict'])(
 
     it('a VM still being created when its event arrives: no PATCH while it runs, attached after, through redelivery', async () => {
       // Prepare: Event Grid may send the write event at the start of the creation.
-      const vm = h.emu.seedVm({
-        subscriptionId: SUB,
-        resourceGroup: 'rg-apps',
-        name: 'vm-creating',
-        location: 'eastus',
-        tags: { acrPull: 'contosoapps' },
-        provisioning: { forMs: 1_500 },
-      });
+      const vm = fleet(h.emu).vm('vm-creating', { tag: 'contosoapps', creatingForMs: 1_500 });
       const statesAtPatch = watchPatches(h, vm.id);
 
       // Act
@@ -161,20 +155,9 @@ describe('the IMDS default identity', () => {
 
   /** A VM whose only identity is its owner's user-assigned one (no system-assigned identity). */
   function singleIdentityVm(name: string, tag = 'contosoapps') {
-    const owners = h.emu.seedIdentity({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-apps',
-      name: `id-${name}`,
-      location: 'eastus',
-    });
-    const vm = h.emu.seedVm({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-apps',
-      name,
-      location: 'eastus',
-      tags: { acrPull: tag },
-      userAssignedIdentityIds: [owners.id],
-    });
+    const f = fleet(h.emu);
+    const owners = f.identity(`id-${name}`);
+    const vm = f.vm(name, { tag, identities: [owners] });
     return { vm, owners };
   }
 
@@ -218,14 +201,7 @@ describe('the IMDS default identity', () => {
 
   it('a VM with only a system-assigned identity is attached as before, without a warning (its IMDS default stays)', async () => {
     h = await startHarness();
-    const vm = h.emu.seedVm({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-apps',
-      name: 'vm-system-only',
-      location: 'eastus',
-      tags: { acrPull: 'contosoapps' },
-      systemAssigned: true,
-    });
+    const vm = fleet(h.emu).vm('vm-system-only', { tag: 'contosoapps', systemAssigned: true });
 
     const result = await h.deliver(vm.id);
 
@@ -236,26 +212,10 @@ describe('the IMDS default identity', () => {
 
   it('a VM with two user-assigned identities already has no default: attached without a warning', async () => {
     h = await startHarness();
-    const a = h.emu.seedIdentity({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-apps',
-      name: 'id-a',
-      location: 'eastus',
-    });
-    const b = h.emu.seedIdentity({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-apps',
-      name: 'id-b',
-      location: 'eastus',
-    });
-    const vm = h.emu.seedVm({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-apps',
-      name: 'vm-two-own',
-      location: 'eastus',
-      tags: { acrPull: 'contosoapps' },
-      userAssignedIdentityIds: [a.id, b.id],
-    });
+    const f = fleet(h.emu);
+    const a = f.identity('id-a');
+    const b = f.identity('id-b');
+    const vm = f.vm('vm-two-own', { tag: 'contosoapps', identities: [a, b] });
 
     const result = await h.deliver(vm.id);
 
@@ -315,13 +275,7 @@ describe('the IMDS default identity', () => {
     });
     const vm = h.seedVm('vm-a-then-ab-slow', 'contosoapps');
     // Attached by the app earlier: ARM's systemData says the app created it (a name alone proves nothing).
-    const pull = h.emu.seedIdentity({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-identities',
-      name: 'id-acrpull-contosoapps-eastus',
-      location: 'eastus',
-      createdBy: 'app',
-    });
+    const pull = fleet(h.emu).appPullIdentity('contosoapps', 'eastus');
     h.emu.updateVmOutOfBand(vm.id, (v) => {
       v.identity = {
         type: 'UserAssigned',
@@ -345,12 +299,7 @@ describe('the IMDS default identity', () => {
   it('a writer who makes the VM’s only identity theirs between our read and our PATCH: 412, re-read, refused', async () => {
     h = await startHarness();
     const vm = h.seedVm('vm-writer-single', 'contosoapps');
-    const theirs = h.emu.seedIdentity({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-apps',
-      name: 'id-theirs',
-      location: 'eastus',
-    });
+    const theirs = fleet(h.emu).identity('id-theirs');
     h.emu.onBeforeOperation(
       'vm.patch',
       () =>

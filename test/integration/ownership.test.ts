@@ -2,12 +2,13 @@
 // handler, sweep and SDK clients; the planted identity is created over ARM by another principal, so
 // the emulator stamps its systemData from that principal's token as ARM does.
 
+import type { SystemDataCreatedBy } from '@acrpull/azure-emulator';
+import { clientsFor, staticCredential } from '@acrpull/azure-emulator/testing';
 import { InvocationContext } from '@azure/functions';
-import type { SystemDataCreatedBy } from '../../emulator';
 import type { AuditRecord } from '../../src/audit/auditRecord';
 import { ACR_PULL_ROLE } from '../../src/core/roles';
 import { createVmWriteHandler } from '../../src/handlers/vmWriteHandler';
-import { clientsFor, staticCredential } from '../emulator/helpers';
+import { fleet } from '../support/fleet';
 import { type Harness, identityId, SUB, startHarness, writeSuccessEvent } from '../support/harness';
 
 const REGISTRY_ID = `/subscriptions/${SUB}/resourceGroups/rg-registries/providers/Microsoft.ContainerRegistry/registries/contosoapps`;
@@ -149,12 +150,7 @@ describe('a pull identity someone else creates between the app’s read and its 
       h.emu.onBeforeOperation(
         'identity.put',
         () => {
-          h.emu.seedIdentity({
-            subscriptionId: SUB,
-            resourceGroup: 'rg-identities',
-            name: 'id-acrpull-contosoapps-eastus',
-            location: 'eastus',
-          });
+          fleet(h.emu).plantedPullIdentity('contosoapps', 'eastus');
         },
         true,
       );
@@ -194,12 +190,7 @@ describe('an app that cannot tell its own identity', () => {
     const own = `/subscriptions/${SUB}/resourceGroups/rg-apps/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-team-pull`;
     const h = await startHarness({ env: { ACRPULL_IDENTITY_OVERRIDES: `contosoapps=${own}` } });
     try {
-      h.emu.seedIdentity({
-        subscriptionId: SUB,
-        resourceGroup: 'rg-apps',
-        name: 'id-team-pull',
-        location: 'eastus',
-      });
+      fleet(h.emu).identity('id-team-pull');
       // A token that names no principal (no oid, no appid): our own code's answer, not the SDK's.
       const anonymous = Object.assign(async () => ({}), { known: () => undefined });
       const handler = createVmWriteHandler({ ...h.runtime, whoAmI: anonymous });

@@ -7,10 +7,11 @@ import { InvocationContext } from '@azure/functions';
 import { type AuditRecord, MemoryAuditSink } from '../../src/audit/auditRecord';
 import { Deadline } from '../../src/azure/retry';
 import { loadSettings } from '../../src/config/settings';
-import { SCALE_SET_WRITE, TAGS_WRITE } from '../../src/core/vmWriteEvent';
 import { createVmWriteHandler } from '../../src/handlers/vmWriteHandler';
-import { reconcileVm } from '../../src/reconcile/reconcileVm';
+import { reconcileTarget } from '../../src/reconcile/perTarget/reconcileTarget';
 import { createRuntime } from '../../src/runtime';
+import { SCALE_SET_WRITE, TAGS_WRITE } from '../../src/targets/writeEvent';
+import { fleet } from '../support/fleet';
 import {
   type Harness,
   IDENTITY_RG,
@@ -57,14 +58,7 @@ function runtimeFor(h: Harness, env: Record<string, string>) {
 }
 
 async function attachedVm(h: Harness, name: string, tag: string, extra: { systemAssigned?: boolean } = {}) {
-  const vm = h.emu.seedVm({
-    subscriptionId: SUB,
-    resourceGroup: 'rg-apps',
-    name,
-    location: 'eastus',
-    tags: { acrPull: tag },
-    ...extra,
-  });
+  const vm = fleet(h.emu).vm(name, { tag, ...extra });
   await h.deliver(vm.id);
   return vm;
 }
@@ -81,21 +75,9 @@ describe('revocation on: the event path', () => {
 
   it('a removed tag detaches the app’s pull identity and keeps the system-assigned and the owner’s identities', async () => {
     h = await startHarness({ env: ON });
-    const own = h.emu.seedIdentity({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-apps',
-      name: 'id-own',
-      location: 'eastus',
-    });
-    const vm = h.emu.seedVm({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-apps',
-      name: 'vm-untagged-later',
-      location: 'eastus',
-      tags: { acrPull: 'contosoapps' },
-      systemAssigned: true,
-      userAssignedIdentityIds: [own.id],
-    });
+    const f = fleet(h.emu);
+    const own = f.identity('id-own');
+    const vm = f.vm('vm-untagged-later', { tag: 'contosoapps', systemAssigned: true, identities: [own] });
     await h.deliver(vm.id);
     const system = h.emu.getVm(vm.id)?.identity?.principalId;
     retag(h, vm.id, { env: 'prod' });
@@ -158,27 +140,11 @@ describe('revocation on: the event path', () => {
   it('never detaches a look-alike someone else made, nor an override identity', async () => {
     const bring = `/subscriptions/${SUB}/resourcegroups/rg-apps/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-bring`;
     h = await startHarness({ env: { ...ON, ACRPULL_IDENTITY_OVERRIDES: `contosoapps=${bring}` } });
-    const planted = h.emu.seedIdentity({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-identities',
-      name: 'id-acrpull-fabrikamabac-eastus',
-      location: 'eastus',
-      // made by someone else: systemData names them
-    });
-    const own = h.emu.seedIdentity({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-apps',
-      name: 'id-bring',
-      location: 'eastus',
-    });
-    const vm = h.emu.seedVm({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-apps',
-      name: 'vm-lookalike',
-      location: 'eastus',
-      tags: { env: 'untagged' },
-      userAssignedIdentityIds: [planted.id, own.id],
-    });
+    const f = fleet(h.emu);
+    // Made by someone else: systemData names them.
+    const planted = f.plantedPullIdentity('fabrikamabac', 'eastus');
+    const own = f.identity('id-bring');
+    const vm = f.vm('vm-lookalike', { tags: { env: 'untagged' }, identities: [planted, own] });
 
     const result = await h.deliver(vm.id, { operationName: TAGS_WRITE });
 
@@ -205,17 +171,9 @@ describe('revocation on: the event path', () => {
   it('keeps the identity of a registry the tag still names when an override is configured for it since', async () => {
     h = await startHarness({ env: ON });
     const vm = await attachedVm(h, 'vm-override-later', 'contosoapps');
-    const brought = h.emu.seedIdentity({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-own',
-      name: 'id-brought',
-      location: 'eastus',
-    });
-    h.emu.seedRoleAssignment({
-      scope: `/subscriptions/${SUB}/resourceGroups/rg-registries/providers/Microsoft.ContainerRegistry/registries/contosoapps`,
-      roleDefinitionId: '7f951dda-4ed3-4680-a7ca-43fe172d538d',
-      principalId: brought.principalId,
-    });
+    const f = fleet(h.emu);
+    const brought = f.identity('id-brought', { resourceGroup: 'rg-own' });
+    f.pullGrant('contosoapps', brought);
     const withOverride = runtimeFor(h, { ACRPULL_IDENTITY_OVERRIDES: `contosoapps=${brought.id}` });
 
     const result = await createVmWriteHandler(withOverride)(writeSuccessEvent(vm.id), context());
@@ -239,23 +197,11 @@ describe('revocation on: the event path', () => {
 
   it('does not detach when that would make the owner’s single identity the IMDS default (keep)', async () => {
     h = await startHarness({ env: ON });
-    const own = h.emu.seedIdentity({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-apps',
-      name: 'id-owner',
-      location: 'eastus',
-    });
+    const own = fleet(h.emu).identity('id-owner');
     const pull = await attachedVm(h, 'vm-seed-pull', 'contosoapps'); // makes the app's identity
-    const vm = h.emu.seedVm({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-apps',
-      name: 'vm-two-then-one',
-      location: 'eastus',
+    const vm = fleet(h.emu).vm('vm-two-then-one', {
       tags: { env: 'x' },
-      userAssignedIdentityIds: [
-        own.id,
-        Object.keys(h.emu.getVm(pull.id)?.identity?.userAssignedIdentities ?? {})[0] ?? '',
-      ],
+      identities: [own, Object.keys(h.emu.getVm(pull.id)?.identity?.userAssignedIdentities ?? {})[0] ?? ''],
     });
     h.emu.resetCounts();
 
@@ -268,14 +214,7 @@ describe('revocation on: the event path', () => {
 
   it('a scale set whose tag was removed loses the app’s identity too', async () => {
     h = await startHarness({ env: ON });
-    const vmss = h.emu.seedScaleSet({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-apps',
-      name: 'ss-revoked',
-      location: 'eastus',
-      tags: { acrPull: 'contosoapps' },
-      systemAssigned: true,
-    });
+    const vmss = fleet(h.emu).scaleSet('ss-revoked', { tag: 'contosoapps', systemAssigned: true });
     await h.deliver(vmss.id, { operationName: SCALE_SET_WRITE });
     retag(h, vmss.id, {});
 
@@ -293,7 +232,11 @@ describe('revocation on: the event path', () => {
     const dry = runtimeFor(h, { ACRPULL_MODE: 'audit' });
     h.emu.resetCounts();
 
-    const result = await reconcileVm(dry, { vmId: vm.id, trigger: 'cli', deadline: new Deadline(10_000) });
+    const result = await reconcileTarget(dry, {
+      vmId: vm.id,
+      trigger: 'cli',
+      deadline: new Deadline(10_000),
+    });
 
     expect(actions(result.records)).toEqual(['identity-detached:planned']);
     expect(result.outcome).toBe('planned');

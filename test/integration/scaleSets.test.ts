@@ -2,8 +2,9 @@
 // identity, through the real handler and sweep against the emulator. Flexible members are VMs and are
 // governed by their own tag; a Flexible scale set's tag governs the scale set's model only.
 import type { AuditRecord } from '../../src/audit/auditRecord';
-import { SCALE_SET_WRITE, TAGS_WRITE } from '../../src/core/vmWriteEvent';
-import { type Harness, IDENTITY_RG, identityId, SUB, startHarness } from '../support/harness';
+import { SCALE_SET_WRITE, TAGS_WRITE } from '../../src/targets/writeEvent';
+import { fleet, type ScaleSetSpec } from '../support/fleet';
+import { type Harness, IDENTITY_RG, identityId, startHarness } from '../support/harness';
 
 const actions = (records: readonly AuditRecord[] | undefined) =>
   (records ?? []).map((r) => `${r.action}:${r.outcome}`);
@@ -17,15 +18,8 @@ describe('scale sets', () => {
   });
   afterEach(() => h.close());
 
-  const seedScaleSet = (name: string, extra: Partial<Parameters<Harness['emu']['seedScaleSet']>[0]> = {}) =>
-    h.emu.seedScaleSet({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-apps',
-      name,
-      location: 'eastus',
-      tags: { acrPull: 'contosoapps' },
-      ...extra,
-    });
+  const seedScaleSet = (name: string, spec: ScaleSetSpec = {}) =>
+    fleet(h.emu).scaleSet(name, { tag: 'contosoapps', ...spec });
 
   it('a tagged Uniform scale set gets the identity, the grant and the attach on its own identity', async () => {
     const vmss = seedScaleSet('ss-web', { upgradeMode: 'Manual' });
@@ -61,13 +55,8 @@ describe('scale sets', () => {
   });
 
   it('keeps a system-assigned identity and another user-assigned identity on the scale set', async () => {
-    const other = h.emu.seedIdentity({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-apps',
-      name: 'id-app-own',
-      location: 'eastus',
-    });
-    const vmss = seedScaleSet('ss-both', { systemAssigned: true, userAssignedIdentityIds: [other.id] });
+    const other = fleet(h.emu).identity('id-app-own');
+    const vmss = seedScaleSet('ss-both', { systemAssigned: true, identities: [other] });
     const systemPrincipal = vmss.identity?.principalId;
 
     await h.deliver(vmss.id, { operationName: SCALE_SET_WRITE });
@@ -81,13 +70,8 @@ describe('scale sets', () => {
   });
 
   it('leaves a scale set whose only identity is its owner’s user-assigned one alone (its IMDS default)', async () => {
-    const own = h.emu.seedIdentity({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-apps',
-      name: 'id-batch',
-      location: 'eastus',
-    });
-    const vmss = seedScaleSet('ss-single', { userAssignedIdentityIds: [own.id] });
+    const own = fleet(h.emu).identity('id-batch');
+    const vmss = seedScaleSet('ss-single', { identities: [own] });
 
     const result = await h.deliver(vmss.id, { operationName: SCALE_SET_WRITE });
 
@@ -134,21 +118,9 @@ describe('Flexible scale sets and their member VMs', () => {
   afterEach(() => h.close());
 
   it('a tagged member VM is attached as a VM; its untagged scale set is not written', async () => {
-    const vmss = h.emu.seedScaleSet({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-apps',
-      name: 'ss-flex',
-      location: 'eastus',
-      orchestrationMode: 'Flexible',
-    });
-    const member = h.emu.seedVm({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-apps',
-      name: 'ss-flex_1a2b3c',
-      location: 'eastus',
-      tags: { acrPull: 'contosoapps' },
-      virtualMachineScaleSet: vmss.id,
-    });
+    const f = fleet(h.emu);
+    const vmss = f.scaleSet('ss-flex', { orchestrationMode: 'Flexible' });
+    const member = f.vm('ss-flex_1a2b3c', { tag: 'contosoapps', scaleSet: vmss });
 
     const result = await h.deliver(member.id);
 
@@ -161,21 +133,9 @@ describe('Flexible scale sets and their member VMs', () => {
   });
 
   it('a tagged Flexible scale set gets the identity on its model (user-assigned only); its members are not written', async () => {
-    const vmss = h.emu.seedScaleSet({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-apps',
-      name: 'ss-flex-tagged',
-      location: 'eastus',
-      orchestrationMode: 'Flexible',
-      tags: { acrPull: 'contosoapps' },
-    });
-    const member = h.emu.seedVm({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-apps',
-      name: 'ss-flex-tagged_1',
-      location: 'eastus',
-      virtualMachineScaleSet: vmss.id,
-    });
+    const f = fleet(h.emu);
+    const vmss = f.scaleSet('ss-flex-tagged', { orchestrationMode: 'Flexible', tag: 'contosoapps' });
+    const member = f.vm('ss-flex-tagged_1', { scaleSet: vmss });
 
     const result = await h.deliver(vmss.id, { operationName: SCALE_SET_WRITE });
     const { summary } = await h.sweep();

@@ -1,8 +1,9 @@
 // Two app instances (two runtimes, each with its own pacing, one identity) against one emulator with
 // small ARM buckets: a storm of events spread over both converges, every event delivered. Each
 // instance slows on the remaining-count headers both of them drain, and pauses a bucket on a 429.
+
+import { deliverWithRetries } from '@acrpull/azure-emulator';
 import { InvocationContext } from '@azure/functions';
-import { deliverWithRetries } from '../../emulator';
 import { MemoryAuditSink } from '../../src/audit/auditRecord';
 import { createVmWriteHandler } from '../../src/handlers/vmWriteHandler';
 import { createRuntime } from '../../src/runtime';

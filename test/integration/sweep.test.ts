@@ -2,7 +2,8 @@
 
 import { InvocationContext } from '@azure/functions';
 import { createSweepHandler, SweepFailedError } from '../../src/handlers/sweepHandler';
-import { drainReadsUntil, type Harness, identityId, SUB, startHarness } from '../support/harness';
+import { fleet } from '../support/fleet';
+import { drainReadsUntil, type Harness, identityId, startHarness } from '../support/harness';
 
 const attachedKeys = (h: Harness, vmId: string) =>
   Object.keys(h.emu.getVm(vmId)?.identity?.userAssignedIdentities ?? {}).map((k) => k.toLowerCase());
@@ -12,13 +13,11 @@ function seedFleet(
   count: number,
   options: { prefix?: string; tag?: string; location?: string } = {},
 ) {
+  const f = fleet(h.emu);
   return Array.from({ length: count }, (_, i) =>
-    h.emu.seedVm({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-apps',
-      name: `${options.prefix ?? 'vm'}-${String(i).padStart(3, '0')}`,
+    f.vm(`${options.prefix ?? 'vm'}-${String(i).padStart(3, '0')}`, {
+      tag: options.tag ?? 'contosoapps',
       location: options.location ?? (i % 2 === 0 ? 'eastus' : 'westeurope'),
-      tags: { acrPull: options.tag ?? 'contosoapps' },
     }),
   );
 }
@@ -84,17 +83,12 @@ describe('sweep', () => {
 
   it('ignores untagged VMs', async () => {
     seedFleet(h, 3);
-    const untagged = h.emu.seedVm({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-apps',
-      name: 'vm-plain',
-      location: 'eastus',
-    });
+    const untagged = fleet(h.emu).vm('vm-plain');
 
     const result = await h.sweep();
 
     expect(result.summary.vmsScanned).toBe(3);
-    expect(result.vms.map((v) => v.vmId)).not.toContain(untagged.id);
+    expect(result.targets.map((v) => v.vmId)).not.toContain(untagged.id);
     expect(h.emu.getVm(untagged.id)?.identity).toBeUndefined();
   });
 

@@ -1,36 +1,22 @@
 // The sweep in constant memory and within Resource Graph's quota: page by page (each page worked on
 // while at most the next is fetched), paced by the quota headers every response carries, and a 429
 // that names only the quota window's reset honoured. Through the real sweep and SDK clients.
+
+import { rawArm } from '@acrpull/azure-emulator/testing';
 import { Deadline } from '../../src/azure/retry';
-import { sweep } from '../../src/reconcile/sweep';
-import { rawArm } from '../emulator/helpers';
+import { sweep } from '../../src/reconcile/sweep/sweep';
+import { fleet } from '../support/fleet';
 import { type Harness, SUB, startHarness } from '../support/harness';
 
 const VMS = 2_600; // three Resource Graph pages of 1,000
 
 /** A steady fleet: every VM already has its pull identity, so the sweep makes no per-VM request. */
 function seedCompliantFleet(h: Harness) {
-  const identity = h.emu.seedIdentity({
-    subscriptionId: SUB,
-    resourceGroup: 'rg-identities',
-    name: 'id-acrpull-contosoapps-eastus',
-    location: 'eastus',
-    createdBy: 'app',
-  });
-  h.emu.seedRoleAssignment({
-    scope: `/subscriptions/${SUB}/resourceGroups/rg-registries/providers/Microsoft.ContainerRegistry/registries/contosoapps`,
-    roleDefinitionId: '7f951dda-4ed3-4680-a7ca-43fe172d538d',
-    principalId: identity.principalId,
-  });
+  const f = fleet(h.emu);
+  const identity = f.appPullIdentity('contosoapps', 'eastus');
+  f.pullGrant('contosoapps', identity);
   for (let i = 0; i < VMS; i++) {
-    h.emu.seedVm({
-      subscriptionId: SUB,
-      resourceGroup: 'rg-apps',
-      name: `vm-page-${String(i).padStart(5, '0')}`,
-      location: 'eastus',
-      tags: { acrPull: 'contosoapps' },
-      userAssignedIdentityIds: [identity.id],
-    });
+    f.vm(`vm-page-${String(i).padStart(5, '0')}`, { tag: 'contosoapps', identities: [identity] });
   }
 }
 
@@ -60,7 +46,7 @@ describe('sweep paging', () => {
     expect(settledAtQuery[2]).toBeGreaterThanOrEqual(1_000);
     expect(settledAtQuery[3]).toBe(VMS);
     // A timer sweep keeps counts, not each VM.
-    expect(result.vms).toEqual([]);
+    expect(result.targets).toEqual([]);
   });
 
   it('stays within Resource Graph’s quota by its headers: no query is refused', async () => {

@@ -1,6 +1,6 @@
 // Test harness: the emulator, plus the app's real runtime (real SDK clients, real
 // DefaultAzureCredential fetching tokens from the emulator's managed-identity endpoint) pointed at it.
-import { InvocationContext } from '@azure/functions';
+
 import {
   type Delivery,
   deliverWithRetries,
@@ -9,15 +9,16 @@ import {
   resourceWriteSuccessEvent,
   startEmulator,
   type VmRecord,
-} from '../../emulator';
+} from '@acrpull/azure-emulator';
+import { rawArm } from '@acrpull/azure-emulator/testing';
+import { InvocationContext } from '@azure/functions';
 import { type AuditSink, FanOutAuditSink, MemoryAuditSink } from '../../src/audit/auditRecord';
 import type { PacingSettings } from '../../src/azure/armRequestPolicy';
 import { Deadline } from '../../src/azure/retry';
 import { loadSettings } from '../../src/config/settings';
 import { createVmWriteHandler, type VmWriteHandler } from '../../src/handlers/vmWriteHandler';
-import { type SweepResult, sweep } from '../../src/reconcile/sweep';
+import { type SweepResult, sweep } from '../../src/reconcile/sweep/sweep';
 import { createAuditSink, createRuntime, managedIdentityCredential, type Runtime } from '../../src/runtime';
-import { rawArm } from '../emulator/helpers';
 
 export const SUB = '11111111-1111-1111-1111-111111111111';
 export const OTHER_SUB = '22222222-2222-2222-2222-222222222222';

@@ -1,0 +1,203 @@
+// The targets' adapter: one ARM call per method (plus the attach's status polls), over the real
+// compute client, for every target kind with the VM's identity shape and PATCH semantics (VMs and
+// scale sets; see targets/scaleSet.ts). Which SDK operation group and REST collection a kind uses
+// comes from its declaration.
+import type { ComputeManagementContext } from '@azure/arm-compute/api';
+import { createHttpPoller, type OperationResponse } from '@azure/core-lro';
+import { createRestError, type PathUncheckedResponse } from '@azure-rest/core-client';
+import type { AttachPatch } from '../core/attachPlan';
+import { type TargetRef, targetKind } from '../targets';
+import type { ArmClients } from './armClients';
+import { isNotFound } from './armErrors';
+import { sleepUnlessAborted } from './armRequestPolicy';
+
+/** The api-version @azure/arm-compute 25.1.1 sends for virtual machines. */
+export const COMPUTE_API_VERSION = '2026-04-01';
+
+export interface AttachedIdentity {
+  readonly principalId?: string;
+  readonly clientId?: string;
+}
+
+export interface TargetState {
+  readonly id: string;
+  readonly location: string;
+  readonly tags: Readonly<Record<string, string>>;
+  readonly etag?: string;
+  readonly provisioningState?: string;
+  readonly identity?: {
+    readonly type?: string;
+    readonly userAssignedIdentities?: Readonly<Record<string, AttachedIdentity>>;
+  };
+  /** Scale sets only: Uniform or Flexible. */
+  readonly orchestrationMode?: string;
+}
+
+interface VmBody {
+  location?: string;
+  tags?: Record<string, string>;
+  etag?: string;
+  provisioningState?: string;
+  orchestrationMode?: string;
+  properties?: { provisioningState?: string; orchestrationMode?: string };
+  identity?: { type?: string; userAssignedIdentities?: Record<string, AttachedIdentity> };
+}
+
+export interface AttachPolling {
+  /**
+   * The first status poll waits this long after the PATCH: about as long as an identity update
+   * usually takes, so one poll usually finds it done (an earlier poll only learns InProgress).
+   */
+  readonly firstPollDelayMs: number;
+  /** Between later polls; a Retry-After on a poll response overrides it (core-lro honours it). */
+  readonly pollIntervalMs: number;
+}
+
+export class TargetResources {
+  constructor(
+    private readonly clients: ArmClients,
+    private readonly polling: AttachPolling = { firstPollDelayMs: 5_000, pollIntervalMs: 2_000 },
+  ) {}
+
+  /** undefined when the VM (or its resource group) no longer exists. */
+  async get(vm: TargetRef, abortSignal?: AbortSignal): Promise<TargetState | undefined> {
+    try {
+      const compute = this.clients.compute(vm.subscriptionId);
+      const options = abortSignal ? { abortSignal } : {};
+      const found = await compute[targetKind(vm.kind).sdkOperations].get(vm.resourceGroup, vm.name, options);
+      return toState(vm, found);
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * PATCHes only the identities to add (ARM merges the dictionary) with the etag we planned from, so a
+   * concurrent writer makes this fail with 412 instead of being overwritten, then follows the async
+   * operation to its real outcome (a Failed operation throws).
+   *
+   * Why not `virtualMachines.update()`: its poller always ends with a GET of the VM, a fifth request per
+   * attach that tells us nothing the PATCH response and the Succeeded status have not. core-lro can
+   * skip it (`skipFinalGet`) but the SDK does not expose that, so the same pipeline and core-lro
+   * poller are used here with it set. At fleet scale that is 20% fewer requests per repaired VM.
+   */
+  async attach(
+    vm: TargetRef,
+    patch: AttachPatch,
+    etag: string | undefined,
+    abortSignal?: AbortSignal,
+  ): Promise<TargetState> {
+    const context = this.clients.computeContext(vm.subscriptionId);
+    const type = targetKind(vm.kind).sdkOperations;
+    const path = `/subscriptions/${encodeURIComponent(vm.subscriptionId)}/resourceGroups/${encodeURIComponent(
+      vm.resourceGroup,
+    )}/providers/Microsoft.Compute/${type}/${encodeURIComponent(vm.name)}`;
+    // With no user-assigned identity left the type says so and the dictionary is left out: `None` or
+    // `SystemAssigned` drops every user-assigned identity (qs-configure-rest-vm: "type": "None").
+    const keepsUserAssigned = patch.type.includes('UserAssigned');
+    const body = {
+      identity: {
+        type: patch.type,
+        ...(keepsUserAssigned
+          ? {
+              userAssignedIdentities: Object.fromEntries([
+                ...patch.add.map((id) => [id, {}] as const),
+                ...patch.remove.map((id) => [id, null] as const),
+              ]),
+            }
+          : {}),
+      },
+    };
+    let accepted: VmBody | undefined;
+    let retryAfterMs: number | undefined;
+    const poller = createHttpPoller(
+      {
+        sendInitialRequest: async () => {
+          const response = await context.pathUnchecked(path).patch({
+            queryParameters: { 'api-version': COMPUTE_API_VERSION },
+            headers: { accept: 'application/json', ...(etag ? { 'If-Match': etag } : {}) },
+            contentType: 'application/json',
+            body,
+            ...(abortSignal ? { abortSignal } : {}),
+          });
+          const lro = asLroResponse(response);
+          accepted = response.body as VmBody;
+          retryAfterMs = retryAfterSecondsMs(response.headers['retry-after']);
+          return lro;
+        },
+        sendPollRequest: async (pollPath) => asLroResponse(await pollStatus(context, pollPath, abortSignal)),
+      },
+      { intervalInMs: this.polling.pollIntervalMs, skipFinalGet: true },
+    );
+    await poller.submitted();
+    // core-lro polls at once after the PATCH; an update is not done that soon, so wait first: as the
+    // PATCH's Retry-After says if it has one, else the typical duration. The wait ends early
+    // (AbortError) when the caller's budget does.
+    const firstPollMs = retryAfterMs ?? this.polling.firstPollDelayMs;
+    if (!poller.isDone && firstPollMs > 0) await sleepUnlessAborted(firstPollMs, abortSignal);
+    await poller.pollUntilDone(abortSignal ? { abortSignal } : {});
+    // A 202 (or a 200 without the model) tells nothing about identities: read the VM instead.
+    if (!accepted?.identity) {
+      const now = await this.get(vm, abortSignal);
+      if (now) return now;
+    }
+    // The PATCH response carries the model as updated; the operation has now Succeeded.
+    return { ...toState(vm, flatten(accepted ?? {})), provisioningState: 'Succeeded' };
+  }
+}
+
+async function pollStatus(
+  context: ComputeManagementContext,
+  pollPath: string,
+  abortSignal: AbortSignal | undefined,
+): Promise<PathUncheckedResponse> {
+  const url = new URL(pollPath, 'https://placeholder.invalid');
+  const withVersion = url.searchParams.has('api-version')
+    ? pollPath
+    : `${pollPath}${url.search ? '&' : '?'}api-version=${COMPUTE_API_VERSION}`;
+  return await context.pathUnchecked(withVersion).get(abortSignal ? { abortSignal } : {});
+}
+
+/** Retry-After in whole seconds (what ARM sends), else undefined. */
+function retryAfterSecondsMs(value: string | undefined): number | undefined {
+  return value !== undefined && /^\d+$/.test(value.trim()) ? Number(value.trim()) * 1000 : undefined;
+}
+
+function asLroResponse(response: PathUncheckedResponse): OperationResponse {
+  if (!['200', '201', '202'].includes(response.status)) throw createRestError(response);
+  return {
+    flatResponse: response,
+    rawResponse: {
+      statusCode: Number.parseInt(response.status, 10),
+      request: { method: response.request.method, url: response.request.url },
+      headers: response.headers as Record<string, string>,
+      body: response.body,
+    },
+  };
+}
+
+/** The REST body nests provisioningState under properties; the SDK model flattens it. */
+function flatten(body: VmBody): VmBody {
+  const provisioningState = body.provisioningState ?? body.properties?.provisioningState;
+  const orchestrationMode = body.orchestrationMode ?? body.properties?.orchestrationMode;
+  return {
+    ...body,
+    ...(provisioningState ? { provisioningState } : {}),
+    ...(orchestrationMode ? { orchestrationMode } : {}),
+  };
+}
+
+function toState(vm: TargetRef, found: VmBody): TargetState {
+  return {
+    id: vm.id,
+    location: found.location ?? '',
+    tags: found.tags ?? {},
+    ...(found.etag ? { etag: found.etag } : {}),
+    ...(found.provisioningState ? { provisioningState: found.provisioningState } : {}),
+    ...(found.identity ? { identity: found.identity } : {}),
+    ...(vm.kind === 'scaleSet' && found.orchestrationMode
+      ? { orchestrationMode: found.orchestrationMode }
+      : {}),
+  };
+}

@@ -1,0 +1,37 @@
+import type { AuditSink } from '../audit/auditRecord';
+import type { ContainerRegistries } from '../azure/containerRegistries';
+import type { RetryEnvironment } from '../azure/retry';
+import type { RoleAssignments } from '../azure/roleAssignments';
+import type { TargetResources } from '../azure/targetResources';
+import type { UserAssignedIdentities } from '../azure/userAssignedIdentities';
+import type { Settings } from '../config/settings';
+import type { Logger } from '../core/logger';
+import type { SelfPrincipal } from '../core/ownership';
+import type { VerifiedPairs } from './pair/verifiedPairs';
+import type { ProofCache } from './proofCache';
+
+/** What the reconcile needs: settings, one adapter per ARM resource type, the audit sink, a logger. */
+export interface ReconcileDeps {
+  readonly settings: Settings;
+  readonly targets: TargetResources;
+  readonly identities: UserAssignedIdentities;
+  readonly roleAssignments: RoleAssignments;
+  readonly registries: ContainerRegistries;
+  readonly audit: AuditSink;
+  readonly log: Logger;
+  /** Who the app runs as (from its ARM token): the proof of which pull identities it created. */
+  readonly whoAmI: WhoAmI;
+  /** Pull identities proven to be the app's (systemData), remembered for a while. */
+  readonly proven: ProofCache;
+  /** (registry, region) pairs verified a moment ago, for the event path (see verifiedPairs.ts). */
+  readonly verifiedPairs: VerifiedPairs;
+  /** Overrides for the retry loop (policy, sleep, random); the deadline comes per request. */
+  readonly retry?: Omit<RetryEnvironment, 'deadline'>;
+  readonly now?: () => number;
+}
+
+/** Who the app runs as; `known()` answers without waiting, once a token has told. */
+export interface WhoAmI {
+  (): Promise<SelfPrincipal>;
+  known(): SelfPrincipal | undefined;
+}

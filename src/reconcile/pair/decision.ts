@@ -1,0 +1,41 @@
+// What a (registry, region) pair came to, for the targets that need it.
+import type { RegistryState } from '../../azure/containerRegistries';
+import type { IdentityState } from '../../azure/userAssignedIdentities';
+
+export type RegistryDecision =
+  /** Identity and grant in place (or planned, in audit mode: then `identity` is absent). */
+  | {
+      readonly status: 'ready';
+      readonly registry: RegistryState;
+      readonly identityId: string;
+      readonly identity?: IdentityState;
+    }
+  /** The request is refused; the caller audits it against each target that asked. */
+  | {
+      readonly status: 'rejected';
+      readonly action: 'tag-invalid' | 'registry-denied' | 'identity-refused';
+      readonly reason: string;
+      readonly registry?: RegistryState;
+      /** identity-refused: the identity, and who ARM says created it. */
+      readonly identityId?: string;
+      readonly identityCreatedBy?: string;
+    }
+  | { readonly status: 'failed'; readonly error: unknown; readonly registry?: RegistryState };
+
+export type ReadyRegistry = Extract<RegistryDecision, { status: 'ready' }>;
+export type RejectedRegistry = Extract<RegistryDecision, { status: 'rejected' }>;
+
+export type RegistryAuthorization =
+  | { readonly status: 'allowed'; readonly registry: RegistryState }
+  | Extract<RegistryDecision, { status: 'rejected' | 'failed' }>;
+
+/** An identity-refused decision's identity and its creator, for the target's record. */
+export function refusedIdentity(decision: RejectedRegistry): {
+  identityId?: string;
+  identityCreatedBy?: string;
+} {
+  return {
+    ...(decision.identityId ? { identityId: decision.identityId } : {}),
+    ...(decision.identityCreatedBy ? { identityCreatedBy: decision.identityCreatedBy } : {}),
+  };
+}

@@ -1,0 +1,242 @@
+// The (registry, region) pair as a small reconciler of its own, as ASO treats identities and role
+// assignments: first the identity (read; reuse if provably the app's, create if missing, refuse
+// otherwise), then its grant on the registry (read; create if missing). In audit mode it only reads
+// and records the plan. Its cache (verifiedPairs.ts) lets the event path skip both reads for a pair
+// this instance verified a moment ago; the sweep always verifies afresh.
+import { randomUUID } from 'node:crypto';
+import type { Auditor } from '../../audit/auditor';
+import { ArmOperationError } from '../../azure/armErrors';
+import type { RegistryState } from '../../azure/containerRegistries';
+import { type RetryEnvironment, withRetry } from '../../azure/retry';
+import type { GrantRequest } from '../../azure/roleAssignments';
+import type { IdentityState } from '../../azure/userAssignedIdentities';
+import { normalizeRegion, roleAssignmentName } from '../../core/names';
+import { describeCreator, isSelf, ownershipOf } from '../../core/ownership';
+import { type PullIdentity, pullIdentityFor } from '../../core/pullIdentity';
+import { pullRoleFor } from '../../core/roles';
+import type { ReconcileDeps } from '../deps';
+import type { RegistryDecision } from './decision';
+
+export interface PairContext {
+  readonly deps: ReconcileDeps;
+  readonly retryEnv: RetryEnvironment;
+  /** Where the pair's records go: the target's auditor (event path), or the sweep's pair auditor. */
+  readonly auditor: Auditor;
+}
+
+/**
+ * Identity (create or reuse), then the grant. With `reuseVerified` (the event path), a pair this
+ * instance verified within the last minute is reused without reading it again.
+ */
+export async function ensurePullAccess(
+  ctx: PairContext,
+  registry: RegistryState,
+  region: string,
+  options: { readonly reuseVerified?: boolean } = {},
+): Promise<RegistryDecision> {
+  const verified = options.reuseVerified ? ctx.deps.verifiedPairs.get(registry.id, region) : undefined;
+  if (verified) {
+    const fields = ids(where(registry, verified.identity.id), verified.identity);
+    const reason = `verified by this instance ${Math.round(verified.ageMs / 1000)} s ago`;
+    ctx.auditor.record('identity-reused', 'unchanged', { ...fields, reason });
+    ctx.auditor.record('role-present', 'unchanged', {
+      ...fields,
+      role: pullRoleFor(registry.roleAssignmentMode).name,
+      reason,
+    });
+    return { status: 'ready', registry, identityId: verified.identity.id, identity: verified.identity };
+  }
+  try {
+    const identity = await ensureIdentity(ctx, registry, region);
+    if (!identity)
+      return {
+        status: 'ready',
+        registry,
+        identityId: pullIdentityFor(ctx.deps.settings, registry.name, region).id,
+      };
+    await ensureGrant(ctx, registry, region, identity);
+    return { status: 'ready', registry, identityId: identity.id, identity };
+  } catch (error) {
+    if (error instanceof IdentityRefusedError) {
+      return {
+        status: 'rejected',
+        action: 'identity-refused',
+        reason: error.message,
+        registry,
+        identityId: error.identityId,
+        identityCreatedBy: error.creator,
+      };
+    }
+    return { status: 'failed', error, registry };
+  }
+}
+
+/** Terminal: the identity is not one the app may grant or attach (a retry would find the same). */
+class IdentityRefusedError extends Error {
+  constructor(
+    readonly identityId: string,
+    readonly creator: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'IdentityRefusedError';
+  }
+}
+
+/**
+ * The identity step: the pull identity as it is now, reused if usable, created if missing (enforce),
+ * planned (audit). Undefined when it does not exist and was not created (audit mode).
+ */
+async function ensureIdentity(
+  { deps, retryEnv, auditor }: PairContext,
+  registry: RegistryState,
+  region: string,
+): Promise<IdentityState | undefined> {
+  const pull = pullIdentityFor(deps.settings, registry.name, region);
+  const { resourceGroup: rg, name } = pull;
+  const fields = where(registry, pull.id);
+  const found = await withRetry('read identity', retryEnv, (signal) => deps.identities.get(rg, name, signal));
+  if (found) {
+    await refuseUnlessUsable(deps, pull, registry, found);
+    auditor.record('identity-reused', 'unchanged', ids(fields, found));
+    return found;
+  }
+  if (pull.broughtByOperator) {
+    // The operator's own identity is used, never created: its absence is a configuration error.
+    throw new ArmOperationError(
+      'read identity',
+      {
+        retryable: false,
+        code: 'IdentityOverrideNotFound',
+        message: `${pull.id}, set for ${registry.name} in ACRPULL_IDENTITY_OVERRIDES, does not exist`,
+      },
+      1,
+    );
+  }
+  if (deps.settings.mode !== 'enforce') {
+    auditor.record('identity-created', 'planned', { ...fields, reason: `would create ${name} in ${rg.id}` });
+    const role = pullRoleFor(registry.roleAssignmentMode);
+    auditor.record('role-assigned', 'planned', {
+      ...fields,
+      role: role.name,
+      reason: `would grant ${role.name} once the identity exists`,
+    });
+    return undefined;
+  }
+  const tags = { 'managed-by': 'acrpull-autopilot', 'acrpull-registry': registry.id };
+  const { created: madeNow, ...state } = await withRetry('create identity', retryEnv, (signal) =>
+    deps.identities.createOrUpdate(rg, name, normalizeRegion(region), tags, signal),
+  );
+  // ARM's 201 to our own PUT is proof enough (whatever systemData says). A 200 means someone else
+  // created the name between our read and our PUT: then systemData decides.
+  if (madeNow) deps.proven.remember(state.id, state.principalId);
+  else await refuseUnlessUsable(deps, pull, registry, state);
+  auditor.record('identity-created', 'changed', ids(fields, state));
+  return state;
+}
+
+/**
+ * The app's own identities must be provably its own (ARM's systemData, not the name or tags), and an
+ * operator override must not be the app's own identity (every target would get the app's permissions).
+ */
+async function refuseUnlessUsable(
+  deps: ReconcileDeps,
+  pull: PullIdentity,
+  registry: RegistryState,
+  identity: IdentityState,
+): Promise<void> {
+  const self = await deps.whoAmI();
+  const creator = describeCreator(identity);
+  if (pull.broughtByOperator) {
+    if (!self.objectId && !self.clientId) {
+      throw new IdentityRefusedError(
+        identity.id,
+        creator,
+        `the app could not tell its own identity from its token, so it cannot rule out that ${identity.id} (ACRPULL_IDENTITY_OVERRIDES for ${registry.name}) is the app's own identity`,
+      );
+    }
+    if (isSelf(identity, self)) {
+      throw new IdentityRefusedError(
+        identity.id,
+        creator,
+        `ACRPULL_IDENTITY_OVERRIDES names the app's own identity (${identity.id}) for ${registry.name}: ` +
+          "attaching it would give every tagged VM the app's permissions; name an identity made for pulling",
+      );
+    }
+    return;
+  }
+  const ownership = ownershipOf(identity, self, deps.settings.trustedCreators);
+  if (!ownership.owned) throw new IdentityRefusedError(identity.id, ownership.creator, ownership.reason);
+  deps.proven.remember(identity.id, identity.principalId);
+}
+
+/** The grant step: present (nothing to do), planned (audit), or created under its deterministic name. */
+async function ensureGrant(
+  { deps, retryEnv, auditor }: PairContext,
+  registry: RegistryState,
+  region: string,
+  identity: IdentityState,
+): Promise<void> {
+  const role = pullRoleFor(registry.roleAssignmentMode);
+  const grant: GrantRequest = {
+    scope: registry.id,
+    subscriptionId: registry.subscriptionId,
+    principalId: identity.principalId,
+    roleGuid: role.guid,
+    name: roleAssignmentName(registry.id, identity.principalId, role.guid),
+    description: `acrpull-autopilot: pull for VMs tagged ${deps.settings.tagKey}=${registry.name}`,
+  };
+  const fields = { ...ids(where(registry, identity.id), identity), role: role.name };
+  const present = () =>
+    withRetry('read grants', retryEnv, (signal) => deps.roleAssignments.hasGrant(grant, signal));
+  if (await present()) {
+    auditor.record('role-present', 'unchanged', fields);
+    deps.verifiedPairs.remember(registry, region, identity);
+    return;
+  }
+  if (deps.settings.mode !== 'enforce') {
+    auditor.record('role-assigned', 'planned', fields);
+    return;
+  }
+  const { created, reason } = await createGrant(retryEnv, deps, grant, present);
+  if (created === 'created') auditor.record('role-assigned', 'changed', { ...fields, reason });
+  else auditor.record('role-present', 'unchanged', { ...fields, reason });
+  deps.verifiedPairs.remember(registry, region, identity);
+}
+
+/**
+ * Creates the grant under its deterministic name. Someone may hold that name elsewhere (squatted or by
+ * chance); the grant may have been made meanwhile under another name (a concurrent invocation that met
+ * the same): look again, else make it under a fresh name. A concurrent twin then meets
+ * RoleAssignmentExists: one grant.
+ */
+async function createGrant(
+  retryEnv: RetryEnvironment,
+  deps: ReconcileDeps,
+  grant: GrantRequest,
+  present: () => Promise<boolean>,
+): Promise<{ created: 'created' | 'exists'; reason?: string }> {
+  const create = (request: GrantRequest) =>
+    withRetry('create grant', retryEnv, (signal) => deps.roleAssignments.create(request, signal));
+  const first = await create(grant);
+  if (first !== 'name-taken') return { created: first };
+  const taken = `the role assignment name ${grant.name} is taken by another assignment in the tenant`;
+  if (await present()) return { created: 'exists', reason: taken };
+  const fresh = { ...grant, name: randomUUID() };
+  const second = await create(fresh);
+  if (second === 'name-taken') throw new Error(`role assignment name ${fresh.name} is taken too`);
+  return { created: second, reason: `${taken}; granted under ${fresh.name} instead` };
+}
+
+function where(registry: RegistryState, identityId: string) {
+  return { registry: registry.name, registryId: registry.id, identityId };
+}
+
+function ids(fields: { registry: string; registryId: string; identityId: string }, identity: IdentityState) {
+  return {
+    ...fields,
+    identityId: identity.id,
+    principalId: identity.principalId,
+    clientId: identity.clientId,
+  };
+}

@@ -1,0 +1,52 @@
+// (registry, region) pairs this instance verified a moment ago: the identity is the app's (proven by
+// systemData) and holds the pull grant on the registry. For a short time the event path reuses that
+// instead of reading both again, so the first VM of a known pair costs its VM read and attach only.
+// Positive results only; the sweep always verifies afresh (and refreshes the entry); a failed attach
+// with the identity forgets it.
+import type { RegistryState } from '../../azure/containerRegistries';
+import type { IdentityState } from '../../azure/userAssignedIdentities';
+import { idKey, sameId } from '../../core/resourceId';
+
+/** How long a verification is reused. A grant deleted meanwhile is re-made at most this much later. */
+export const VERIFIED_PAIR_TTL_MS = 60_000;
+
+export interface VerifiedPair {
+  readonly registry: RegistryState;
+  readonly identity: IdentityState;
+  readonly ageMs: number;
+}
+
+export class VerifiedPairs {
+  private readonly pairs = new Map<
+    string,
+    { registry: RegistryState; identity: IdentityState; at: number }
+  >();
+
+  constructor(
+    private readonly now: () => number = Date.now,
+    readonly ttlMs = VERIFIED_PAIR_TTL_MS,
+  ) {}
+
+  get(registryId: string, region: string): VerifiedPair | undefined {
+    const key = pairKey(registryId, region);
+    const entry = this.pairs.get(key);
+    if (!entry) return undefined;
+    const ageMs = this.now() - entry.at;
+    if (ageMs >= this.ttlMs) {
+      this.pairs.delete(key);
+      return undefined;
+    }
+    return { registry: entry.registry, identity: entry.identity, ageMs };
+  }
+
+  remember(registry: RegistryState, region: string, identity: IdentityState): void {
+    this.pairs.set(pairKey(registry.id, region), { registry, identity, at: this.now() });
+  }
+
+  /** After a failed write with this identity: verify its pairs again next time. */
+  forgetIdentity(identityId: string): void {
+    for (const [key, entry] of this.pairs) if (sameId(entry.identity.id, identityId)) this.pairs.delete(key);
+  }
+}
+
+const pairKey = (registryId: string, region: string) => `${idKey(registryId)}|${region.toLowerCase()}`;

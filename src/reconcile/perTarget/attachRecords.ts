@@ -1,0 +1,169 @@
+// What the attach step records once its PATCH is done (or refused, deferred, planned): one record per
+// identity it meant to attach or detach, from the target's identities as the PATCH left them.
+import type { AuditFields, Auditor } from '../../audit/auditor';
+import type { AttachDecision } from '../../core/attachPlan';
+import type { IdentityFacts } from '../../core/identityView';
+import { idKey, sameId } from '../../core/resourceId';
+import type { ReadyRegistry } from '../pair/decision';
+import type { DetachRequest } from './steps';
+
+/** What the attempts did, whichever attempt it was. */
+/** What the attach step was asked to do, and where its records go. */
+export interface PatchSubject {
+  readonly auditor: Auditor;
+  readonly pending: readonly ReadyRegistry[];
+  readonly detach: readonly DetachRequest[];
+  /** Enforce mode: the PATCH was sent; audit mode: it is recorded as planned. */
+  readonly enforce: boolean;
+}
+
+export interface Attempts {
+  /** Ids we sent in any attempt (lower-cased): an attempt whose PATCH landed but whose polling failed is ours too. */
+  readonly sent: Set<string>;
+  readonly removed: Set<string>;
+  /** What the last attempt still meant to detach (lower-cased ids). */
+  stillUnwanted: Set<string>;
+  /** The first attach decides whether the target loses its IMDS default. */
+  warning?: string;
+}
+
+/** The identity as the target holds it, if it does. */
+const heldIn = (facts: IdentityFacts, identityId: string) =>
+  facts.userAssigned.find((h) => sameId(h.id, identityId));
+
+function pendingFields(p: ReadyRegistry, target: IdentityFacts | undefined): AuditFields {
+  const held = target ? heldIn(target, p.identityId) : undefined;
+  return {
+    registry: p.registry.name,
+    registryId: p.registry.id,
+    identityId: p.identityId,
+    principalId: p.identity?.principalId,
+    clientId: p.identity?.clientId,
+    ...(held?.clientId ? { clientId: held.clientId } : {}),
+    ...(held?.principalId ? { principalId: held.principalId } : {}),
+  };
+}
+
+const detachFields = (d: DetachRequest): AuditFields => ({ registry: d.registry, identityId: d.identityId });
+const ours = (attempts: Attempts, p: ReadyRegistry) => attempts.sent.has(idKey(p.identityId));
+
+export function recordDeferred(
+  step: PatchSubject,
+  attempts: Attempts,
+  reason: string,
+  target: IdentityFacts | undefined,
+) {
+  for (const p of step.pending) {
+    step.auditor.record('identity-attached', 'deferred', {
+      ...pendingFields(p, target),
+      reason,
+      retryable: true,
+      ...(ours(attempts, p) ? { warning: attempts.warning } : {}),
+    });
+  }
+  for (const d of step.detach)
+    step.auditor.record('identity-detached', 'deferred', { ...detachFields(d), reason, retryable: true });
+}
+
+export function recordPatch(
+  step: PatchSubject,
+  attempts: Attempts,
+  target: IdentityFacts,
+  decision: AttachDecision,
+  /** What an identity the app attached reaches (a scale set's members), from the target's kind. */
+  reach: string | undefined,
+): void {
+  switch (decision.action) {
+    case 'refuse':
+      // An attach to a target whose single identity is its owner's, or a detach that would make the
+      // owner's identity its IMDS default: nothing is written.
+      for (const p of step.pending)
+        step.auditor.record('attach-refused', 'rejected', {
+          ...pendingFields(p, target),
+          reason: decision.reason,
+        });
+      for (const d of step.detach)
+        step.auditor.record('identity-detached', 'rejected', { ...detachFields(d), reason: decision.reason });
+      return;
+    case 'defer':
+      recordDeferred(step, attempts, decision.reason, target);
+      return;
+    case 'attach':
+    case 'detach':
+      if (!step.enforce) recordPlanned(step, target, decision);
+      else recordDone(step, attempts, target, reach);
+      return;
+    case 'nothing':
+      recordDone(step, attempts, target, reach);
+      return;
+  }
+}
+
+function recordPlanned(
+  step: PatchSubject,
+  target: IdentityFacts,
+  decision: Extract<AttachDecision, { action: 'attach' | 'detach' }>,
+): void {
+  for (const p of step.pending) {
+    const would = decision.patch.add.some((id) => idKey(id) === idKey(p.identityId));
+    step.auditor.record('identity-attached', would ? 'planned' : 'unchanged', {
+      ...pendingFields(p, target),
+      ...(would ? { warning: decision.warning } : {}),
+    });
+  }
+  for (const d of step.detach) {
+    if (!decision.patch.remove.some((id) => idKey(id) === idKey(d.identityId))) continue;
+    step.auditor.record('identity-detached', 'planned', {
+      ...detachFields(d),
+      reason: d.reason,
+      ...(decision.action === 'detach' && decision.warning ? { warning: decision.warning } : {}),
+    });
+  }
+}
+
+/** After the PATCH (or with nothing to write): what the target now says, per identity. */
+function recordDone(
+  step: PatchSubject,
+  attempts: Attempts,
+  target: IdentityFacts,
+  reach: string | undefined,
+): void {
+  const { auditor } = step;
+  for (const p of step.pending) {
+    if (!heldIn(target, p.identityId)) {
+      auditor.record('failed', 'failed', {
+        ...pendingFields(p, target),
+        reason: 'ARM reported the update as succeeded but the identity is not attached',
+        retryable: true,
+      });
+      continue;
+    }
+    const mine = ours(attempts, p);
+    auditor.record('identity-attached', mine ? 'changed' : 'unchanged', {
+      ...pendingFields(p, target),
+      ...(mine ? { warning: attempts.warning } : {}),
+      ...(mine && reach ? { reason: reach } : {}),
+    });
+  }
+  for (const d of step.detach) {
+    // Detached by someone else meanwhile, or no longer to be detached (the tag names it again):
+    // nothing of ours happened, nothing to say.
+    const key = idKey(d.identityId);
+    if (!attempts.removed.has(key)) continue;
+    const still = heldIn(target, d.identityId) !== undefined;
+    if (still && !attempts.stillUnwanted.has(key)) continue;
+    if (still) {
+      auditor.record('failed', 'failed', {
+        ...detachFields(d),
+        reason: 'ARM reported the update as succeeded but the identity is still attached',
+        retryable: true,
+      });
+      continue;
+    }
+    auditor.record('identity-detached', 'changed', {
+      ...detachFields(d),
+      reason: d.reason,
+      ...(attempts.warning ? { warning: attempts.warning } : {}),
+    });
+  }
+}

@@ -1,0 +1,139 @@
+// execute: a flat switch over the plan's steps, one ARM call (or none) per step, each audited where it
+// is done. Only the PATCH re-observes (see attach.ts); a pair is ensured by the pair reconciler.
+import type { Auditor } from '../../audit/auditor';
+import type { RetryEnvironment } from '../../azure/retry';
+import type { TargetState } from '../../azure/targetResources';
+import type { TargetRef } from '../../targets';
+import type { ReconcileDeps } from '../deps';
+import type { ReadyRegistry } from '../pair/decision';
+import { refusedIdentity } from '../pair/decision';
+import type { PullAccess } from '../pair/pullAccess';
+import { patchIdentities } from './attach';
+import { TargetGoneError } from './observe';
+import type { DetachRequest, TargetStep } from './steps';
+
+/** A read older than this is not planned from: the PATCH reads the target again first. */
+export const FRESH_READ_MS = 2_000;
+
+export interface Execution {
+  readonly deps: ReconcileDeps;
+  readonly access: PullAccess;
+  readonly retryEnv: RetryEnvironment;
+  readonly auditor: Auditor;
+  /** The target and when it was read, where it was (idle) and the plan may PATCH it. */
+  readonly observed?: { readonly ref: TargetRef; readonly target: TargetState; readonly readAt: number };
+  readonly waitWhileBusy: boolean;
+}
+
+/** Runs the steps in order; returns the names of those it ran (all of them, unless the target vanished). */
+export async function executePlan(
+  run: Execution,
+  steps: readonly TargetStep[],
+): Promise<TargetStep['step'][]> {
+  const { deps, auditor } = run;
+  const ready: ReadyRegistry[] = [];
+  const ran: TargetStep['step'][] = [];
+  for (const step of steps) {
+    ran.push(step.step);
+    switch (step.step) {
+      case 'nothing':
+        deps.log.debug(step.reason);
+        break;
+      case 'skip':
+        auditor.record('vm-not-found', 'skipped', { reason: step.reason });
+        break;
+      case 'refuse':
+        auditor.record(step.action, 'rejected', { ...step.fields, reason: step.reason });
+        break;
+      case 'fail':
+        auditor.failed(step.error, step.fields);
+        break;
+      case 'defer':
+        auditor.record(step.action, 'deferred', { ...step.fields, reason: step.reason, retryable: true });
+        break;
+      case 'keep':
+        auditor.record('already-compliant', 'unchanged', step.fields);
+        break;
+      case 'ensure-pair':
+        await ensurePair(run, step, ready);
+        break;
+      case 'attach':
+      case 'detach':
+        if (!(await patch(run, ready, step.detach))) return ran;
+        break;
+    }
+  }
+  return ran;
+}
+
+async function ensurePair(
+  run: Execution,
+  step: Extract<TargetStep, { step: 'ensure-pair' }>,
+  ready: ReadyRegistry[],
+): Promise<void> {
+  const { access, auditor, retryEnv } = run;
+  const registry = step.registry;
+  try {
+    const decision = await access.ensure(registry, step.region, auditor, retryEnv);
+    if (decision.status === 'ready') ready.push(decision);
+    else if (decision.status === 'rejected')
+      auditor.record(decision.action, 'rejected', {
+        registry: decision.registry?.name ?? registry.name,
+        ...(decision.registry ? { registryId: decision.registry.id } : {}),
+        identityId: step.identityId,
+        ...refusedIdentity(decision),
+        reason: decision.reason,
+      });
+    else
+      auditor.failed(decision.error, {
+        registry: decision.registry?.name ?? registry.name,
+        ...(decision.registry ? { registryId: decision.registry.id } : {}),
+        identityId: step.identityId,
+      });
+  } catch (error) {
+    auditor.failed(error, { registry: registry.name, identityId: step.identityId });
+  }
+}
+
+/**
+ * The PATCH, its failures audited against each identity. Plans from the observed read only while it
+ * is fresh: once identities or grants were written (replication retries can take seconds), it reads
+ * again so the etag and the state the PATCH is planned from are the target's now. False when the
+ * target is gone (recorded; nothing after it runs).
+ */
+async function patch(run: Execution, ready: readonly ReadyRegistry[], detach: readonly DetachRequest[]) {
+  const { deps, auditor, observed } = run;
+  if ((ready.length === 0 && detach.length === 0) || !observed) return true;
+  const wrote = auditor.records.some((r) => r.outcome === 'changed');
+  const fresh = !wrote && (deps.now ?? Date.now)() - observed.readAt < FRESH_READ_MS;
+  try {
+    await patchIdentities({
+      deps,
+      retryEnv: run.retryEnv,
+      auditor,
+      ref: observed.ref,
+      firstRead: fresh ? observed.target : undefined,
+      pending: ready,
+      detach,
+      waitWhileBusy: run.waitWhileBusy,
+    });
+  } catch (error) {
+    if (error instanceof TargetGoneError) {
+      auditor.record('vm-not-found', 'skipped', {
+        reason: 'the VM was deleted while it was being reconciled',
+      });
+      return false;
+    }
+    for (const p of ready) {
+      // A failed write with this identity: its pairs are verified afresh next time.
+      deps.verifiedPairs.forgetIdentity(p.identityId);
+      auditor.failed(error, {
+        registry: p.registry.name,
+        registryId: p.registry.id,
+        identityId: p.identityId,
+      });
+    }
+    for (const d of detach) auditor.failed(error, { registry: d.registry, identityId: d.identityId });
+  }
+  return true;
+}

@@ -1,0 +1,210 @@
+// observe: the reads a target's plan is made from, and nothing else. The target (waited for while
+// another writer's operation runs, where the caller waits), its tag, the proof of its sole identity,
+// and per registry the tag names: compliant (attached, provably the app's, still allowed) or how the
+// registry is authorized. With revocation on, which of the app's identities it holds that the tag no
+// longer asks for, and whether the app can prove it made them. Writes nothing.
+import { ArmOperationError, deferralReason, TransientConditionError } from '../../azure/armErrors';
+import { type RetryEnvironment, withRetry } from '../../azure/retry';
+import type { TargetState } from '../../azure/targetResources';
+import type { Settings } from '../../config/settings';
+import { busyReason, isTerminal, TARGET_BUSY } from '../../core/busy';
+import { attachedIdentityIds, attachedIds, isAttached } from '../../core/identityView';
+import { refuseForImdsDefault } from '../../core/imdsDefault';
+import { normalizeRegion } from '../../core/names';
+import { pullIdentityFor } from '../../core/pullIdentity';
+import { holdsRevocable, registriesToKeep, revocationCandidates } from '../../core/revocation';
+import { findTagValue, parseRegistryTag, type RegistryRef } from '../../core/tag';
+import type { TargetRef } from '../../targets';
+import type { ReconcileDeps } from '../deps';
+import { knownPullIdentity, provePullIdentity, proveSoleIdentity } from '../ownership';
+import { stillAllowed } from '../pair/authorize';
+import type { PullAccess } from '../pair/pullAccess';
+import { deniedRegistries } from './plan';
+import type { RegistryObservation, RevocableObservation, TagReading, TargetSnapshot } from './snapshot';
+
+export async function observeTarget(
+  deps: ReconcileDeps,
+  access: PullAccess,
+  ref: TargetRef,
+  /** Wait for a busy target (the event path) rather than defer it at once (sweep, CLI). */
+  wait: boolean,
+  retryEnv: RetryEnvironment,
+): Promise<TargetSnapshot> {
+  let target: TargetState | undefined;
+  try {
+    target = await withRetry('read VM', retryEnv, (signal) => deps.targets.get(ref, signal));
+  } catch (error) {
+    return { kind: 'unreadable', error };
+  }
+  if (!target) return { kind: 'gone', whileWaiting: false };
+  let tag = readTag(deps.settings, target);
+  if (needsWork(deps.settings, tag, target) && !isTerminal(target.provisioningState)) {
+    // Another writer's operation is running (the target's creation, its owner's update): every decision
+    // is made from an idle target. The event path waits for it (reads only), the sweep and CLI defer.
+    const idle = await untilIdle(deps, retryEnv, ref, target, wait);
+    if (idle.status === 'gone') return { kind: 'gone', whileWaiting: true };
+    if (idle.status === 'failed') return { kind: 'unreadable', error: idle.error };
+    if (idle.status === 'busy')
+      return { kind: 'busy', reason: idle.reason, target, tag, region: normalizeRegion(target.location) };
+    target = idle.target;
+    tag = readTag(deps.settings, target);
+  }
+  const base = {
+    kind: 'idle' as const,
+    ref,
+    target,
+    readAt: (deps.now ?? Date.now)(),
+    tag,
+    region: normalizeRegion(target.location),
+    registries: [],
+    revocable: [],
+  };
+  if (tag.kind === 'invalid') return base;
+  if (tag.kind === 'untagged') {
+    const revocable = needsWork(deps.settings, tag, target)
+      ? await observeRevocable(deps, retryEnv, target, new Set())
+      : [];
+    return { ...base, revocable };
+  }
+  try {
+    await proveSoleIdentity(deps, retryEnv, target.identity);
+  } catch (error) {
+    return { ...base, soleProofError: error };
+  }
+  const registries = await observeRegistries(deps, access, retryEnv, ref, target, tag.refs);
+  if (!deps.settings.revoke) return { ...base, registries };
+  const keep = registriesToKeep(tag.refs, deniedRegistries(registries), deps.settings.allowlistUnset);
+  return { ...base, registries, revocable: await observeRevocable(deps, retryEnv, target, keep) };
+}
+
+export function readTag(settings: Settings, target: TargetState): TagReading {
+  const value = findTagValue(target.tags, settings.tagKey);
+  if (value === undefined) return { kind: 'untagged' };
+  const parsed = parseRegistryTag(value, settings.maxRegistriesPerVm);
+  return parsed.ok ? { kind: 'refs', refs: parsed.refs } : { kind: 'invalid', reason: parsed.reason };
+}
+
+/** Tagged, or (revocation on) untagged but holding an identity the app would detach. */
+function needsWork(settings: Settings, tag: TagReading, target: TargetState): boolean {
+  if (tag.kind === 'refs') return true;
+  return (
+    tag.kind === 'untagged' &&
+    settings.revoke &&
+    holdsRevocable(settings, attachedIdentityIds(target.identity))
+  );
+}
+
+/**
+ * Each registry the tag names. One that would take the owner's IMDS default is decided from this read
+ * alone (nothing more is read for it). Attached under the pull identity's id is not proof it is ours
+ * (a name can be planted): it must be an override or proven by systemData (remembered; else one
+ * identity read), and still allowed, to be compliant; anything else is authorized (found, allowed).
+ * An attach still Updating counts as attached: the invocation that started it owns its outcome; so
+ * does a target whose last update Failed (writing to it on every event would feed an event loop).
+ */
+async function observeRegistries(
+  deps: ReconcileDeps,
+  access: PullAccess,
+  retryEnv: RetryEnvironment,
+  ref: TargetRef,
+  target: TargetState,
+  refs: readonly RegistryRef[],
+): Promise<RegistryObservation[]> {
+  const region = normalizeRegion(target.location);
+  const refused = refuseForImdsDefault(deps.settings, target.identity, refs, region, (id) =>
+    knownPullIdentity(deps, id, attachedIds(target.identity, id).principalId),
+  );
+  const observed: RegistryObservation[] = [];
+  for (const registry of refs) {
+    const identityId = pullIdentityFor(deps.settings, registry.name, region).id;
+    const refusal = refused.find((r) => r.ref === registry);
+    if (refusal) {
+      observed.push({ ref: registry, identityId, kind: 'imds-default', reason: refusal.reason });
+      continue;
+    }
+    try {
+      const ids = attachedIds(target.identity, identityId);
+      if (
+        isAttached(target.identity, identityId) &&
+        (await provePullIdentity(deps, retryEnv, identityId, ids.principalId)) &&
+        (await stillAllowed(deps, retryEnv, ref.subscriptionId, registry))
+      ) {
+        const fields = { registry: registry.name, identityId, ...ids };
+        observed.push({ ref: registry, identityId, kind: 'compliant', fields });
+        continue;
+      }
+      const authorization = await access.authorize(registry, ref, retryEnv);
+      observed.push({ ref: registry, identityId, kind: 'authorized', authorization });
+    } catch (error) {
+      observed.push({ ref: registry, identityId, kind: 'unreadable', error });
+    }
+  }
+  return observed;
+}
+
+/**
+ * The app's pull identities on the target for registries not in `keep`, each proven or not (ARM's
+ * systemData, remembered; else one identity read): one it cannot prove is not its to detach.
+ */
+async function observeRevocable(
+  deps: ReconcileDeps,
+  retryEnv: RetryEnvironment,
+  target: TargetState,
+  keep: ReadonlySet<string>,
+): Promise<RevocableObservation[]> {
+  const observed: RevocableObservation[] = [];
+  for (const candidate of revocationCandidates(deps.settings, attachedIdentityIds(target.identity), keep)) {
+    const { principalId } = attachedIds(target.identity, candidate.identityId);
+    try {
+      const proven = await provePullIdentity(deps, retryEnv, candidate.identityId, principalId, {
+        afresh: true,
+      });
+      observed.push({ candidate, proof: { proven } });
+    } catch (error) {
+      observed.push({ candidate, proof: { error } });
+    }
+  }
+  return observed;
+}
+
+/** Thrown inside the wait when the target disappears. */
+export class TargetGoneError extends Error {
+  constructor(targetId: string) {
+    super(`${targetId} no longer exists`);
+    this.name = 'TargetGoneError';
+  }
+}
+
+type Idle =
+  | { readonly status: 'idle'; readonly target: TargetState }
+  | { readonly status: 'busy'; readonly reason: string }
+  | { readonly status: 'gone' }
+  | { readonly status: 'failed'; readonly error: unknown };
+
+/** Re-reads a busy target with backoff (GET only) until its operation ends, or says why it could not wait. */
+async function untilIdle(
+  deps: ReconcileDeps,
+  retryEnv: RetryEnvironment,
+  ref: TargetRef,
+  busy: TargetState,
+  wait: boolean,
+): Promise<Idle> {
+  if (!wait) return { status: 'busy', reason: busyReason(busy.provisioningState) };
+  let current: TargetState | undefined = busy;
+  try {
+    const target = await withRetry('wait for the VM to be idle', retryEnv, async (signal) => {
+      const read = current ?? (await deps.targets.get(ref, signal));
+      current = undefined;
+      if (!read) throw new TargetGoneError(ref.id);
+      if (!isTerminal(read.provisioningState))
+        throw new TransientConditionError(TARGET_BUSY, busyReason(read.provisioningState));
+      return read;
+    });
+    return { status: 'idle', target };
+  } catch (error) {
+    if (error instanceof ArmOperationError && error.cause instanceof TargetGoneError)
+      return { status: 'gone' };
+    const reason = deferralReason(error);
+    return reason ? { status: 'busy', reason } : { status: 'failed', error };
+  }
+}

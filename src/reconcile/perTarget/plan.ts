@@ -1,0 +1,183 @@
+// plan: the target's snapshot and the settings → the named steps that make it what its tag asks for.
+// Pure: no request, no clock. The same plan is executed (enforce), recorded as planned (audit mode)
+// and printed (the CLI's what-if).
+import type { AuditFields } from '../../audit/auditor';
+import type { Settings } from '../../config/settings';
+import { attachedIdentityIds } from '../../core/identityView';
+import { pullIdentityFor } from '../../core/pullIdentity';
+import { type RevocationCause, revocationCandidates, revocationReason } from '../../core/revocation';
+import { refusedIdentity } from '../pair/decision';
+import type { RegistryObservation, RevocableObservation, TargetSnapshot } from './snapshot';
+import type { DetachRequest, TargetPlan, TargetStep } from './steps';
+
+export function planTarget(settings: Settings, snapshot: TargetSnapshot, targetId: string): TargetPlan {
+  switch (snapshot.kind) {
+    case 'invalid-id':
+      return only({
+        step: 'refuse',
+        action: 'failed',
+        reason: 'not a virtual machine or scale set resource id',
+        fields: {},
+      });
+    case 'unreadable':
+      return only({ step: 'fail', error: snapshot.error, fields: {} });
+    case 'gone':
+      return only({
+        step: 'skip',
+        reason: snapshot.whileWaiting
+          ? 'the VM was deleted while it was being reconciled'
+          : 'the VM no longer exists; nothing to do',
+      });
+    case 'busy':
+      return { steps: planBusy(settings, snapshot) };
+    case 'idle':
+      return { steps: planIdle(settings, snapshot, targetId) };
+  }
+}
+
+const only = (step: TargetStep): TargetPlan => ({ steps: [step] });
+
+/** Busy with someone else's operation: each identity it would attach or detach waits (never a write). */
+function planBusy(settings: Settings, snapshot: Extract<TargetSnapshot, { kind: 'busy' }>): TargetStep[] {
+  const { tag, target, region, reason } = snapshot;
+  if (tag.kind === 'refs') {
+    return tag.refs.map((ref) => ({
+      step: 'defer',
+      action: 'identity-attached',
+      reason,
+      fields: { registry: ref.name, identityId: pullIdentityFor(settings, ref.name, region).id },
+    }));
+  }
+  return revocationCandidates(settings, attachedIdentityIds(target.identity), new Set()).map((c) => ({
+    step: 'defer',
+    action: 'identity-detached',
+    reason,
+    fields: { registry: c.registry, identityId: c.identityId },
+  }));
+}
+
+function planIdle(
+  settings: Settings,
+  snapshot: Extract<TargetSnapshot, { kind: 'idle' }>,
+  targetId: string,
+): TargetStep[] {
+  const { tag } = snapshot;
+  if (tag.kind === 'invalid')
+    return [
+      { step: 'refuse', action: 'tag-invalid', reason: `${settings.tagKey} tag: ${tag.reason}`, fields: {} },
+    ];
+  if (tag.kind === 'untagged') {
+    // Revocation looked only where the target holds an identity the app would detach.
+    if (snapshot.revocable.length === 0)
+      return [{ step: 'nothing', reason: `${targetId} has no ${settings.tagKey} tag; nothing to do` }];
+    return withPatch(
+      [],
+      planRevocation(settings, snapshot.revocable, () => 'untagged'),
+    );
+  }
+  if (snapshot.soleProofError !== undefined)
+    return [{ step: 'fail', error: snapshot.soleProofError, fields: {} }];
+  const refusals: TargetStep[] = [];
+  const perRegistry: TargetStep[] = [];
+  for (const observed of snapshot.registries) {
+    if (observed.kind === 'imds-default') {
+      refusals.push({
+        step: 'refuse',
+        action: 'attach-refused',
+        reason: observed.reason,
+        fields: { registry: observed.ref.name, identityId: observed.identityId },
+      });
+    } else perRegistry.push(planRegistry(observed, snapshot.region));
+  }
+  const denied = deniedRegistries(snapshot.registries);
+  const revoked = planRevocation(settings, snapshot.revocable, (registry) =>
+    denied.has(registry) ? 'denied' : 'not-named',
+  );
+  return withPatch([...refusals, ...perRegistry], revoked);
+}
+
+function planRegistry(observed: RegistryObservation, region: string): TargetStep {
+  const where: AuditFields = { registry: observed.ref.name, identityId: observed.identityId };
+  switch (observed.kind) {
+    case 'imds-default':
+      return { step: 'refuse', action: 'attach-refused', reason: observed.reason, fields: where };
+    case 'compliant':
+      return { step: 'keep', fields: observed.fields };
+    case 'unreadable':
+      return { step: 'fail', error: observed.error, fields: where };
+    case 'authorized':
+      break;
+  }
+  const authorization = observed.authorization;
+  if (authorization.status === 'allowed') {
+    return {
+      step: 'ensure-pair',
+      ref: observed.ref,
+      identityId: observed.identityId,
+      registry: authorization.registry,
+      region,
+    };
+  }
+  const fields: AuditFields = {
+    registry: authorization.registry?.name ?? observed.ref.name,
+    ...(authorization.registry ? { registryId: authorization.registry.id } : {}),
+    identityId: observed.identityId,
+  };
+  if (authorization.status === 'failed') return { step: 'fail', error: authorization.error, fields };
+  return {
+    step: 'refuse',
+    action: authorization.action,
+    reason: authorization.reason,
+    fields: { ...fields, ...refusedIdentity(authorization) },
+  };
+}
+
+/** Registries (lower-cased names) the tag names that the allowlist now denies. */
+export function deniedRegistries(registries: readonly RegistryObservation[]): Set<string> {
+  const denied = new Set<string>();
+  for (const r of registries) {
+    if (r.kind !== 'authorized') continue;
+    const a = r.authorization;
+    if (a.status === 'rejected' && a.action === 'registry-denied') denied.add(r.ref.name.toLowerCase());
+  }
+  return denied;
+}
+
+/** Failed proofs are reported; proven candidates are detached (unproven ones are not the app's to detach). */
+function planRevocation(
+  settings: Settings,
+  revocable: readonly RevocableObservation[],
+  causeOf: (registry: string) => RevocationCause,
+): { fails: TargetStep[]; detach: DetachRequest[] } {
+  const fails: TargetStep[] = [];
+  const detach: DetachRequest[] = [];
+  for (const { candidate, proof } of revocable) {
+    if ('error' in proof) {
+      fails.push({
+        step: 'fail',
+        error: proof.error,
+        fields: { registry: candidate.registry, identityId: candidate.identityId },
+      });
+      continue;
+    }
+    if (!proof.proven) continue;
+    const cause = causeOf(candidate.registry);
+    detach.push({
+      ...candidate,
+      cause,
+      reason: revocationReason(settings.tagKey, candidate.registry, cause),
+    });
+  }
+  return { fails, detach };
+}
+
+/** The steps, then revocation's failures, then the one PATCH if anything is to be attached or detached. */
+function withPatch(
+  steps: TargetStep[],
+  revoked: { fails: TargetStep[]; detach: DetachRequest[] },
+): TargetStep[] {
+  const attaches = steps.some((s) => s.step === 'ensure-pair');
+  const all = [...steps, ...revoked.fails];
+  if (!attaches && revoked.detach.length === 0) return all;
+  return [...all, { step: attaches ? 'attach' : 'detach', detach: revoked.detach }];
+}

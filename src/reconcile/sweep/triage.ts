@@ -1,0 +1,149 @@
+// One page of the sweep: each tagged target as Resource Graph shows it. An invalid tag is audited
+// against its target and costs nothing more; a target whose only identity is its owner's is left alone
+// (IMDS default) from the snapshot; the page's (registry, region) pairs are ensured first (so target
+// work never holds a slot waiting for a pair); a target the snapshot shows compliant costs no request;
+// the rest are reconciled like any other target (re-read first: the snapshot can lag ARM).
+import type pLimit from 'p-limit';
+import type { Auditor } from '../../audit/auditor';
+import type { TaggedVmRow } from '../../azure/resourceGraph';
+import { attachedIdentityIds, isAttached } from '../../core/identityView';
+import { refuseForImdsDefault } from '../../core/imdsDefault';
+import { normalizeRegion } from '../../core/names';
+import { isPullIdentityId } from '../../core/pullIdentity';
+import { registriesToKeep, revocationCandidates } from '../../core/revocation';
+import { parseRegistryTag, type RegistryRef } from '../../core/tag';
+import { parseTargetId, type TargetRef } from '../../targets';
+import { type TargetOutcome, worse } from '../outcome';
+import { type ReadyRegistry, type RegistryDecision, refusedIdentity } from '../pair/decision';
+import { reconcileTarget } from '../perTarget/reconcileTarget';
+import { outOfTime } from './sweepPullAccess';
+import type { SweepRun } from './sweepRun';
+
+interface Work {
+  readonly row: TaggedVmRow;
+  readonly ref: TargetRef;
+  readonly region: string;
+  /** The tag's registries less those refused for the IMDS default. */
+  readonly refs: readonly RegistryRef[];
+  /** Every registry the tag names: kept by revocation. */
+  readonly named: readonly RegistryRef[];
+  /** Some of the tag's registries were refused from the snapshot (the target's IMDS default). */
+  readonly refused: boolean;
+}
+
+export async function processPage(
+  run: SweepRun,
+  rows: readonly TaggedVmRow[],
+  limit: ReturnType<typeof pLimit>,
+): Promise<void> {
+  const work: Work[] = [];
+  for (const row of rows) {
+    run.tally.noteHeld(row.identity);
+    const item = triage(run, row);
+    if (item) work.push(item);
+  }
+  await Promise.all(
+    work.flatMap((item) =>
+      item.refs.map((ref) => run.pairLimit(() => run.access.decide(ref, item.region, item.ref))),
+    ),
+  );
+  await Promise.all(work.map((item) => limit(() => reconcileItem(run, item))));
+}
+
+/** Settles what the row alone decides; returns the rest as work. */
+function triage(run: SweepRun, row: TaggedVmRow): Work | undefined {
+  const { settings } = run.deps;
+  const ref = parseTargetId(row.id);
+  if (!ref) return undefined;
+  const parsed = parseRegistryTag(row.tagValue ?? '', settings.maxRegistriesPerVm);
+  if (!parsed.ok) {
+    run
+      .targetAuditor(ref.id)
+      .record('tag-invalid', 'rejected', { reason: `${settings.tagKey} tag: ${parsed.reason}` });
+    run.tally.settle(ref.id, 'rejected');
+    return undefined;
+  }
+  // A name-pull single identity is left to the target's reconcile, which proves it (systemData)
+  // before counting it as the app's; the refs the allowlist denies by name go on, to be audited.
+  const region = normalizeRegion(row.location ?? '');
+  const refused = refuseForImdsDefault(settings, row.identity, parsed.refs, region, (id) =>
+    isPullIdentityId(settings, id),
+  );
+  const auditor = refused.length > 0 ? run.targetAuditor(ref.id) : undefined;
+  for (const { ref: registry, identityId, reason } of refused)
+    auditor?.record('attach-refused', 'rejected', { registry: registry.name, identityId, reason });
+  const refs = parsed.refs.filter((r) => !refused.some((x) => x.ref === r));
+  if (refs.length === 0) {
+    run.tally.settle(ref.id, 'rejected');
+    return undefined;
+  }
+  return { row, ref, region, refs, named: parsed.refs, refused: refused.length > 0 };
+}
+
+/** Compliant from the snapshot costs nothing; otherwise the target is reconciled. */
+async function reconcileItem(run: SweepRun, item: Work): Promise<void> {
+  const { settings } = run.deps;
+  const decisions = await Promise.all(item.refs.map((ref) => run.access.decide(ref, item.region, item.ref)));
+  if (decisions.some((d) => d === undefined)) {
+    run.budget.stop();
+    run.tally.settle(item.ref.id, 'deferred');
+    return;
+  }
+  const decided = decisions as RegistryDecision[];
+  const ready = decided.filter((d): d is ReadyRegistry => d.status === 'ready');
+  const needsAttach = ready.some((d) => !isAttached(item.row.identity ?? undefined, d.identityId));
+  // Pull identities of the app's the tag (or the allowlist) no longer asks for, from the snapshot: with
+  // revocation on the target is reconciled (which proves and detaches them), else counted.
+  const denied = new Set(
+    decided.flatMap((d, i) =>
+      d.status === 'rejected' && d.action === 'registry-denied' ? [item.refs[i]?.name.toLowerCase()] : [],
+    ),
+  );
+  const keep = registriesToKeep(item.named, denied, settings.allowlistUnset);
+  const stale = revocationCandidates(settings, attachedIdentityIds(item.row.identity), keep).length > 0;
+  if (stale && !settings.revoke) run.tally.revocable += 1;
+  if (!needsAttach && !(stale && settings.revoke)) {
+    run.tally.settle(item.ref.id, outcomeFromSnapshot(run, item, decided));
+    return;
+  }
+  if (!run.budget.hasTime()) {
+    run.budget.stop();
+    run.tally.settle(item.ref.id, 'deferred');
+    return;
+  }
+  const result = await reconcileTarget(
+    run.deps,
+    { vmId: item.ref.id, trigger: run.trigger, deadline: run.budget.deadline },
+    run.access,
+  );
+  run.tally.noteChanges(result.records);
+  run.tally.settle(item.ref.id, result.outcome, result.plan);
+}
+
+/**
+ * A target the snapshot shows compliant for every allowed registry: no request. Refused registries are
+ * audited against the target; a failed pair was audited once for the pair and counts the target as
+ * failed (deferred when the time budget cut it short).
+ */
+function outcomeFromSnapshot(
+  run: SweepRun,
+  item: Work,
+  decisions: readonly RegistryDecision[],
+): TargetOutcome {
+  let outcome: TargetOutcome = item.refused ? 'rejected' : 'compliant';
+  const auditor: Auditor = run.targetAuditor(item.ref.id);
+  decisions.forEach((decision, i) => {
+    if (decision.status === 'rejected') {
+      auditor.record(decision.action, 'rejected', {
+        registry: decision.registry?.name ?? item.refs[i]?.name,
+        ...(decision.registry ? { registryId: decision.registry.id } : {}),
+        ...refusedIdentity(decision),
+        reason: decision.reason,
+      });
+      outcome = worse(outcome, 'rejected');
+    } else if (decision.status === 'failed') {
+      outcome = worse(outcome, outOfTime(decision.error) ? 'deferred' : 'failed');
+    }
+  });
+  return outcome;
+}

@@ -1,0 +1,139 @@
+// Event Grid resource events → "which VM (or scale set), who, which event". The event is only a hint:
+// what to do comes from reading the resource. Accepts the Event Grid schema and the CloudEvents 1.0
+// schema. Pure.
+
+import { sameId } from '../core/resourceId';
+import { quote } from '../core/tag';
+import { kindByWriteOperation, parseTargetId, targetIdFromTagsScope } from './index';
+import { SCALE_SET } from './scaleSet';
+import { VIRTUAL_MACHINE } from './virtualMachine';
+
+export const WRITE_SUCCESS = 'Microsoft.Resources.ResourceWriteSuccess';
+export const VM_WRITE = VIRTUAL_MACHINE.writeOperation;
+export const SCALE_SET_WRITE = SCALE_SET.writeOperation;
+export const TAGS_WRITE = 'Microsoft.Resources/tags/write';
+
+export interface VmWriteEvent {
+  readonly kind: 'vm-write';
+  /** The VM's or the scale set's id. */
+  readonly vmId: string;
+  readonly eventId: string;
+  readonly operationName: string;
+  readonly correlationId?: string;
+  /** When ARM accepted the write (ISO 8601), for measuring time to compliance. */
+  readonly eventTime?: string;
+  /** Who wrote the VM: UPN, else app id, else object id from the event's claims. */
+  readonly caller?: string;
+  /** The writer's object id and application (client) id from the claims, when present. */
+  readonly writer?: { readonly objectId?: string; readonly clientId?: string };
+}
+
+export type ParsedEvent =
+  | VmWriteEvent
+  | { readonly kind: 'ignored'; readonly reason: string }
+  | { readonly kind: 'malformed'; readonly reason: string };
+
+type Json = Record<string, unknown>;
+
+const CLAIM_UPN = 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn';
+const CLAIM_OID = 'http://schemas.microsoft.com/identity/claims/objectidentifier';
+
+function isObject(value: unknown): value is Json {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function str(value: unknown): string | undefined {
+  return typeof value === 'string' && value.length > 0 && value.length <= 2048 ? value : undefined;
+}
+
+export function callerFromClaims(claims: unknown): string | undefined {
+  if (!isObject(claims)) return undefined;
+  return (
+    str(claims[CLAIM_UPN]) ??
+    str(claims.upn) ??
+    str(claims.appid) ??
+    str(claims[CLAIM_OID]) ??
+    str(claims.oid)
+  );
+}
+
+export function parseVmWriteEvent(raw: unknown): ParsedEvent {
+  if (!isObject(raw)) return { kind: 'malformed', reason: 'event is not a JSON object' };
+  // Event Grid schema uses eventType; CloudEvents uses type.
+  const eventType = str(raw.eventType) ?? str(raw.type);
+  const eventId = str(raw.id);
+  if (!eventType) return { kind: 'malformed', reason: 'event has no eventType' };
+  if (!eventId) return { kind: 'malformed', reason: 'event has no id' };
+  if (eventType !== WRITE_SUCCESS)
+    return { kind: 'ignored', reason: `event type ${quote(eventType)} is not handled` };
+
+  const data = raw.data;
+  if (!isObject(data)) return { kind: 'malformed', reason: `event ${quote(eventId)} has no data object` };
+  const operationName = str(data.operationName);
+  if (!operationName)
+    return { kind: 'malformed', reason: `event ${quote(eventId)} has no data.operationName` };
+
+  const resourceUri = str(data.resourceUri) ?? str(raw.subject);
+  if (!resourceUri)
+    return { kind: 'malformed', reason: `event ${quote(eventId)} has no data.resourceUri or subject` };
+
+  let vmId: string | undefined;
+  const written = kindByWriteOperation(operationName);
+  if (written) {
+    vmId = parseTargetId(resourceUri, written.name)?.id;
+    if (!vmId)
+      return { kind: 'malformed', reason: `resource ${quote(resourceUri)} is not a ${written.label} id` };
+  } else if (operationName.toLowerCase() === TAGS_WRITE.toLowerCase()) {
+    // The subject is the tags scope `<id>/providers/Microsoft.Resources/tags/default`; Activity Log
+    // records of tag writes name the resource itself, so that is accepted too.
+    vmId = targetIdFromTagsScope(resourceUri) ?? parseTargetId(resourceUri)?.id;
+    if (!vmId)
+      return {
+        kind: 'ignored',
+        reason: `tags written on ${quote(resourceUri)}, which is not a virtual machine or scale set`,
+      };
+  } else {
+    return { kind: 'ignored', reason: `operation ${quote(operationName)} is not handled` };
+  }
+
+  const correlationId = str(data.correlationId);
+  const caller = callerFromClaims(data.claims);
+  const writer = writerFromClaims(data.claims);
+  const time = str(raw.eventTime) ?? str(raw.time);
+  const eventTime = time && !Number.isNaN(Date.parse(time)) ? new Date(time).toISOString() : undefined;
+  return {
+    kind: 'vm-write',
+    vmId,
+    eventId,
+    operationName,
+    ...(correlationId ? { correlationId } : {}),
+    ...(eventTime ? { eventTime } : {}),
+    ...(caller ? { caller } : {}),
+    ...(writer ? { writer } : {}),
+  };
+}
+
+function writerFromClaims(claims: unknown): VmWriteEvent['writer'] {
+  if (!isObject(claims)) return undefined;
+  const objectId = str(claims[CLAIM_OID]) ?? str(claims.oid);
+  const clientId = str(claims.appid) ?? str(claims.azp);
+  if (!objectId && !clientId) return undefined;
+  return { ...(objectId ? { objectId } : {}), ...(clientId ? { clientId } : {}) };
+}
+
+/**
+ * The echo of the app's own write: a `virtualMachines/write` (or scale set write) whose claims name the
+ * app's identity (its object id, or its client id with no other object id). The app made that VM what
+ * it is, so there is nothing to read. Tag writes are never the app's.
+ */
+export function isOwnWrite(
+  event: VmWriteEvent,
+  self: { readonly objectId?: string; readonly clientId?: string },
+): boolean {
+  const op = event.operationName.toLowerCase();
+  if ((op !== VM_WRITE.toLowerCase() && op !== SCALE_SET_WRITE.toLowerCase()) || !event.writer) return false;
+  const same = (a?: string, b?: string) => !!a && !!b && sameId(a, b);
+  const { objectId, clientId } = event.writer;
+  if (objectId) return same(objectId, self.objectId);
+  return same(clientId, self.clientId);
+}
