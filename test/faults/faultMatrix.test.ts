@@ -1,5 +1,5 @@
 // The fault matrix at a size that fits in `npm test`; `npm run test:faults` runs a larger fleet.
-import { runFaultMatrix } from './faultMatrix';
+import { runFaultMatrix } from './runner';
 
 describe('fault matrix', () => {
   it('no fault loses an identity, grants the unallowed, preempts another writer, takes an IMDS default, uses or detaches an identity it does not own or goes unaudited; VMs and scale sets converge, revocations included, after a clean round', async () => {

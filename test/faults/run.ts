@@ -1,6 +1,6 @@
 // `npm run test:faults`: the fault matrix on a larger fleet, with a report. Exits non-zero on any
 // invariant violation. Its last line is `faults: <k> injected, <c> converged, <v> invariant violations`.
-import { runFaultMatrix } from './faultMatrix';
+import { runFaultMatrix } from './runner';
 
 async function main(): Promise<void> {
   const vms = Number(process.env.FAULT_VMS ?? 1000);

@@ -1,0 +1,202 @@
+// The fault matrix: a mixed fleet of VMs and scale sets driven through events and sweeps while the
+// emulator injects, at random from a fixed seed, every fault ARM is known to answer with, and other
+// writers create and update VMs while the app works (Compute preempting a concurrent PATCH, the
+// emulator's default); mid-way some tags are removed or cut down (revocation on); then one clean
+// round; then the invariants. Used by the jest test (a small fleet) and by
+// `npm run test:faults` (a larger one).
+//
+// generator.ts draws the scenario, faultDraw.ts the faults, invariants.ts checks what must hold; this
+// file drives the harness through the phases. All draws come from one seeded PRNG, so the order of
+// the calls below is part of the scenario: change it and a seed no longer gives the same run.
+
+import { RetryableReconcileError } from '../../src/handlers/vmWriteHandler';
+import { SCALE_SET_WRITE, TAGS_WRITE } from '../../src/targets/writeEvent';
+import { type Harness, startHarness } from '../support/harness';
+import { armFaults, type FaultDraw } from './faultDraw';
+import { eventOrder, type Fleet, generateFleet, prng, type Rng, retagMembers } from './generator';
+import { assess, eventPathViolations, watchPatches } from './invariants';
+
+export interface FaultMatrixOptions {
+  readonly vms: number;
+  readonly seed: number;
+  /** Probability that any one ARM request meets a fault while faults are on. */
+  readonly faultRate: number;
+  readonly log?: (line: string) => void;
+}
+
+export interface FaultMatrixReport {
+  readonly faultsInjected: Record<string, number>;
+  readonly totalFaults: number;
+  readonly eventsProcessed: number;
+  readonly eventsThrown: number;
+  readonly retries: number;
+  readonly sweeps: number;
+  readonly converged: number;
+  readonly expectedToConverge: number;
+  /** VMs whose only identity is their owner's user-assigned one: refused, as they must be. */
+  readonly leftAloneForImdsDefault: number;
+  /** VMs that asked for the planted pull identity's pair: refused, never granted or attached. */
+  readonly askedForPlanted: number;
+  readonly scaleSets: number;
+  /** VMs and scale sets whose tag was removed or cut down mid-run (ACRPULL_REVOKE=on). */
+  readonly retagged: number;
+  /** Identities the app removed from VMs and scale sets, every one an identity it made. */
+  readonly detached: number;
+  readonly violations: string[];
+}
+
+type Log = (line: string) => void;
+
+export async function runFaultMatrix(options: FaultMatrixOptions): Promise<FaultMatrixReport> {
+  const rng = prng(options.seed);
+  const log = options.log ?? (() => {});
+  let retries = 0;
+  // Few attempts per invocation, so redelivery (the handler throwing) is exercised, not just retries.
+  const h = await startHarness({
+    retry: { onRetry: () => retries++, maxAttempts: 3 },
+    env: { ACRPULL_REVOKE: 'on' },
+  });
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => unhandled.push(reason);
+  process.on('unhandledRejection', onUnhandled);
+  try {
+    return await drive(h, options, rng, log, () => retries, unhandled);
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+    await h.close();
+  }
+}
+
+async function drive(
+  h: Harness,
+  options: FaultMatrixOptions,
+  rng: Rng,
+  log: Log,
+  retries: () => number,
+  unhandled: unknown[],
+): Promise<FaultMatrixReport> {
+  // Prepare: the fleet, then the PATCH watch (armed first, so it sees every PATCH), then the faults.
+  const fleet = generateFleet(h, options.vms, rng);
+  const patches = watchPatches(h, fleet.planted);
+  const faults = armFaults(h, fleet, rng, options.faultRate);
+  const deliveries = new Deliveries(h, fleet.isScaleSet);
+
+  // Act: events — duplicated, reordered, some delivered twice at the same moment — and a sweep.
+  await deliverEvents(deliveries, eventOrder(fleet, rng), rng);
+  const violations = eventPathViolations(h, fleet, faults.deleted, deliveries.failedEvents);
+  let sweeps = 0;
+  await h.sweep();
+  sweeps++;
+  log(
+    `faults on: ${deliveries.processed} events (${deliveries.thrown} thrown for redelivery), 1 sweep, ${retries()} retries`,
+  );
+  const retagged = await revoke(h, fleet, faults, deliveries, rng);
+  log(`revocation: ${retagged.length} tags removed or cut down`);
+  await cleanRound(h, faults, deliveries, log);
+  sweeps++;
+
+  // Assess: the invariants.
+  const assessment = assess(h, {
+    fleet,
+    deleted: faults.deleted,
+    writerAdded: faults.writerAdded,
+    failedEvents: deliveries.failedEvents,
+    unhandled,
+    patches,
+  });
+  violations.push(...assessment.violations);
+  const totalFaults = Object.values(faults.injected).reduce((a, b) => a + b, 0);
+  return {
+    faultsInjected: faults.injected,
+    totalFaults,
+    eventsProcessed: deliveries.processed,
+    eventsThrown: deliveries.thrown,
+    retries: retries(),
+    sweeps,
+    converged: assessment.converged,
+    expectedToConverge: assessment.expectedToConverge,
+    leftAloneForImdsDefault: assessment.leftAloneForImdsDefault,
+    askedForPlanted: assessment.askedForPlanted,
+    scaleSets: fleet.scaleSets.length,
+    retagged: retagged.length,
+    detached: patches.detached(),
+    violations,
+  };
+}
+
+/** Event deliveries to the app, counted; an event that throws for redelivery is remembered. */
+class Deliveries {
+  processed = 0;
+  thrown = 0;
+  readonly failedEvents = new Set<string>();
+
+  constructor(
+    private readonly h: Harness,
+    private readonly isScaleSet: ReadonlySet<string>,
+  ) {}
+
+  async deliver(vmId: string, operationName?: string): Promise<void> {
+    this.processed++;
+    try {
+      const op = operationName ?? (this.isScaleSet.has(vmId.toLowerCase()) ? SCALE_SET_WRITE : undefined);
+      await this.h.deliver(vmId, op ? { operationName: op } : {});
+    } catch (error) {
+      this.thrown++;
+      if (!(error instanceof RetryableReconcileError)) throw error;
+      this.failedEvents.add(vmId);
+    }
+  }
+}
+
+/** The events in batches, faults on; some batches deliver their first event twice at once. */
+async function deliverEvents(deliveries: Deliveries, events: readonly string[], rng: Rng): Promise<void> {
+  const batchSize = 8;
+  for (let i = 0; i < events.length; i += batchSize) {
+    const batch = events.slice(i, i + batchSize);
+    if (rng() < 0.2 && batch[0]) batch.push(batch[0]); // two invocations for one VM at once
+    await Promise.all(batch.map((id) => deliveries.deliver(id)));
+  }
+}
+
+/**
+ * Revocation, faults still on: some owners remove their tag or cut it down to one registry, and
+ * their tag-write events arrive (some twice); whatever they miss, the clean sweep catches.
+ */
+async function revoke(
+  h: Harness,
+  fleet: Fleet,
+  faults: FaultDraw,
+  deliveries: Deliveries,
+  rng: Rng,
+): Promise<string[]> {
+  const retagged = retagMembers(h, fleet, faults.deleted, rng);
+  await Promise.all(
+    retagged.flatMap((id) => (rng() < 0.2 ? [id, id] : [id])).map((id) => deliveries.deliver(id, TAGS_WRITE)),
+  );
+  return retagged;
+}
+
+/** Clean round: faults off, other writers done, failed events redelivered, one sweep. */
+async function cleanRound(h: Harness, faults: FaultDraw, deliveries: Deliveries, log: Log): Promise<void> {
+  faults.stop();
+  while (
+    h.emu
+      .vmOperations()
+      .some((op) => op.status === 'InProgress' && op.startedBy !== h.emu.appIdentity.principalId)
+  )
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  for (const vmId of deliveries.failedEvents) await deliveries.deliver(vmId);
+  const beforeClean = h.audit.records.length;
+  // A budget for the whole fleet: a pair check cut short by the budget counts its VMs as failed.
+  const clean = await h.sweep({ budgetMs: 300_000 });
+  log(
+    `clean round: ${deliveries.failedEvents.size} redeliveries, sweep changed ${clean.summary.changed}, failed ${clean.summary.failed}`,
+  );
+  const cleanFailures = new Map<string, number>();
+  for (const r of h.audit.records.slice(beforeClean)) {
+    if (r.outcome !== 'failed') continue;
+    const key = `${r.action}: ${(r.reason ?? '').slice(0, 160)}`;
+    cleanFailures.set(key, (cleanFailures.get(key) ?? 0) + 1);
+  }
+  for (const [reason, n] of cleanFailures) log(`  clean-round failure x${n}: ${reason}`);
+}

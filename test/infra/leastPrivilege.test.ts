@@ -1,0 +1,121 @@
+// Least privilege, read off the template evaluated for the sample deployment: which custom role is
+// assigned where, and where each role may be assigned.
+//
+// role-based-access-control/custom-roles (Microsoft Learn): one definition can be assignable in several
+// subscriptions; creating or updating it needs roleDefinitions/write on every assignable scope.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { IDENTITY_RG, OTHER_SUB, SUB } from '../support/harness';
+import {
+  ASSIGN_ACTION,
+  byType,
+  evaluateTemplate,
+  GRANT_ACTION,
+  GRANT_ONLY_SUB,
+  IDENTITY_ACTIONS,
+  lower,
+  main,
+  OVERRIDE_IDENTITY,
+  OVERRIDE_SUB,
+  REGISTRY_SUB,
+  type Role,
+  root,
+  SAMPLE,
+  subscriptionScope,
+  VM_WRITE_ACTION,
+  where,
+} from '../support/infraTemplates';
+
+describe('least-privilege permissions (the template evaluated for a sample deployment over five subscriptions)', () => {
+  it('assigns each role only where the code uses it: fleet per swept subscription, registry reader per registry subscription, identities at the identity resource group, override identities on each, grant per grant scope', () => {
+    const e = evaluateTemplate(SAMPLE);
+
+    expect(where(e)).toEqual(
+      [
+        `fleet @ ${subscriptionScope(SUB)}`,
+        `fleet @ ${subscriptionScope(OTHER_SUB)}`,
+        `registry reader @ ${subscriptionScope(REGISTRY_SUB)}`,
+        `identities @ ${lower(IDENTITY_RG)}`,
+        `override identities @ ${lower(OVERRIDE_IDENTITY)}`,
+        ...SAMPLE.grantScopes.map((g) => `grant @ ${lower(g)}`),
+      ].sort(),
+    );
+    // Every assignment is made by a nested deployment into its own subscription (and resource group):
+    // none at the template's top level, which would be the deployment subscription.
+    expect(byType(main, 'Microsoft.Authorization/roleAssignments')).toEqual([]);
+    for (const a of e.assignments) {
+      // "acrpull-autopilot:" marks the pull grants the app makes (the uninstall steps list them by it).
+      expect(a.description).toMatch(/^acrpull-autopilot may /);
+      expect(a.madeIn.subscriptionId).toBe(a.scope.split('/')[2]);
+      if (a.scope.split('/').length > 3)
+        expect(lower(a.madeIn.resourceGroup ?? '')).toBe(a.scope.split('/')[4]);
+    }
+  });
+
+  it('puts identity actions only in roles assigned at the identity resource group and on override identities, and never lets the app change an override', () => {
+    const e = evaluateTemplate(SAMPLE);
+
+    for (const a of e.assignments) {
+      if (!a.role.actions.some((x) => IDENTITY_ACTIONS.includes(x))) continue;
+      expect([lower(IDENTITY_RG), lower(OVERRIDE_IDENTITY)]).toContain(a.scope);
+    }
+    const override = e.roles.find((r) => r.kind === 'override identities') as Role;
+    expect([...override.actions].sort()).toEqual([
+      'Microsoft.ManagedIdentity/userAssignedIdentities/assign/action',
+      'Microsoft.ManagedIdentity/userAssignedIdentities/read',
+    ]);
+    // The app reads and attaches an operator's identity and never writes one (it would refuse to create
+    // a missing override): createOrUpdate is reached only for the shared identities.
+    const access = readFileSync(path.join(root, 'src', 'reconcile', 'pair', 'ensure.ts'), 'utf8');
+    const overrideMissing = /if \(pull\.broughtByOperator\) \{[^}]*IdentityOverrideNotFound/s.exec(access);
+    expect(overrideMissing).not.toBeNull();
+    expect(access.match(/identities\.createOrUpdate\(/g)).toHaveLength(1);
+    // The missing override is refused before the one place that creates an identity.
+    expect(overrideMissing?.index).toBeLessThan(access.indexOf('identities.createOrUpdate('));
+  });
+  it('assigns nothing that can write VMs, create or attach identities or grant above the scope meant for it', () => {
+    const e = evaluateTemplate(SAMPLE);
+    const scopesWith = (action: string) =>
+      [...new Set(e.assignments.filter((a) => a.role.actions.includes(action)).map((a) => a.scope))].sort();
+
+    expect(scopesWith(VM_WRITE_ACTION)).toEqual(SAMPLE.sweepSubscriptions.map(subscriptionScope).sort());
+    expect(scopesWith(ASSIGN_ACTION)).toEqual([IDENTITY_RG, OVERRIDE_IDENTITY].map(lower).sort());
+    expect(scopesWith('Microsoft.ManagedIdentity/userAssignedIdentities/write')).toEqual([
+      lower(IDENTITY_RG),
+    ]);
+    expect(scopesWith(GRANT_ACTION)).toEqual(SAMPLE.grantScopes.map(lower).sort());
+    for (const a of e.assignments) {
+      // No tenant root or management group, and nothing subscription-wide that touches identities or grants.
+      expect(a.scope).toMatch(/^\/subscriptions\/[0-9a-f-]{36}(\/|$)/);
+      if (a.scope.split('/').length === 3)
+        expect(
+          a.role.actions.filter((x) => x.startsWith('Microsoft.ManagedIdentity/') || x === GRANT_ACTION),
+        ).toEqual([]);
+    }
+  });
+
+  it('makes each custom role assignable in the subscriptions where it is assigned and the one it is defined in, which together are every subscription involved', () => {
+    const e = evaluateTemplate(SAMPLE);
+    const subscriptionOf = (scope: string) => subscriptionScope(scope.split('/')[2] as string);
+
+    // A definition is created at (and addressed by) one of its assignable scopes (custom-roles-rest:
+    // "the first assignableScopes"), so the deployment subscription, where it is created, is one.
+    for (const r of e.roles) {
+      const assignedIn = new Set(
+        e.assignments.filter((a) => a.role === r).map((a) => subscriptionOf(a.scope)),
+      );
+      assignedIn.add(subscriptionScope(SUB));
+      expect([...r.assignableScopes].sort()).toEqual([...assignedIn].sort());
+      expect(r.assignableScopes[0]).toBe(subscriptionScope(SUB));
+    }
+    expect([...new Set(e.roles.flatMap((r) => r.assignableScopes))].sort()).toEqual(
+      [SUB, OTHER_SUB, REGISTRY_SUB, OVERRIDE_SUB, GRANT_ONLY_SUB].map(subscriptionScope).sort(),
+    );
+    // The definitions live in the deployment subscription; a role assigned nowhere stays assignable there.
+    expect(e.resources.filter((r) => r.type.endsWith('/roleDefinitions')).map((r) => r.at)).toEqual(
+      Array(5).fill({ subscriptionId: SUB }),
+    );
+    const alone = evaluateTemplate({ location: 'westeurope', allowedRegistries: 'contosoapps' });
+    expect(alone.roles.map((r) => r.assignableScopes)).toEqual(Array(5).fill([subscriptionScope(SUB)]));
+  });
+});
