@@ -7,7 +7,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { type Emulator, startEmulator } from '../../emulator';
+import { type Emulator, startEmulator } from '@acrpull/azure-emulator';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const SUB = '11111111-1111-1111-1111-111111111111';
