@@ -1,6 +1,6 @@
 // What a target's `identity` block says: which user-assigned identities it holds (ARM ids compared
 // case-insensitively), whether it has a system-assigned one, and the ids ARM reports for each. Pure.
-import { idKey, sameId } from './resourceId';
+import { sameId } from './resourceId';
 
 export interface AttachedIdentityIds {
   readonly principalId?: string;
@@ -75,9 +75,4 @@ export function identityFacts(identity: IdentityView | undefined | null): Identi
     systemAssigned: hasSystemAssigned(identity?.type),
     userAssigned: attachedIdentityIds(identity).map((id) => ({ id, ...attachedIds(identity, id) })),
   };
-}
-
-/** A set of ARM ids that compares them as ARM does (case-insensitively). */
-export function idSet(ids: Iterable<string>): Set<string> {
-  return new Set([...ids].map(idKey));
 }

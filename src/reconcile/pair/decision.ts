@@ -39,3 +39,20 @@ export function refusedIdentity(decision: RejectedRegistry): {
     ...(decision.identityCreatedBy ? { identityCreatedBy: decision.identityCreatedBy } : {}),
   };
 }
+
+/**
+ * Where a refused or failed pair decision is recorded against a target: the registry ARM returned
+ * (else the name the tag gave) and the pull identity; an identity refusal also names its creator.
+ */
+export function decisionFields(
+  decision: Exclude<RegistryDecision, { status: 'ready' }>,
+  tagName: string,
+  identityId: string,
+): { registry: string; registryId?: string; identityId?: string; identityCreatedBy?: string } {
+  return {
+    registry: decision.registry?.name ?? tagName,
+    ...(decision.registry ? { registryId: decision.registry.id } : {}),
+    identityId,
+    ...(decision.status === 'rejected' ? refusedIdentity(decision) : {}),
+  };
+}

@@ -6,7 +6,7 @@ import type { TargetState } from '../../azure/targetResources';
 import type { TargetRef } from '../../targets';
 import type { ReconcileDeps } from '../deps';
 import type { ReadyRegistry } from '../pair/decision';
-import { refusedIdentity } from '../pair/decision';
+import { decisionFields } from '../pair/decision';
 import type { PullAccess } from '../pair/pullAccess';
 import { patchIdentities } from './attach';
 import { TargetGoneError } from './observe';
@@ -78,18 +78,10 @@ async function ensurePair(
     if (decision.status === 'ready') ready.push(decision);
     else if (decision.status === 'rejected')
       auditor.record(decision.action, 'rejected', {
-        registry: decision.registry?.name ?? registry.name,
-        ...(decision.registry ? { registryId: decision.registry.id } : {}),
-        identityId: step.identityId,
-        ...refusedIdentity(decision),
+        ...decisionFields(decision, registry.name, step.identityId),
         reason: decision.reason,
       });
-    else
-      auditor.failed(decision.error, {
-        registry: decision.registry?.name ?? registry.name,
-        ...(decision.registry ? { registryId: decision.registry.id } : {}),
-        identityId: step.identityId,
-      });
+    else auditor.failed(decision.error, decisionFields(decision, registry.name, step.identityId));
   } catch (error) {
     auditor.failed(error, { registry: registry.name, identityId: step.identityId });
   }

@@ -6,7 +6,7 @@ import type { Settings } from '../../config/settings';
 import { attachedIdentityIds } from '../../core/identityView';
 import { pullIdentityFor } from '../../core/pullIdentity';
 import { type RevocationCause, revocationCandidates, revocationReason } from '../../core/revocation';
-import { refusedIdentity } from '../pair/decision';
+import { decisionFields } from '../pair/decision';
 import type { RegistryObservation, RevocableObservation, TargetSnapshot } from './snapshot';
 import type { DetachRequest, TargetPlan, TargetStep } from './steps';
 
@@ -118,18 +118,9 @@ function planRegistry(observed: RegistryObservation, region: string): TargetStep
       region,
     };
   }
-  const fields: AuditFields = {
-    registry: authorization.registry?.name ?? observed.ref.name,
-    ...(authorization.registry ? { registryId: authorization.registry.id } : {}),
-    identityId: observed.identityId,
-  };
+  const fields = decisionFields(authorization, observed.ref.name, observed.identityId);
   if (authorization.status === 'failed') return { step: 'fail', error: authorization.error, fields };
-  return {
-    step: 'refuse',
-    action: authorization.action,
-    reason: authorization.reason,
-    fields: { ...fields, ...refusedIdentity(authorization) },
-  };
+  return { step: 'refuse', action: authorization.action, reason: authorization.reason, fields };
 }
 
 /** Registries (lower-cased names) the tag names that the allowlist now denies. */
