@@ -102,14 +102,14 @@ export async function runReconcileCommand(argv: readonly string[], io: CliIo): P
   const outcomes = new Map<string, string>();
   const plans = new Map<string, TargetPlan>();
   if (parsed.vms.length > 0) {
-    for (const vmId of parsed.vms) {
+    for (const targetId of parsed.vms) {
       const result = await reconcileTarget(runtime, {
-        vmId,
+        targetId,
         trigger: 'cli',
         deadline: new Deadline(settings.sweepTimeBudgetMs),
       });
-      outcomes.set(result.vmId, result.outcome);
-      plans.set(result.vmId, result.plan);
+      outcomes.set(result.targetId, result.outcome);
+      plans.set(result.targetId, result.plan);
     }
   } else {
     let lastShown = 0;
@@ -126,8 +126,8 @@ export async function runReconcileCommand(argv: readonly string[], io: CliIo): P
       },
     });
     for (const target of result.targets) {
-      outcomes.set(target.vmId, target.outcome);
-      if (target.plan) plans.set(target.vmId, target.plan);
+      outcomes.set(target.targetId, target.outcome);
+      if (target.plan) plans.set(target.targetId, target.plan);
     }
     if (!result.summary.finished) io.err(`acrpull-autopilot: stopped early: ${result.summary.reason}`);
     if (result.discoveryFailed) {

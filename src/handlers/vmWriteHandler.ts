@@ -5,7 +5,7 @@ import type { InvocationContext } from '@azure/functions';
 import { Deadline } from '../azure/retry';
 import type { ReconcileDeps } from '../reconcile/deps';
 import { reconcileTarget, type TargetResult } from '../reconcile/perTarget/reconcileTarget';
-import { isOwnWrite, parseVmWriteEvent } from '../targets/writeEvent';
+import { isOwnWrite, parseWriteEvent } from '../targets/writeEvent';
 
 export class RetryableReconcileError extends Error {
   constructor(readonly result: TargetResult) {
@@ -13,7 +13,7 @@ export class RetryableReconcileError extends Error {
       .filter((r) => (r.outcome === 'failed' || r.outcome === 'deferred') && r.retryable === true)
       .map((r) => `${r.outcome}: ${r.reason}`);
     super(
-      `reconcile of ${result.vmId} did not finish and may on redelivery: ${[...new Set(reasons)].join('; ')}`,
+      `reconcile of ${result.targetId} did not finish and may on redelivery: ${[...new Set(reasons)].join('; ')}`,
     );
     this.name = 'RetryableReconcileError';
   }
@@ -26,7 +26,7 @@ export type VmWriteHandler = (
 
 export function createVmWriteHandler(deps: ReconcileDeps): VmWriteHandler {
   return async function handleVmWrite(event, context) {
-    const parsed = parseVmWriteEvent(event);
+    const parsed = parseWriteEvent(event);
     if (parsed.kind === 'ignored') {
       context.debug(`ignored event: ${parsed.reason}`);
       return undefined;
@@ -51,7 +51,7 @@ export function createVmWriteHandler(deps: ReconcileDeps): VmWriteHandler {
     const self = deps.whoAmI.known();
     if (!self) deps.whoAmI().catch(() => {}); // learnt in the background, for the next event
     if (self && isOwnWrite(parsed, self)) {
-      context.debug(`${parsed.vmId}: the echo of the app's own write; nothing to do`);
+      context.debug(`${parsed.targetId}: the echo of the app's own write; nothing to do`);
       return undefined;
     }
 
@@ -60,7 +60,7 @@ export function createVmWriteHandler(deps: ReconcileDeps): VmWriteHandler {
       result = await reconcileTarget(
         { ...deps, log: context },
         {
-          vmId: parsed.vmId,
+          targetId: parsed.targetId,
           trigger: 'event',
           deadline: new Deadline(deps.settings.eventTimeBudgetMs),
           eventId: parsed.eventId,
@@ -73,7 +73,7 @@ export function createVmWriteHandler(deps: ReconcileDeps): VmWriteHandler {
       await deps.audit.flush();
     }
     context.info(
-      `${parsed.vmId}: ${result.outcome} (${result.records.map((r) => r.action).join(', ') || 'no decision'})`,
+      `${parsed.targetId}: ${result.outcome} (${result.records.map((r) => r.action).join(', ') || 'no decision'})`,
     );
     if (result.retryable) throw new RetryableReconcileError(result);
     return result;

@@ -13,10 +13,10 @@ export const VM_WRITE = VIRTUAL_MACHINE.writeOperation;
 export const SCALE_SET_WRITE = SCALE_SET.writeOperation;
 export const TAGS_WRITE = 'Microsoft.Resources/tags/write';
 
-export interface VmWriteEvent {
-  readonly kind: 'vm-write';
+export interface TargetWriteEvent {
+  readonly kind: 'target-write';
   /** The VM's or the scale set's id. */
-  readonly vmId: string;
+  readonly targetId: string;
   readonly eventId: string;
   readonly operationName: string;
   readonly correlationId?: string;
@@ -29,7 +29,7 @@ export interface VmWriteEvent {
 }
 
 export type ParsedEvent =
-  | VmWriteEvent
+  | TargetWriteEvent
   | { readonly kind: 'ignored'; readonly reason: string }
   | { readonly kind: 'malformed'; readonly reason: string };
 
@@ -57,7 +57,7 @@ export function callerFromClaims(claims: unknown): string | undefined {
   );
 }
 
-export function parseVmWriteEvent(raw: unknown): ParsedEvent {
+export function parseWriteEvent(raw: unknown): ParsedEvent {
   if (!isObject(raw)) return { kind: 'malformed', reason: 'event is not a JSON object' };
   // Event Grid schema uses eventType; CloudEvents uses type.
   const eventType = str(raw.eventType) ?? str(raw.type);
@@ -77,17 +77,17 @@ export function parseVmWriteEvent(raw: unknown): ParsedEvent {
   if (!resourceUri)
     return { kind: 'malformed', reason: `event ${quote(eventId)} has no data.resourceUri or subject` };
 
-  let vmId: string | undefined;
+  let targetId: string | undefined;
   const written = kindByWriteOperation(operationName);
   if (written) {
-    vmId = parseTargetId(resourceUri, written.name)?.id;
-    if (!vmId)
+    targetId = parseTargetId(resourceUri, written.name)?.id;
+    if (!targetId)
       return { kind: 'malformed', reason: `resource ${quote(resourceUri)} is not a ${written.label} id` };
   } else if (operationName.toLowerCase() === TAGS_WRITE.toLowerCase()) {
     // The subject is the tags scope `<id>/providers/Microsoft.Resources/tags/default`; Activity Log
     // records of tag writes name the resource itself, so that is accepted too.
-    vmId = targetIdFromTagsScope(resourceUri) ?? parseTargetId(resourceUri)?.id;
-    if (!vmId)
+    targetId = targetIdFromTagsScope(resourceUri) ?? parseTargetId(resourceUri)?.id;
+    if (!targetId)
       return {
         kind: 'ignored',
         reason: `tags written on ${quote(resourceUri)}, which is not a virtual machine or scale set`,
@@ -102,8 +102,8 @@ export function parseVmWriteEvent(raw: unknown): ParsedEvent {
   const time = str(raw.eventTime) ?? str(raw.time);
   const eventTime = time && !Number.isNaN(Date.parse(time)) ? new Date(time).toISOString() : undefined;
   return {
-    kind: 'vm-write',
-    vmId,
+    kind: 'target-write',
+    targetId,
     eventId,
     operationName,
     ...(correlationId ? { correlationId } : {}),
@@ -113,7 +113,7 @@ export function parseVmWriteEvent(raw: unknown): ParsedEvent {
   };
 }
 
-function writerFromClaims(claims: unknown): VmWriteEvent['writer'] {
+function writerFromClaims(claims: unknown): TargetWriteEvent['writer'] {
   if (!isObject(claims)) return undefined;
   const objectId = str(claims[CLAIM_OID]) ?? str(claims.oid);
   const clientId = str(claims.appid) ?? str(claims.azp);
@@ -127,7 +127,7 @@ function writerFromClaims(claims: unknown): VmWriteEvent['writer'] {
  * it is, so there is nothing to read. Tag writes are never the app's.
  */
 export function isOwnWrite(
-  event: VmWriteEvent,
+  event: TargetWriteEvent,
   self: { readonly objectId?: string; readonly clientId?: string },
 ): boolean {
   const op = event.operationName.toLowerCase();

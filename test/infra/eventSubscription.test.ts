@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { TARGET_KINDS } from '../../src/targets';
-import { parseVmWriteEvent, SCALE_SET_WRITE, TAGS_WRITE, WRITE_SUCCESS } from '../../src/targets/writeEvent';
+import { parseWriteEvent, SCALE_SET_WRITE, TAGS_WRITE, WRITE_SUCCESS } from '../../src/targets/writeEvent';
 import { SUB, vmId, writeSuccessEvent } from '../support/harness';
 import { app, byType, root } from '../support/infraTemplates';
 
@@ -95,7 +95,7 @@ describe('deployment templates', () => {
       }),
     ];
 
-    expect(cases.map(passes)).toEqual(cases.map((e) => parseVmWriteEvent(e).kind === 'vm-write'));
+    expect(cases.map(passes)).toEqual(cases.map((e) => parseWriteEvent(e).kind === 'target-write'));
     expect(cases.map(passes)).toEqual([true, true, true, false, false, true, true, false]);
   });
 });

@@ -93,7 +93,7 @@ describe('one plan for what-if and enforce', () => {
     const planned = new Map<string, string[]>();
     const executed = new Map<string, { plan: string[]; ran: StepName[]; names: StepName[] }>();
     for (const id of ids) {
-      const request = { vmId: id, trigger: 'cli' as const, deadline: new Deadline(20_000) };
+      const request = { targetId: id, trigger: 'cli' as const, deadline: new Deadline(20_000) };
       planned.set(id, steps(await reconcileTarget(whatIf.runtime, request)));
       const applied = await reconcileTarget(enforce.runtime, request);
       executed.set(id, {

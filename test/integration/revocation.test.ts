@@ -233,7 +233,7 @@ describe('revocation on: the event path', () => {
     h.emu.resetCounts();
 
     const result = await reconcileTarget(dry, {
-      vmId: vm.id,
+      targetId: vm.id,
       trigger: 'cli',
       deadline: new Deadline(10_000),
     });

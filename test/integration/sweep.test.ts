@@ -88,7 +88,7 @@ describe('sweep', () => {
     const result = await h.sweep();
 
     expect(result.summary.vmsScanned).toBe(3);
-    expect(result.targets.map((v) => v.vmId)).not.toContain(untagged.id);
+    expect(result.targets.map((t) => t.targetId)).not.toContain(untagged.id);
     expect(h.emu.getVm(untagged.id)?.identity).toBeUndefined();
   });
 

@@ -17,7 +17,7 @@ import type { TargetRequest, TargetSnapshot } from './snapshot';
 import type { StepName, TargetPlan } from './steps';
 
 export interface TargetResult {
-  readonly vmId: string;
+  readonly targetId: string;
   readonly outcome: TargetOutcome;
   /** True when a failure may clear on another attempt: the event path throws so Event Grid redelivers. */
   readonly retryable: boolean;
@@ -34,14 +34,14 @@ export async function reconcileTarget(
   access: PullAccess = freshPullAccess(deps),
 ): Promise<TargetResult> {
   const retryEnv = retryFor(deps, request);
-  const ref = parseTargetId(request.vmId);
+  const ref = parseTargetId(request.targetId);
   const waitWhileBusy = request.waitWhileBusy ?? request.trigger === 'event';
   const auditor = new Auditor(
     deps.audit,
     {
       mode: deps.settings.mode,
       trigger: request.trigger,
-      vmId: request.vmId,
+      vmId: request.targetId,
       targetType: ref?.type,
       eventId: request.eventId,
       correlationId: request.correlationId,
@@ -53,12 +53,12 @@ export async function reconcileTarget(
   const snapshot: TargetSnapshot = ref
     ? await observeTarget(deps, access, ref, waitWhileBusy, retryEnv)
     : { kind: 'invalid-id' };
-  const plan = planTarget(deps.settings, snapshot, request.vmId);
+  const plan = planTarget(deps.settings, snapshot, request.targetId);
   const observed = snapshot.kind === 'idle' ? snapshot : undefined;
   const ran = await executePlan({ deps, access, retryEnv, auditor, observed, waitWhileBusy }, plan.steps);
   const outcome = ran.includes('nothing') ? 'untagged' : outcomeOf(auditor.records);
   return {
-    vmId: request.vmId,
+    targetId: request.targetId,
     outcome,
     retryable: auditor.retryable,
     records: auditor.records,
@@ -73,7 +73,7 @@ function retryFor(deps: ReconcileDeps, request: TargetRequest): RetryEnvironment
     deadline: request.deadline,
     onRetry: (info) => {
       deps.log.info(
-        `retrying ${info.operation} on ${request.vmId} in ${info.delayMs} ms after ${info.code} (attempt ${info.attempt})`,
+        `retrying ${info.operation} on ${request.targetId} in ${info.delayMs} ms after ${info.code} (attempt ${info.attempt})`,
       );
       deps.retry?.onRetry?.(info);
     },

@@ -11,8 +11,8 @@ import type { TargetRef } from '../../targets';
 import type { RegistryAuthorization } from '../pair/decision';
 
 export interface TargetRequest {
-  /** The target's resource id (kept as `vmId` in the audit schema). */
-  readonly vmId: string;
+  /** The target's resource id (the audit schema keeps calling it `vmId`). */
+  readonly targetId: string;
   readonly trigger: Trigger;
   readonly deadline: Deadline;
   readonly eventId?: string;

@@ -97,7 +97,7 @@ async function revokeHolder(run: SweepRun, targetId: string): Promise<void> {
     return;
   }
   const result = await reconcileTarget(run.deps, {
-    vmId: targetId,
+    targetId,
     trigger: run.trigger,
     deadline: run.budget.deadline,
   });

@@ -33,7 +33,7 @@ export interface SweepResult {
   /** The tagged targets could not be listed: nothing was reconciled. */
   readonly discoveryFailed: boolean;
   /** Each target's outcome (and plan, where reconciled), with `keepOutcomes` only (empty otherwise). */
-  readonly targets: readonly ({ readonly vmId: string } & KeptOutcome)[];
+  readonly targets: readonly ({ readonly targetId: string } & KeptOutcome)[];
 }
 
 export async function sweep(deps: SweepDeps, options: SweepOptions): Promise<SweepResult> {

@@ -68,8 +68,8 @@ export class Tally {
     return new Set([...this.holders].filter(([, n]) => n > 0).map(([id]) => id));
   }
 
-  outcomes(): ({ vmId: string } & KeptOutcome)[] {
-    return this.kept ? [...this.kept].map(([vmId, kept]) => ({ vmId, ...kept })) : [];
+  outcomes(): ({ targetId: string } & KeptOutcome)[] {
+    return this.kept ? [...this.kept].map(([targetId, kept]) => ({ targetId, ...kept })) : [];
   }
 
   /** Targets on pages the sweep never reached are left for the next one, like those it reached too late. */

@@ -113,7 +113,7 @@ async function reconcileItem(run: SweepRun, item: Work): Promise<void> {
   }
   const result = await reconcileTarget(
     run.deps,
-    { vmId: item.ref.id, trigger: run.trigger, deadline: run.budget.deadline },
+    { targetId: item.ref.id, trigger: run.trigger, deadline: run.budget.deadline },
     run.access,
   );
   run.tally.noteChanges(result.records);

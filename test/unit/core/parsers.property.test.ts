@@ -2,7 +2,7 @@
 // they accept is exactly what the grammar allows.
 import fc from 'fast-check';
 import { parseRegistryTag } from '../../../src/core/tag';
-import { parseVmWriteEvent } from '../../../src/targets/writeEvent';
+import { parseWriteEvent } from '../../../src/targets/writeEvent';
 
 const SUB = '11111111-1111-1111-1111-111111111111';
 const VM_ID =
@@ -90,8 +90,8 @@ describe('event parser properties', () => {
   it('never throws on any JSON value', () => {
     fc.assert(
       fc.property(fc.anything(), (value) => {
-        const parsed = parseVmWriteEvent(value);
-        expect(['vm-write', 'ignored', 'malformed']).toContain(parsed.kind);
+        const parsed = parseWriteEvent(value);
+        expect(['target-write', 'ignored', 'malformed']).toContain(parsed.kind);
       }),
       { numRuns: 2000 },
     );
@@ -128,11 +128,11 @@ describe('event parser properties', () => {
     });
     fc.assert(
       fc.property(event, (value) => {
-        const parsed = parseVmWriteEvent(value);
-        if (parsed.kind === 'vm-write') {
-          expect(parsed.vmId).toMatch(VM_ID);
-          expect(parsed.vmId.split('/')).not.toContain('..');
-          expect(parsed.vmId.split('/')).not.toContain('.');
+        const parsed = parseWriteEvent(value);
+        if (parsed.kind === 'target-write') {
+          expect(parsed.targetId).toMatch(VM_ID);
+          expect(parsed.targetId.split('/')).not.toContain('..');
+          expect(parsed.targetId.split('/')).not.toContain('.');
         }
       }),
       { numRuns: 2000 },

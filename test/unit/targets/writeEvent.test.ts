@@ -1,4 +1,4 @@
-import { isOwnWrite, parseVmWriteEvent } from '../../../src/targets/writeEvent';
+import { isOwnWrite, parseWriteEvent } from '../../../src/targets/writeEvent';
 
 const SUB = '11111111-1111-1111-1111-111111111111';
 const VM = `/subscriptions/${SUB}/resourceGroups/rg-apps/providers/Microsoft.Compute/virtualMachines/vm-web-01`;
@@ -30,9 +30,9 @@ function writeEvent(overrides: Record<string, unknown> = {}, data: Record<string
 
 describe('Event Grid VM write events', () => {
   it('reads the VM id, event id, correlation id and the caller (UPN first)', () => {
-    expect(parseVmWriteEvent(writeEvent())).toEqual({
-      kind: 'vm-write',
-      vmId: VM,
+    expect(parseWriteEvent(writeEvent())).toEqual({
+      kind: 'target-write',
+      targetId: VM,
       eventId: 'evt-1',
       operationName: 'Microsoft.Compute/virtualMachines/write',
       correlationId: 'corr-1',
@@ -48,8 +48,8 @@ describe('Event Grid VM write events', () => {
       const resourceUri = operationName.endsWith('tags/write')
         ? `${VM}/providers/Microsoft.Resources/tags/default`
         : VM;
-      const parsed = parseVmWriteEvent(writeEvent({}, { claims, operationName, resourceUri }));
-      if (parsed.kind !== 'vm-write') throw new Error(parsed.reason);
+      const parsed = parseWriteEvent(writeEvent({}, { claims, operationName, resourceUri }));
+      if (parsed.kind !== 'target-write') throw new Error(parsed.reason);
       return parsed;
     };
     expect(isOwnWrite(parsedWith({ oid: 'OID-APP' }), self)).toBe(true);
@@ -61,64 +61,64 @@ describe('Event Grid VM write events', () => {
   });
 
   it('falls back to the app id, then the object id, for the caller', () => {
-    const app = parseVmWriteEvent(writeEvent({}, { claims: { appid: 'app-1', oid: 'oid-1' } }));
-    expect(app.kind === 'vm-write' && app.caller).toBe('app-1');
-    const oid = parseVmWriteEvent(
+    const app = parseWriteEvent(writeEvent({}, { claims: { appid: 'app-1', oid: 'oid-1' } }));
+    expect(app.kind === 'target-write' && app.caller).toBe('app-1');
+    const oid = parseWriteEvent(
       writeEvent(
         {},
         { claims: { 'http://schemas.microsoft.com/identity/claims/objectidentifier': 'oid-2' } },
       ),
     );
-    expect(oid.kind === 'vm-write' && oid.caller).toBe('oid-2');
+    expect(oid.kind === 'target-write' && oid.caller).toBe('oid-2');
   });
 
   it('maps a tags write on a VM scope to that VM (lower-case resourcegroups too)', () => {
     const uri = `${VM.replace('resourceGroups', 'resourcegroups')}/providers/Microsoft.Resources/tags/default`;
-    const parsed = parseVmWriteEvent(
+    const parsed = parseWriteEvent(
       writeEvent({ subject: uri }, { operationName: 'Microsoft.Resources/tags/write', resourceUri: uri }),
     );
-    expect(parsed.kind === 'vm-write' && parsed.vmId).toBe(VM);
+    expect(parsed.kind === 'target-write' && parsed.targetId).toBe(VM);
   });
 
   const VMSS = `/subscriptions/${SUB}/resourceGroups/rg-apps/providers/Microsoft.Compute/virtualMachineScaleSets/ss-web`;
 
   it('reads a scale set write, and a tags write on a scale set scope, as an event for the scale set', () => {
-    const write = parseVmWriteEvent(
+    const write = parseWriteEvent(
       writeEvent(
         { subject: VMSS },
         { operationName: 'Microsoft.Compute/virtualMachineScaleSets/write', resourceUri: VMSS },
       ),
     );
     const uri = `${VMSS}/providers/Microsoft.Resources/tags/default`;
-    const tags = parseVmWriteEvent(
+    const tags = parseWriteEvent(
       writeEvent({ subject: uri }, { operationName: 'Microsoft.Resources/tags/write', resourceUri: uri }),
     );
-    expect([write.kind === 'vm-write' && write.vmId, tags.kind === 'vm-write' && tags.vmId]).toEqual([
-      VMSS,
-      VMSS,
-    ]);
+    expect([
+      write.kind === 'target-write' && write.targetId,
+      tags.kind === 'target-write' && tags.targetId,
+    ]).toEqual([VMSS, VMSS]);
   });
 
   it('reads a tags write that names the VM or scale set itself (as Activity Log records of tag writes do)', () => {
-    const onVm = parseVmWriteEvent(writeEvent({}, { operationName: 'Microsoft.Resources/tags/write' }));
-    const onScaleSet = parseVmWriteEvent(
+    const onVm = parseWriteEvent(writeEvent({}, { operationName: 'Microsoft.Resources/tags/write' }));
+    const onScaleSet = parseWriteEvent(
       writeEvent({ subject: VMSS }, { operationName: 'Microsoft.Resources/tags/write', resourceUri: VMSS }),
     );
     expect([
-      onVm.kind === 'vm-write' && onVm.vmId,
-      onScaleSet.kind === 'vm-write' && onScaleSet.vmId,
+      onVm.kind === 'target-write' && onVm.targetId,
+      onScaleSet.kind === 'target-write' && onScaleSet.targetId,
     ]).toEqual([VM, VMSS]);
   });
 
   it('refuses a scale set write whose resource is a VM (or anything else) as malformed', () => {
-    const parsed = parseVmWriteEvent(
+    const parsed = parseWriteEvent(
       writeEvent({}, { operationName: 'Microsoft.Compute/virtualMachineScaleSets/write', resourceUri: VM }),
     );
     expect(parsed.kind === 'malformed' && parsed.reason).toMatch(/not a scale set id/);
   });
 
   it('tells the echo of the app’s own scale set write like a VM write', () => {
-    const parsed = parseVmWriteEvent(
+    const parsed = parseWriteEvent(
       writeEvent(
         { subject: VMSS },
         {
@@ -128,18 +128,18 @@ describe('Event Grid VM write events', () => {
         },
       ),
     );
-    expect(parsed.kind === 'vm-write' && isOwnWrite(parsed, { objectId: 'app-object' })).toBe(true);
+    expect(parsed.kind === 'target-write' && isOwnWrite(parsed, { objectId: 'app-object' })).toBe(true);
   });
 
   it('accepts the CloudEvents schema', () => {
     const { eventType, ...rest } = writeEvent();
-    const parsed = parseVmWriteEvent({
+    const parsed = parseWriteEvent({
       ...rest,
       specversion: '1.0',
       type: eventType,
       source: `/subscriptions/${SUB}`,
     });
-    expect(parsed.kind).toBe('vm-write');
+    expect(parsed.kind).toBe('target-write');
   });
 
   it.each([
@@ -176,7 +176,7 @@ describe('Event Grid VM write events', () => {
       /not a virtual machine or scale set/,
     ],
   ])('ignores %s', (_label, event, reason) => {
-    const parsed = parseVmWriteEvent(event);
+    const parsed = parseWriteEvent(event);
     expect(parsed.kind).toBe('ignored');
     expect(parsed.kind === 'ignored' && parsed.reason).toMatch(reason);
   });
@@ -205,7 +205,7 @@ describe('Event Grid VM write events', () => {
       /not a virtual machine id/,
     ],
   ])('reports %s as malformed', (_label, event, reason) => {
-    const parsed = parseVmWriteEvent(event);
+    const parsed = parseWriteEvent(event);
     expect(parsed.kind).toBe('malformed');
     expect(parsed.kind === 'malformed' && parsed.reason).toMatch(reason);
   });
@@ -216,7 +216,7 @@ describe('VM names in events', () => {
     'rejects a VM name ARM would not allow: %j',
     (name) => {
       const vm = `/subscriptions/${SUB}/resourceGroups/rg-apps/providers/Microsoft.Compute/virtualMachines/${name}`;
-      const parsed = parseVmWriteEvent(writeEvent({ subject: vm }, { resourceUri: vm }));
+      const parsed = parseWriteEvent(writeEvent({ subject: vm }, { resourceUri: vm }));
       expect(parsed.kind).toBe('malformed');
       // and the reason quotes it with every non-printable character escaped
       expect(parsed.kind === 'malformed' && /[^\x20-\x7e]/.test(parsed.reason)).toBe(false);
