@@ -16,9 +16,9 @@ import { loadSettings, type Settings, startupWarnings } from './config/settings'
 import type { Logger } from './core/logger';
 import { principalFromToken, type SelfPrincipal } from './core/ownership';
 import type { ReconcileDeps, WhoAmI } from './reconcile/deps';
-import { VerifiedPairs } from './reconcile/pair/verifiedPairs';
 import { ProofCache } from './reconcile/proofCache';
 import type { SweepDeps } from './reconcile/sweep/sweep';
+import { VerifiedPairs } from './reconcile/verifiedPairs';
 
 /** Everything both triggers need; the event path uses the ReconcileDeps part. */
 export interface Runtime extends SweepDeps {}

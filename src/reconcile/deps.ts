@@ -7,8 +7,8 @@ import type { UserAssignedIdentities } from '../azure/userAssignedIdentities';
 import type { Settings } from '../config/settings';
 import type { Logger } from '../core/logger';
 import type { SelfPrincipal } from '../core/ownership';
-import type { VerifiedPairs } from './pair/verifiedPairs';
 import type { ProofCache } from './proofCache';
+import type { VerifiedPairs } from './verifiedPairs';
 
 /** What the reconcile needs: settings, one adapter per ARM resource type, the audit sink, a logger. */
 export interface ReconcileDeps {

@@ -2,7 +2,7 @@
 // of a known pair on a warm instance costs its VM read and its attach only. Expiry and a failed
 // attach make it verify again; the sweep always verifies afresh.
 import { createVmWriteHandler } from '../../src/handlers/vmWriteHandler';
-import { VerifiedPairs } from '../../src/reconcile/pair/verifiedPairs';
+import { VerifiedPairs } from '../../src/reconcile/verifiedPairs';
 import { type Harness, startHarness, writeSuccessEvent } from '../support/harness';
 
 const actions = (records: readonly { action: string; outcome: string }[]) =>

@@ -3,9 +3,9 @@
 // instead of reading both again, so the first VM of a known pair costs its VM read and attach only.
 // Positive results only; the sweep always verifies afresh (and refreshes the entry); a failed attach
 // with the identity forgets it.
-import type { RegistryState } from '../../azure/containerRegistries';
-import type { IdentityState } from '../../azure/userAssignedIdentities';
-import { idKey, sameId } from '../../core/resourceId';
+import type { RegistryState } from '../azure/containerRegistries';
+import type { IdentityState } from '../azure/userAssignedIdentities';
+import { idKey, sameId } from '../core/resourceId';
 
 /** How long a verification is reused. A grant deleted meanwhile is re-made at most this much later. */
 export const VERIFIED_PAIR_TTL_MS = 60_000;
