@@ -8,6 +8,7 @@ import { createArmClients } from './azure/armClients';
 import { ArmRequestMeter, type PacingSettings } from './azure/armRequestPolicy';
 import { ContainerRegistries } from './azure/containerRegistries';
 import { ResourceGraph } from './azure/resourceGraph';
+import { ResourceGroups } from './azure/resourceGroups';
 import { RoleAssignments } from './azure/roleAssignments';
 import { Subscriptions } from './azure/subscriptions';
 import { TargetResources } from './azure/targetResources';
@@ -76,6 +77,7 @@ export function createRuntime(settings: Settings, options: RuntimeOptions = {}):
     identities: new UserAssignedIdentities(clients),
     roleAssignments: new RoleAssignments(clients),
     registries: new ContainerRegistries(clients),
+    resourceGroups: new ResourceGroups(clients),
     graph: new ResourceGraph(clients),
     subscriptions: new Subscriptions(clients),
     meter,

@@ -24,6 +24,11 @@ export type AuditAction =
   | 'identity-refused'
   /** Sweep finding: a pull identity holds role assignments beyond its pull grants. */
   | 'identity-excess-roles'
+  /**
+   * The target's resource group is managed by another service (managedBy: an AKS node resource group,
+   * a managed application's): nothing is written there; the reason says how to get pull access instead.
+   */
+  | 'target-platform-managed'
   | 'already-compliant'
   | 'tag-invalid'
   | 'registry-denied'

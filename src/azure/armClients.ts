@@ -6,6 +6,7 @@ import { type ComputeManagementContext, createComputeManagement } from '@azure/a
 import { ContainerRegistryManagementClient } from '@azure/arm-containerregistry';
 import { ManagedServiceIdentityClient } from '@azure/arm-msi';
 import { ResourceGraphClient } from '@azure/arm-resourcegraph';
+import { ResourceManagementClient } from '@azure/arm-resources';
 import { SubscriptionClient } from '@azure/arm-resources-subscriptions';
 import type { TokenCredential } from '@azure/core-auth';
 import type { PipelinePolicy } from '@azure/core-rest-pipeline';
@@ -28,6 +29,8 @@ export interface ArmClients {
   identities(subscriptionId: string): ManagedServiceIdentityClient;
   authorization(subscriptionId: string): AuthorizationManagementClient;
   registries(subscriptionId: string): ContainerRegistryManagementClient;
+  /** Resource groups (whether another service manages one). */
+  resources(subscriptionId: string): ResourceManagementClient;
   /** Tenant-level clients: Resource Graph and the subscriptions list. */
   graph(): ResourceGraphClient;
   subscriptions(): SubscriptionClient;
@@ -79,6 +82,7 @@ export function createArmClients(
     compute: cached((sub) => new ComputeManagementClient(credential, sub, modular)),
     computeContext: cached((sub) => createComputeManagement(credential, sub, modular)),
     registries: cached((sub) => new ContainerRegistryManagementClient(credential, sub, modular)),
+    resources: cached((sub) => new ResourceManagementClient(credential, sub, modular)),
     identities: cached((sub) => new ManagedServiceIdentityClient(credential, sub, classic)),
     authorization: cached((sub) => new AuthorizationManagementClient(credential, sub, classic)),
     graph: once(() => new ResourceGraphClient(credential, modular)),

@@ -1,5 +1,6 @@
 import type { AuditSink } from '../audit/auditRecord';
 import type { ContainerRegistries } from '../azure/containerRegistries';
+import type { ResourceGroups } from '../azure/resourceGroups';
 import type { RetryEnvironment } from '../azure/retry';
 import type { RoleAssignments } from '../azure/roleAssignments';
 import type { TargetResources } from '../azure/targetResources';
@@ -17,6 +18,8 @@ export interface ReconcileDeps {
   readonly identities: UserAssignedIdentities;
   readonly roleAssignments: RoleAssignments;
   readonly registries: ContainerRegistries;
+  /** Whether another service manages a target's resource group (no write there). */
+  readonly resourceGroups: ResourceGroups;
   readonly audit: AuditSink;
   readonly log: Logger;
   /** Who the app runs as (from its ARM token): the proof of which pull identities it created. */

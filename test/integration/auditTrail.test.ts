@@ -20,6 +20,7 @@ const REQUIRED: Record<AuditAction, string[]> = {
   'role-present': ['registry', 'registryId', 'identityId', 'principalId', 'role'],
   'identity-attached': ['registry', 'registryId', 'identityId', 'principalId', 'clientId'],
   'attach-refused': ['registry', 'identityId', 'reason'],
+  'target-platform-managed': ['registry', 'identityId', 'reason'],
   'identity-refused': ['registry', 'registryId', 'identityId', 'identityCreatedBy', 'reason'],
   'identity-excess-roles': ['registry', 'identityId', 'principalId', 'clientId', 'reason'],
   'identity-detached': ['registry', 'identityId', 'reason'],
@@ -66,6 +67,9 @@ describe('audit trail in Application Insights', () => {
     f.plantedPullIdentity('contosoapps', 'westus');
     const planted = f.vm('vm-west', { tag: 'contosoapps', location: 'westus' }).id;
     await h.deliver(planted); // identity-refused: someone else made the pull identity's name
+    const cluster = `/subscriptions/${SUB}/resourceGroups/rg-aks/providers/Microsoft.ContainerService/managedClusters/aks-1`;
+    h.emu.seedResourceGroup(SUB, 'MC_rg-aks_aks-1_eastus', 'eastus', { managedBy: cluster });
+    await h.deliver(f.vm('vm-aks-node', { tag: 'contosoapps', resourceGroup: 'MC_rg-aks_aks-1_eastus' }).id); // target-platform-managed
     const pull = h.emu.listIdentities().find((i) => i.name === 'id-acrpull-contosoapps-eastus');
     h.emu.seedRoleAssignment({
       scope: `/subscriptions/${SUB}`,

@@ -175,7 +175,13 @@ export interface Emulator {
   issueToken(as?: TokenSubject): string;
   /** Who ARM records in systemData when the app's identity creates something (per systemDataCreatedBy). */
   appCreator(): SystemDataActor;
-  seedResourceGroup(subscriptionId: string, name: string, location?: string): string;
+  /** A resource group (or the one already there); `managedBy` names the resource that manages it. */
+  seedResourceGroup(
+    subscriptionId: string,
+    name: string,
+    location?: string,
+    options?: { readonly managedBy?: string },
+  ): string;
   seedRegistry(r: SeedRegistry): RegistryRecord;
   seedIdentity(i: SeedIdentity): IdentityRecord;
   seedVm(v: SeedVm): VmRecord;

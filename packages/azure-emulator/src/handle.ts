@@ -174,8 +174,11 @@ export function createHandle(deps: HandleDeps): Emulator {
 
     appCreator: () => appCreator(),
 
-    seedResourceGroup: (sub, name, location) =>
-      store.addResourceGroup(sub, name, location ?? DEFAULT_LOCATION).id,
+    seedResourceGroup: (sub, name, location, options) => {
+      const group = store.addResourceGroup(sub, name, location ?? DEFAULT_LOCATION);
+      if (options?.managedBy) group.managedBy = options.managedBy;
+      return group.id;
+    },
 
     seedRegistry(r) {
       ensureGroup(r.subscriptionId, r.resourceGroup, r.location);

@@ -19,6 +19,11 @@ export interface ResourceGroupRecord {
   subscriptionId: string;
   location: string;
   tags: Record<string, string>;
+  /**
+   * The resource that manages the group (ResourceGroup.managedBy in the REST spec): an AKS cluster for
+   * its node resource group, a managed application for its managed resource group.
+   */
+  managedBy?: string;
 }
 
 /** What Compute reports for each user-assigned identity attached to a VM. */

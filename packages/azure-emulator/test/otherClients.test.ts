@@ -95,6 +95,22 @@ describe('resource groups', () => {
     );
   });
 
+  it('shows the resource that manages a group (an AKS node resource group, a managed application)', async () => {
+    const cluster = `/subscriptions/${SUB}/resourceGroups/rg-aks/providers/Microsoft.ContainerService/managedClusters/aks-prod`;
+    emu.seedResourceGroup(SUB, 'MC_rg-aks_aks-prod_westeurope', 'westeurope', { managedBy: cluster });
+    const app = `/subscriptions/${SUB}/resourceGroups/rg-apps/providers/Microsoft.Solutions/applications/app-1`;
+    const created = await rawArm(emu, 'PUT', group('rg-managed-app'), {
+      body: { location: 'westeurope', managedBy: app },
+    });
+
+    const node = await rawArm(emu, 'GET', group('MC_rg-aks_aks-prod_westeurope'));
+    const plain = await rawArm(emu, 'GET', group('rg-ids'));
+
+    expect(node.body.managedBy).toBe(cluster);
+    expect(created.body.managedBy).toBe(app);
+    expect(plain.body).not.toHaveProperty('managedBy');
+  });
+
   it('keeps a group in its location and refuses bad names and unknown groups as ARM does', async () => {
     const moved = await rawArm(emu, 'PUT', group('rg-ids'), { body: { location: 'eastus' } });
     const badName = await rawArm(emu, 'PUT', group('rg%20bad!'), { body: { location: 'eastus' } });

@@ -19,7 +19,7 @@ import type { ReconcileDeps } from '../deps';
 import { knownPullIdentity, provePullIdentity, proveSoleIdentity } from '../ownership';
 import { stillAllowed } from '../pair/authorize';
 import type { PullAccess } from '../pair/pullAccess';
-import { deniedRegistries } from './plan';
+import { deniedRegistries, writesPlanned } from './plan';
 import type { RegistryObservation, RevocableObservation, TagReading, TargetSnapshot } from './snapshot';
 
 export async function observeTarget(
@@ -64,7 +64,7 @@ export async function observeTarget(
     const revocable = needsWork(deps.settings, tag, target)
       ? await observeRevocable(deps, retryEnv, target, new Set())
       : [];
-    return { ...base, revocable };
+    return withPlatform(deps, retryEnv, ref, { ...base, revocable });
   }
   try {
     await proveSoleIdentity(deps, retryEnv, target.identity);
@@ -72,9 +72,34 @@ export async function observeTarget(
     return { ...base, soleProofError: error };
   }
   const registries = await observeRegistries(deps, access, retryEnv, ref, target, tag.refs);
-  if (!deps.settings.revoke) return { ...base, registries };
+  if (!deps.settings.revoke) return withPlatform(deps, retryEnv, ref, { ...base, registries });
   const keep = registriesToKeep(tag.refs, deniedRegistries(registries), deps.settings.allowlistUnset);
-  return { ...base, registries, revocable: await observeRevocable(deps, retryEnv, target, keep) };
+  const revocable = await observeRevocable(deps, retryEnv, target, keep);
+  return withPlatform(deps, retryEnv, ref, { ...base, registries, revocable });
+}
+
+type IdleSnapshot = Extract<TargetSnapshot, { kind: 'idle' }>;
+
+/**
+ * Where the plan would write (an identity to attach or detach), whether another service manages the
+ * target's resource group: one read per group, remembered (azure/resourceGroups.ts). A target that
+ * needs no write costs no such read.
+ */
+async function withPlatform(
+  deps: ReconcileDeps,
+  retryEnv: RetryEnvironment,
+  ref: TargetRef,
+  snapshot: IdleSnapshot,
+): Promise<IdleSnapshot> {
+  if (!writesPlanned(snapshot.registries, snapshot.revocable)) return snapshot;
+  try {
+    const group = await withRetry('read resource group', retryEnv, (signal) =>
+      deps.resourceGroups.get(ref.subscriptionId, ref.resourceGroup, signal),
+    );
+    return { ...snapshot, platform: group?.managedBy ? { managedBy: group.managedBy } : {} };
+  } catch (error) {
+    return { ...snapshot, platform: { error } };
+  }
 }
 
 export function readTag(settings: Settings, target: TargetState): TagReading {

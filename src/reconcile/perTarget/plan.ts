@@ -4,8 +4,10 @@
 import type { AuditFields } from '../../audit/auditor';
 import type { Settings } from '../../config/settings';
 import { attachedIdentityIds } from '../../core/identityView';
+import { platformManagedReason } from '../../core/platformManaged';
 import { pullIdentityFor } from '../../core/pullIdentity';
 import { type RevocationCause, revocationCandidates, revocationReason } from '../../core/revocation';
+import { targetKind } from '../../targets';
 import { decisionFields } from '../pair/decision';
 import type { RegistryObservation, RevocableObservation, TargetSnapshot } from './snapshot';
 import type { DetachRequest, TargetPlan, TargetStep } from './steps';
@@ -70,9 +72,12 @@ function planIdle(
     // Revocation looked only where the target holds an identity the app would detach.
     if (snapshot.revocable.length === 0)
       return [{ step: 'nothing', reason: `${targetId} has no ${settings.tagKey} tag; nothing to do` }];
-    return withPatch(
-      [],
-      planRevocation(settings, snapshot.revocable, () => 'untagged'),
+    return guardPlatform(
+      snapshot,
+      withPatch(
+        [],
+        planRevocation(settings, snapshot.revocable, () => 'untagged'),
+      ),
     );
   }
   if (snapshot.soleProofError !== undefined)
@@ -93,7 +98,59 @@ function planIdle(
   const revoked = planRevocation(settings, snapshot.revocable, (registry) =>
     denied.has(registry) ? 'denied' : 'not-named',
   );
-  return withPatch([...refusals, ...perRegistry], revoked);
+  return guardPlatform(snapshot, withPatch([...refusals, ...perRegistry], revoked));
+}
+
+/** Whether the observations call for a write: a pair to ensure and attach, or a proven identity to detach. */
+export function writesPlanned(
+  registries: readonly RegistryObservation[],
+  revocable: readonly RevocableObservation[],
+): boolean {
+  return (
+    registries.some((r) => r.kind === 'authorized' && r.authorization.status === 'allowed') ||
+    revocable.some((r) => 'proven' in r.proof && r.proof.proven)
+  );
+}
+
+/**
+ * No write into a resource group another service manages (or whose manager could not be read: fail
+ * closed): each identity the plan would attach or detach is refused (or failed) instead, with the way
+ * to get pull access there.
+ */
+function guardPlatform(
+  snapshot: Extract<TargetSnapshot, { kind: 'idle' }>,
+  steps: TargetStep[],
+): TargetStep[] {
+  const platform = snapshot.platform;
+  if (!platform || (!('error' in platform) && !platform.managedBy)) return steps;
+  const label = targetKind(snapshot.ref.kind).label;
+  const instead = (registry: string, fields: AuditFields): TargetStep =>
+    'error' in platform
+      ? { step: 'fail', error: platform.error, fields }
+      : {
+          step: 'refuse',
+          action: 'target-platform-managed',
+          reason: platformManagedReason(
+            label,
+            snapshot.ref.resourceGroup,
+            platform.managedBy ?? '',
+            registry,
+          ),
+          fields,
+        };
+  return steps.flatMap((step): TargetStep[] => {
+    if (step.step === 'ensure-pair')
+      return [
+        instead(step.ref.name, {
+          registry: step.registry.name,
+          registryId: step.registry.id,
+          identityId: step.identityId,
+        }),
+      ];
+    if (step.step === 'attach' || step.step === 'detach')
+      return step.detach.map((d) => instead(d.registry, { registry: d.registry, identityId: d.identityId }));
+    return [step];
+  });
 }
 
 function planRegistry(observed: RegistryObservation, region: string): TargetStep {

@@ -79,4 +79,9 @@ export type TargetSnapshot =
       readonly registries: readonly RegistryObservation[];
       /** With revocation on: the app's identities the tag (or the allowlist) no longer asks for. */
       readonly revocable: readonly RevocableObservation[];
+      /**
+       * The target's resource group, read only where the plan would write: whether another service
+       * manages it (then nothing is written), or why that could not be read.
+       */
+      readonly platform?: { readonly managedBy?: string } | { readonly error: unknown };
     };

@@ -4,6 +4,9 @@
 // ResourceGroup {id, name, type, properties.provisioningState, location, managedBy, tags}; PUT
 // answers 201 when it creates the group, 200 when it updates it; examples/CreateResourceGroup.json).
 // A resource group keeps its location: a PUT naming another answers 409 InvalidResourceGroupLocation.
+// `managedBy` (the managing resource's id: an AKS cluster for its node resource group, a managed
+// application for its managed resource group; shared/reference/azure-rest.md §12) is shown when set,
+// and taken from a PUT's body as the spec's ResourceGroup allows.
 import { type Handler, ok, pageOf, parseTags, requireObject } from '../armHttp';
 import {
   invalidResourceGroupLocation,
@@ -23,6 +26,7 @@ export function renderResourceGroup(group: ResourceGroupRecord): unknown {
     type: 'Microsoft.Resources/resourceGroups',
     location: group.location,
     ...(Object.keys(group.tags).length > 0 ? { tags: group.tags } : {}),
+    ...(group.managedBy ? { managedBy: group.managedBy } : {}),
     properties: { provisioningState: 'Succeeded' },
   };
 }
@@ -62,15 +66,18 @@ export const putResourceGroup: Handler = (req, ctx) => {
   const location = typeof body.location === 'string' ? body.location : '';
   if (location === '') throw locationRequired();
   const tags = body.tags === undefined || body.tags === null ? {} : parseTags(body.tags);
+  const managedBy = typeof body.managedBy === 'string' && body.managedBy !== '' ? body.managedBy : undefined;
   const existing = ctx.store.getResourceGroup(sub, name);
   if (existing) {
     if (!sameLocation(existing.location, location)) {
       throw invalidResourceGroupLocation(location, existing.location);
     }
     existing.tags = tags;
+    if (managedBy) existing.managedBy = managedBy;
     return ok(renderResourceGroup(existing));
   }
   const group = ctx.store.addResourceGroup(sub, name, normalizeLocation(location));
   group.tags = tags;
+  if (managedBy) group.managedBy = managedBy;
   return { status: 201, body: renderResourceGroup(group) };
 };

@@ -239,4 +239,67 @@ describe('plan', () => {
       planTarget(settings(), snapshot, VM),
     );
   });
+
+  describe('in a resource group another service manages', () => {
+    const managed = (
+      snapshot: TargetSnapshot,
+      platform: { managedBy?: string } | { error: unknown },
+    ): TargetSnapshot =>
+      ({ ...(snapshot as Extract<TargetSnapshot, { kind: 'idle' }>), platform }) as TargetSnapshot;
+    const allowed = idle(target({ acrPull: 'contosoapps' }), [
+      authorized('contosoapps', { status: 'allowed', registry: registryState('contosoapps') }),
+    ]);
+
+    it('refuses every write, with the way to get pull access there, and keeps what needs none', () => {
+      const plan = planTarget(
+        settings(),
+        managed(allowed, {
+          managedBy: '/subscriptions/x/resourceGroups/r/providers/Microsoft.Solutions/applications/a',
+        }),
+        VM,
+      );
+      expect(plan.steps).toEqual([
+        {
+          step: 'refuse',
+          action: 'target-platform-managed',
+          reason: expect.stringMatching(
+            /^the virtual machine is in resource group rg-apps, which .* manages \(managedBy\)/,
+          ),
+          fields: {
+            registry: 'contosoapps',
+            registryId: registryState('contosoapps').id,
+            identityId: identity('contosoapps'),
+          },
+        },
+      ]);
+    });
+
+    it('fails closed when the group could not be read', () => {
+      const error = new Error('unreadable');
+      expect(planTarget(settings(), managed(allowed, { error }), VM).steps.map((s) => s.step)).toEqual([
+        'fail',
+      ]);
+    });
+
+    it('refuses a revocation there too', () => {
+      const snapshot = idle(
+        target({}, [identity('fabrikamabac')]),
+        [],
+        [
+          {
+            candidate: { identityId: identity('fabrikamabac'), registry: 'fabrikamabac' },
+            proof: { proven: true },
+          },
+        ],
+      );
+      const plan = planTarget(settings({ ACRPULL_REVOKE: 'on' }), managed(snapshot, { managedBy: '/m' }), VM);
+      expect(
+        plan.steps.map((s) => (s.step === 'refuse' ? `${s.action} ${s.fields.registry}` : s.step)),
+      ).toEqual(['target-platform-managed fabrikamabac']);
+    });
+
+    it('changes nothing in a group nobody manages', () => {
+      expect(planTarget(settings(), managed(allowed, {}), VM)).toEqual(planTarget(settings(), allowed, VM));
+    });
+  });
 });
