@@ -17,7 +17,8 @@ export interface ResourceGroupState {
 export const RESOURCE_GROUP_CACHE_TTL_MS = 10 * 60 * 1000;
 
 export class ResourceGroups {
-  private readonly cache = new Map<string, { group: ResourceGroupState | undefined; at: number }>();
+  /** Reads in flight are shared too, so targets of one group reconciled side by side cost one read. */
+  private readonly cache = new Map<string, { group: Promise<ResourceGroupState | undefined>; at: number }>();
 
   constructor(
     private readonly clients: ArmClients,
@@ -25,8 +26,11 @@ export class ResourceGroups {
     private readonly ttlMs = RESOURCE_GROUP_CACHE_TTL_MS,
   ) {}
 
-  /** undefined when the group does not exist (then neither does anything in it). */
-  async get(
+  /**
+   * undefined when ARM says the group does not exist: not remembered, since a target was just read in
+   * it (the caller treats it as unknown, never as unmanaged).
+   */
+  get(
     subscriptionId: string,
     name: string,
     abortSignal?: AbortSignal,
@@ -34,19 +38,33 @@ export class ResourceGroups {
     const key = idKey(resourceGroupId(subscriptionId, name));
     const hit = this.cache.get(key);
     if (hit && this.now() - hit.at < this.ttlMs) return hit.group;
-    let group: ResourceGroupState | undefined;
+    const group = this.read(subscriptionId, name, abortSignal);
+    this.cache.set(key, { group, at: this.now() });
+    group.then(
+      (found) => {
+        if (!found) this.cache.delete(key);
+      },
+      () => this.cache.delete(key),
+    );
+    return group;
+  }
+
+  private async read(
+    subscriptionId: string,
+    name: string,
+    abortSignal?: AbortSignal,
+  ): Promise<ResourceGroupState | undefined> {
     try {
       const found = await this.clients
         .resources(subscriptionId)
         .resourceGroups.get(name, abortSignal ? { abortSignal } : {});
-      group = {
+      return {
         id: found.id ?? resourceGroupId(subscriptionId, name),
         ...(found.managedBy ? { managedBy: found.managedBy } : {}),
       };
     } catch (error) {
-      if (!isNotFound(error)) throw error;
+      if (isNotFound(error)) return undefined;
+      throw error;
     }
-    this.cache.set(key, { group, at: this.now() });
-    return group;
   }
 }

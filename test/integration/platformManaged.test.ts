@@ -73,15 +73,26 @@ describe('targets in resource groups another service manages', () => {
     expect(h.emu.counts()['resourceGroup.get']).toBe(0);
   });
 
-  it('makes no write in a managed group from the sweep either', async () => {
-    fleet(h.emu).vm('vm-app-sweep', { tag: 'contosoapps', resourceGroup: APP_RG });
+  it('makes no write in a managed group from the sweep either, reading a group once for targets worked on side by side', async () => {
+    h.emu.seedResourceGroup(SUB, 'mrg-app-2', 'eastus', { managedBy: `${MANAGED_APP}-2` });
+    const f = fleet(h.emu);
+    const vms = ['vm-sweep-a', 'vm-sweep-b', 'vm-sweep-c'].map(
+      (name) => f.vm(name, { tag: 'contosoapps', resourceGroup: 'mrg-app-2' }).id,
+    );
     const before = h.audit.records.length;
+    h.emu.resetCounts();
 
     const result = await h.sweep();
 
-    const mine = h.audit.records.slice(before).filter((r) => r.vmId.includes(`/resourceGroups/${APP_RG}/`));
-    expect(mine.map((r) => r.action)).toEqual(expect.arrayContaining(['target-platform-managed']));
-    expect(mine.some((r) => r.outcome === 'changed')).toBe(false);
+    const mine = h.audit.records.slice(before).filter((r) => vms.includes(r.vmId));
+    expect(mine.map((r) => r.action)).toEqual([
+      'target-platform-managed',
+      'target-platform-managed',
+      'target-platform-managed',
+    ]);
+    expect(vms.map((id) => h.emu.getVm(id)?.identity)).toEqual([undefined, undefined, undefined]);
+    // The other groups were read by the events above and are remembered; this one is read once.
+    expect(h.emu.counts()['resourceGroup.get']).toBe(1);
     expect(result.summary.failed).toBe(0);
   });
 });

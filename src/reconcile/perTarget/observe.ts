@@ -93,10 +93,18 @@ async function withPlatform(
 ): Promise<IdleSnapshot> {
   if (!writesPlanned(snapshot.registries, snapshot.revocable)) return snapshot;
   try {
-    const group = await withRetry('read resource group', retryEnv, (signal) =>
-      deps.resourceGroups.get(ref.subscriptionId, ref.resourceGroup, signal),
-    );
-    return { ...snapshot, platform: group?.managedBy ? { managedBy: group.managedBy } : {} };
+    // The target was just read in this group: "not found" says nothing about who manages it (retried,
+    // then a failure, never taken as unmanaged).
+    const group = await withRetry('read resource group', retryEnv, async (signal) => {
+      const found = await deps.resourceGroups.get(ref.subscriptionId, ref.resourceGroup, signal);
+      if (!found)
+        throw new TransientConditionError(
+          'ResourceGroupNotFound',
+          `resource group ${ref.resourceGroup} was not found though ${ref.id} was just read in it`,
+        );
+      return found;
+    });
+    return { ...snapshot, platform: group.managedBy ? { managedBy: group.managedBy } : {} };
   } catch (error) {
     return { ...snapshot, platform: { error } };
   }
