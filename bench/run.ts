@@ -81,7 +81,10 @@ function lowerBound(
   const findings = finished ? pairs * SUBSCRIPTIONS.length + Math.ceil(pairs / 100) : 0;
   // One query per subscription for untagged VMs holding a pull identity (revocation; none here).
   const holders = SUBSCRIPTIONS.length;
-  return pages + holders + pairChecks + attaches * perAttach + findings;
+  // Before its first write in a resource group, whether another service manages it: one read per
+  // group that holds a VM to attach (the fleet's VMs are in rg-fleet of each subscription).
+  const groupReads = Math.min(attaches, SUBSCRIPTIONS.length);
+  return pages + holders + pairChecks + attaches * perAttach + findings + groupReads;
 }
 
 /**
