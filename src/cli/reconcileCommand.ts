@@ -103,8 +103,10 @@ export async function runReconcileCommand(argv: readonly string[], io: CliIo): P
   const plans = new Map<string, TargetPlan>();
   if (parsed.vms.length > 0) {
     for (const targetId of parsed.vms) {
+      // One target on request: the whole chain (identity, proof, grant), not the event path's shortcut.
       const result = await reconcileTarget(runtime, {
         targetId,
+        wholeChain: true,
         trigger: 'cli',
         deadline: new Deadline(settings.sweepTimeBudgetMs),
       });

@@ -75,6 +75,30 @@ describe('acrpull-autopilot reconcile', () => {
     expect(h.emu.counts()['vm.patch']).toBe(1);
   });
 
+  it('--vm checks the whole chain: a grant deleted under an attached identity is reported, then made again', async () => {
+    const vmId = h.emu.listVms().find((vm) => vm.name === 'vm-cli-2')?.id ?? '';
+    expect(await runReconcileCommand(['reconcile', '--apply', '--vm', vmId], io(h).io)).toBe(0);
+    const grant = h.emu.listRoleAssignments()[0];
+    h.emu.deleteRoleAssignment(grant?.id ?? '');
+
+    const whatIf = io(h);
+    expect(await runReconcileCommand(['reconcile', '--vm', vmId], whatIf.io)).toBe(0);
+    const applied = io(h);
+    expect(await runReconcileCommand(['reconcile', '--apply', '--vm', vmId], applied.io)).toBe(0);
+    const again = io(h);
+    expect(await runReconcileCommand(['reconcile', '--vm', vmId], again.io)).toBe(0);
+
+    expect(whatIf.out.join('\n')).toMatch(/vm-cli-2\s+planned\s+contosoapps\s+role-assigned \(would\)/);
+    expect(whatIf.out.at(-1)).toBe(
+      '1 VMs: 1 planned (what-if: nothing was changed; run with --apply to make the changes)',
+    );
+    expect(applied.out.at(-1)).toBe('1 VMs: 1 changed');
+    expect(h.emu.listRoleAssignments()).toHaveLength(1);
+    expect(again.out.at(-1)).toBe(
+      '1 VMs: 1 compliant (what-if: nothing was changed; run with --apply to make the changes)',
+    );
+  });
+
   it('--subscription limits the sweep', async () => {
     const run = io(h);
     expect(

@@ -20,14 +20,19 @@ import { knownPullIdentity, provePullIdentity, proveSoleIdentity } from '../owne
 import { stillAllowed } from '../pair/authorize';
 import type { PullAccess } from '../pair/pullAccess';
 import { deniedRegistries, writesPlanned } from './plan';
-import type { RegistryObservation, RevocableObservation, TagReading, TargetSnapshot } from './snapshot';
+import type {
+  ObserveOptions,
+  RegistryObservation,
+  RevocableObservation,
+  TagReading,
+  TargetSnapshot,
+} from './snapshot';
 
 export async function observeTarget(
   deps: ReconcileDeps,
   access: PullAccess,
   ref: TargetRef,
-  /** Wait for a busy target (the event path) rather than defer it at once (sweep, CLI). */
-  wait: boolean,
+  options: ObserveOptions,
   retryEnv: RetryEnvironment,
 ): Promise<TargetSnapshot> {
   let target: TargetState | undefined;
@@ -41,7 +46,7 @@ export async function observeTarget(
   if (needsWork(deps.settings, tag, target) && !isTerminal(target.provisioningState)) {
     // Another writer's operation is running (the target's creation, its owner's update): every decision
     // is made from an idle target. The event path waits for it (reads only), the sweep and CLI defer.
-    const idle = await untilIdle(deps, retryEnv, ref, target, wait);
+    const idle = await untilIdle(deps, retryEnv, ref, target, options.wait);
     if (idle.status === 'gone') return { kind: 'gone', whileWaiting: true };
     if (idle.status === 'failed') return { kind: 'unreadable', error: idle.error };
     if (idle.status === 'busy')
@@ -71,7 +76,15 @@ export async function observeTarget(
   } catch (error) {
     return { ...base, soleProofError: error };
   }
-  const registries = await observeRegistries(deps, access, retryEnv, ref, target, tag.refs);
+  const registries = await observeRegistries(
+    deps,
+    access,
+    retryEnv,
+    ref,
+    target,
+    tag.refs,
+    options.wholeChain,
+  );
   if (!deps.settings.revoke) return withPlatform(deps, retryEnv, ref, { ...base, registries });
   const keep = registriesToKeep(tag.refs, deniedRegistries(registries), deps.settings.allowlistUnset);
   const revocable = await observeRevocable(deps, retryEnv, target, keep);
@@ -142,6 +155,7 @@ async function observeRegistries(
   ref: TargetRef,
   target: TargetState,
   refs: readonly RegistryRef[],
+  wholeChain: boolean,
 ): Promise<RegistryObservation[]> {
   const region = normalizeRegion(target.location);
   const refused = refuseForImdsDefault(deps.settings, target.identity, refs, region, (id) =>
@@ -158,6 +172,7 @@ async function observeRegistries(
     try {
       const ids = attachedIds(target.identity, identityId);
       if (
+        !wholeChain &&
         isAttached(target.identity, identityId) &&
         (await provePullIdentity(deps, retryEnv, identityId, ids.principalId)) &&
         (await stillAllowed(deps, retryEnv, ref.subscriptionId, registry))

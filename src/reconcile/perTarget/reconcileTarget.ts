@@ -51,7 +51,13 @@ export async function reconcileTarget(
     deps.now,
   );
   const snapshot: TargetSnapshot = ref
-    ? await observeTarget(deps, access, ref, waitWhileBusy, retryEnv)
+    ? await observeTarget(
+        deps,
+        access,
+        ref,
+        { wait: waitWhileBusy, wholeChain: request.wholeChain === true },
+        retryEnv,
+      )
     : { kind: 'invalid-id' };
   const plan = planTarget(deps.settings, snapshot, request.targetId);
   const observed = snapshot.kind === 'idle' ? snapshot : undefined;

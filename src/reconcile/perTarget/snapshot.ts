@@ -24,6 +24,18 @@ export interface TargetRequest {
    * path, the default for trigger `event`), rather than defer it at once (sweep, CLI).
    */
   readonly waitWhileBusy?: boolean;
+  /**
+   * Check the whole chain for every registry — identity, its proof, its grant — even where the pull
+   * identity is attached (the CLI's single-target reconcile), instead of the one-read shortcut that
+   * trusts an attached, proven identity to hold its grant (the event path).
+   */
+  readonly wholeChain?: boolean;
+}
+
+/** How observe reads: whether it waits for a busy target, and whether it checks the whole chain. */
+export interface ObserveOptions {
+  readonly wait: boolean;
+  readonly wholeChain: boolean;
 }
 
 export type TagReading =
