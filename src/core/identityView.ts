@@ -46,14 +46,14 @@ export function attachedIds(
  * The one user-assigned identity of a target with no system-assigned one (its IMDS default), with the
  * principal id the target reports for it; undefined otherwise.
  */
-export function soleUserAssigned(
-  identity: IdentityView | undefined | null,
-): { readonly id: string; readonly principalId?: string } | undefined {
-  const ids = attachedIdentityIds(identity);
-  const only = ids[0];
-  if (ids.length !== 1 || only === undefined || hasSystemAssigned(identity?.type)) return undefined;
-  const { principalId } = attachedIds(identity, only);
-  return { id: only, ...(principalId ? { principalId } : {}) };
+export function soleUserAssigned(identity: IdentityView | undefined | null): HeldIdentity | undefined {
+  return soleOf(identityFacts(identity));
+}
+
+/** The target's IMDS default when it is a user-assigned identity: its only one, with no system-assigned one. */
+export function soleOf(facts: IdentityFacts): HeldIdentity | undefined {
+  const only = facts.userAssigned[0];
+  return facts.systemAssigned || facts.userAssigned.length !== 1 ? undefined : only;
 }
 
 /** One user-assigned identity a target holds, with the ids ARM reports for it. */

@@ -4,7 +4,7 @@
 // away can make the one left the default. The app changes neither without the operator's consent
 // (ACRPULL_SINGLE_IDENTITY_VMS=attach). Every decision about it is made here. Pure.
 import { type AllowRule, decideByName } from './allowlist';
-import { type IdentityFacts, type IdentityView, identityFacts, isAttached } from './identityView';
+import { type IdentityFacts, type IdentityView, identityFacts, isAttached, soleOf } from './identityView';
 import { type IdentityOverride, pullIdentityFor } from './pullIdentity';
 import type { ResourceGroupRef } from './resourceId';
 import { sameId } from './resourceId';
@@ -38,8 +38,8 @@ function atRisk(
   add: readonly string[],
   isPullIdentity: (identityId: string) => boolean,
 ): ImdsDefault | undefined {
-  const only = facts.userAssigned[0];
-  if (facts.systemAssigned || facts.userAssigned.length !== 1 || only === undefined) return undefined;
+  const only = soleOf(facts);
+  if (only === undefined) return undefined;
   const adds = add.some((id) => !sameId(id, only.id));
   return adds ? { identityId: only.id, isPullIdentity: isPullIdentity(only.id) } : undefined;
 }

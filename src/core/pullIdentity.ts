@@ -61,12 +61,21 @@ export function isPullIdentityId(
   },
   identityId: string,
 ): boolean {
-  for (const override of settings.identityOverrides.values())
-    if (sameId(override.id, identityId)) return true;
+  if (isOverrideId(settings, identityId)) return true;
   const ref = parseUserAssignedIdentityId(identityId);
   return (
     ref !== undefined &&
     sameId(resourceGroupId(ref.subscriptionId, ref.resourceGroup), settings.identityResourceGroup.id) &&
     ref.name.toLowerCase().startsWith(IDENTITY_NAME_PREFIX)
   );
+}
+
+/** Whether the operator named this identity in ACRPULL_IDENTITY_OVERRIDES (for any registry). */
+export function isOverrideId(
+  settings: { identityOverrides: ReadonlyMap<string, IdentityOverride> },
+  identityId: string,
+): boolean {
+  for (const override of settings.identityOverrides.values())
+    if (sameId(override.id, identityId)) return true;
+  return false;
 }

@@ -4,7 +4,7 @@
 // override (the operator brought it, maybe for more than pulling) and never anything else; whether
 // the app can prove it made a candidate (ARM's systemData) is checked by the caller. Pure.
 import { parseIdentityName } from './names';
-import type { IdentityOverride } from './pullIdentity';
+import { type IdentityOverride, isOverrideId } from './pullIdentity';
 import { parseUserAssignedIdentityId, type ResourceGroupRef, resourceGroupId, sameId } from './resourceId';
 import { findTagValue, parseRegistryTag } from './tag';
 
@@ -43,7 +43,7 @@ export function revocationCandidates(
 ): RevocationCandidate[] {
   const candidates: RevocationCandidate[] = [];
   for (const id of attachedIds) {
-    if ([...settings.identityOverrides.values()].some((o) => sameId(o.id, id))) continue;
+    if (isOverrideId(settings, id)) continue;
     const ref = parseUserAssignedIdentityId(id);
     if (!ref) continue;
     if (!sameId(resourceGroupId(ref.subscriptionId, ref.resourceGroup), settings.identityResourceGroup.id))

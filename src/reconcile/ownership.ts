@@ -6,18 +6,13 @@ import { type RetryEnvironment, withRetry } from '../azure/retry';
 import type { IdentityView } from '../core/identityView';
 import { soleUserAssigned } from '../core/identityView';
 import { ownershipOf } from '../core/ownership';
-import { isPullIdentityId } from '../core/pullIdentity';
+import { isOverrideId, isPullIdentityId } from '../core/pullIdentity';
 import { parseUserAssignedIdentityId, sameId } from '../core/resourceId';
 import type { ReconcileDeps } from './deps';
 
-function isOverride(deps: ReconcileDeps, identityId: string): boolean {
-  for (const o of deps.settings.identityOverrides.values()) if (sameId(o.id, identityId)) return true;
-  return false;
-}
-
 /** Synchronous: an override, or proven before (no request). */
 export function knownPullIdentity(deps: ReconcileDeps, identityId: string, principalId?: string): boolean {
-  return isOverride(deps, identityId) || deps.proven.has(identityId, principalId);
+  return isOverrideId(deps.settings, identityId) || deps.proven.has(identityId, principalId);
 }
 
 export interface ProofOptions {

@@ -45,6 +45,9 @@ describe('acrpull-autopilot reconcile', () => {
     expect(table).toMatch(/vm-cli-0\s+planned\s+contosoapps\s+identity-attached \(would\)/);
     expect(table).toMatch(/\(shared\)\s+planned\s+contosoapps\s+identity-created \(would\)/);
     expect(table).toMatch(/vm-cli-denied\s+rejected\s+secretregistry\s+registry-denied/);
+    // The steps --apply would execute, for each target the sweep reconciles (the denied one needs none).
+    const plan = run.out.slice(run.out.indexOf('plan (what --apply would execute):') + 1, -2);
+    expect([...plan].sort()).toEqual([0, 1, 2].map((i) => `  vm-cli-${i}: ensure-pair contosoapps, attach`));
     expect(run.out.at(-1)).toBe(
       '4 VMs: 3 planned, 1 rejected (what-if: nothing was changed; run with --apply to make the changes)',
     );

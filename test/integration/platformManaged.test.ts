@@ -1,5 +1,6 @@
 // No write where another service owns the resource group: an AKS node resource group (managedBy the
 // cluster) or a managed application's resource group (shared/reference/azure-rest.md §12).
+import type { RetryableReconcileError } from '../../src/handlers/vmWriteHandler';
 import { SCALE_SET_WRITE } from '../../src/targets/writeEvent';
 import { fleet } from '../support/fleet';
 import { type Harness, identityId, SUB, startHarness } from '../support/harness';
@@ -95,4 +96,29 @@ describe('targets in resource groups another service manages', () => {
     expect(h.emu.counts()['resourceGroup.get']).toBe(1);
     expect(result.summary.failed).toBe(0);
   });
+
+  it.each([
+    [403, 'AuthorizationFailed', 'failed', false],
+    [404, 'ResourceGroupNotFound', 'failed', true],
+  ])(
+    'writes nothing when the group cannot be read (%s %s): a failure, never taken as unmanaged',
+    async (status, code, outcome, retryable) => {
+      h.emu.seedResourceGroup(SUB, `rg-unreadable-${status}`, 'eastus');
+      const vm = fleet(h.emu).vm(`vm-unreadable-${status}`, {
+        tag: 'contosoapps',
+        resourceGroup: `rg-unreadable-${status}`,
+      });
+      h.emu.injectFault({ operation: 'resourceGroup.get', status, code, count: 100 });
+      h.emu.resetCounts();
+
+      // A retryable failure is thrown for Event Grid to redeliver; its result says what happened.
+      const result = await h.deliver(vm.id).catch((error: RetryableReconcileError) => error.result);
+
+      h.emu.clearFaults();
+      expect(result?.outcome).toBe(outcome);
+      expect(result?.records.map((r) => [r.action, r.retryable])).toEqual([['failed', retryable]]);
+      expect(h.emu.totals().writes).toBe(0);
+      expect(h.emu.getVm(vm.id)?.identity).toBeUndefined();
+    },
+  );
 });

@@ -4,6 +4,7 @@
 // See README.md for what it emulates and what it simplifies.
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Server } from 'node:net';
+import type { Emulator, EmulatorOptions } from './api';
 import type { EmulatorSettings } from './armHttp';
 import { generateCertificate } from './certificate';
 import { Controls } from './controls';
@@ -62,8 +63,6 @@ export type {
 } from './store';
 export { OPERATION_PREEMPTED, VM_OWNER } from './store';
 export type { CreatedByType, SystemDataActor, SystemDataCreatedBy, SystemDataRecord } from './systemData';
-
-import type { Emulator, EmulatorOptions } from './api';
 
 /**
  * Defaults shared by every emulator in this process, for the same reason as the signing key: a

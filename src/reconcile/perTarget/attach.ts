@@ -10,7 +10,7 @@ import { type RetryEnvironment, withRetry } from '../../azure/retry';
 import type { TargetState } from '../../azure/targetResources';
 import { type AttachDecision, decide } from '../../core/attachPlan';
 import { lastOperationFailed, TARGET_BUSY } from '../../core/busy';
-import { identityFacts } from '../../core/identityView';
+import { identityFacts, soleOf } from '../../core/identityView';
 import { idKey, sameId } from '../../core/resourceId';
 import { stillRevoked } from '../../core/revocation';
 import { type TargetRef, targetKind } from '../../targets';
@@ -74,7 +74,7 @@ function attemptPatch(step: PatchStep, attempts: Attempts) {
     if (!target) throw new TargetGoneError(ref.id);
     const facts = identityFacts(target.identity);
     // A sole identity named like a pull identity is proven (or not) before the IMDS-default rule asks.
-    const sole = facts.systemAssigned || facts.userAssigned.length !== 1 ? undefined : facts.userAssigned[0];
+    const sole = soleOf(facts);
     if (sole) await provePullIdentity(deps, step.retryEnv, sole.id, sole.principalId, { signal });
     // Detaches are decided again from this read: a tag that names the registry again (or is now
     // invalid) keeps its identity. A removal needs the etag guard: without one nothing is removed.
