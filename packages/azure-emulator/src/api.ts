@@ -9,6 +9,7 @@ import type {
   IdentityRecord,
   OrchestrationMode,
   PreemptionRecord,
+  RegistryAccessSettings,
   RegistryRecord,
   RoleAssignmentMode,
   RoleAssignmentRecord,
@@ -67,7 +68,10 @@ export interface SeedRegistry {
   name: string;
   location?: string;
   roleAssignmentMode?: RoleAssignmentMode;
+  /** Basic, Standard (default) or Premium. */
   sku?: string;
+  /** Network, audience and anonymous-pull settings; unset ones are a new registry's defaults. */
+  access?: Partial<RegistryAccessSettings>;
 }
 
 export interface SeedIdentity {
@@ -183,6 +187,8 @@ export interface Emulator {
     options?: { readonly managedBy?: string },
   ): string;
   seedRegistry(r: SeedRegistry): RegistryRecord;
+  /** Changes a registry's settings as its owner would (portal, az acr update, a Modify policy). */
+  updateRegistry(id: string, change: Partial<RegistryAccessSettings>): RegistryRecord;
   seedIdentity(i: SeedIdentity): IdentityRecord;
   seedVm(v: SeedVm): VmRecord;
   seedScaleSet(s: SeedScaleSet): VmRecord;
@@ -208,6 +214,12 @@ export interface Emulator {
   setIngestionAuth(mode: IngestionAuth): void;
   deleteVm(id: string): void;
   listIdentities(): IdentityRecord[];
+  /**
+   * Deletes a user-assigned identity (its principal leaves with it). VMs and scale sets that held it
+   * keep their entry: with the old principal and client id ('keep', default) or with nulls ('null');
+   * the issue reports both. Seeding it again under the same name makes a new principal.
+   */
+  deleteIdentity(id: string, options?: { readonly vmEntries?: 'keep' | 'null' }): void;
   listRoleAssignments(): RoleAssignmentRecord[];
   deleteRoleAssignment(id: string): void;
   injectFault(f: FaultSpec): void;

@@ -107,6 +107,8 @@ export function createHandle(deps: HandleDeps): Emulator {
   function fillAttached(vm: VmRecord): void {
     const attached = vm.identity?.userAssignedIdentities ?? {};
     for (const [id, entry] of Object.entries(attached)) {
+      // An entry already bound keeps its principal, stale or not (see vmIdentityPatch.ts).
+      if (entry.principalId) continue;
       const identity = store.identities.byId(id, TYPES.identity);
       if (identity)
         attached[id] = { ...entry, principalId: identity.principalId, clientId: identity.clientId };
@@ -197,6 +199,13 @@ export function createHandle(deps: HandleDeps): Emulator {
           roleAssignmentMode: r.roleAssignmentMode ?? 'LegacyRegistryPermissions',
         }),
       );
+    },
+
+    updateRegistry(id, change) {
+      const registry = store.registries.byId(id, TYPES.registry);
+      if (!registry) throw new Error(`emulator: updateRegistry: no registry '${id}'`);
+      registry.access = { ...registry.access, ...structuredClone(change) };
+      return clone(registry);
     },
 
     seedIdentity(i) {
@@ -297,6 +306,18 @@ export function createHandle(deps: HandleDeps): Emulator {
     },
     deleteVm: (id) => store.deleteVm(liveVm(id)),
     listIdentities: () => store.identities.list().map(clone),
+    deleteIdentity(id, options) {
+      const identity = store.identities.byId(id, TYPES.identity);
+      if (!identity) throw new Error(`emulator: deleteIdentity: no identity '${id}'`);
+      store.identities.delete(identity);
+      if (options?.vmEntries !== 'null') return;
+      for (const target of [...store.vms.list(), ...store.scaleSets.list()])
+        for (const [key, entry] of Object.entries(target.identity?.userAssignedIdentities ?? {}))
+          if (sameId(key, identity.id)) {
+            entry.principalId = null;
+            entry.clientId = null;
+          }
+    },
     listRoleAssignments: () => store.listRoleAssignments().map(clone),
     deleteRoleAssignment(id) {
       const found = store.listRoleAssignments().find((a) => sameId(a.id, id));

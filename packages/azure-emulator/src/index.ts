@@ -52,6 +52,8 @@ export type {
   IdentityRecord,
   OrchestrationMode,
   PreemptionRecord,
+  RegistryAccessSettings,
+  RegistryPrivateEndpointConnection,
   RegistryRecord,
   RoleAssignmentMode,
   RoleAssignmentRecord,

@@ -28,8 +28,9 @@ export interface ResourceGroupRecord {
 
 /** What Compute reports for each user-assigned identity attached to a VM. */
 export interface AttachedIdentity {
-  principalId: string;
-  clientId: string;
+  /** null once the identity was deleted, in one of the two shapes reported (see handle.deleteIdentity). */
+  principalId: string | null;
+  clientId: string | null;
 }
 
 export type VmIdentityType = 'SystemAssigned' | 'UserAssigned' | 'SystemAssigned, UserAssigned';
@@ -95,6 +96,46 @@ export interface IdentityRecord {
 
 export type RoleAssignmentMode = 'LegacyRegistryPermissions' | 'AbacRepositoryPermissions';
 
+/** A private endpoint's connection to a registry (Registry.properties.privateEndpointConnections[]). */
+export interface RegistryPrivateEndpointConnection {
+  /** The connection's name (its id is the registry's id + /privateEndpointConnections/<name>). */
+  name: string;
+  /** The Microsoft.Network/privateEndpoints resource id. */
+  privateEndpointId: string;
+  /** privateLinkServiceConnectionState.status: only an Approved connection carries traffic. */
+  status: 'Approved' | 'Pending' | 'Rejected' | 'Disconnected';
+}
+
+/**
+ * What decides whether a client that holds a pull right can reach the registry and use its token.
+ * Defaults are a new registry's (Learn: container-registry-access-selected-networks,
+ * container-registry-private-link, container-registry-disable-authentication-as-arm,
+ * anonymous-pull-access, container-registry-dedicated-data-endpoints; REST spec
+ * Microsoft.ContainerRegistry 2025-11-01, Registry / RegistryProperties).
+ */
+export interface RegistryAccessSettings {
+  publicNetworkAccess: 'Enabled' | 'Disabled';
+  /** Premium only: Basic and Standard registries answer without a networkRuleSet. */
+  networkRuleSet: { defaultAction: 'Allow' | 'Deny'; ipRules: { action: 'Allow'; value: string }[] };
+  networkRuleBypassOptions: 'AzureServices' | 'None';
+  /** policies.azureADAuthenticationAsArmPolicy.status: 'disabled' refuses ARM-audience tokens. */
+  azureADAuthenticationAsArmPolicy: 'enabled' | 'disabled';
+  anonymousPullEnabled: boolean;
+  dataEndpointEnabled: boolean;
+  privateEndpointConnections: RegistryPrivateEndpointConnection[];
+}
+
+export const DEFAULT_REGISTRY_ACCESS: Readonly<RegistryAccessSettings> =
+  Object.freeze<RegistryAccessSettings>({
+    publicNetworkAccess: 'Enabled',
+    networkRuleSet: { defaultAction: 'Allow', ipRules: [] },
+    networkRuleBypassOptions: 'AzureServices',
+    azureADAuthenticationAsArmPolicy: 'enabled',
+    anonymousPullEnabled: false,
+    dataEndpointEnabled: false,
+    privateEndpointConnections: [],
+  });
+
 export interface RegistryRecord {
   id: string;
   name: string;
@@ -107,6 +148,8 @@ export interface RegistryRecord {
   loginServer: string;
   creationDate: string;
   roleAssignmentMode: RoleAssignmentMode;
+  /** Network, audience and anonymous-pull settings (see RegistryAccessSettings). */
+  access: RegistryAccessSettings;
 }
 
 export interface RoleAssignmentRecord {
@@ -452,13 +495,20 @@ export class Store {
 
   // --- registries --------------------------------------------------------------------------------
 
-  createRegistry(r: ResourceInput & { sku: string; roleAssignmentMode: RoleAssignmentMode }): RegistryRecord {
+  createRegistry(
+    r: ResourceInput & {
+      sku: string;
+      roleAssignmentMode: RoleAssignmentMode;
+      access?: Partial<RegistryAccessSettings>;
+    },
+  ): RegistryRecord {
     const record: RegistryRecord = {
       ...this.tracked(r, TYPES.registry, (sub, rg) => resourceId(sub, rg, TYPES.registry, r.name)),
       sku: { name: r.sku, tier: r.sku },
       loginServer: `${r.name.toLowerCase()}.azurecr.io`,
       creationDate: nowIso(),
       roleAssignmentMode: r.roleAssignmentMode,
+      access: { ...structuredClone(DEFAULT_REGISTRY_ACCESS), ...structuredClone(r.access ?? {}) },
     };
     this.registries.put(record);
     return record;

@@ -5,7 +5,11 @@ import { TYPES } from '../resourceIds';
 import type { RegistryRecord } from '../store';
 import { listScope, requireResource } from './lookup';
 
+/** Premium-only features (Learn: container-registry-skus): network rules, private links, data endpoints. */
+const isPremium = (r: RegistryRecord) => r.sku.name.toLowerCase() === 'premium';
+
 export function renderRegistry(r: RegistryRecord): unknown {
+  const a = r.access;
   return {
     id: r.id,
     name: r.name,
@@ -18,23 +22,46 @@ export function renderRegistry(r: RegistryRecord): unknown {
       creationDate: r.creationDate,
       provisioningState: 'Succeeded',
       adminUserEnabled: false,
-      networkRuleSet: { defaultAction: 'Allow', ipRules: [] },
+      ...(isPremium(r)
+        ? {
+            networkRuleSet: {
+              defaultAction: a.networkRuleSet.defaultAction,
+              ipRules: a.networkRuleSet.ipRules.map((rule) => ({ action: rule.action, value: rule.value })),
+            },
+          }
+        : {}),
       policies: {
         quarantinePolicy: { status: 'disabled' },
         trustPolicy: { type: 'Notary', status: 'disabled' },
         retentionPolicy: { days: 7, lastUpdatedTime: r.creationDate, status: 'disabled' },
         exportPolicy: { status: 'enabled' },
-        azureADAuthenticationAsArmPolicy: { status: 'enabled' },
+        azureADAuthenticationAsArmPolicy: { status: a.azureADAuthenticationAsArmPolicy },
       },
       encryption: { status: 'disabled' },
-      dataEndpointEnabled: false,
-      dataEndpointHostNames: [],
-      privateEndpointConnections: [],
-      publicNetworkAccess: 'Enabled',
-      networkRuleBypassOptions: 'AzureServices',
+      dataEndpointEnabled: a.dataEndpointEnabled,
+      // One host per region the registry is replicated to; the emulator models no geo-replicas.
+      dataEndpointHostNames: a.dataEndpointEnabled
+        ? [`${r.name.toLowerCase()}.${r.location.toLowerCase()}.data.azurecr.io`]
+        : [],
+      privateEndpointConnections: a.privateEndpointConnections.map((c) => ({
+        id: `${r.id}/privateEndpointConnections/${c.name}`,
+        name: c.name,
+        type: 'Microsoft.ContainerRegistry/registries/privateEndpointConnections',
+        properties: {
+          privateEndpoint: { id: c.privateEndpointId },
+          privateLinkServiceConnectionState: {
+            status: c.status,
+            description: c.status === 'Approved' ? 'Auto-Approved' : '',
+            actionsRequired: 'None',
+          },
+          provisioningState: 'Succeeded',
+        },
+      })),
+      publicNetworkAccess: a.publicNetworkAccess,
+      networkRuleBypassOptions: a.networkRuleBypassOptions,
       networkRuleBypassAllowedForTasks: false,
       zoneRedundancy: 'Disabled',
-      anonymousPullEnabled: false,
+      anonymousPullEnabled: a.anonymousPullEnabled,
       roleAssignmentMode: r.roleAssignmentMode,
     },
   };

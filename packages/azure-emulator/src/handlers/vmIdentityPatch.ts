@@ -89,7 +89,12 @@ export function applyIdentityPatch(
   for (const key of additions) {
     const identity = ctx.resolveIdentity(key);
     if (!identity) throw identityNotFound(ctx.vmId, key);
-    attached = withoutKey(attached, key);
+    // Naming an identity the VM already holds changes nothing: the entry keeps the principal it was
+    // bound to. After an identity is deleted and re-created under the same name (a new principal),
+    // only removing it and assigning it again binds the new one (Learn:
+    // how-manage-user-assigned-managed-identities; Azure/aad-pod-identity known issues).
+    const held = Object.entries(attached).find(([k]) => k.toLowerCase() === key.toLowerCase());
+    if (held) continue;
     attached[identity.id] = { principalId: identity.principalId, clientId: identity.clientId };
   }
   if (type.user && Object.keys(attached).length === 0) throw missingIdentityIds();
