@@ -5,6 +5,7 @@
 // delivers the events our own PATCHes cause, and prints what happened and what it cost in ARM requests.
 
 import { deliverWithRetries, resourceWriteSuccessEvent, startEmulator } from '@acrpull/azure-emulator';
+import { pullAsVm } from '@acrpull/azure-emulator/testing';
 import { InvocationContext } from '@azure/functions';
 import { FanOutAuditSink, MemoryAuditSink } from '../src/audit/auditRecord';
 import { loadSettings } from '../src/config/settings';
@@ -238,13 +239,52 @@ async function main(): Promise<void> {
       return entry?.error !== undefined || entry?.result?.outcome === 'failed';
     }).length;
     const rejected = fleet.filter((vm) => results.get(vm.id)?.result?.outcome === 'rejected').length;
+    const canPull = await pullsFromEachTarget(emu, fleet, results);
     console.log(
-      `demo: ${fleet.length} VMs and scale sets, ${compliant} compliant, ${rejected} rejected, ${failed} failed`,
+      `demo: ${fleet.length} VMs and scale sets, ${compliant} compliant, ${canPull} can pull, ${rejected} rejected, ${failed} failed`,
     );
     process.exitCode = failed > 0 || preempted.length > 0 ? 1 : 0;
   } finally {
     await emu.close();
   }
+}
+
+/**
+ * Where users end: each compliant target's workload asks its IMDS for a registry token with the client
+ * id the app recorded, exchanges it at the emulated registry and reads the hello-world manifest, for
+ * every registry its tag names. Returns how many targets pulled from all of them.
+ */
+async function pullsFromEachTarget(
+  emu: Awaited<ReturnType<typeof startEmulator>>,
+  fleet: readonly { id: string; name: string }[],
+  results: ReadonlyMap<string, { result?: TargetResult }>,
+): Promise<number> {
+  console.log('Pulls (IMDS token with the client id → /oauth2/exchange → /oauth2/token → manifest):');
+  let pulled = 0;
+  for (const vm of fleet) {
+    const result = results.get(vm.id)?.result;
+    if (!result || !['changed', 'compliant'].includes(result.outcome)) continue;
+    const granted = result.records.filter(
+      (r) => ['identity-attached', 'already-compliant', 'identity-rebound'].includes(r.action) && r.clientId,
+    );
+    let all = granted.length > 0;
+    for (const r of granted) {
+      const registryId = r.registryId ?? r.registry ?? '';
+      const pull = await pullAsVm(emu, {
+        targetId: vm.id,
+        registryId,
+        ...(r.clientId ? { clientId: r.clientId } : {}),
+      });
+      all &&= pull.ok;
+      const said = pull.ok
+        ? `pulled ${pull.digest.slice(0, 19)}…`
+        : `refused at ${pull.step} (${pull.status}): ${pull.message}`;
+      console.log(`  ${vm.name} ← ${r.registry}: ${said} [pullReady ${r.pullReady ?? 'unknown'}]`);
+    }
+    if (all) pulled += 1;
+  }
+  console.log('');
+  return pulled;
 }
 
 main().catch((error: unknown) => {

@@ -4,7 +4,7 @@ import type { TokenCredential } from '@azure/core-auth';
 import { DefaultAzureCredential, ManagedIdentityCredential } from '@azure/identity';
 import { AppInsightsAuditSink, type AppInsightsOptions } from './audit/appInsightsAuditSink';
 import { type AuditSink, LogAuditSink } from './audit/auditRecord';
-import { createArmClients } from './azure/armClients';
+import { type ArmClients, createArmClients } from './azure/armClients';
 import { ArmRequestMeter, type PacingSettings } from './azure/armRequestPolicy';
 import { ContainerRegistries } from './azure/containerRegistries';
 import { ResourceGraph } from './azure/resourceGraph';
@@ -45,6 +45,17 @@ export interface RuntimeOptions {
 }
 
 export function createRuntime(settings: Settings, options: RuntimeOptions = {}): Runtime {
+  return createRuntimeWithClients(settings, options).runtime;
+}
+
+/**
+ * The runtime and the ARM clients its adapters were built on (same credential, pacing and CA), for a
+ * caller that needs adapters of its own on the same clients (the doctor's role definitions).
+ */
+export function createRuntimeWithClients(
+  settings: Settings,
+  options: RuntimeOptions = {},
+): { readonly runtime: Runtime; readonly clients: ArmClients } {
   const log = options.log ?? console;
   if (options.warnAtStartup !== false) {
     for (const warning of startupWarnings(settings)) log.warn(`acrpull-autopilot: ${warning}`);
@@ -68,7 +79,7 @@ export function createRuntime(settings: Settings, options: RuntimeOptions = {}):
     credential,
     [meter.policy],
   );
-  return {
+  const runtime: Runtime = {
     settings,
     targets: new TargetResources(clients, {
       firstPollDelayMs: settings.attachFirstPollMs,
@@ -93,6 +104,7 @@ export function createRuntime(settings: Settings, options: RuntimeOptions = {}):
     verifiedPairs: new VerifiedPairs(),
     ...(options.retry ? { retry: options.retry } : {}),
   };
+  return { runtime, clients };
 }
 
 /**

@@ -1,6 +1,7 @@
 // The audit schema: one record per decision per VM and registry, with the same field names
 // everywhere (event path, sweep, CLI), so one KQL query answers for all of them.
 import type { Mode } from '../config/settings';
+import type { PullReady } from '../core/pullReadiness';
 
 export type AuditAction =
   | 'identity-created'
@@ -29,6 +30,22 @@ export type AuditAction =
    * a managed application's): nothing is written there; the reason says how to get pull access instead.
    */
   | 'target-platform-managed'
+  /**
+   * The target's entry for a pull identity (or an override) was bound to another principal than the
+   * identity's current one, or to none (the identity was deleted and re-created under its name):
+   * detached and attached again.
+   */
+  | 'identity-rebound'
+  /**
+   * A role assignment on the registry held by a principal that no longer backs the identity (the
+   * vanished principal of a re-created identity): reported; the app has no right to delete it.
+   */
+  | 'grant-orphaned'
+  /**
+   * A pull assignment to a pull identity that carries an ABAC condition: it does not count as the
+   * grant (it may match no repository); the unconditioned grant is made, or refused if ARM will not.
+   */
+  | 'grant-conditioned'
   | 'already-compliant'
   | 'tag-invalid'
   | 'registry-denied'
@@ -83,6 +100,16 @@ export interface AuditRecord {
    * IMDS token requests without a client id now fail on the VM.
    */
   readonly warning?: string;
+  /**
+   * Attach and compliant records: whether the target can pull from the registry as far as the
+   * registry's settings and the grant's age tell (core/pullReadiness.ts): yes, no, pending (grant
+   * younger than 10 minutes), unknown (not read, or it depends on the VM's network).
+   */
+  readonly pullReady?: PullReady;
+  /** Comma-separated blocker codes behind a pullReady other than yes (docs/why-cant-my-vm-pull.md). */
+  readonly blockers?: string;
+  /** Comma-separated codes of what limits some clients without blocking the pull. */
+  readonly pullNotes?: string;
   /** For failures: whether another attempt (Event Grid redelivery, next sweep) may succeed. */
   readonly retryable?: boolean;
   readonly durationMs?: number;
@@ -107,6 +134,11 @@ export interface SweepSummary {
   readonly deferred: number;
   /** (registry, region) pairs whose identity and grant were checked. */
   readonly pairs: number;
+  /** Tagged targets by pull readiness (a target is as ready as its least ready registry). */
+  readonly pullReadyYes: number;
+  readonly pullReadyNo: number;
+  readonly pullReadyPending: number;
+  readonly pullReadyUnknown: number;
   /**
    * VMs and scale sets holding a pull identity of the app's that their tag (or the allowlist) no
    * longer asks for, left as they are because ACRPULL_REVOKE is off (0 when on: they are reconciled).

@@ -5,6 +5,8 @@ import { ComputeManagementClient } from '@azure/arm-compute';
 import { type ComputeManagementContext, createComputeManagement } from '@azure/arm-compute/api';
 import { ContainerRegistryManagementClient } from '@azure/arm-containerregistry';
 import { ManagedServiceIdentityClient } from '@azure/arm-msi';
+import { NetworkManagementClient } from '@azure/arm-network';
+import { PrivateDnsManagementClient } from '@azure/arm-privatedns';
 import { ResourceGraphClient } from '@azure/arm-resourcegraph';
 import { ResourceManagementClient } from '@azure/arm-resources';
 import { SubscriptionClient } from '@azure/arm-resources-subscriptions';
@@ -31,6 +33,10 @@ export interface ArmClients {
   registries(subscriptionId: string): ContainerRegistryManagementClient;
   /** Resource groups (whether another service manages one). */
   resources(subscriptionId: string): ResourceManagementClient;
+  /** NICs, VNets, peerings, private endpoints, public IPs (read only: the doctor's network path). */
+  network(subscriptionId: string): NetworkManagementClient;
+  /** Private DNS zones, their VNet links and record sets (read only). */
+  privateDns(subscriptionId: string): PrivateDnsManagementClient;
   /** Tenant-level clients: Resource Graph and the subscriptions list. */
   graph(): ResourceGraphClient;
   subscriptions(): SubscriptionClient;
@@ -75,7 +81,7 @@ export function createArmClients(
     ...(connection.caCertPem ? { tlsOptions: { ca: connection.caCertPem } } : {}),
     additionalPolicies: policies.map((policy) => ({ policy, position: 'perRetry' as const })),
   };
-  // Modular clients (compute, container registry) take `credentials.scopes`; classic ones `credentialScopes`.
+  // Modular clients (compute, container registry, network, private DNS) take `credentials.scopes`; classic ones `credentialScopes`.
   const modular = { ...common, credentials: { scopes: [scope] } };
   const classic = { ...common, credentialScopes: [scope] };
   return {
@@ -83,6 +89,8 @@ export function createArmClients(
     computeContext: cached((sub) => createComputeManagement(credential, sub, modular)),
     registries: cached((sub) => new ContainerRegistryManagementClient(credential, sub, modular)),
     resources: cached((sub) => new ResourceManagementClient(credential, sub, modular)),
+    network: cached((sub) => new NetworkManagementClient(credential, sub, modular)),
+    privateDns: cached((sub) => new PrivateDnsManagementClient(credential, sub, modular)),
     identities: cached((sub) => new ManagedServiceIdentityClient(credential, sub, classic)),
     authorization: cached((sub) => new AuthorizationManagementClient(credential, sub, classic)),
     graph: once(() => new ResourceGraphClient(credential, modular)),

@@ -1,5 +1,6 @@
 // Container registry adapter: finds the registry a tag refers to, over the real registry client.
 
+import type { RegistryAccess } from '../core/pullReadiness';
 import { idKey, parseRegistryId, type RegistryIdRef } from '../core/resourceId';
 import type { RegistryRef } from '../core/tag';
 import type { ArmClients } from './armClients';
@@ -11,6 +12,8 @@ export interface RegistryState {
   readonly subscriptionId: string;
   readonly loginServer: string;
   readonly roleAssignmentMode?: string;
+  /** Network, audience and anonymous-pull settings: what pull readiness is judged from. */
+  readonly access?: RegistryAccess;
 }
 
 export type Resolution =
@@ -109,6 +112,12 @@ export class ContainerRegistries {
     return { found: false, searched: searched.map((s) => `/subscriptions/${s}`) };
   }
 
+  /** A registry resolved within the cache's lifetime, by name, without a request (readiness of a compliant target). */
+  peek(name: string): RegistryState | undefined {
+    const hit = this.cache.get(name.toLowerCase());
+    return hit && this.now() - hit.at < this.cacheTtlMs ? hit.registry : undefined;
+  }
+
   /** Every registry in a subscription (one list call per page). */
   async listIn(subscriptionId: string, abortSignal?: AbortSignal): Promise<RegistryState[]> {
     const registries: RegistryState[] = [];
@@ -132,12 +141,25 @@ export class ContainerRegistries {
   }
 }
 
-function toState(found: {
+interface RegistryResponse {
   id?: string;
   name?: string;
   loginServer?: string;
   roleAssignmentMode?: string;
-}): RegistryState {
+  sku?: { name?: string };
+  publicNetworkAccess?: string;
+  networkRuleSet?: { defaultAction?: string; ipRules?: { iPAddressOrRange?: string }[] };
+  networkRuleBypassOptions?: string;
+  privateEndpointConnections?: {
+    privateEndpoint?: { id?: string };
+    privateLinkServiceConnectionState?: { status?: string };
+  }[];
+  policies?: { azureADAuthenticationAsArmPolicy?: { status?: string } };
+  anonymousPullEnabled?: boolean;
+  dataEndpointEnabled?: boolean;
+}
+
+function toState(found: RegistryResponse): RegistryState {
   const parsed = found.id ? parseRegistryId(found.id) : undefined;
   if (!parsed) throw new Error(`registry response has no valid id: ${JSON.stringify(found.id)}`);
   return {
@@ -146,5 +168,30 @@ function toState(found: {
     subscriptionId: parsed.subscriptionId,
     loginServer: found.loginServer ?? '',
     ...(found.roleAssignmentMode ? { roleAssignmentMode: found.roleAssignmentMode } : {}),
+    access: accessOf(found),
+  };
+}
+
+/** The registry's settings that decide whether a granted pull gets through (REST spec 2025-11-01). */
+function accessOf(found: RegistryResponse): RegistryAccess {
+  const approved = (found.privateEndpointConnections ?? [])
+    .filter((c) => (c.privateLinkServiceConnectionState?.status ?? '').toLowerCase() === 'approved')
+    .map((c) => c.privateEndpoint?.id ?? '')
+    .filter((id) => id !== '');
+  const optional = <K extends keyof RegistryAccess>(key: K, value: RegistryAccess[K] | undefined) =>
+    value === undefined ? {} : { [key]: value };
+  return {
+    ...optional('sku', found.sku?.name),
+    ...optional('publicNetworkAccess', found.publicNetworkAccess),
+    ...optional('firewallDefaultAction', found.networkRuleSet?.defaultAction),
+    ipRules: (found.networkRuleSet?.ipRules ?? [])
+      .map((r) => r.iPAddressOrRange ?? '')
+      .filter((v) => v !== ''),
+    ...optional('bypassOptions', found.networkRuleBypassOptions),
+    approvedPrivateEndpoints: approved,
+    ...optional('armAudienceTokens', found.policies?.azureADAuthenticationAsArmPolicy?.status),
+    ...optional('anonymousPullEnabled', found.anonymousPullEnabled),
+    ...optional('dataEndpointEnabled', found.dataEndpointEnabled),
+    ...optional('roleAssignmentMode', found.roleAssignmentMode),
   };
 }

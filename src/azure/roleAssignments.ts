@@ -22,34 +22,70 @@ export interface HeldAssignment {
   readonly principalId: string;
 }
 
+/** A role assignment as the grant checks see it. */
+export interface HeldGrant extends HeldAssignment {
+  readonly name: string;
+  /** The ABAC condition, if any: such an assignment may match no repository at all. */
+  readonly condition?: string;
+  /** When ARM made it (ISO time): pull rights take up to 10 minutes to propagate. */
+  readonly createdOn?: string;
+  readonly description?: string;
+}
+
+/** The principal's assignments of one role at a scope or above it, split by whether a condition limits them. */
+export interface PullGrants {
+  /** The first unconditioned one: the grant that counts. */
+  readonly unconditioned?: HeldGrant;
+  readonly conditioned: readonly HeldGrant[];
+}
+
 export class RoleAssignments {
   constructor(private readonly clients: ArmClients) {}
 
   /**
-   * True when the principal already holds the role at the scope or above it (an inherited grant
-   * gives pull just as well). One list call, filtered server-side by principal.
+   * The principal's assignments of the role at the scope or above it (an inherited grant gives pull
+   * just as well), split by condition: only an unconditioned one counts. One list call, filtered
+   * server-side by principal.
    */
-  async hasGrant(
+  async pullGrants(
     request: Pick<GrantRequest, 'scope' | 'subscriptionId' | 'principalId' | 'roleGuid'>,
     abortSignal?: AbortSignal,
-  ): Promise<boolean> {
-    const client = this.clients.authorization(request.subscriptionId);
-    const filter = `principalId eq '${request.principalId}'`;
-    for await (const assignment of client.roleAssignments.listForScope(request.scope, {
-      filter,
+  ): Promise<PullGrants> {
+    const held = (
+      await this.grantsAt(request.scope, request.subscriptionId, request.principalId, abortSignal)
+    ).filter((g) => g.roleGuid === request.roleGuid.toLowerCase());
+    const unconditioned = held.find((g) => !g.condition);
+    return { ...(unconditioned ? { unconditioned } : {}), conditioned: held.filter((g) => g.condition) };
+  }
+
+  /** Every assignment the principal holds at the scope or above it (any role, any condition). */
+  async grantsAt(
+    scope: string,
+    subscriptionId: string,
+    principalId: string,
+    abortSignal?: AbortSignal,
+  ): Promise<HeldGrant[]> {
+    const client = this.clients.authorization(subscriptionId);
+    const held: HeldGrant[] = [];
+    for await (const assignment of client.roleAssignments.listForScope(scope, {
+      filter: `principalId eq '${principalId}'`,
       ...(abortSignal ? { abortSignal } : {}),
     })) {
-      const scope = assignment.scope ?? '';
-      if (
-        roleGuidOf(assignment.roleDefinitionId ?? '') === request.roleGuid.toLowerCase() &&
-        sameId(assignment.principalId ?? '', request.principalId) &&
-        scope !== '' &&
-        isAtOrBelow(request.scope, scope)
-      ) {
-        return true;
-      }
+      const at = assignment.scope ?? '';
+      if (!sameId(assignment.principalId ?? '', principalId) || at === '' || !isAtOrBelow(scope, at))
+        continue;
+      held.push({
+        id: assignment.id ?? '',
+        name: assignment.name ?? '',
+        scope: at,
+        roleGuid: roleGuidOf(assignment.roleDefinitionId ?? ''),
+        principalId: assignment.principalId ?? '',
+        ...(assignment.condition ? { condition: assignment.condition } : {}),
+        ...(assignment.createdOn ? { createdOn: assignment.createdOn.toISOString() } : {}),
+        ...(assignment.description ? { description: assignment.description } : {}),
+      });
     }
-    return false;
+    return held;
   }
 
   /**
@@ -75,6 +111,25 @@ export class RoleAssignments {
       });
     }
     return held;
+  }
+
+  /**
+   * Updates an assignment in place without its condition: the same name, scope, role and principal
+   * (an update, as `az role assignment update` makes one; its description is kept).
+   */
+  async removeCondition(grant: HeldGrant, subscriptionId: string, abortSignal?: AbortSignal): Promise<void> {
+    const client = this.clients.authorization(subscriptionId);
+    await client.roleAssignments.create(
+      grant.scope,
+      grant.name,
+      {
+        roleDefinitionId: roleDefinitionId(subscriptionId, grant.roleGuid),
+        principalId: grant.principalId,
+        principalType: 'ServicePrincipal',
+        ...(grant.description ? { description: grant.description } : {}),
+      },
+      abortSignal ? { abortSignal } : {},
+    );
   }
 
   /**

@@ -1,12 +1,17 @@
 #!/usr/bin/env node
 // Entry point of `npx acrpull-autopilot`.
+import { runDoctorCommand } from './doctorCommand';
 import { runReconcileCommand } from './reconcileCommand';
 
-runReconcileCommand(process.argv.slice(2), {
-  out: (line) => process.stdout.write(`${line}\n`),
-  err: (line) => process.stderr.write(`${line}\n`),
+const argv = process.argv.slice(2);
+const io = {
+  out: (line: string) => process.stdout.write(`${line}\n`),
+  err: (line: string) => process.stderr.write(`${line}\n`),
   env: process.env,
-}).then(
+};
+// `doctor` diagnoses one target (reads only); everything else is `reconcile`, which says what it accepts.
+const command = argv.find((arg) => !arg.startsWith('-'));
+(command === 'doctor' ? runDoctorCommand(argv, io) : runReconcileCommand(argv, io)).then(
   (code) => {
     process.exitCode = code;
   },

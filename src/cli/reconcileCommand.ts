@@ -13,6 +13,8 @@ import { createRuntime, operatorCredential, type RuntimeOptions } from '../runti
 import { parseTargetId } from '../targets';
 
 export const USAGE = `usage: acrpull-autopilot reconcile [--what-if | --apply] [--subscription <id>]... [--vm <vmId>]...
+       acrpull-autopilot doctor <target resource id> [--registry <name>] [--output table|json] [--probe-script]
+         why a VM or scale set cannot pull (reads only; acrpull-autopilot doctor --help)
 
   --what-if            decide and report, change nothing (default)
   --apply              make the changes

@@ -80,6 +80,11 @@ export interface AttachPolicy extends ImdsPolicy {
   readonly resendListed?: boolean;
   /** The app's own pull identities to detach (revocation), if attached. */
   readonly unwanted?: readonly string[];
+  /**
+   * Identities being put back after a re-bind's detach: adding them restores the identities the
+   * target had, so the IMDS-default rule (asked before the detach) is not asked again.
+   */
+  readonly restore?: readonly string[];
 }
 
 export interface TargetView {
@@ -123,7 +128,9 @@ export function decide(
     };
   }
   if (!patch) return { action: 'nothing' };
-  const verdict = imdsVerdict(facts, patch, policy);
+  const restoring =
+    patch.remove.length === 0 && patch.add.every((id) => (policy.restore ?? []).some((r) => sameId(r, id)));
+  const verdict = restoring ? ({ kind: 'allow' } as const) : imdsVerdict(facts, patch, policy);
   if (verdict.kind === 'refuse')
     return { action: 'refuse', reason: verdict.reason, imdsDefault: verdict.imdsDefault };
   return {
@@ -131,4 +138,30 @@ export function decide(
     patch,
     ...(verdict.warning ? { warning: verdict.warning } : {}),
   };
+}
+
+export type RebindDecision =
+  | { readonly action: 'defer'; readonly reason: string }
+  | { readonly action: 'refuse'; readonly reason: string; readonly imdsDefault: ImdsDefault }
+  /** The first of the two PATCHes: remove the stale entries (the second adds them back, see `restore`). */
+  | { readonly action: 'detach'; readonly patch: AttachPatch; readonly warning?: string };
+
+/**
+ * Re-binding identities whose entries are stale: detach them, then attach them again (two PATCHes;
+ * ARM cannot remove and add one key in one). Never while another operation runs; and the detach is
+ * asked the IMDS-default rule, since for the seconds between the two an owner's identity could be
+ * left as the only one.
+ */
+export function decideRebind(
+  provisioningState: string | undefined,
+  facts: IdentityFacts,
+  stale: readonly string[],
+  policy: ImdsPolicy,
+): RebindDecision {
+  if (!isTerminal(provisioningState)) return { action: 'defer', reason: busyReason(provisioningState) };
+  const patch = planPatch(facts, [], { unwanted: stale }) ?? { type: 'None', add: [], remove: [] };
+  const verdict = imdsVerdict(facts, patch, policy);
+  if (verdict.kind === 'refuse')
+    return { action: 'refuse', reason: verdict.reason, imdsDefault: verdict.imdsDefault };
+  return { action: 'detach', patch, ...(verdict.warning ? { warning: verdict.warning } : {}) };
 }

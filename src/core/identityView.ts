@@ -76,3 +76,14 @@ export function identityFacts(identity: IdentityView | undefined | null): Identi
     userAssigned: attachedIdentityIds(identity).map((id) => ({ id, ...attachedIds(identity, id) })),
   };
 }
+
+/**
+ * Whether the target's entry for an identity is bound to another principal than the identity's
+ * current one, or to none: the identity was deleted and re-created under the same name (a new
+ * principal), and IMDS keeps handing out tokens for the old one until the identity is removed and
+ * assigned again (Learn: how-manage-user-assigned-managed-identities; Azure/aad-pod-identity known
+ * issues). Only asked of targets whose GET reports bound principals.
+ */
+export function isStaleBinding(held: HeldIdentity | undefined, currentPrincipalId: string): boolean {
+  return held !== undefined && !sameId(held.principalId ?? '', currentPrincipalId);
+}

@@ -11,8 +11,16 @@ export class ProofCache {
 
   constructor(private readonly now: () => number = Date.now) {}
 
+  /**
+   * An identity has one principal at a time: proving it for a new one (it was deleted and re-created
+   * under its name) forgets the proofs for the old ones, so a target still bound to an old principal
+   * is not taken for proven (it is re-bound).
+   */
   remember(identityId: string, principalId: string): void {
-    this.proofs.set(key(identityId, principalId), this.now() + PROOF_TTL_MS);
+    const prefix = `${idKey(identityId)}|`;
+    const fresh = key(identityId, principalId);
+    for (const k of [...this.proofs.keys()]) if (k.startsWith(prefix) && k !== fresh) this.proofs.delete(k);
+    this.proofs.set(fresh, this.now() + PROOF_TTL_MS);
   }
 
   /** Proven for this principal (or, without one, for any principal the proof was made for). */

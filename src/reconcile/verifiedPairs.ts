@@ -14,12 +14,14 @@ export interface VerifiedPair {
   readonly registry: RegistryState;
   readonly identity: IdentityState;
   readonly ageMs: number;
+  /** When the grant was made, as ARM said (pull rights take minutes to propagate). */
+  readonly grantCreatedOn?: string;
 }
 
 export class VerifiedPairs {
   private readonly pairs = new Map<
     string,
-    { registry: RegistryState; identity: IdentityState; at: number }
+    { registry: RegistryState; identity: IdentityState; at: number; grantCreatedOn?: string }
   >();
 
   constructor(
@@ -36,11 +38,21 @@ export class VerifiedPairs {
       this.pairs.delete(key);
       return undefined;
     }
-    return { registry: entry.registry, identity: entry.identity, ageMs };
+    return {
+      registry: entry.registry,
+      identity: entry.identity,
+      ageMs,
+      ...(entry.grantCreatedOn ? { grantCreatedOn: entry.grantCreatedOn } : {}),
+    };
   }
 
-  remember(registry: RegistryState, region: string, identity: IdentityState): void {
-    this.pairs.set(pairKey(registry.id, region), { registry, identity, at: this.now() });
+  remember(registry: RegistryState, region: string, identity: IdentityState, grantCreatedOn?: string): void {
+    this.pairs.set(pairKey(registry.id, region), {
+      registry,
+      identity,
+      at: this.now(),
+      ...(grantCreatedOn ? { grantCreatedOn } : {}),
+    });
   }
 
   /** After a failed write with this identity: verify its pairs again next time. */

@@ -32,4 +32,9 @@ export interface TargetKind {
    * undefined when it is just the resource itself.
    */
   attachReach(orchestrationMode: string | undefined): string | undefined;
+  /**
+   * Whether its GET reports the principal id each attached user-assigned identity is bound to: only
+   * then can a stale binding (an identity deleted and re-created under the same name) be seen.
+   */
+  reportsBoundPrincipals(orchestrationMode: string | undefined): boolean;
 }

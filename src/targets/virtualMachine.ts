@@ -11,4 +11,5 @@ export const VIRTUAL_MACHINE: TargetKind = {
   sdkOperations: 'virtualMachines',
   identityModel: () => 'both',
   attachReach: () => undefined,
+  reportsBoundPrincipals: () => true,
 };

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { DECISION_EVENT, SWEEP_EVENT } from '../../src/audit/appInsightsAuditSink';
 import type { AuditAction } from '../../src/audit/auditRecord';
 import { fleet } from '../support/fleet';
-import { type Harness, SUB, startHarness } from '../support/harness';
+import { type Harness, identityId, SUB, startHarness } from '../support/harness';
 
 type CustomEvent = { name: string; properties: Record<string, string>; measurements: Record<string, number> };
 
@@ -21,6 +21,9 @@ const REQUIRED: Record<AuditAction, string[]> = {
   'identity-attached': ['registry', 'registryId', 'identityId', 'principalId', 'clientId'],
   'attach-refused': ['registry', 'identityId', 'reason'],
   'target-platform-managed': ['registry', 'identityId', 'reason'],
+  'identity-rebound': ['registry', 'registryId', 'identityId', 'principalId', 'clientId', 'reason'],
+  'grant-orphaned': ['registry', 'registryId', 'identityId', 'principalId', 'reason'],
+  'grant-conditioned': ['registry', 'registryId', 'identityId', 'principalId', 'role', 'reason'],
   'identity-refused': ['registry', 'registryId', 'identityId', 'identityCreatedBy', 'reason'],
   'identity-excess-roles': ['registry', 'identityId', 'principalId', 'clientId', 'reason'],
   'identity-detached': ['registry', 'identityId', 'reason'],
@@ -82,7 +85,17 @@ describe('audit trail in Application Insights', () => {
       vm.tags = {};
     });
     await h.deliver(revoked); // identity-detached (ACRPULL_REVOKE=on)
-    await h.sweep(); // AcrPullSweep, identity-excess-roles, identity-unused (fabrikamabac in westeurope)
+    const conditioned = f.appPullIdentity('contosoapps', 'northeurope');
+    h.emu.seedRoleAssignment({
+      scope: `/subscriptions/${SUB}/resourceGroups/rg-registries/providers/Microsoft.ContainerRegistry/registries/contosoapps`,
+      roleDefinitionId: '7f951dda-4ed3-4680-a7ca-43fe172d538d', // AcrPull
+      principalId: conditioned.principalId,
+      condition: "@Resource[Microsoft.ContainerRegistry/registries/repositories:name] StringEquals 'none'",
+    });
+    await h.deliver(f.vm('vm-conditioned', { tag: 'contosoapps', location: 'northeurope' }).id); // grant-conditioned
+    await h.deliver(f.vm('vm-recreated', { tag: 'contosoapps', location: 'westus3' }).id);
+    h.emu.deleteIdentity(identityId('contosoapps', 'westus3')); // re-created by the sweep:
+    await h.sweep(); // AcrPullSweep, identity-excess-roles, identity-unused (fabrikamabac in westeurope), identity-rebound, grant-orphaned
     events.push(...(h.emu.customEvents() as CustomEvent[]));
   });
   afterAll(async () => {

@@ -2,18 +2,35 @@
 // index.ts (which starts the servers) so the handle can name them without importing the entry point.
 import type { ConcurrentWrites } from './armHttp';
 import type { FaultSpec, OperationName, ThrottledCounts, Totals } from './controls';
+import type { ImdsStaleIdentity } from './imds';
 import type { IngestionAuth } from './ingestion/server';
 import type { CustomEvent, TelemetryEnvelope } from './ingestion/telemetryStore';
-import type { ThrottleSettings } from './rateLimit';
 import type {
+  LinkPrivateDnsZoneOptions,
+  SeedNic,
+  SeedPrivateDnsZone,
+  SeedPrivateEndpoint,
+  SeedPublicIp,
+  SeedVirtualNetwork,
+} from './network/model';
+import type { ThrottleSettings } from './rateLimit';
+import type { RegistryRefusal } from './registry/dataPlane';
+import type {
+  DenyAssignmentRecord,
   IdentityRecord,
+  NetworkInterfaceRecord,
   OrchestrationMode,
+  PeeringState,
   PreemptionRecord,
+  PrivateDnsZoneRecord,
+  PrivateEndpointRecord,
+  PublicIpRecord,
   RegistryAccessSettings,
   RegistryRecord,
   RoleAssignmentMode,
   RoleAssignmentRecord,
   UpgradeMode,
+  VirtualNetworkRecord,
   VmOperationKind,
   VmRecord,
 } from './store';
@@ -60,6 +77,24 @@ export interface EmulatorOptions {
    * (default) or 'objectId'. Not documented; see emulator/systemData.ts.
    */
   systemDataCreatedBy?: SystemDataCreatedBy;
+  /**
+   * Registry data plane: how long a new role assignment takes to count for ACR (by its createdOn;
+   * default 0). Learn role-based-access-control/troubleshooting: up to 10 minutes.
+   */
+  rbacPropagationDelayMs?: number;
+  /**
+   * Registry data plane: where a principal without the pull right is refused. 'emptyAccess' (default):
+   * the token endpoint issues a token with no access and the manifest request gets 401;
+   * 'tokenEndpoint': the token endpoint answers 401. See registry/dataPlane.ts.
+   */
+  registryRefusal?: RegistryRefusal;
+  /**
+   * VM IMDS, for an attached identity that was deleted: 'identityNotFound' (default, 400 as documented)
+   * or 'stalePrincipal' (a token for the entry's old principal). See imds.ts.
+   */
+  imdsStaleIdentity?: ImdsStaleIdentity;
+  /** Fixed port of the VMs' IMDS endpoint (default 0 = ephemeral). */
+  imdsPort?: number;
 }
 
 export interface SeedRegistry {
@@ -160,6 +195,37 @@ export interface SeedRoleAssignment {
   principalId: string;
   name?: string;
   principalType?: string;
+  /** An ABAC condition (conditionVersion 2.0), e.g. one that limits pull to some repositories. */
+  condition?: string;
+  /** When ARM made it (ISO; default now): a grant younger than 10 minutes may not have propagated. */
+  createdOn?: string;
+}
+
+/** A deny assignment (as Azure makes them: managed apps, deployment stacks, AKS lockdown). */
+export interface SeedDenyAssignment {
+  scope: string;
+  /** A GUID (default: a new one). */
+  name?: string;
+  denyAssignmentName?: string;
+  description?: string;
+  permissions: {
+    actions?: string[];
+    notActions?: string[];
+    dataActions?: string[];
+    notDataActions?: string[];
+  }[];
+  /** `{ id: '00000000-0000-0000-0000-000000000000', type: 'SystemDefined' }` is everyone. */
+  principals: { id: string; type?: string }[];
+  excludePrincipals?: { id: string; type?: string }[];
+  doNotApplyToChildScopes?: boolean;
+}
+
+/** Where a VM's traffic to registries comes from (see registry/network.ts). */
+export interface VmNetworkPosition {
+  /** It reaches the registry through an approved private endpoint and the privatelink zone. */
+  privatePath: boolean;
+  /** The public IP its internet traffic leaves from. */
+  publicIp?: string;
 }
 
 export interface Emulator {
@@ -197,6 +263,26 @@ export interface Emulator {
   seedRoleAssignment(a: SeedRoleAssignment): RoleAssignmentRecord;
   /** A directory principal (user, group, service principal) that role assignments can name. */
   seedPrincipal(principalId: string, type?: string): void;
+  // --- the network model (Microsoft.Network and Private DNS, read-only over ARM; network/model.ts) ---
+  /** A VNet with its subnets (ids: `<vnet id>/subnets/<name>`). */
+  seedVirtualNetwork(v: SeedVirtualNetwork): VirtualNetworkRecord;
+  /** Connected (default): both sides peered; Initiated: only `from`'s side; Disconnected: `to`'s side deleted. */
+  seedPeering(fromVnetId: string, toVnetId: string, state?: PeeringState): void;
+  seedPublicIp(p: SeedPublicIp): PublicIpRecord;
+  /** A NIC in a subnet; with `vmId`, attached to that VM (primary if its first), which then lists it. */
+  seedNic(n: SeedNic): NetworkInterfaceRecord;
+  /** A scale set's instances sit in this subnet (its one NIC configuration). */
+  attachScaleSetSubnet(scaleSetId: string, subnetId: string): void;
+  /**
+   * A private endpoint to a registry in a subnet: its NIC gets an IP for the login server and one for
+   * the data endpoint, and the registry records the connection with `status`.
+   */
+  seedPrivateEndpoint(p: SeedPrivateEndpoint): PrivateEndpointRecord;
+  /** A private DNS zone (default `privatelink.azurecr.io`). */
+  seedPrivateDnsZone(z: SeedPrivateDnsZone): PrivateDnsZoneRecord;
+  linkPrivateDnsZone(zoneId: string, vnetId: string, options?: LinkPrivateDnsZoneOptions): void;
+  /** An A record set (replaced if present): `<registry>` or `<registry>.<region>.data`. */
+  seedARecord(zoneId: string, name: string, ips: string[]): void;
   getVm(id: string): VmRecord | undefined;
   listVms(): VmRecord[];
   /** A VM's or a scale set's model changed by another writer (the etag is bumped). */
@@ -241,5 +327,21 @@ export interface Emulator {
   /** The accepted custom events (`data.baseType === 'EventData'`), flattened. */
   customEvents(): CustomEvent[];
   clearTelemetry(): void;
+  /**
+   * The base URL of the IMDS a workload on this VM (or scale set) talks to:
+   * `http://127.0.0.1:PORT<resource id>`; append `/metadata/identity/oauth2/token?api-version=…`.
+   */
+  vmImdsEndpoint(targetId: string): string;
+  /** The registry's data-plane listener (started on first call): `{ url: 'https://127.0.0.1:PORT', host: '127.0.0.1:PORT' }`. */
+  registryEndpoint(registryIdOrName: string): Promise<{ url: string; host: string }>;
+  /** Another image in the registry: repository:tag, a one-layer OCI image; returns its manifest digest. */
+  seedImage(registryIdOrName: string, repository: string, tag: string): { digest: string };
+  /** The manifest digest of repository:reference in the registry, if it holds it. */
+  imageDigest(registryIdOrName: string, repository: string, reference?: string): string | undefined;
+  seedDenyAssignment(d: SeedDenyAssignment): DenyAssignmentRecord;
+  /** Overrides (or with undefined, clears) where the VM's traffic to registries comes from. */
+  setVmNetworkPosition(targetId: string, position: VmNetworkPosition | undefined): void;
+  setRbacPropagationDelay(ms: number): void;
+  setRegistryRefusal(refusal: RegistryRefusal): void;
   close(): Promise<void>;
 }

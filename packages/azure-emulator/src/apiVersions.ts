@@ -175,3 +175,103 @@ export const ROLE_DEFINITIONS = [
  * handlers/metadata.ts for the shapes.
  */
 export const METADATA = ['2015-01-01', '2018-01-01', '2019-05-01', '2022-09-01'] as const;
+
+/**
+ * Microsoft.Network's stable api-versions: specification/network/resource-manager/Microsoft.Network/
+ * Network/stable/{version} (network.json and the per-type files: virtualNetwork.json,
+ * networkInterface.json, publicIpAddress.json, privateEndpoint.json; from 2025-07-01 the TypeSpec
+ * virtualNetwork.json) and the package tags of Network/readme.md. There is no 2016-10-01 or
+ * 2016-11-01 folder. Virtual networks, subnets, NICs and public IPs exist in every one.
+ */
+export const NETWORK = [
+  '2015-06-15',
+  '2016-03-30',
+  '2016-06-01',
+  '2016-09-01',
+  '2016-12-01',
+  '2017-03-01',
+  '2017-06-01',
+  '2017-08-01',
+  '2017-09-01',
+  '2017-10-01',
+  '2017-11-01',
+  '2018-01-01',
+  '2018-02-01',
+  '2018-04-01',
+  '2018-06-01',
+  '2018-07-01',
+  '2018-08-01',
+  '2018-10-01',
+  '2018-11-01',
+  '2018-12-01',
+  '2019-02-01',
+  '2019-04-01',
+  '2019-06-01',
+  '2019-07-01',
+  '2019-08-01',
+  '2019-09-01',
+  '2019-11-01',
+  '2019-12-01',
+  '2020-03-01',
+  '2020-04-01',
+  '2020-05-01',
+  '2020-06-01',
+  '2020-07-01',
+  '2020-08-01',
+  '2020-11-01',
+  '2021-02-01',
+  '2021-03-01',
+  '2021-05-01',
+  '2021-08-01',
+  '2022-01-01',
+  '2022-05-01',
+  '2022-07-01',
+  '2022-09-01',
+  '2022-11-01',
+  '2023-02-01',
+  '2023-04-01',
+  '2023-05-01',
+  '2023-06-01',
+  '2023-09-01',
+  '2023-11-01',
+  '2024-01-01',
+  '2024-03-01',
+  '2024-05-01',
+  '2024-07-01',
+  '2024-10-01',
+  '2025-01-01',
+  '2025-03-01',
+  '2025-05-01',
+  '2025-07-01',
+  '2025-09-01',
+  '2026-01-01',
+] as const;
+
+/** virtualNetworkPeerings came with 2016-06-01 (network.json of that version). */
+export const NETWORK_PEERINGS = NETWORK.filter((v) => v >= '2016-06-01');
+
+/**
+ * privateEndpoints came with 2019-04-01 (privateEndpoint.json); 2018-08-01 … 2019-02-01 had their
+ * forerunner, interfaceEndpoints (examples InterfaceEndpointCreate/List in stable/2019-02-01).
+ */
+export const NETWORK_PRIVATE_ENDPOINTS = NETWORK.filter((v) => v >= '2019-04-01');
+
+/**
+ * specification/privatedns/resource-manager/Microsoft.Network/PrivateDns/readme.md: package-2018-09,
+ * -2020-01, -2020-06, -2024-06 (stable/{version}/privatedns.json) and package-2026-06-preview.
+ */
+export const PRIVATE_DNS = [
+  '2018-09-01',
+  '2020-01-01',
+  '2020-06-01',
+  '2024-06-01',
+  '2026-06-01-preview',
+] as const;
+
+/**
+ * Microsoft.Authorization/denyAssignments (read-only): authorization-DenyAssignmentGetCalls.json in
+ * preview/2018-07-01-preview and stable/2022-04-01 (authorization/resource-manager readme.md package
+ * tags). @azure/arm-authorization 9.0.0 sends 2022-04-01 (its apiVersion1 parameter, checked in
+ * node_modules).
+ */
+export const DENY_ASSIGNMENTS = ['2018-07-01-preview', '2022-04-01'] as const;

@@ -449,3 +449,13 @@ export const internalServerError = (detail: string) =>
     'InternalServerError',
     `Encountered internal server error. Diagnostic information: ${detail}`,
   );
+
+// --- Microsoft.Network and Private DNS child resources ----------------------------------------
+
+/**
+ * A child resource (subnet, peering, virtual network link, record set) missing under an existing
+ * parent: the resource provider answers 404 NotFound naming the resource's id (not verbatim: the
+ * Network RP's wording as users quote it, "Resource <id> not found.").
+ */
+export const childResourceNotFound = (id: string) =>
+  new ArmError(404, 'NotFound', `Resource ${id} not found.`);

@@ -9,7 +9,10 @@ import type { Controls } from './controls';
 import { operationUrl } from './handlers/operations';
 import type { IngestionAuth } from './ingestion/server';
 import type { TelemetryStore } from './ingestion/telemetryStore';
+import * as networkModel from './network/model';
 import type { RequestLimiter } from './rateLimit';
+import { ALL_PRINCIPALS } from './registry/authorization';
+import type { RegistryDataPlane } from './registry/dataPlane';
 import { isGuid, parseScope, sameId, TYPES } from './resourceIds';
 import { roleGuidOf } from './roleDefinitions';
 import { API_VERSIONS } from './routes';
@@ -37,6 +40,15 @@ export interface HandleDeps {
   telemetry: TelemetryStore;
   ingestionAuth: { mode: IngestionAuth };
   servers: (HttpServer | HttpsServer)[];
+  /** `http://127.0.0.1:PORT`: the VMs' IMDS (a VM's base URL adds its resource id). */
+  imdsEndpoint: string;
+  /** The registries' data plane (listeners, content, network overrides, settings). */
+  registry: RegistryDataPlane;
+}
+
+/** A deny assignment's principal: `{ id, type }` with the type ARM reports (default ServicePrincipal, SystemDefined for everyone). */
+function denyPrincipal(p: { id: string; type?: string }) {
+  return { id: p.id, type: p.type ?? (p.id === ALL_PRINCIPALS ? 'SystemDefined' : 'ServicePrincipal') };
 }
 
 const DEFAULT_LOCATION = 'westeurope';
@@ -270,11 +282,25 @@ export function createHandle(deps: HandleDeps): Emulator {
           principalId: a.principalId,
           principalType: a.principalType ?? store.getPrincipal(a.principalId)?.type ?? 'ServicePrincipal',
           createdBy: deps.appIdentity.principalId,
+          ...(a.condition ? { condition: a.condition, conditionVersion: '2.0' } : {}),
+          ...(a.createdOn ? { createdOn: a.createdOn } : {}),
         }),
       );
     },
 
     seedPrincipal: (principalId, type = 'User') => store.addPrincipal(principalId, type, 0),
+
+    seedVirtualNetwork: (v) => clone(networkModel.seedVirtualNetwork(store, v)),
+    seedPeering: (from, to, state) => networkModel.seedPeering(store, from, to, state),
+    seedPublicIp: (p) => clone(networkModel.seedPublicIp(store, p)),
+    seedNic: (n) => clone(networkModel.seedNic(store, n)),
+    attachScaleSetSubnet: (scaleSetId, subnetId) =>
+      networkModel.attachScaleSetSubnet(store, scaleSetId, subnetId),
+    seedPrivateEndpoint: (p) => clone(networkModel.seedPrivateEndpoint(store, p)),
+    seedPrivateDnsZone: (z) => clone(networkModel.seedPrivateDnsZone(store, z)),
+    linkPrivateDnsZone: (zoneId, vnetId, options) =>
+      networkModel.linkPrivateDnsZone(store, zoneId, vnetId, options),
+    seedARecord: (zoneId, name, ips) => networkModel.seedARecord(store, zoneId, name, ips),
 
     getVm: (id) => {
       const vm = store.vms.byId(id, TYPES.vm);
@@ -341,8 +367,64 @@ export function createHandle(deps: HandleDeps): Emulator {
     telemetry: () => deps.telemetry.all(),
     customEvents: () => deps.telemetry.customEvents(),
     clearTelemetry: () => deps.telemetry.clear(),
+    vmImdsEndpoint(targetId) {
+      const target = store.computeById(targetId);
+      if (!target) throw new Error(`emulator: vmImdsEndpoint: no VM or scale set '${targetId}'`);
+      return `${deps.imdsEndpoint}${target.id}`;
+    },
+    registryEndpoint: (idOrName) => deps.registry.endpoint(idOrName),
+    seedImage(idOrName, repository, tag) {
+      const registry = deps.registry.resolve(idOrName);
+      return { digest: deps.registry.contentOf(registry).put(repository, tag) };
+    },
+    imageDigest(idOrName, repository, reference = 'latest') {
+      const registry = deps.registry.resolve(idOrName);
+      return deps.registry.contentOf(registry).manifest(repository, reference)?.digest;
+    },
+    seedDenyAssignment(d) {
+      if (parseScope(d.scope).unsupported)
+        throw new Error(`emulator: seedDenyAssignment: unsupported scope '${d.scope}'`);
+      const name = d.name ?? randomUUID();
+      refuseDuplicate(store.getDenyAssignment(name), `deny assignment '${name}'`);
+      const scope = d.scope.replace(/\/+$/, '');
+      return clone(
+        store.addDenyAssignment({
+          id: `${scope}/providers/Microsoft.Authorization/denyAssignments/${name}`,
+          name,
+          type: 'Microsoft.Authorization/denyAssignments',
+          scope,
+          denyAssignmentName: d.denyAssignmentName ?? `Deny assignment ${name}`,
+          description: d.description ?? '',
+          permissions: d.permissions.map((p) => ({
+            actions: [...(p.actions ?? [])],
+            notActions: [...(p.notActions ?? [])],
+            dataActions: [...(p.dataActions ?? [])],
+            notDataActions: [...(p.notDataActions ?? [])],
+          })),
+          principals: d.principals.map(denyPrincipal),
+          excludePrincipals: (d.excludePrincipals ?? []).map(denyPrincipal),
+          doNotApplyToChildScopes: d.doNotApplyToChildScopes ?? false,
+          isSystemProtected: true,
+          createdOn: new Date().toISOString(),
+        }),
+      );
+    },
+    setVmNetworkPosition(targetId, position) {
+      const target = store.computeById(targetId);
+      if (!target) throw new Error(`emulator: setVmNetworkPosition: no VM or scale set '${targetId}'`);
+      if (position === undefined) deps.registry.vmPositions.delete(target.id.toLowerCase());
+      else deps.registry.vmPositions.set(target.id.toLowerCase(), { ...position });
+    },
+    setRbacPropagationDelay(ms) {
+      if (!Number.isFinite(ms) || ms < 0)
+        throw new Error(`emulator: setRbacPropagationDelay: ${ms} is not a finite number >= 0`);
+      deps.registry.settings.rbacPropagationDelayMs = ms;
+    },
+    setRegistryRefusal(refusal) {
+      deps.registry.settings.refusal = refusal;
+    },
     close: async () => {
-      await Promise.all(deps.servers.map(closeServer));
+      await Promise.all([...deps.servers.map(closeServer), deps.registry.close()]);
     },
   };
 }

@@ -9,9 +9,11 @@ import type { EmulatorSettings } from './armHttp';
 import { generateCertificate } from './certificate';
 import { Controls } from './controls';
 import { createHandle } from './handle';
+import { createImdsServer } from './imds';
 import { createIngestionServer, type IngestionAuth } from './ingestion/server';
 import { TelemetryStore } from './ingestion/telemetryStore';
 import { RequestLimiter } from './rateLimit';
+import { RegistryDataPlane } from './registry/dataPlane';
 import { isGuid } from './resourceIds';
 import { createArmServer } from './server';
 import { Store } from './store';
@@ -21,6 +23,7 @@ import { TokenAuthority } from './tokens';
 export type {
   Emulator,
   EmulatorOptions,
+  SeedDenyAssignment,
   SeedIdentity,
   SeedRegistry,
   SeedRoleAssignment,
@@ -28,6 +31,7 @@ export type {
   SeedVm,
   StartVmOperation,
   TokenSubject,
+  VmNetworkPosition,
   VmOperationView,
 } from './api';
 export type { ConcurrentWrites } from './armHttp';
@@ -41,23 +45,47 @@ export {
   resourceWriteSuccessEvent,
   retryDelayMs,
 } from './eventGrid';
+export type { ImdsStaleIdentity } from './imds';
 export type { ItemError, TrackResponseBody } from './ingestion/errors';
 export type { IngestionAuth } from './ingestion/server';
 export type { CustomEvent, TelemetryEnvelope } from './ingestion/telemetryStore';
+export type {
+  LinkPrivateDnsZoneOptions,
+  SeedNic,
+  SeedPrivateDnsZone,
+  SeedPrivateEndpoint,
+  SeedPublicIp,
+  SeedVirtualNetwork,
+} from './network/model';
 export type { ResourceGraphQuota, ThrottleSettings, TokenBucketSettings } from './rateLimit';
 export { DEFAULT_LIMITS } from './rateLimit';
+export { decidePull, type PullDecision } from './registry/authorization';
+export { type ConditionRequest, type ConditionResult, evaluateCondition } from './registry/conditions';
+export { ACR_AUDIENCE, NULL_GUID, type RegistryRefusal } from './registry/dataPlane';
 export { API_VERSIONS } from './routes';
 export type {
+  ARecordSetRecord,
   AttachedIdentity,
+  DenyAssignmentRecord,
   IdentityRecord,
+  NetworkInterfaceRecord,
+  NicIpConfigurationRecord,
   OrchestrationMode,
+  PeeringRecord,
+  PeeringState,
   PreemptionRecord,
+  PrivateDnsZoneRecord,
+  PrivateEndpointRecord,
+  PublicIpRecord,
   RegistryAccessSettings,
   RegistryPrivateEndpointConnection,
   RegistryRecord,
   RoleAssignmentMode,
   RoleAssignmentRecord,
+  SubnetRecord,
   UpgradeMode,
+  VirtualNetworkLinkRecord,
+  VirtualNetworkRecord,
   VmIdentity,
   VmIdentityType,
   VmOperationKind,
@@ -151,6 +179,21 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   armEndpoint = `https://127.0.0.1:${await listen(arm, options.armPort ?? 0)}`;
   const identityPort = await listen(tokens, options.identityPort ?? 0);
   const ingestionEndpoint = `https://127.0.0.1:${await listen(ingestion, options.ingestionPort ?? 0)}/`;
+  const imds = createImdsServer({
+    store,
+    authority,
+    settings: { staleIdentity: options.imdsStaleIdentity ?? 'identityNotFound' },
+  });
+  const imdsEndpoint = `http://127.0.0.1:${await listen(imds, options.imdsPort ?? 0)}`;
+  const registry = new RegistryDataPlane({
+    store,
+    authority,
+    certificate,
+    settings: {
+      rbacPropagationDelayMs: nonNegative(options.rbacPropagationDelayMs ?? 0, 'rbacPropagationDelayMs'),
+      refusal: options.registryRefusal ?? 'emptyAccess',
+    },
+  });
 
   return createHandle({
     armEndpoint,
@@ -167,6 +210,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     instrumentationKey,
     telemetry,
     ingestionAuth,
-    servers: [arm, tokens, ingestion],
+    servers: [arm, tokens, ingestion, imds],
+    imdsEndpoint,
+    registry,
   });
 }

@@ -19,12 +19,17 @@ async function main(): Promise<void> {
     armPort: port('EMULATOR_ARM_PORT'),
     identityPort: port('EMULATOR_IDENTITY_PORT'),
     ingestionPort: port('EMULATOR_INGESTION_PORT'),
+    imdsPort: port('EMULATOR_IMDS_PORT'),
   });
 
   const identityGroup = emu.seedResourceGroup(SUBSCRIPTION, 'rg-identities', LOCATION);
   emu.seedResourceGroup(SUBSCRIPTION, 'rg-apps', LOCATION);
   const base = { subscriptionId: SUBSCRIPTION, resourceGroup: 'rg-apps', location: LOCATION };
-  emu.seedRegistry({ ...base, name: 'contosoapps', roleAssignmentMode: 'LegacyRegistryPermissions' });
+  const contosoapps = emu.seedRegistry({
+    ...base,
+    name: 'contosoapps',
+    roleAssignmentMode: 'LegacyRegistryPermissions',
+  });
   emu.seedRegistry({
     ...base,
     name: 'contosoabac',
@@ -40,6 +45,20 @@ async function main(): Promise<void> {
     name: 'id-platform-operator',
     location: LOCATION,
   });
+
+  // Two workloads that pull from contosoapps themselves (scripts/skopeo/run.sh): vm-pull-01's identity
+  // holds AcrPull on the registry, vm-nogrant-01's holds nothing. Untagged, so the app leaves them be.
+  const identities = { subscriptionId: SUBSCRIPTION, resourceGroup: 'rg-identities', location: LOCATION };
+  const puller = emu.seedIdentity({ ...identities, name: 'id-vm-pull-01' });
+  emu.seedRoleAssignment({
+    scope: contosoapps.id,
+    roleDefinitionId: '7f951dda-4ed3-4680-a7ca-43fe172d538d',
+    principalId: puller.principalId,
+  });
+  const pullVm = emu.seedVm({ ...base, name: 'vm-pull-01', userAssignedIdentityIds: [puller.id] });
+  const stranger = emu.seedIdentity({ ...identities, name: 'id-vm-nogrant-01' });
+  const noGrantVm = emu.seedVm({ ...base, name: 'vm-nogrant-01', userAssignedIdentityIds: [stranger.id] });
+  const registry = await emu.registryEndpoint(contosoapps.id);
 
   const caPath = path.resolve(process.cwd(), '.emulator', 'ca.pem');
   mkdirSync(path.dirname(caPath), { recursive: true });
@@ -63,6 +82,12 @@ async function main(): Promise<void> {
     MSI_ENDPOINT: emu.identityEndpoint,
     MSI_SECRET: emu.identityHeader,
     EMULATOR_OPERATOR_CLIENT_ID: operator.clientId,
+    // The registry data plane and the VMs' IMDS (docs/emulator.md, "Pulling from a registry").
+    EMULATOR_REGISTRY_HOST: registry.host,
+    EMULATOR_REGISTRY_LOGIN_SERVER: contosoapps.loginServer,
+    EMULATOR_HELLO_WORLD_DIGEST: emu.imageDigest(contosoapps.id, 'hello-world', 'latest') ?? '',
+    EMULATOR_PULL_VM_IMDS: emu.vmImdsEndpoint(pullVm.id),
+    EMULATOR_NOGRANT_VM_IMDS: emu.vmImdsEndpoint(noGrantVm.id),
   };
   console.log(`# Azure emulator running (tenant ${emu.tenantId}, subscription ${SUBSCRIPTION}).`);
   console.log(`# Sample: registries contosoapps (legacy RBAC) and contosoabac (ABAC), VM ${vm.id}`);

@@ -9,6 +9,11 @@ export const TYPES = {
   identity: 'Microsoft.ManagedIdentity/userAssignedIdentities',
   registry: 'Microsoft.ContainerRegistry/registries',
   roleAssignment: 'Microsoft.Authorization/roleAssignments',
+  virtualNetwork: 'Microsoft.Network/virtualNetworks',
+  networkInterface: 'Microsoft.Network/networkInterfaces',
+  publicIp: 'Microsoft.Network/publicIPAddresses',
+  privateEndpoint: 'Microsoft.Network/privateEndpoints',
+  privateDnsZone: 'Microsoft.Network/privateDnsZones',
 } as const;
 
 export function isGuid(value: unknown): value is string {

@@ -16,8 +16,9 @@ export interface BuiltInRole {
  * (an azure-cli recording, test_role_assignment_create_using_principal_type.yaml). The others' names
  * and GUIDs are the well-known ones; their descriptions and permission lists are given as the
  * built-in roles reference publishes them but were not re-checked here, and Contributor's and Virtual
- * Machine Contributor's lists are abridged (the leading entries only). No client here reads them, and
- * the emulator evaluates no permissions.
+ * Machine Contributor's lists are abridged (the leading entries only). ARM enforces none of them on
+ * its callers; the registry data plane evaluates them for pulls (registry/authorization.ts reads the
+ * wildcards of Owner, Contributor and Reader and the ACR roles' actions and data actions).
  */
 export const ROLE_DEFINITIONS: Readonly<Record<string, BuiltInRole>> = {
   '7f951dda-4ed3-4680-a7ca-43fe172d538d': {

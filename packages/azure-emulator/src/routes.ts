@@ -10,9 +10,25 @@ import {
   notImplemented,
   pathNotFound,
 } from './errors';
+import { getDenyAssignment, listDenyAssignments } from './handlers/denyAssignments';
 import { getIdentity, listIdentities, putIdentity } from './handlers/identities';
 import { getMetadataEndpoints } from './handlers/metadata';
+import {
+  getNic,
+  getPeering,
+  getPrivateEndpoint,
+  getPublicIp,
+  getSubnet,
+  getVnet,
+  listNics,
+  listPeerings,
+  listPrivateEndpoints,
+  listPublicIps,
+  listSubnets,
+  listVnets,
+} from './handlers/network';
 import { getOperationStatus } from './handlers/operations';
+import { getLink, getRecordSet, getZone, listLinks, listRecordSets, listZones } from './handlers/privateDns';
 import { getRegistry, listRegistries } from './handlers/registries';
 import { queryResources } from './handlers/resourceGraph';
 import { getResourceGroup, listResourceGroups, putResourceGroup } from './handlers/resourceGroups';
@@ -42,6 +58,11 @@ export const API_VERSIONS = {
   resources: withFirst('2025-04-01', versions.RESOURCES),
   roleDefinitions: withFirst('2022-04-01', versions.ROLE_DEFINITIONS),
   metadata: withFirst('2022-09-01', versions.METADATA),
+  denyAssignments: withFirst('2022-04-01', versions.DENY_ASSIGNMENTS),
+  network: withFirst('2026-01-01', versions.NETWORK),
+  networkPeerings: withFirst('2026-01-01', versions.NETWORK_PEERINGS),
+  networkPrivateEndpoints: withFirst('2026-01-01', versions.NETWORK_PRIVATE_ENDPOINTS),
+  privateDns: withFirst('2024-06-01', versions.PRIVATE_DNS),
 } as const;
 
 function withFirst(sdk: string, all: readonly string[]): readonly string[] {
@@ -68,6 +89,12 @@ const IDS = 'providers/Microsoft.ManagedIdentity/userAssignedIdentities';
 const ACRS = 'providers/Microsoft.ContainerRegistry/registries';
 const ROLES = '{*scope}/providers/Microsoft.Authorization/roleAssignments';
 const ROLE_DEFS = '{*scope}/providers/Microsoft.Authorization/roleDefinitions';
+const DENY = '{*scope}/providers/Microsoft.Authorization/denyAssignments';
+const NICS = 'providers/Microsoft.Network/networkInterfaces';
+const VNETS = 'providers/Microsoft.Network/virtualNetworks';
+const PES = 'providers/Microsoft.Network/privateEndpoints';
+const PIPS = 'providers/Microsoft.Network/publicIPAddresses';
+const ZONES = 'providers/Microsoft.Network/privateDnsZones';
 
 function routesFor(
   resourceType: string,
@@ -122,6 +149,43 @@ export const ROUTES: Route[] = [
     ['registry.list', 'GET', `${RG}/${ACRS}`, listRegistries],
     ['registry.list', 'GET', `${SUB}/${ACRS}`, listRegistries],
   ]),
+  // Microsoft.Network and Private DNS: read-only (handlers/network.ts, handlers/privateDns.ts).
+  ...routesFor('Microsoft.Network/networkInterfaces', API_VERSIONS.network, [
+    ['nic.get', 'GET', `${RG}/${NICS}/{name}`, getNic],
+    ['nic.list', 'GET', `${RG}/${NICS}`, listNics],
+    ['nic.list', 'GET', `${SUB}/${NICS}`, listNics],
+  ]),
+  ...routesFor('Microsoft.Network/virtualNetworks', API_VERSIONS.network, [
+    ['vnet.get', 'GET', `${RG}/${VNETS}/{name}`, getVnet],
+    ['vnet.list', 'GET', `${RG}/${VNETS}`, listVnets],
+    ['vnet.list', 'GET', `${SUB}/${VNETS}`, listVnets],
+    ['subnet.get', 'GET', `${RG}/${VNETS}/{name}/subnets/{child}`, getSubnet],
+    ['subnet.list', 'GET', `${RG}/${VNETS}/{name}/subnets`, listSubnets],
+  ]),
+  ...routesFor('Microsoft.Network/virtualNetworks/virtualNetworkPeerings', API_VERSIONS.networkPeerings, [
+    ['peering.get', 'GET', `${RG}/${VNETS}/{name}/virtualNetworkPeerings/{child}`, getPeering],
+    ['peering.list', 'GET', `${RG}/${VNETS}/{name}/virtualNetworkPeerings`, listPeerings],
+  ]),
+  ...routesFor('Microsoft.Network/privateEndpoints', API_VERSIONS.networkPrivateEndpoints, [
+    ['privateEndpoint.get', 'GET', `${RG}/${PES}/{name}`, getPrivateEndpoint],
+    ['privateEndpoint.list', 'GET', `${RG}/${PES}`, listPrivateEndpoints],
+    ['privateEndpoint.list', 'GET', `${SUB}/${PES}`, listPrivateEndpoints],
+  ]),
+  ...routesFor('Microsoft.Network/publicIPAddresses', API_VERSIONS.network, [
+    ['publicIp.get', 'GET', `${RG}/${PIPS}/{name}`, getPublicIp],
+    ['publicIp.list', 'GET', `${RG}/${PIPS}`, listPublicIps],
+    ['publicIp.list', 'GET', `${SUB}/${PIPS}`, listPublicIps],
+  ]),
+  // Links before record sets: `…/{zone}/{recordType}` would also match `…/{zone}/virtualNetworkLinks`.
+  ...routesFor('Microsoft.Network/privateDnsZones', API_VERSIONS.privateDns, [
+    ['privateDnsZone.get', 'GET', `${RG}/${ZONES}/{name}`, getZone],
+    ['privateDnsZone.list', 'GET', `${RG}/${ZONES}`, listZones],
+    ['privateDnsZone.list', 'GET', `${SUB}/${ZONES}`, listZones],
+    ['privateDnsLink.get', 'GET', `${RG}/${ZONES}/{name}/virtualNetworkLinks/{child}`, getLink],
+    ['privateDnsLink.list', 'GET', `${RG}/${ZONES}/{name}/virtualNetworkLinks`, listLinks],
+    ['recordSet.get', 'GET', `${RG}/${ZONES}/{name}/{recordType}/{child}`, getRecordSet],
+    ['recordSet.list', 'GET', `${RG}/${ZONES}/{name}/{recordType}`, listRecordSets],
+  ]),
   ...routesFor('Microsoft.ResourceGraph/resources', API_VERSIONS.resourceGraph, [
     ['graph.query', 'POST', '/providers/Microsoft.ResourceGraph/resources', queryResources],
   ]),
@@ -132,6 +196,10 @@ export const ROUTES: Route[] = [
   ...routesFor('Microsoft.Authorization/roleDefinitions', API_VERSIONS.roleDefinitions, [
     ['roleDefinition.get', 'GET', `${ROLE_DEFS}/{name}`, getRoleDefinition],
     ['roleDefinition.list', 'GET', ROLE_DEFS, listRoleDefinitions],
+  ]),
+  ...routesFor('Microsoft.Authorization/denyAssignments', API_VERSIONS.denyAssignments, [
+    ['denyAssignment.get', 'GET', `${DENY}/{name}`, getDenyAssignment],
+    ['denyAssignment.list', 'GET', DENY, listDenyAssignments],
   ]),
   // ARM's own types (no provider namespace): an unknown api-version is InvalidApiVersionParameter.
   ...routesFor('resourceGroups', API_VERSIONS.resources, [
@@ -152,8 +220,15 @@ export const ROUTES: Route[] = [
 const NAMESPACES: Record<string, string[]> = {
   'microsoft.compute': ['virtualmachines', 'virtualmachinescalesets', 'locations'],
   'microsoft.managedidentity': ['userassignedidentities'],
-  'microsoft.authorization': ['roleassignments', 'roledefinitions'],
+  'microsoft.authorization': ['roleassignments', 'roledefinitions', 'denyassignments'],
   'microsoft.containerregistry': ['registries'],
+  'microsoft.network': [
+    'networkinterfaces',
+    'virtualnetworks',
+    'privateendpoints',
+    'publicipaddresses',
+    'privatednszones',
+  ],
   'microsoft.resourcegraph': [
     'resources',
     'resourceshistory',

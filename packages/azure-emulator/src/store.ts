@@ -74,6 +74,13 @@ export interface VmRecord {
   virtualMachineScaleSet?: string;
   /** Scale sets only. */
   scaleSet?: { orchestrationMode: OrchestrationMode; upgradeMode?: UpgradeMode; capacity: number };
+  /**
+   * VMs: the seeded NICs (Microsoft.Network/networkInterfaces ids) in networkProfile, the primary one
+   * marked; absent = the VM has no NIC in the network model (its GET shows a placeholder NIC id).
+   */
+  networkInterfaces?: { id: string; primary: boolean }[];
+  /** Scale sets: the subnet of its (one, primary) NIC configuration, if seeded. */
+  scaleSetSubnetId?: string;
 }
 
 export interface IdentityRecord {
@@ -167,6 +174,33 @@ export interface RoleAssignmentRecord {
   updatedOn: string;
   createdBy: string;
   updatedBy: string;
+}
+
+/** A principal a deny assignment names: `00000000-0000-0000-0000-000000000000` with type SystemDefined is everyone. */
+export interface DenyAssignmentPrincipal {
+  id: string;
+  type: string;
+}
+
+/**
+ * Microsoft.Authorization/denyAssignments (read-only in ARM: Azure creates them for managed apps,
+ * deployment stacks, AKS node-resource-group lockdown…). Learn role-based-access-control/deny-assignments;
+ * REST spec authorization-DenyAssignmentGetCalls.json (2022-04-01).
+ */
+export interface DenyAssignmentRecord {
+  id: string;
+  /** A GUID. */
+  name: string;
+  type: 'Microsoft.Authorization/denyAssignments';
+  scope: string;
+  denyAssignmentName: string;
+  description: string;
+  permissions: { actions: string[]; notActions: string[]; dataActions: string[]; notDataActions: string[] }[];
+  principals: DenyAssignmentPrincipal[];
+  excludePrincipals: DenyAssignmentPrincipal[];
+  doNotApplyToChildScopes: boolean;
+  isSystemProtected: boolean;
+  createdOn: string;
 }
 
 /** A VM's creation (provisioningState Creating) or an update (Updating). */
@@ -293,7 +327,15 @@ export class Store {
   readonly scaleSets = new ResourceTable<VmRecord>();
   readonly identities = new ResourceTable<IdentityRecord>();
   readonly registries = new ResourceTable<RegistryRecord>();
+  /** Microsoft.Network and Private DNS: read-only over ARM, seeded through the handle (network/model.ts). */
+  readonly virtualNetworks = new ResourceTable<VirtualNetworkRecord>();
+  readonly networkInterfaces = new ResourceTable<NetworkInterfaceRecord>();
+  readonly publicIps = new ResourceTable<PublicIpRecord>();
+  readonly privateEndpoints = new ResourceTable<PrivateEndpointRecord>();
+  readonly privateDnsZones = new ResourceTable<PrivateDnsZoneRecord>();
   private readonly roleAssignments = new Map<string, RoleAssignmentRecord>();
+  /** By lowercased name (a GUID). */
+  private readonly denyAssignments = new Map<string, DenyAssignmentRecord>();
   private readonly principals = new Map<string, PrincipalRecord>();
   /** By lowercased name, oldest first (Map insertion order). */
   private readonly operations = new Map<string, AsyncOperationRecord>();
@@ -526,8 +568,10 @@ export class Store {
     condition?: string | null;
     conditionVersion?: string | null;
     description?: string | null;
+    /** When it was made (default now). */
+    createdOn?: string;
   }): RoleAssignmentRecord {
-    const now = nowIso();
+    const now = a.createdOn ?? nowIso();
     const record: RoleAssignmentRecord = {
       id: `${a.scope}/providers/${TYPES.roleAssignment}/${a.name}`,
       name: a.name,
@@ -560,6 +604,21 @@ export class Store {
 
   listRoleAssignments(): RoleAssignmentRecord[] {
     return [...this.roleAssignments.values()];
+  }
+
+  // --- deny assignments (read-only through ARM; seeded by the test handle) -----------------------
+
+  addDenyAssignment(record: DenyAssignmentRecord): DenyAssignmentRecord {
+    this.denyAssignments.set(record.name.toLowerCase(), record);
+    return record;
+  }
+
+  getDenyAssignment(name: string): DenyAssignmentRecord | undefined {
+    return this.denyAssignments.get(name.toLowerCase());
+  }
+
+  listDenyAssignments(): DenyAssignmentRecord[] {
+    return [...this.denyAssignments.values()];
   }
 
   // --- async operations --------------------------------------------------------------------------
@@ -668,4 +727,115 @@ export class Store {
       toDrop -= 1;
     }
   }
+}
+
+// --- Microsoft.Network and Private DNS (read-only over ARM; seeded, see network/model.ts) --------
+
+/** The fields every seeded network resource shares (tracked resources: location, tags). */
+interface NetworkResourceFields {
+  id: string;
+  name: string;
+  subscriptionId: string;
+  resourceGroup: string;
+  location: string;
+  tags: Record<string, string>;
+  /** Network RP resources carry a resourceGuid; Private DNS zones an internalId in its place. */
+  resourceGuid: string;
+}
+
+/**
+ * A peering's state as the local side reports it (Learn: virtual-network-manage-peering): Initiated
+ * while only this side exists, Connected once the remote side peers back, Disconnected when the remote
+ * side was deleted.
+ */
+export type PeeringState = 'Initiated' | 'Connected' | 'Disconnected';
+
+export interface SubnetRecord {
+  name: string;
+  addressPrefix: string;
+}
+
+export interface PeeringRecord {
+  name: string;
+  remoteVirtualNetworkId: string;
+  state: PeeringState;
+}
+
+export interface VirtualNetworkRecord extends NetworkResourceFields {
+  type: 'Microsoft.Network/virtualNetworks';
+  addressPrefixes: string[];
+  subnets: SubnetRecord[];
+  peerings: PeeringRecord[];
+}
+
+/** A private endpoint NIC's IP serves one member of the private link resource (`registry`, `registry_data_<region>`). */
+export interface PrivateLinkConnectionRecord {
+  groupId: string;
+  requiredMemberName: string;
+  fqdns: string[];
+}
+
+export interface NicIpConfigurationRecord {
+  name: string;
+  subnetId: string;
+  privateIp: string;
+  primary: boolean;
+  publicIpId?: string;
+  privateLinkConnection?: PrivateLinkConnectionRecord;
+}
+
+export interface NetworkInterfaceRecord extends NetworkResourceFields {
+  type: 'Microsoft.Network/networkInterfaces';
+  ipConfigurations: NicIpConfigurationRecord[];
+  macAddress: string;
+  /** The VM it is attached to (properties.virtualMachine.id). */
+  virtualMachineId?: string;
+  /** A private endpoint's NIC: that endpoint (properties.privateEndpoint.id). */
+  privateEndpointId?: string;
+}
+
+export interface PublicIpRecord extends NetworkResourceFields {
+  type: 'Microsoft.Network/publicIPAddresses';
+  ipAddress: string;
+  /** The NIC IP configuration it is associated with, once a NIC is seeded with it. */
+  ipConfigurationId?: string;
+}
+
+export interface PrivateEndpointConnectionSeed {
+  name: string;
+  /** The target resource: here a registry's id. */
+  privateLinkServiceId: string;
+  groupIds: string[];
+  /** Where Network lists it: automatic (privateLinkServiceConnections) or manual approval requested. */
+  manual: boolean;
+  /** The connection's name on the registry's side (registry.properties.privateEndpointConnections). */
+  registryConnectionName: string;
+}
+
+export interface PrivateEndpointRecord extends NetworkResourceFields {
+  type: 'Microsoft.Network/privateEndpoints';
+  subnetId: string;
+  networkInterfaceId: string;
+  connection: PrivateEndpointConnectionSeed;
+}
+
+export interface VirtualNetworkLinkRecord {
+  name: string;
+  virtualNetworkId: string;
+  registrationEnabled: boolean;
+  /** virtualNetworkLinkState: only a Completed link answers for the zone in that VNet. */
+  state: 'InProgress' | 'Completed';
+}
+
+export interface ARecordSetRecord {
+  /** Relative to the zone: `contosoapps`, `contosoapps.westeurope.data`. */
+  name: string;
+  ttl: number;
+  ipv4Addresses: string[];
+}
+
+export interface PrivateDnsZoneRecord extends NetworkResourceFields {
+  type: 'Microsoft.Network/privateDnsZones';
+  links: VirtualNetworkLinkRecord[];
+  aRecordSets: ARecordSetRecord[];
 }

@@ -23,6 +23,12 @@ export interface TokenClaims {
   appid: string;
   idtyp: 'app';
   xms_mirid?: string;
+  /**
+   * Emulator-only: the VM (or scale set) whose IMDS issued the token. Loopback has no VNets and no
+   * source IPs, so the registry data plane reads the caller's network position from this claim
+   * (see registry/network.ts). Entra ID issues no such claim.
+   */
+  xms_emu_vm?: string;
 }
 
 export interface TokenRequest {
@@ -36,6 +42,8 @@ export interface TokenRequest {
    */
   resourceId?: string;
   lifetimeSeconds?: number;
+  /** Emulator-only: the VM whose IMDS issues the token (claim `xms_emu_vm`). */
+  vmId?: string;
 }
 
 const base64url = (data: Buffer | string) => Buffer.from(data).toString('base64url');
@@ -67,6 +75,7 @@ export class TokenAuthority {
       appid: request.clientId,
       idtyp: 'app',
       ...(request.resourceId ? { xms_mirid: request.resourceId } : {}),
+      ...(request.vmId ? { xms_emu_vm: request.vmId } : {}),
     };
     const unsigned = `${base64url(JSON.stringify({ alg: 'HS256', typ: 'JWT' }))}.${base64url(JSON.stringify(claims))}`;
     return { token: `${unsigned}.${this.sign(unsigned)}`, expiresOn };
@@ -114,6 +123,20 @@ export class TokenAuthority {
     const claims = match?.[1] ? this.verify(match[1]) : undefined;
     if (!claims || claims.exp * 1000 <= Date.now()) return undefined;
     return claims.aud.replace(/\/+$/, '') === audience.replace(/\/+$/, '') ? claims : undefined;
+  }
+
+  /**
+   * A JWT with these claims, signed like the Entra tokens: the registry data plane's own refresh and
+   * access tokens (which Entra ID does not issue, ACR does) use it.
+   */
+  signClaims(claims: object): string {
+    const unsigned = `${base64url(JSON.stringify({ alg: 'HS256', typ: 'JWT' }))}.${base64url(JSON.stringify(claims))}`;
+    return `${unsigned}.${this.sign(unsigned)}`;
+  }
+
+  /** The claims of a JWT signClaims() made (signature checked only; the caller checks the rest). */
+  verifyClaims(token: string): Record<string, unknown> | undefined {
+    return this.verify(token) as unknown as Record<string, unknown> | undefined;
   }
 
   private sign(unsigned: string): string {

@@ -9,11 +9,13 @@ export type RegistryDecision =
       readonly registry: RegistryState;
       readonly identityId: string;
       readonly identity?: IdentityState;
+      /** When the grant that counts was made (ISO), where it was read or made. */
+      readonly grantCreatedOn?: string;
     }
   /** The request is refused; the caller audits it against each target that asked. */
   | {
       readonly status: 'rejected';
-      readonly action: 'tag-invalid' | 'registry-denied' | 'identity-refused';
+      readonly action: 'tag-invalid' | 'registry-denied' | 'identity-refused' | 'grant-conditioned';
       readonly reason: string;
       readonly registry?: RegistryState;
       /** identity-refused: the identity, and who ARM says created it. */

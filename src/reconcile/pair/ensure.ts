@@ -8,11 +8,12 @@ import type { Auditor } from '../../audit/auditor';
 import { ArmOperationError } from '../../azure/armErrors';
 import type { RegistryState } from '../../azure/containerRegistries';
 import { type RetryEnvironment, withRetry } from '../../azure/retry';
-import type { GrantRequest } from '../../azure/roleAssignments';
+import type { GrantRequest, HeldGrant } from '../../azure/roleAssignments';
 import type { IdentityState } from '../../azure/userAssignedIdentities';
 import { normalizeRegion, roleAssignmentName } from '../../core/names';
 import { describeCreator, isSelf, ownershipOf } from '../../core/ownership';
 import { type PullIdentity, pullIdentityFor } from '../../core/pullIdentity';
+import { sameId } from '../../core/resourceId';
 import { pullRoleFor } from '../../core/roles';
 import type { ReconcileDeps } from '../deps';
 import type { RegistryDecision } from './decision';
@@ -44,7 +45,13 @@ export async function ensurePullAccess(
       role: pullRoleFor(registry.roleAssignmentMode).name,
       reason,
     });
-    return { status: 'ready', registry, identityId: verified.identity.id, identity: verified.identity };
+    return {
+      status: 'ready',
+      registry,
+      identityId: verified.identity.id,
+      identity: verified.identity,
+      ...(verified.grantCreatedOn ? { grantCreatedOn: verified.grantCreatedOn } : {}),
+    };
   }
   try {
     const identity = await ensureIdentity(ctx, registry, region);
@@ -54,9 +61,24 @@ export async function ensurePullAccess(
         registry,
         identityId: pullIdentityFor(ctx.deps.settings, registry.name, region).id,
       };
-    await ensureGrant(ctx, registry, region, identity);
-    return { status: 'ready', registry, identityId: identity.id, identity };
+    const grantCreatedOn = await ensureGrant(ctx, registry, region, identity);
+    return {
+      status: 'ready',
+      registry,
+      identityId: identity.id,
+      identity,
+      ...(grantCreatedOn ? { grantCreatedOn } : {}),
+    };
   } catch (error) {
+    if (error instanceof GrantBlockedError) {
+      return {
+        status: 'rejected',
+        action: 'grant-conditioned',
+        reason: error.message,
+        registry,
+        identityId: error.identityId,
+      };
+    }
     if (error instanceof IdentityRefusedError) {
       return {
         status: 'rejected',
@@ -80,6 +102,20 @@ class IdentityRefusedError extends Error {
   ) {
     super(message);
     this.name = 'IdentityRefusedError';
+  }
+}
+
+/**
+ * Terminal: ARM will not add the unconditioned grant because a conditioned assignment of the same role
+ * to the same principal at the same scope holds its place (RoleAssignmentExists).
+ */
+class GrantBlockedError extends Error {
+  constructor(
+    readonly identityId: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'GrantBlockedError';
   }
 }
 
@@ -170,13 +206,19 @@ async function refuseUnlessUsable(
   deps.proven.remember(identity.id, identity.principalId);
 }
 
-/** The grant step: present (nothing to do), planned (audit), or created under its deterministic name. */
+/**
+ * The grant step: present (nothing to do), planned (audit), or created under its deterministic name.
+ * Only an unconditioned assignment counts: a conditioned one (an ABAC condition may match no
+ * repository) is reported, and the unconditioned grant is made beside it — or, where ARM refuses a
+ * second assignment of the role at that scope, the pair is refused with what to change. Returns when
+ * the grant that counts was made.
+ */
 async function ensureGrant(
   { deps, retryEnv, auditor }: PairContext,
   registry: RegistryState,
   region: string,
   identity: IdentityState,
-): Promise<void> {
+): Promise<string | undefined> {
   const role = pullRoleFor(registry.roleAssignmentMode);
   const grant: GrantRequest = {
     scope: registry.id,
@@ -187,21 +229,90 @@ async function ensureGrant(
     description: `acrpull-autopilot: pull for VMs tagged ${deps.settings.tagKey}=${registry.name}`,
   };
   const fields = { ...ids(where(registry, identity.id), identity), role: role.name };
-  const present = () =>
-    withRetry('read grants', retryEnv, (signal) => deps.roleAssignments.hasGrant(grant, signal));
-  if (await present()) {
+  const read = () =>
+    withRetry('read grants', retryEnv, (signal) => deps.roleAssignments.pullGrants(grant, signal));
+  const grants = await read();
+  // A conditioned assignment at the registry itself holds the place of the grant (ARM allows one
+  // assignment per principal, role and scope: a second one is RoleAssignmentExists, whatever its
+  // condition; hashicorp/terraform-provider-azurerm#24045). One above it is only reported.
+  const here = grants.conditioned.filter((c) => sameId(c.scope, registry.id));
+  for (const c of grants.conditioned.filter((c) => !here.includes(c)))
+    auditor.record('grant-conditioned', 'flagged', { ...fields, reason: conditionedReason(c, role.name) });
+  if (grants.unconditioned) {
+    for (const c of here)
+      auditor.record('grant-conditioned', 'flagged', { ...fields, reason: conditionedReason(c, role.name) });
     auditor.record('role-present', 'unchanged', fields);
-    deps.verifiedPairs.remember(registry, region, identity);
-    return;
+    deps.verifiedPairs.remember(registry, region, identity, grants.unconditioned.createdOn);
+    return grants.unconditioned.createdOn;
   }
+  const blocking = here[0];
+  if (blocking) return unconditionGrant({ deps, retryEnv, auditor }, registry, region, identity, blocking);
   if (deps.settings.mode !== 'enforce') {
     auditor.record('role-assigned', 'planned', fields);
-    return;
+    return undefined;
   }
+  const present = async () => (await read()).unconditioned !== undefined;
   const { created, reason } = await createGrant(retryEnv, deps, grant, present);
-  if (created === 'created') auditor.record('role-assigned', 'changed', { ...fields, reason });
-  else auditor.record('role-present', 'unchanged', { ...fields, reason });
-  deps.verifiedPairs.remember(registry, region, identity);
+  let createdOn: string | undefined = new Date((deps.now ?? Date.now)()).toISOString();
+  if (created === 'exists') {
+    // Made meanwhile by a concurrent invocation (or a conditioned one appeared: the next run sees it).
+    createdOn = (await read()).unconditioned?.createdOn;
+    auditor.record('role-present', 'unchanged', { ...fields, ...(reason ? { reason } : {}) });
+  } else auditor.record('role-assigned', 'changed', { ...fields, reason });
+  deps.verifiedPairs.remember(registry, region, identity, createdOn);
+  return createdOn;
+}
+
+/**
+ * The pull identity's only pull assignment at the registry carries a condition: the app's own pull
+ * identity gets it updated in place without the condition (the same assignment, role, principal and
+ * scope; Learn: conditions-role-assignments-cli, "edit a condition" is an update of the assignment),
+ * recorded with the condition it removed. An operator's override identity is theirs: refused, with
+ * what to change.
+ */
+async function unconditionGrant(
+  { deps, retryEnv, auditor }: PairContext,
+  registry: RegistryState,
+  region: string,
+  identity: IdentityState,
+  blocking: HeldGrant,
+): Promise<string | undefined> {
+  const role = pullRoleFor(registry.roleAssignmentMode);
+  const fields = { ...ids(where(registry, identity.id), identity), role: role.name };
+  const reason = conditionedReason(blocking, role.name);
+  if (pullIdentityFor(deps.settings, registry.name, region).broughtByOperator)
+    throw new GrantBlockedError(
+      identity.id,
+      `${reason}; ${identity.id} is an operator's identity (ACRPULL_IDENTITY_OVERRIDES), so the app leaves ` +
+        `its grants alone: remove the condition (az role assignment update) or delete ${blocking.id} and ` +
+        'the app grants it unconditioned',
+    );
+  if (deps.settings.mode !== 'enforce') {
+    auditor.record('grant-conditioned', 'planned', {
+      ...fields,
+      reason: `${reason}; would remove the condition`,
+    });
+    return undefined;
+  }
+  await withRetry('update grant', retryEnv, (signal) =>
+    deps.roleAssignments.removeCondition(blocking, registry.subscriptionId, signal),
+  );
+  auditor.record('grant-conditioned', 'changed', {
+    ...fields,
+    reason: `${reason}; the condition was removed from ${blocking.name} (the app's own pull identity pulls every repository its tag asks for)`,
+  });
+  // Pull through it starts now (propagation counts from the update).
+  const effectiveFrom = new Date((deps.now ?? Date.now)()).toISOString();
+  deps.verifiedPairs.remember(registry, region, identity, effectiveFrom);
+  return effectiveFrom;
+}
+
+function conditionedReason(c: HeldGrant, role: string): string {
+  const shown = c.condition && c.condition.length > 200 ? `${c.condition.slice(0, 200)}…` : c.condition;
+  return (
+    `${c.id} grants ${role} with a condition (${shown}); a conditioned grant may match no repository, ` +
+    'so it does not count as the pull grant'
+  );
 }
 
 /**

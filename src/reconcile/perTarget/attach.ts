@@ -8,10 +8,10 @@ import type { Auditor } from '../../audit/auditor';
 import { ArmOperationError, deferralReason, TransientConditionError } from '../../azure/armErrors';
 import { type RetryEnvironment, withRetry } from '../../azure/retry';
 import type { TargetState } from '../../azure/targetResources';
-import { type AttachDecision, decide } from '../../core/attachPlan';
+import { type AttachDecision, decide, decideRebind } from '../../core/attachPlan';
 import { lastOperationFailed, TARGET_BUSY } from '../../core/busy';
-import { identityFacts, soleOf } from '../../core/identityView';
-import { idKey, sameId } from '../../core/resourceId';
+import { type IdentityFacts, identityFacts, isStaleBinding, soleOf } from '../../core/identityView';
+import { idKey, parseUserAssignedIdentityId, sameId } from '../../core/resourceId';
 import { stillRevoked } from '../../core/revocation';
 import { type TargetRef, targetKind } from '../../targets';
 import type { ReconcileDeps } from '../deps';
@@ -39,7 +39,13 @@ export interface PatchStep {
 
 /** Throws TargetGoneError when the target disappears; other failures throw for the caller to audit. */
 export async function patchIdentities(step: PatchStep): Promise<void> {
-  const attempts: Attempts = { sent: new Set(), removed: new Set(), stillUnwanted: new Set() };
+  const attempts: Attempts = {
+    sent: new Set(),
+    removed: new Set(),
+    stillUnwanted: new Set(),
+    rebound: new Map(),
+    principals: new Map(),
+  };
   let outcome: { target: TargetState; decision: AttachDecision };
   try {
     outcome = await attemptPatch(step, attempts);
@@ -53,8 +59,90 @@ export async function patchIdentities(step: PatchStep): Promise<void> {
     recordDeferred(subjectOf(step), attempts, deferral, undefined);
     return;
   }
-  const reach = targetKind(step.ref.kind).attachReach(outcome.target.orchestrationMode);
-  recordPatch(subjectOf(step), attempts, identityFacts(outcome.target.identity), outcome.decision, reach);
+  const kind = targetKind(step.ref.kind);
+  const reach = kind.attachReach(outcome.target.orchestrationMode);
+  const bound = kind.reportsBoundPrincipals(outcome.target.orchestrationMode);
+  recordPatch(subjectOf(step), attempts, identityFacts(outcome.target.identity), outcome.decision, {
+    reach,
+    bound,
+  });
+  if (step.deps.settings.mode === 'enforce') await reportOrphanedGrants(step, attempts);
+}
+
+/**
+ * After a re-bind: the grants the vanished principal still holds on the registry are reported (the app
+ * has no right to delete role assignments). A failed read is logged, never a failure of the attach.
+ */
+async function reportOrphanedGrants(step: PatchStep, attempts: Attempts): Promise<void> {
+  for (const p of step.pending) {
+    const boundTo = attempts.rebound.get(idKey(p.identityId));
+    if (!boundTo || !attempts.sent.has(idKey(p.identityId)) || !/^[0-9a-f-]{36}$/i.test(boundTo)) continue;
+    try {
+      const orphaned = await step.deps.roleAssignments.grantsAt(
+        p.registry.id,
+        p.registry.subscriptionId,
+        boundTo,
+      );
+      if (orphaned.length === 0) continue;
+      const ids = orphaned.map((g) => g.id);
+      step.auditor.record('grant-orphaned', 'flagged', {
+        registry: p.registry.name,
+        registryId: p.registry.id,
+        identityId: p.identityId,
+        principalId: boundTo,
+        reason:
+          `${ids.join(', ')} still grant${ids.length === 1 ? 's' : ''} ${boundTo}, the principal of a deleted ` +
+          `${p.identityId}, access to ${p.registry.name}; the app may not delete role assignments: ` +
+          `az role assignment delete --ids ${ids.join(' ')}`,
+      });
+    } catch (error) {
+      step.deps.log.warn(
+        `could not list the grants of ${boundTo} on ${p.registry.id}: ${(error as Error).message}`,
+      );
+    }
+  }
+}
+
+/**
+ * The pending identities the target holds under an entry bound to another principal than the
+ * identity's current one (or none), with the principal the entry names: they are re-bound. Only for
+ * kinds whose GET reports bound principals, and only where the identity was read (enforce mode). A
+ * mismatch is confirmed by reading the identity afresh first: the pair may come from this instance's
+ * verified-pair cache, which can hold an identity since re-created (then the cache is the stale one).
+ */
+async function staleBindings(
+  step: PatchStep,
+  attempts: Attempts,
+  target: TargetState,
+  facts: IdentityFacts,
+  signal: AbortSignal,
+): Promise<{ identityId: string; boundTo: string }[]> {
+  if (!targetKind(step.ref.kind).reportsBoundPrincipals(target.orchestrationMode)) return [];
+  const stale: { identityId: string; boundTo: string }[] = [];
+  for (const p of step.pending) {
+    const held = facts.userAssigned.find((h) => sameId(h.id, p.identityId));
+    const known = attempts.principals.get(idKey(p.identityId)) ?? p.identity?.principalId;
+    if (!known || !isStaleBinding(held, known)) continue;
+    const current = await currentPrincipal(step, p.identityId, signal);
+    if (current !== known) {
+      step.deps.verifiedPairs.forgetIdentity(p.identityId);
+      if (current) attempts.principals.set(idKey(p.identityId), current);
+    }
+    if (current && isStaleBinding(held, current))
+      stale.push({ identityId: p.identityId, boundTo: held?.principalId ?? 'no principal' });
+  }
+  return stale;
+}
+
+async function currentPrincipal(step: PatchStep, identityId: string, signal: AbortSignal) {
+  const ref = parseUserAssignedIdentityId(identityId);
+  if (!ref) return undefined;
+  const rg = {
+    subscriptionId: ref.subscriptionId,
+    resourceGroup: ref.resourceGroup,
+    id: `/subscriptions/${ref.subscriptionId}/resourceGroups/${ref.resourceGroup}`,
+  };
+  return (await step.deps.identities.get(rg, ref.name, signal))?.principalId;
 }
 
 const subjectOf = (step: PatchStep): PatchSubject => ({
@@ -62,6 +150,7 @@ const subjectOf = (step: PatchStep): PatchSubject => ({
   pending: step.pending,
   detach: step.detach,
   enforce: step.deps.settings.mode === 'enforce',
+  now: (step.deps.now ?? Date.now)(),
 });
 
 function attemptPatch(step: PatchStep, attempts: Attempts) {
@@ -69,13 +158,37 @@ function attemptPatch(step: PatchStep, attempts: Attempts) {
   const wanted = step.pending.map((p) => p.identityId);
   let current = step.firstRead;
   return withRetry('attach identities', step.retryEnv, async (signal) => {
-    const target = current ?? (await deps.targets.get(ref, signal));
+    let target = current ?? (await deps.targets.get(ref, signal));
     current = undefined; // every retry starts from a fresh read
     if (!target) throw new TargetGoneError(ref.id);
-    const facts = identityFacts(target.identity);
+    let facts = identityFacts(target.identity);
     // A sole identity named like a pull identity is proven (or not) before the IMDS-default rule asks.
     const sole = soleOf(facts);
     if (sole) await provePullIdentity(deps, step.retryEnv, sole.id, sole.principalId, { signal });
+    const isPullIdentity = (id: string) =>
+      knownPullIdentity(deps, id, facts.userAssigned.find((held) => sameId(held.id, id))?.principalId);
+    const stale = await staleBindings(step, attempts, target, facts, signal);
+    if (stale.length > 0) {
+      for (const s of stale) attempts.rebound.set(idKey(s.identityId), s.boundTo);
+      const rebind = decideRebind(
+        target.provisioningState,
+        facts,
+        stale.map((s) => s.identityId),
+        { singleIdentityVms: deps.settings.singleIdentityVms, isPullIdentity },
+      );
+      if (rebind.action === 'defer' && step.waitWhileBusy)
+        throw new TransientConditionError(TARGET_BUSY, rebind.reason);
+      if (rebind.action !== 'detach' || deps.settings.mode !== 'enforce')
+        return {
+          target,
+          decision: rebind.action === 'detach' ? { ...rebind, action: 'attach' as const } : rebind,
+        };
+      // The first of the re-bind's two PATCHes, etag-guarded like every write; the second (below)
+      // attaches the identity again from what this one returned.
+      attempts.warning ??= rebind.warning;
+      target = await deps.targets.attach(ref, rebind.patch, target.etag, signal);
+      facts = identityFacts(target.identity);
+    }
     // Detaches are decided again from this read: a tag that names the registry again (or is now
     // invalid) keeps its identity. A removal needs the etag guard: without one nothing is removed.
     const unwanted = target.etag
@@ -86,8 +199,8 @@ function attemptPatch(step: PatchStep, attempts: Attempts) {
     attempts.stillUnwanted = new Set(unwanted.map(idKey));
     const decision = decide(target.provisioningState, facts, wanted, {
       singleIdentityVms: deps.settings.singleIdentityVms,
-      isPullIdentity: (id) =>
-        knownPullIdentity(deps, id, facts.userAssigned.find((held) => sameId(held.id, id))?.principalId),
+      isPullIdentity,
+      restore: step.pending.map((p) => p.identityId).filter((id) => attempts.rebound.has(idKey(id))),
       // Re-send identities the model already lists only when it was our own update that ended Failed: a
       // target failed for some other reason (an extension, say) is not ours to re-apply.
       resendListed: attempts.sent.size > 0 && lastOperationFailed(target.provisioningState),
@@ -102,8 +215,18 @@ function attemptPatch(step: PatchStep, attempts: Attempts) {
     // A re-send after our own failed update sees the identities already listed: keep the first warning.
     attempts.warning ??= decision.warning;
     try {
-      return { target: await deps.targets.attach(ref, decision.patch, target.etag, signal), decision };
+      const patched = await deps.targets.attach(ref, decision.patch, target.etag, signal);
+      // After any attach the entry must name the identity's principal: else (re-created meanwhile)
+      // the next attempt reads the target again and re-binds it.
+      const left = await staleBindings(step, attempts, patched, identityFacts(patched.identity), signal);
+      if (left.length > 0)
+        throw new TransientConditionError(
+          'StaleIdentityBinding',
+          `${left.map((l) => l.identityId).join(', ')} attached bound to another principal than the identity's`,
+        );
+      return { target: patched, decision };
     } catch (error) {
+      if (error instanceof TransientConditionError) throw error;
       if ((error as { statusCode?: number }).statusCode !== 404) throw error;
       // A 404 from the PATCH or from a status poll: only a fresh read says whether the target is gone.
       if (!(await deps.targets.get(ref, signal))) throw new TargetGoneError(ref.id);

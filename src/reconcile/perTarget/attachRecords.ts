@@ -2,7 +2,8 @@
 // identity it meant to attach or detach, from the target's identities as the PATCH left them.
 import type { AuditFields, Auditor } from '../../audit/auditor';
 import type { AttachDecision } from '../../core/attachPlan';
-import type { IdentityFacts } from '../../core/identityView';
+import { type IdentityFacts, isStaleBinding } from '../../core/identityView';
+import { pullReadiness, readinessFields } from '../../core/pullReadiness';
 import { idKey, sameId } from '../../core/resourceId';
 import type { ReadyRegistry } from '../pair/decision';
 import type { DetachRequest } from './steps';
@@ -15,6 +16,8 @@ export interface PatchSubject {
   readonly detach: readonly DetachRequest[];
   /** Enforce mode: the PATCH was sent; audit mode: it is recorded as planned. */
   readonly enforce: boolean;
+  /** When the records are made (ms): a grant's age is judged against it. */
+  readonly now: number;
 }
 
 export interface Attempts {
@@ -25,11 +28,27 @@ export interface Attempts {
   stillUnwanted: Set<string>;
   /** The first attach decides whether the target loses its IMDS default. */
   warning?: string;
+  /** Identities found bound to a stale principal (lower-cased id → the principal the entry named). */
+  readonly rebound: Map<string, string>;
+  /** Identities read afresh because the pair's view of them was out of date (lower-cased id → principal). */
+  readonly principals: Map<string, string>;
+}
+
+/** How the target kind reports an attach: what it reaches, and whether its GET shows bound principals. */
+export interface KindReport {
+  readonly reach: string | undefined;
+  readonly bound: boolean;
 }
 
 /** The identity as the target holds it, if it does. */
 const heldIn = (facts: IdentityFacts, identityId: string) =>
   facts.userAssigned.find((h) => sameId(h.id, identityId));
+
+/** Pull readiness of an identity the target now holds (or would hold), from the registry and the grant's age. */
+function readyFields(step: PatchSubject, p: ReadyRegistry): AuditFields {
+  const grant = p.grantCreatedOn ? { createdOn: p.grantCreatedOn } : undefined;
+  return readinessFields(pullReadiness(p.registry.name, p.registry.access, grant, step.now));
+}
 
 function pendingFields(p: ReadyRegistry, target: IdentityFacts | undefined): AuditFields {
   const held = target ? heldIn(target, p.identityId) : undefined;
@@ -70,8 +89,7 @@ export function recordPatch(
   attempts: Attempts,
   target: IdentityFacts,
   decision: AttachDecision,
-  /** What an identity the app attached reaches (a scale set's members), from the target's kind. */
-  reach: string | undefined,
+  kind: KindReport,
 ): void {
   switch (decision.action) {
     case 'refuse':
@@ -90,21 +108,32 @@ export function recordPatch(
       return;
     case 'attach':
     case 'detach':
-      if (!step.enforce) recordPlanned(step, target, decision);
-      else recordDone(step, attempts, target, reach);
+      if (!step.enforce) recordPlanned(step, attempts, target, decision);
+      else recordDone(step, attempts, target, kind);
       return;
     case 'nothing':
-      recordDone(step, attempts, target, reach);
+      recordDone(step, attempts, target, kind);
       return;
   }
 }
 
 function recordPlanned(
   step: PatchSubject,
+  attempts: Attempts,
   target: IdentityFacts,
   decision: Extract<AttachDecision, { action: 'attach' | 'detach' }>,
 ): void {
   for (const p of step.pending) {
+    const boundTo = attempts.rebound.get(idKey(p.identityId));
+    if (boundTo !== undefined) {
+      step.auditor.record('identity-rebound', 'planned', {
+        ...pendingFields(p, target),
+        principalId: p.identity?.principalId,
+        reason: reboundReason(boundTo, p),
+        ...(decision.warning ? { warning: decision.warning } : {}),
+      });
+      continue;
+    }
     const would = decision.patch.add.some((id) => idKey(id) === idKey(p.identityId));
     step.auditor.record('identity-attached', would ? 'planned' : 'unchanged', {
       ...pendingFields(p, target),
@@ -122,15 +151,12 @@ function recordPlanned(
 }
 
 /** After the PATCH (or with nothing to write): what the target now says, per identity. */
-function recordDone(
-  step: PatchSubject,
-  attempts: Attempts,
-  target: IdentityFacts,
-  reach: string | undefined,
-): void {
+function recordDone(step: PatchSubject, attempts: Attempts, target: IdentityFacts, kind: KindReport): void {
   const { auditor } = step;
+  const { reach } = kind;
   for (const p of step.pending) {
-    if (!heldIn(target, p.identityId)) {
+    const held = heldIn(target, p.identityId);
+    if (!held) {
       auditor.record('failed', 'failed', {
         ...pendingFields(p, target),
         reason: 'ARM reported the update as succeeded but the identity is not attached',
@@ -138,9 +164,31 @@ function recordDone(
       });
       continue;
     }
+    const principal = attempts.principals.get(idKey(p.identityId)) ?? p.identity?.principalId;
+    if (kind.bound && principal && isStaleBinding(held, principal)) {
+      // After any attach, the entry must name the identity's principal: else IMDS hands out tokens
+      // for a principal that holds no grant. Failed, so the next event or sweep re-binds it.
+      auditor.record('failed', 'failed', {
+        ...pendingFields(p, target),
+        reason: `the target's entry for ${p.identityId} is bound to ${held.principalId ?? 'no principal'}, not to the identity's principal ${principal}`,
+        retryable: true,
+      });
+      continue;
+    }
+    const boundTo = attempts.rebound.get(idKey(p.identityId));
+    if (boundTo !== undefined && ours(attempts, p)) {
+      auditor.record('identity-rebound', 'changed', {
+        ...pendingFields(p, target),
+        ...readyFields(step, p),
+        reason: reboundReason(boundTo, p),
+        ...(attempts.warning ? { warning: attempts.warning } : {}),
+      });
+      continue;
+    }
     const mine = ours(attempts, p);
     auditor.record('identity-attached', mine ? 'changed' : 'unchanged', {
       ...pendingFields(p, target),
+      ...readyFields(step, p),
       ...(mine ? { warning: attempts.warning } : {}),
       ...(mine && reach ? { reason: reach } : {}),
     });
@@ -166,4 +214,11 @@ function recordDone(
       ...(attempts.warning ? { warning: attempts.warning } : {}),
     });
   }
+}
+
+function reboundReason(boundTo: string, p: ReadyRegistry): string {
+  return (
+    `the target's entry for ${p.identityId} was bound to ${boundTo}, but the identity's principal is ` +
+    `${p.identity?.principalId} (deleted and re-created under the same name): detached and attached again`
+  );
 }

@@ -12,9 +12,10 @@ import { attachedIdentityIds, attachedIds, isAttached } from '../../core/identit
 import { refuseForImdsDefault } from '../../core/imdsDefault';
 import { normalizeRegion } from '../../core/names';
 import { pullIdentityFor } from '../../core/pullIdentity';
+import { pullReadiness, readinessFields } from '../../core/pullReadiness';
 import { holdsRevocable, registriesToKeep, revocationCandidates } from '../../core/revocation';
 import { findTagValue, parseRegistryTag, type RegistryRef } from '../../core/tag';
-import type { TargetRef } from '../../targets';
+import { type TargetRef, targetKind } from '../../targets';
 import type { ReconcileDeps } from '../deps';
 import { knownPullIdentity, provePullIdentity, proveSoleIdentity } from '../ownership';
 import { stillAllowed } from '../pair/authorize';
@@ -158,6 +159,7 @@ async function observeRegistries(
   wholeChain: boolean,
 ): Promise<RegistryObservation[]> {
   const region = normalizeRegion(target.location);
+  const kind = targetKind(ref.kind);
   const refused = refuseForImdsDefault(deps.settings, target.identity, refs, region, (id) =>
     knownPullIdentity(deps, id, attachedIds(target.identity, id).principalId),
   );
@@ -171,13 +173,21 @@ async function observeRegistries(
     }
     try {
       const ids = attachedIds(target.identity, identityId);
+      // An entry bound to no principal on a kind whose GET reports them is stale: never compliant.
+      const unbound = ids.principalId === undefined && kind.reportsBoundPrincipals(target.orchestrationMode);
       if (
         !wholeChain &&
         isAttached(target.identity, identityId) &&
+        !unbound &&
         (await provePullIdentity(deps, retryEnv, identityId, ids.principalId)) &&
         (await stillAllowed(deps, retryEnv, ref.subscriptionId, registry))
       ) {
-        const fields = { registry: registry.name, identityId, ...ids };
+        const fields = {
+          registry: registry.name,
+          identityId,
+          ...ids,
+          ...knownReadiness(deps, registry, region),
+        };
         observed.push({ ref: registry, identityId, kind: 'compliant', fields });
         continue;
       }
@@ -188,6 +198,17 @@ async function observeRegistries(
     }
   }
   return observed;
+}
+
+/**
+ * Pull readiness of a compliant registry from what this instance already knows (no request): the
+ * registry as last resolved and the grant's age as last verified. Unknown when it knows neither.
+ */
+function knownReadiness(deps: ReconcileDeps, registry: RegistryRef, region: string) {
+  const known = deps.registries.peek(registry.name);
+  const pair = known ? deps.verifiedPairs.get(known.id, region) : undefined;
+  const grant = pair?.grantCreatedOn ? { createdOn: pair.grantCreatedOn } : undefined;
+  return readinessFields(pullReadiness(registry.name, known?.access, grant, (deps.now ?? Date.now)()));
 }
 
 /**

@@ -6,6 +6,7 @@
 import { Auditor } from '../../audit/auditor';
 import type { AuditRecord } from '../../audit/auditRecord';
 import type { RetryEnvironment } from '../../azure/retry';
+import { type PullReady, worseReadiness } from '../../core/pullReadiness';
 import { parseTargetId } from '../../targets';
 import type { ReconcileDeps } from '../deps';
 import { outcomeOf, type TargetOutcome } from '../outcome';
@@ -26,6 +27,15 @@ export interface TargetResult {
   readonly plan: TargetPlan;
   /** The steps it ran, in order: the whole plan, unless the target vanished during its PATCH. */
   readonly executed: readonly StepName[];
+  /** The least ready of its registries, from its attach and compliant records (none: not judged). */
+  readonly pullReady?: PullReady;
+}
+
+/** The worst pullReady its records carry. */
+export function pullReadyOf(records: readonly AuditRecord[]): PullReady | undefined {
+  let worst: PullReady | undefined;
+  for (const r of records) if (r.pullReady) worst = worst ? worseReadiness(worst, r.pullReady) : r.pullReady;
+  return worst;
 }
 
 export async function reconcileTarget(
@@ -70,7 +80,13 @@ export async function reconcileTarget(
     records: auditor.records,
     plan,
     executed: ran,
+    ...withReadiness(auditor.records),
   };
+}
+
+function withReadiness(records: readonly AuditRecord[]): { pullReady?: PullReady } {
+  const pullReady = pullReadyOf(records);
+  return pullReady ? { pullReady } : {};
 }
 
 function retryFor(deps: ReconcileDeps, request: TargetRequest): RetryEnvironment {

@@ -4,6 +4,7 @@
 import type { AuditRecord, SweepSummary, Trigger } from '../../audit/auditRecord';
 import type { Mode } from '../../config/settings';
 import { attachedIdentityIds, type IdentityView } from '../../core/identityView';
+import type { PullReady } from '../../core/pullReadiness';
 import { idKey } from '../../core/resourceId';
 import type { TargetOutcome } from '../outcome';
 import type { TargetPlan } from '../perTarget/steps';
@@ -32,6 +33,8 @@ export class Tally {
   total = 0;
   /** Targets holding a pull identity their tag no longer asks for, left so (revocation off). */
   revocable = 0;
+  /** Tagged targets by pull readiness, where it was judged (compliant and changed ones). */
+  readonly readiness: Record<PullReady, number> = { yes: 0, no: 0, pending: 0, unknown: 0 };
   /** Targets seen holding each identity, plus attaches, less detaches (lower-cased ids). */
   private readonly holders = new Map<string, number>();
 
@@ -42,8 +45,9 @@ export class Tally {
     this.kept = keepOutcomes ? new Map() : undefined;
   }
 
-  settle(targetId: string, outcome: TargetOutcome, plan?: TargetPlan): void {
+  settle(targetId: string, outcome: TargetOutcome, plan?: TargetPlan, pullReady?: PullReady): void {
     this.counts[outcome] += 1;
+    if (pullReady) this.readiness[pullReady] += 1;
     this.settled += 1;
     this.kept?.set(targetId, { outcome, ...(plan ? { plan } : {}) });
     this.onProgress?.(this.settled, this.total);
@@ -92,6 +96,10 @@ export class Tally {
       skipped: c.skipped + c.untagged,
       deferred: c.deferred + unreached,
       revocable: this.revocable,
+      pullReadyYes: this.readiness.yes,
+      pullReadyNo: this.readiness.no,
+      pullReadyPending: this.readiness.pending,
+      pullReadyUnknown: this.readiness.unknown,
       ...cost,
       finished,
       ...(reason ? { reason } : {}),

@@ -6,10 +6,12 @@
 import type pLimit from 'p-limit';
 import type { Auditor } from '../../audit/auditor';
 import type { TaggedVmRow } from '../../azure/resourceGraph';
-import { attachedIdentityIds, isAttached } from '../../core/identityView';
+import { attachedIdentityIds, identityFacts, isAttached, isStaleBinding } from '../../core/identityView';
 import { refuseForImdsDefault } from '../../core/imdsDefault';
 import { normalizeRegion } from '../../core/names';
 import { isPullIdentityId } from '../../core/pullIdentity';
+import { type PullReady, pullReadiness, readinessFields, worseReadiness } from '../../core/pullReadiness';
+import { sameId } from '../../core/resourceId';
 import { registriesToKeep, revocationCandidates } from '../../core/revocation';
 import { parseRegistryTag, type RegistryRef } from '../../core/tag';
 import { parseTargetId, type TargetRef } from '../../targets';
@@ -91,7 +93,9 @@ async function reconcileItem(run: SweepRun, item: Work): Promise<void> {
   }
   const decided = decisions as RegistryDecision[];
   const ready = decided.filter((d): d is ReadyRegistry => d.status === 'ready');
-  const needsAttach = ready.some((d) => !isAttached(item.row.identity ?? undefined, d.identityId));
+  const needsAttach = ready.some(
+    (d) => !isAttached(item.row.identity ?? undefined, d.identityId) || boundStale(item, d),
+  );
   // Pull identities of the app's the tag (or the allowlist) no longer asks for, from the snapshot: with
   // revocation on the target is reconciled (which proves and detaches them), else counted.
   const denied = new Set(
@@ -103,7 +107,8 @@ async function reconcileItem(run: SweepRun, item: Work): Promise<void> {
   const stale = revocationCandidates(settings, attachedIdentityIds(item.row.identity), keep).length > 0;
   if (stale && !settings.revoke) run.tally.revocable += 1;
   if (!needsAttach && !(stale && settings.revoke)) {
-    run.tally.settle(item.ref.id, outcomeFromSnapshot(run, item, decided));
+    const outcome = outcomeFromSnapshot(run, item, decided);
+    run.tally.settle(item.ref.id, outcome, undefined, readinessFromSnapshot(run, item, ready, outcome));
     return;
   }
   if (!run.budget.hasTime()) {
@@ -117,7 +122,61 @@ async function reconcileItem(run: SweepRun, item: Work): Promise<void> {
     run.access,
   );
   run.tally.noteChanges(result.records);
-  run.tally.settle(item.ref.id, result.outcome, result.plan);
+  const judged = result.outcome === 'compliant' || result.outcome === 'changed';
+  run.tally.settle(
+    item.ref.id,
+    result.outcome,
+    result.plan,
+    result.pullReady ?? (judged ? 'unknown' : undefined),
+  );
+}
+
+/**
+ * Whether the snapshot shows the target's entry for the pair's identity bound to another principal
+ * than the identity's: a principal other than the identity's is conclusive for any kind; none at all
+ * only for a VM (a scale set's mode, and so whether its GET reports principals, is not in the row).
+ */
+function boundStale(item: Work, d: ReadyRegistry): boolean {
+  if (!d.identity) return false;
+  const held = identityFacts(item.row.identity ?? undefined).userAssigned.find((h) =>
+    sameId(h.id, d.identityId),
+  );
+  if (!held) return false;
+  if (held.principalId === undefined) return item.ref.kind === 'vm';
+  return isStaleBinding(held, d.identity.principalId);
+}
+
+/**
+ * Pull readiness of a target compliant from the snapshot: its least ready registry. One that is not
+ * ready gets an already-compliant record saying why (the query for blocked targets reads it); a
+ * ready one costs no record, as before.
+ */
+function readinessFromSnapshot(
+  run: SweepRun,
+  item: Work,
+  ready: readonly ReadyRegistry[],
+  outcome: TargetOutcome,
+): PullReady | undefined {
+  if (outcome !== 'compliant') return undefined;
+  const now = (run.deps.now ?? Date.now)();
+  let worst: PullReady = 'yes';
+  for (const d of ready) {
+    const grant = d.grantCreatedOn ? { createdOn: d.grantCreatedOn } : undefined;
+    const readiness = pullReadiness(d.registry.name, d.registry.access, grant, now);
+    worst = worseReadiness(worst, readiness.pullReady);
+    if (readiness.pullReady === 'yes') continue;
+    const held = identityFacts(item.row.identity ?? undefined).userAssigned.find((h) =>
+      sameId(h.id, d.identityId),
+    );
+    run.targetAuditor(item.ref.id).record('already-compliant', 'unchanged', {
+      registry: d.registry.name,
+      registryId: d.registry.id,
+      identityId: d.identityId,
+      ...(held?.clientId ? { clientId: held.clientId } : {}),
+      ...readinessFields(readiness),
+    });
+  }
+  return worst;
 }
 
 /**

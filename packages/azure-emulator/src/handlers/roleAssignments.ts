@@ -150,8 +150,19 @@ export const putRoleAssignment: Handler = (req, ctx) => {
       sameId(sameName.principalId, principalId) &&
       roleGuidOf(sameName.roleDefinitionId) === roleGuid;
     if (!unchanged) throw roleAssignmentUpdateNotPermitted();
+    // A PUT to an existing assignment's name with the same role, principal and scope updates what may
+    // change: its condition and description (Learn: conditions-role-assignments-rest, "Edit a
+    // condition": the same Role Assignments - Create call; az role assignment update does this).
+    sameName.condition = optionalString(properties.condition);
+    sameName.conditionVersion = sameName.condition ? optionalString(properties.conditionVersion) : null;
+    sameName.description = optionalString(properties.description);
+    sameName.updatedOn = new Date().toISOString();
+    sameName.updatedBy = req.caller.objectId;
     return ok(renderRoleAssignment(sameName));
   }
+  // One assignment per principal, role and scope, whatever its condition: a second one with another
+  // (or no) condition is refused too (hashicorp/terraform-provider-azurerm#24045: 409
+  // RoleAssignmentExists when adding conditions in a second assignment).
   const duplicate = store
     .listRoleAssignments()
     .find(

@@ -31,10 +31,39 @@ export function renderScaleSet(vmss: VmRecord): unknown {
     properties: {
       orchestrationMode: mode,
       ...(mode === 'Uniform' ? { upgradePolicy: { mode: vmss.scaleSet?.upgradeMode ?? 'Manual' } } : {}),
+      ...(vmss.scaleSetSubnetId
+        ? { virtualMachineProfile: { networkProfile: scaleSetNetworkProfile(vmss) } }
+        : {}),
       provisioningState: vmss.provisioningState,
       uniqueId: vmss.vmId,
       timeCreated: vmss.timeCreated,
     },
+  };
+}
+
+/**
+ * The network part of the scale set's model, when seeded (network/model.ts attachScaleSetSubnet): one
+ * primary NIC configuration with one IP configuration in that subnet (VirtualMachineScaleSetNetworkProfile
+ * in virtualMachineScaleSet.json). The rest of virtualMachineProfile is not modelled.
+ */
+function scaleSetNetworkProfile(vmss: VmRecord): unknown {
+  return {
+    networkInterfaceConfigurations: [
+      {
+        name: `${vmss.name.slice(0, 8)}Nic`,
+        properties: {
+          primary: true,
+          enableAcceleratedNetworking: false,
+          enableIPForwarding: false,
+          ipConfigurations: [
+            {
+              name: `${vmss.name.slice(0, 8)}IPConfig`,
+              properties: { subnet: { id: vmss.scaleSetSubnetId }, privateIPAddressVersion: 'IPv4' },
+            },
+          ],
+        },
+      },
+    ],
   };
 }
 

@@ -85,13 +85,21 @@ export function renderVm(vm: VmRecord, options: { instanceView?: boolean } = {})
         allowExtensionOperations: true,
         requireGuestProvisionSignal: true,
       },
+      // The seeded NICs (network/model.ts seedNic), primary marked as Compute reports it
+      // (NetworkInterfaceReference.properties.primary); without them, the NIC az vm create would have
+      // made, which the network model does not hold (a GET of it answers 404).
       networkProfile: {
-        networkInterfaces: [
-          {
-            id: `${rgId}/providers/Microsoft.Network/networkInterfaces/${vm.name}VMNic`,
-            properties: { deleteOption: 'Detach' },
-          },
-        ],
+        networkInterfaces: vm.networkInterfaces
+          ? vm.networkInterfaces.map((nic) => ({
+              id: nic.id,
+              properties: { primary: nic.primary, deleteOption: 'Detach' },
+            }))
+          : [
+              {
+                id: `${rgId}/providers/Microsoft.Network/networkInterfaces/${vm.name}VMNic`,
+                properties: { deleteOption: 'Detach' },
+              },
+            ],
       },
       provisioningState: vm.provisioningState,
       ...(options.instanceView ? { instanceView: instanceView(vm, osDisk) } : {}),
