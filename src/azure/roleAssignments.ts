@@ -126,6 +126,9 @@ export class RoleAssignments {
         roleDefinitionId: roleDefinitionId(subscriptionId, grant.roleGuid),
         principalId: grant.principalId,
         principalType: 'ServicePrincipal',
+        // Learn (conditions-role-assignments-rest, "Delete a condition"): both set to null.
+        condition: null as unknown as string,
+        conditionVersion: null as unknown as string,
         ...(grant.description ? { description: grant.description } : {}),
       },
       abortSignal ? { abortSignal } : {},

@@ -19,6 +19,7 @@ export const DOCTOR_USAGE = `usage: acrpull-autopilot doctor <target resource id
 Why can't this VM (or scale set) pull from its registry? Reads only: nothing is changed.
 
   --registry <name>        the registry to check when the tag names several (default: the first)
+  --repository <name>      the repository pulled: conditions on grants are evaluated for it
   --output table|json      default table
   --probe-script           print a sh script to run on the VM that walks the pull step by step
   --app-principal <id>     the Function App identity's client or object id: identities it created
@@ -39,6 +40,7 @@ export interface DoctorIo extends CliIo {
 export interface DoctorArgs {
   readonly target: TargetRef;
   readonly registry?: RegistryRef;
+  readonly repository?: string;
   readonly output: 'table' | 'json';
   readonly probeScript: boolean;
   readonly appPrincipals: readonly string[];
@@ -54,6 +56,7 @@ export function parseDoctorArgs(argv: readonly string[]): DoctorArgs | 'help' {
       name: { type: 'string' },
       'scale-set': { type: 'boolean' },
       registry: { type: 'string' },
+      repository: { type: 'string' },
       output: { type: 'string', short: 'o' },
       'probe-script': { type: 'boolean' },
       'app-principal': { type: 'string', multiple: true },
@@ -100,9 +103,16 @@ export function parseDoctorArgs(argv: readonly string[]): DoctorArgs | 'help' {
   const output = values.output ?? 'table';
   if (output !== 'table' && output !== 'json')
     throw new UsageError(`--output must be table or json, not ${JSON.stringify(output)}`);
+  const repository = values.repository?.replace(/[:@].*$/, '');
+  if (
+    repository !== undefined &&
+    !/^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/.test(repository)
+  )
+    throw new UsageError(`--repository ${JSON.stringify(values.repository)} is not a repository name`);
   return {
     target,
     ...(registry ? { registry } : {}),
+    ...(repository ? { repository } : {}),
     output,
     probeScript: values['probe-script'] === true,
     appPrincipals: values['app-principal'] ?? [],
@@ -146,6 +156,7 @@ export async function runDoctorCommand(argv: readonly string[], io: DoctorIo): P
       {
         target: args.target,
         ...(args.registry ? { registry: args.registry } : {}),
+        ...(args.repository ? { repository: args.repository } : {}),
         progress: (line) => io.err(`  ${line}`),
       },
       { appPrincipals: args.appPrincipals },

@@ -7,6 +7,7 @@
 // repository-permissions registries only the data action `repositories/content/read` (Container
 // Registry Repository Reader and friends; AcrPull is not honoured: Learn
 // container-registry-rbac-abac-repository-permissions). Pure.
+import { conditionAllows } from './abacCondition';
 import { isAtOrBelow, sameId } from './resourceId';
 
 export const PULL_ACTION = 'Microsoft.ContainerRegistry/registries/pull/read';
@@ -97,8 +98,13 @@ export interface GrantEvaluation {
   readonly permission: PullPermission;
   /** Unconditioned assignments at or above the registry whose role allows the permission. */
   readonly granting: readonly AssignmentFacts[];
-  /** Conditioned ones that would allow it where their condition holds (it may hold for no repository). */
+  /**
+   * Conditioned ones that would allow it where their condition holds (it may hold for no repository),
+   * when no repository was given or their condition could not be evaluated.
+   */
   readonly conditioned: readonly AssignmentFacts[];
+  /** Conditioned ones whose condition does not let the given repository through. */
+  readonly conditionedMiss: readonly AssignmentFacts[];
   /** Assignments of roles that grant pull in the other mode but not in this one (AcrPull on an ABAC registry). */
   readonly notHonoured: readonly AssignmentFacts[];
   /** Assignments whose role definition could not be read: unknown. */
@@ -118,6 +124,8 @@ export function evaluateGrant(input: {
   readonly assignments: readonly AssignmentFacts[];
   readonly roles: ReadonlyMap<string, RoleFacts | undefined>;
   readonly denyAssignments: readonly DenyFacts[];
+  /** The repository pulled: conditions are evaluated for it (else a conditioned grant is undecided). */
+  readonly repository?: string;
 }): GrantEvaluation {
   const permission = pullPermissionFor(input.roleAssignmentMode);
   const other: PullPermission = permission.dataAction
@@ -126,6 +134,7 @@ export function evaluateGrant(input: {
   const relevant = input.assignments.filter((a) => isAtOrBelow(input.registryId, a.scope));
   const granting: AssignmentFacts[] = [];
   const conditioned: AssignmentFacts[] = [];
+  const conditionedMiss: AssignmentFacts[] = [];
   const notHonoured: AssignmentFacts[] = [];
   const unknownRoles: AssignmentFacts[] = [];
   for (const a of relevant) {
@@ -134,11 +143,18 @@ export function evaluateGrant(input: {
       unknownRoles.push(a);
       continue;
     }
-    if (roleAllows(role, permission)) (a.condition ? conditioned : granting).push(a);
-    else if (roleAllows(role, other)) notHonoured.push(a);
+    if (roleAllows(role, permission)) {
+      const allows =
+        a.condition && input.repository !== undefined
+          ? conditionAllows(a.condition, { action: permission.name, repository: input.repository })
+          : undefined;
+      if (!a.condition || allows === true) granting.push(a);
+      else if (allows === false) conditionedMiss.push(a);
+      else conditioned.push(a);
+    } else if (roleAllows(role, other)) notHonoured.push(a);
   }
   const denying = input.denyAssignments.filter((d) =>
     denies(d, input.principalId, input.registryId, permission),
   );
-  return { permission, granting, conditioned, notHonoured, unknownRoles, denying };
+  return { permission, granting, conditioned, conditionedMiss, notHonoured, unknownRoles, denying };
 }

@@ -67,7 +67,10 @@ export function registryBlockers(registryName: string, access: RegistryAccess): 
   const found: Blocker[] = [];
   const approved = access.approvedPrivateEndpoints.length;
   const publicOff = (access.publicNetworkAccess ?? 'Enabled').toLowerCase() === 'disabled';
-  const denyByDefault = (access.firewallDefaultAction ?? 'Allow').toLowerCase() === 'deny';
+  // Firewall rules are a Premium feature: a Basic or Standard registry admits every network
+  // (Learn: container-registry-access-selected-networks, container-registry-skus).
+  const premium = (access.sku ?? 'Premium').toLowerCase() === 'premium';
+  const denyByDefault = premium && (access.firewallDefaultAction ?? 'Allow').toLowerCase() === 'deny';
   if (publicOff && approved === 0) {
     found.push({
       code: 'public-access-disabled',
@@ -96,8 +99,8 @@ export function registryBlockers(registryName: string, access: RegistryAccess): 
     found.push({
       code: 'arm-audience-disabled',
       effect: 'limits',
-      message: `${registryName} refuses ARM-audience tokens: clients that ask IMDS for one (az before 2.82.0, scripts using resource=https://management.azure.com/) get 401`,
-      fix: 'ask IMDS for resource=https://containerregistry.azure.net, or use az 2.82.0 or later',
+      message: `${registryName} refuses ARM-audience tokens: clients that exchange one (older az versions in some setups, scripts using resource=https://management.azure.com/) get 401`,
+      fix: 'ask IMDS for resource=https://containerregistry.azure.net (az acr login does when it can read the registry policy)',
     });
   }
   return found;
@@ -106,8 +109,8 @@ export function registryBlockers(registryName: string, access: RegistryAccess): 
 /**
  * The target's readiness for one registry: `unknown` when the registry was not read; `no` when the
  * registry blocks every pull; `unknown` when it depends on the VM's network; `pending` while the grant
- * is younger than GRANT_PROPAGATION_MS; else `yes`. A grant of unknown age counts as settled only
- * when told so (it was seen before this run).
+ * is younger than GRANT_PROPAGATION_MS; else `yes`. A grant whose age is not known (ARM did not say,
+ * or this instance did not read it lately) counts as settled.
  */
 export function pullReadiness(
   registryName: string,

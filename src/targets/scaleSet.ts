@@ -29,5 +29,7 @@ export const SCALE_SET: TargetKind = {
       ? "attached to the Flexible scale set's model: existing member VMs are VMs of their own and get pull access through their own acrPull tag (tag them; the app never writes a member for its scale set's tag)"
       : 'attached to the scale set: identities are tracked at the scale-set level, so every instance has it without an upgrade or update-instances, whatever the upgrade policy',
   // A Flexible scale set's GET shows its user-assigned identities without principal or client ids.
-  reportsBoundPrincipals: (orchestrationMode) => !isFlexible(orchestrationMode),
+  // A mode that was not read is not taken for Uniform: no stale binding is judged then.
+  reportsBoundPrincipals: (orchestrationMode) =>
+    orchestrationMode !== undefined && !isFlexible(orchestrationMode),
 };

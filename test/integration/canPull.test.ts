@@ -48,9 +48,10 @@ describe('from granted to can pull', () => {
     it.each(['keep', 'null'] as const)(
       "is re-bound (VM entries: %s the old principal), the old principal's grant reported where known",
       async (vmEntries) => {
-        const vm = fleet(h.emu).vm(`vm-rebind-${vmEntries}`, { tag: 'contosoapps', location: 'westus2' });
+        const region = vmEntries === 'keep' ? 'westus2' : 'westcentralus';
+        const vm = fleet(h.emu).vm(`vm-rebind-${vmEntries}`, { tag: 'contosoapps', location: region });
         await h.deliver(vm.id);
-        const pullId = identityId('contosoapps', 'westus2');
+        const pullId = identityId('contosoapps', region);
         const old = h.emu.listIdentities().find((i) => i.id.toLowerCase() === pullId.toLowerCase());
         expect(entryOf(vm.id, pullId)?.principalId).toBe(old?.principalId);
 
@@ -89,6 +90,64 @@ describe('from granted to can pull', () => {
         expect(again?.outcome).toBe('compliant');
       },
     );
+
+    it('a pair cached before the identity was re-created is verified again, never re-bound from the cache', async () => {
+      const region = 'eastus2';
+      const first = fleet(h.emu).vm('vm-cache-a', { tag: 'contosoapps', location: region });
+      await h.deliver(first.id); // this instance now trusts the pair for a minute
+      const pullId = identityId('contosoapps', region);
+      h.emu.deleteIdentity(pullId);
+      // Someone else re-creates the name: the app must not attach it, re-bind to it, or call it ours.
+      fleet(h.emu).plantedPullIdentity('contosoapps', region);
+      const second = fleet(h.emu).vm('vm-cache-b', { tag: 'contosoapps', location: region });
+
+      const outcome = await h
+        .deliver(second.id)
+        .catch((error: { result?: { records: unknown[] } }) => error.result);
+
+      expect(outcome?.records).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({
+            action: 'failed',
+            retryable: true,
+            reason: expect.stringMatching(/is not the identity its pair was verified with/),
+          }),
+        ]),
+      );
+      expect(h.emu.getVm(second.id)?.identity).toBeUndefined();
+      // Redelivered: the pair is verified afresh, and the planted identity is refused.
+      const again = await h.deliver(second.id);
+      expect(again?.records.map((r) => r.action)).toContain('identity-refused');
+      expect(h.emu.getVm(second.id)?.identity).toBeUndefined();
+    });
+
+    it('says so when the re-bind detached the identity but could not attach it again', async () => {
+      const region = 'northcentralus';
+      const vm = fleet(h.emu).vm('vm-rebind-halfway', { tag: 'contosoapps', location: region });
+      await h.deliver(vm.id);
+      const pullId = identityId('contosoapps', region);
+      h.emu.deleteIdentity(pullId);
+      // The re-attach (a PATCH that adds the identity) is refused; the detach before it is not.
+      h.emu.injectFault({
+        operation: 'vm.patch',
+        status: 403,
+        code: 'AuthorizationFailed',
+        count: 10,
+        match: (req) => JSON.stringify(req.body).includes('{}'),
+      });
+
+      const outcome = await h
+        .coldDeliver(vm.id)
+        .catch((error: { result?: { records: { action: string; outcome: string }[] } }) => error.result);
+
+      h.emu.clearFaults();
+      expect(outcome?.records.map((r) => `${r.action}/${r.outcome}`)).toEqual(
+        expect.arrayContaining(['identity-detached/changed', 'failed/failed']),
+      );
+      // The next event attaches it again.
+      const again = await h.coldDeliver(vm.id);
+      expect(again?.records.map((r) => `${r.action}/${r.outcome}`)).toContain('identity-attached/changed');
+    });
 
     it('is re-bound by the sweep too, from the snapshot that shows the old principal', async () => {
       const vm = fleet(h.emu).vm('vm-rebind-sweep', { tag: 'contosoapps', location: 'centralus' });

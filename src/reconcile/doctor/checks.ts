@@ -52,13 +52,25 @@ export interface Check {
    * `unknown` unless another check fails.
    */
   readonly undecided?: boolean;
+  /**
+   * A failure that says the app will not make or keep the access (no tag, not allowed, a managed
+   * resource group, an identity it would refuse), not that the pull fails now: it does not decide the
+   * verdict once the target holds the identity (it pulls whatever its tag says).
+   */
+  readonly appOnly?: boolean;
 }
+
+/** Checks whose failures are about what the app will do, never about the pull itself. */
+const APP_CHECKS: ReadonlySet<CheckId> = new Set(['tag', 'allowlist', 'platform', 'identity-roles', 'audit']);
 
 export type Verdict = 'can-pull' | 'cannot-pull' | 'unknown';
 
 /** cannot-pull when a check fails; unknown when something that could block was not decided; else can-pull. */
 export function verdictOf(checks: readonly Check[]): Verdict {
-  if (checks.some((c) => c.status === 'fail')) return 'cannot-pull';
+  // What the app will not do decides nothing for a target that already holds the identity.
+  const holds = checks.some((c) => c.id === 'attached' && c.status === 'pass');
+  const decides = (c: Check) => c.status === 'fail' && !(holds && (c.appOnly || APP_CHECKS.has(c.id)));
+  if (checks.some(decides)) return 'cannot-pull';
   if (checks.some((c) => c.undecided === true)) return 'unknown';
   return 'can-pull';
 }

@@ -49,6 +49,8 @@ export interface IdentityFacts {
 export interface DoctorFacts {
   /** When the facts were read (ms since the epoch): grant ages are judged against it. */
   readonly now: number;
+  /** The repository the owner pulls (--repository): grant conditions are evaluated for it. */
+  readonly repository?: string;
   readonly target: TargetFacts;
   /** The target's resource group; undefined value: not found. */
   readonly resourceGroup: Read<{ readonly managedBy?: string } | undefined>;

@@ -281,12 +281,15 @@ function identityCheck(facts: DoctorFacts, settings: JudgeSettings, options: Jud
     );
   const createdBy = `${identity.createdBy ?? 'unknown'} (${identity.createdByType ?? 'unknown type'})`;
   if ((identity.createdByType ?? '').toLowerCase() === 'user')
-    return fail(
-      'identity',
-      ownership.reason,
-      'delete it (the app then creates its own), or add its creator to ACRPULL_TRUSTED_CREATORS',
-      [identity.id, ...ids],
-    );
+    return {
+      ...fail(
+        'identity',
+        ownership.reason,
+        'delete it (the app then creates its own), or add its creator to ACRPULL_TRUSTED_CREATORS',
+        [identity.id, ...ids],
+      ),
+      appOnly: true,
+    };
   // The app runs as a managed identity, the doctor as you: an identity made by another principal may
   // be the app's, which only the app's own id tells (--app-principal).
   return warn(
@@ -418,6 +421,7 @@ function grantChecks(
     assignments: facts.grants.value,
     roles: facts.roles ?? new Map(),
     denyAssignments: facts.denies.value,
+    ...(facts.repository ? { repository: facts.repository } : {}),
   });
   const roleName = (guid: string) => facts.roles?.get(guid.toLowerCase())?.roleName ?? guid;
   const describe = (a: { roleGuid: string; scope: string }) => `${roleName(a.roleGuid)} at ${a.scope}`;
@@ -441,11 +445,21 @@ function grantChecks(
     );
     return [grant, ageCheck(facts.now, evaluation.granting)];
   }
+  if (evaluation.conditioned.length === 0 && evaluation.conditionedMiss.length > 0)
+    return [
+      fail(
+        'grant',
+        `only conditioned assignments grant ${permission}, and their conditions do not let ${facts.repository} through`,
+        `${reconcileFix(facts.target.ref.id)} makes the grant unconditioned (the app's own pull identity); or widen the condition`,
+        evaluation.conditionedMiss.map((a) => `${describe(a)}: ${a.condition}`),
+      ),
+      skipped('grant-age', 'there is no grant for this repository (see grant)'),
+    ];
   if (evaluation.conditioned.length > 0)
     return [
       warn(
         'grant',
-        `only conditioned assignments grant ${permission}: a condition may match no repository (or not yours)`,
+        `only conditioned assignments grant ${permission}: a condition may match no repository (or not yours; --repository evaluates it)`,
         `${reconcileFix(facts.target.ref.id)} makes the grant unconditioned; or check the condition covers the repositories pulled`,
         { evidence: evaluation.conditioned.map((a) => `${describe(a)}: ${a.condition}`), undecided: true },
       ),
@@ -488,10 +502,12 @@ function ageCheck(now: number, grants: readonly { createdOn?: string; id: string
     return pass('grant-age', 'ARM did not say when the grant was made (taken as propagated)');
   const age = Math.max(...known);
   const ready = new Date(now - age + GRANT_PROPAGATION_MS).toISOString();
+  // Whether it has reached the registry yet cannot be read anywhere: undecided until then.
   return warn(
     'grant-age',
     `pending: the grant was made ${Math.max(0, Math.round(age / 60_000))} min ago; role assignments take up to 10 minutes to reach the registry`,
     `wait until ${ready}; nothing to change`,
+    { undecided: true },
   );
 }
 

@@ -16,6 +16,8 @@ export interface DoctorInput {
   readonly target: TargetRef;
   /** --registry: the registry to look at, when the tag names several (or none). */
   readonly registry?: RegistryRef;
+  /** --repository: the repository pulled, so grant conditions can be evaluated for it. */
+  readonly repository?: string;
   /** The whole run's time budget (default 60 s). */
   readonly budgetMs?: number;
   /** Progress lines (stderr). */
@@ -85,6 +87,7 @@ export async function observeDoctor(deps: DoctorDeps, input: DoctorInput): Promi
   const choice = chooseRegistry(tag, input.registry);
   const base: DoctorFacts = {
     now: (deps.now ?? Date.now)(),
+    ...(input.repository ? { repository: input.repository } : {}),
     target: {
       ref,
       state,

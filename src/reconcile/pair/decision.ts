@@ -11,6 +11,11 @@ export type RegistryDecision =
       readonly identity?: IdentityState;
       /** When the grant that counts was made (ISO), where it was read or made. */
       readonly grantCreatedOn?: string;
+      /**
+       * Taken from this instance's verified pairs (a minute old at most) without reading them: the
+       * attach reads the identity once before adding it, in case it was re-created since.
+       */
+      readonly fromCache?: boolean;
     }
   /** The request is refused; the caller audits it against each target that asked. */
   | {

@@ -51,6 +51,7 @@ export async function ensurePullAccess(
       identityId: verified.identity.id,
       identity: verified.identity,
       ...(verified.grantCreatedOn ? { grantCreatedOn: verified.grantCreatedOn } : {}),
+      fromCache: true,
     };
   }
   try {

@@ -10,7 +10,7 @@ import { type RetryEnvironment, withRetry } from '../../azure/retry';
 import type { TargetState } from '../../azure/targetResources';
 import { type AttachDecision, decide, decideRebind } from '../../core/attachPlan';
 import { lastOperationFailed, TARGET_BUSY } from '../../core/busy';
-import { type IdentityFacts, identityFacts, isStaleBinding, soleOf } from '../../core/identityView';
+import { type IdentityFacts, identityFacts, soleOf } from '../../core/identityView';
 import { idKey, parseUserAssignedIdentityId, sameId } from '../../core/resourceId';
 import { stillRevoked } from '../../core/revocation';
 import { type TargetRef, targetKind } from '../../targets';
@@ -44,14 +44,29 @@ export async function patchIdentities(step: PatchStep): Promise<void> {
     removed: new Set(),
     stillUnwanted: new Set(),
     rebound: new Map(),
-    principals: new Map(),
+    detachedToRebind: new Set(),
+    confirmed: new Set(),
   };
   let outcome: { target: TargetState; decision: AttachDecision };
   try {
     outcome = await attemptPatch(step, attempts);
   } catch (error) {
     const cause = error instanceof ArmOperationError ? error.cause : undefined;
+    recordUnfinishedRebind(step, attempts, error);
     if (cause instanceof TargetGoneError) throw cause;
+    if (cause instanceof PullIdentityChangedError) {
+      // The pair this attach was given is out of date: nothing more is written now; the next attempt
+      // (Event Grid's redelivery, the next sweep) verifies the pair again (proof, grant) first.
+      for (const p of step.pending)
+        step.auditor.record('failed', 'failed', {
+          registry: p.registry.name,
+          registryId: p.registry.id,
+          identityId: p.identityId,
+          reason: cause.message,
+          retryable: true,
+        });
+      return;
+    }
     const deferral = deferralReason(error);
     if (!deferral) throw error;
     // Not a failure: the target is busy with someone else's operation and we do not write during it,
@@ -103,12 +118,23 @@ async function reportOrphanedGrants(step: PatchStep, attempts: Attempts): Promis
   }
 }
 
+/** Thrown when the identity behind a pending pair is not the one the pair was verified with. */
+class PullIdentityChangedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PullIdentityChangedError';
+  }
+}
+
 /**
  * The pending identities the target holds under an entry bound to another principal than the
- * identity's current one (or none), with the principal the entry names: they are re-bound. Only for
+ * identity's (or, `strict`, to none), with the principal the entry names: they are re-bound. Only for
  * kinds whose GET reports bound principals, and only where the identity was read (enforce mode). A
- * mismatch is confirmed by reading the identity afresh first: the pair may come from this instance's
- * verified-pair cache, which can hold an identity since re-created (then the cache is the stale one).
+ * mismatch is confirmed by reading the identity afresh: if the identity is no longer the one its pair
+ * was verified with (the pair came from the verified-pair cache and the identity was re-created
+ * since), nothing is re-bound or attached: PullIdentityChangedError, and the pair is verified again
+ * (proof of ownership, grant) on the next attempt. An identity re-bound once in this run and found
+ * stale again is a failure, never a loop.
  */
 async function staleBindings(
   step: PatchStep,
@@ -116,22 +142,116 @@ async function staleBindings(
   target: TargetState,
   facts: IdentityFacts,
   signal: AbortSignal,
+  strict: boolean,
 ): Promise<{ identityId: string; boundTo: string }[]> {
   if (!targetKind(step.ref.kind).reportsBoundPrincipals(target.orchestrationMode)) return [];
   const stale: { identityId: string; boundTo: string }[] = [];
   for (const p of step.pending) {
     const held = facts.userAssigned.find((h) => sameId(h.id, p.identityId));
-    const known = attempts.principals.get(idKey(p.identityId)) ?? p.identity?.principalId;
-    if (!known || !isStaleBinding(held, known)) continue;
+    const known = p.identity?.principalId;
+    if (!held || !known) continue;
+    const differs = held.principalId !== undefined ? !sameId(held.principalId, known) : strict;
+    if (!differs) continue;
     const current = await currentPrincipal(step, p.identityId, signal);
-    if (current !== known) {
+    if (!current || !sameId(current, known)) {
       step.deps.verifiedPairs.forgetIdentity(p.identityId);
-      if (current) attempts.principals.set(idKey(p.identityId), current);
+      throw new PullIdentityChangedError(
+        `${p.identityId} is not the identity its pair was verified with (principal ${current ?? 'none'}, not ${known}): it is verified again before anything is attached`,
+      );
     }
-    if (current && isStaleBinding(held, current))
-      stale.push({ identityId: p.identityId, boundTo: held?.principalId ?? 'no principal' });
+    if (attempts.rebound.has(idKey(p.identityId)) && attempts.detachedToRebind.size === 0)
+      throw new Error(
+        `${p.identityId} is still bound to ${held.principalId ?? 'no principal'} after a re-bind`,
+      );
+    stale.push({ identityId: p.identityId, boundTo: held.principalId ?? 'no principal' });
   }
   return stale;
+}
+
+/**
+ * A pair taken from the verified-pair cache is confirmed before its identity is added to the target:
+ * one identity read, once per run; an identity re-created since (a new principal, maybe someone
+ * else's) is never attached from the cache (PullIdentityChangedError: the pair is verified again).
+ */
+async function confirmCachedPairs(
+  step: PatchStep,
+  attempts: Attempts,
+  facts: IdentityFacts,
+  signal: AbortSignal,
+): Promise<void> {
+  for (const p of step.pending) {
+    if (!p.fromCache || !p.identity || attempts.confirmed.has(idKey(p.identityId))) continue;
+    if (facts.userAssigned.some((h) => sameId(h.id, p.identityId))) continue;
+    const current = await currentPrincipal(step, p.identityId, signal);
+    if (!current || !sameId(current, p.identity.principalId)) {
+      step.deps.verifiedPairs.forgetIdentity(p.identityId);
+      throw new PullIdentityChangedError(
+        `${p.identityId} is not the identity its pair was verified with (principal ${current ?? 'none'}, not ${p.identity.principalId}): it is verified again before anything is attached`,
+      );
+    }
+    attempts.confirmed.add(idKey(p.identityId));
+  }
+}
+
+/**
+ * The re-bind's detach (the first of its two PATCHes), or undefined when there is nothing stale.
+ * Returns what to do next: go on to the attach from the target the detach left, or stop here (audit
+ * mode, refused, deferred).
+ */
+async function detachStale(
+  step: PatchStep,
+  attempts: Attempts,
+  target: TargetState,
+  isPullIdentity: (id: string) => boolean,
+  signal: AbortSignal,
+): Promise<{ next: TargetState } | { stop: { target: TargetState; decision: AttachDecision } } | undefined> {
+  const { deps } = step;
+  const facts = identityFacts(target.identity);
+  const stale = await staleBindings(step, attempts, target, facts, signal, true);
+  if (stale.length === 0) return undefined;
+  for (const s of stale) attempts.rebound.set(idKey(s.identityId), s.boundTo);
+  const rebind = decideRebind(
+    target.provisioningState,
+    facts,
+    stale.map((s) => s.identityId),
+    { singleIdentityVms: deps.settings.singleIdentityVms, isPullIdentity },
+  );
+  if (rebind.action === 'defer' && step.waitWhileBusy)
+    throw new TransientConditionError(TARGET_BUSY, rebind.reason);
+  if (rebind.action !== 'detach' || deps.settings.mode !== 'enforce')
+    return {
+      stop: {
+        target,
+        decision: rebind.action === 'detach' ? { ...rebind, action: 'attach' as const } : rebind,
+      },
+    };
+  // A removal needs the etag guard: without one, nothing is removed.
+  if (!target.etag)
+    throw new TransientConditionError(
+      'EtagMissing',
+      `${step.ref.id} was read without an etag: no re-bind now`,
+    );
+  attempts.warning ??= rebind.warning;
+  const next = await deps.targets.attach(step.ref, rebind.patch, target.etag, signal);
+  for (const s of stale) attempts.detachedToRebind.add(idKey(s.identityId));
+  attempts.afterRebindDetach = new Set(identityFacts(next.identity).userAssigned.map((h) => idKey(h.id)));
+  return { next };
+}
+
+/**
+ * A re-bind whose detach was made but whose attach did not land: the target lost the identity for now.
+ * Said as it is (identity-detached, changed), before the failure itself is recorded.
+ */
+function recordUnfinishedRebind(step: PatchStep, attempts: Attempts, error: unknown): void {
+  for (const p of step.pending) {
+    if (!attempts.detachedToRebind.has(idKey(p.identityId))) continue;
+    step.auditor.record('identity-detached', 'changed', {
+      registry: p.registry.name,
+      registryId: p.registry.id,
+      identityId: p.identityId,
+      reason: `detached to re-bind it (its entry was bound to ${attempts.rebound.get(idKey(p.identityId))}); attaching it again failed (${(error as Error).message}): the next event or sweep attaches it again`,
+    });
+  }
 }
 
 async function currentPrincipal(step: PatchStep, identityId: string, signal: AbortSignal) {
@@ -167,26 +287,12 @@ function attemptPatch(step: PatchStep, attempts: Attempts) {
     if (sole) await provePullIdentity(deps, step.retryEnv, sole.id, sole.principalId, { signal });
     const isPullIdentity = (id: string) =>
       knownPullIdentity(deps, id, facts.userAssigned.find((held) => sameId(held.id, id))?.principalId);
-    const stale = await staleBindings(step, attempts, target, facts, signal);
-    if (stale.length > 0) {
-      for (const s of stale) attempts.rebound.set(idKey(s.identityId), s.boundTo);
-      const rebind = decideRebind(
-        target.provisioningState,
-        facts,
-        stale.map((s) => s.identityId),
-        { singleIdentityVms: deps.settings.singleIdentityVms, isPullIdentity },
-      );
-      if (rebind.action === 'defer' && step.waitWhileBusy)
-        throw new TransientConditionError(TARGET_BUSY, rebind.reason);
-      if (rebind.action !== 'detach' || deps.settings.mode !== 'enforce')
-        return {
-          target,
-          decision: rebind.action === 'detach' ? { ...rebind, action: 'attach' as const } : rebind,
-        };
-      // The first of the re-bind's two PATCHes, etag-guarded like every write; the second (below)
-      // attaches the identity again from what this one returned.
-      attempts.warning ??= rebind.warning;
-      target = await deps.targets.attach(ref, rebind.patch, target.etag, signal);
+    if (deps.settings.mode === 'enforce') await confirmCachedPairs(step, attempts, facts, signal);
+    // A stale binding is re-bound: detach (here), then attach again (below, from what the detach left).
+    const rebind = await detachStale(step, attempts, target, isPullIdentity, signal);
+    if (rebind && 'stop' in rebind) return rebind.stop;
+    if (rebind) {
+      target = rebind.next;
       facts = identityFacts(target.identity);
     }
     // Detaches are decided again from this read: a tag that names the registry again (or is now
@@ -200,7 +306,11 @@ function attemptPatch(step: PatchStep, attempts: Attempts) {
     const decision = decide(target.provisioningState, facts, wanted, {
       singleIdentityVms: deps.settings.singleIdentityVms,
       isPullIdentity,
-      restore: step.pending.map((p) => p.identityId).filter((id) => attempts.rebound.has(idKey(id))),
+      // Putting back what the re-bind detached restores the identities the target had (the IMDS rule
+      // was asked before the detach), but only while the target holds exactly what the detach left.
+      restore: sameKeys(facts, attempts.afterRebindDetach)
+        ? step.pending.map((p) => p.identityId).filter((id) => attempts.detachedToRebind.has(idKey(id)))
+        : [],
       // Re-send identities the model already lists only when it was our own update that ended Failed: a
       // target failed for some other reason (an extension, say) is not ours to re-apply.
       resendListed: attempts.sent.size > 0 && lastOperationFailed(target.provisioningState),
@@ -216,9 +326,17 @@ function attemptPatch(step: PatchStep, attempts: Attempts) {
     attempts.warning ??= decision.warning;
     try {
       const patched = await deps.targets.attach(ref, decision.patch, target.etag, signal);
-      // After any attach the entry must name the identity's principal: else (re-created meanwhile)
-      // the next attempt reads the target again and re-binds it.
-      const left = await staleBindings(step, attempts, patched, identityFacts(patched.identity), signal);
+      attempts.detachedToRebind.clear();
+      // After any attach the entry must name the identity's principal (a missing one in the response is
+      // not judged): else the next attempt reads the target again and re-binds it, once.
+      const left = await staleBindings(
+        step,
+        attempts,
+        patched,
+        identityFacts(patched.identity),
+        signal,
+        false,
+      );
       if (left.length > 0)
         throw new TransientConditionError(
           'StaleIdentityBinding',
@@ -226,7 +344,7 @@ function attemptPatch(step: PatchStep, attempts: Attempts) {
         );
       return { target: patched, decision };
     } catch (error) {
-      if (error instanceof TransientConditionError) throw error;
+      if (error instanceof TransientConditionError || error instanceof PullIdentityChangedError) throw error;
       if ((error as { statusCode?: number }).statusCode !== 404) throw error;
       // A 404 from the PATCH or from a status poll: only a fresh read says whether the target is gone.
       if (!(await deps.targets.get(ref, signal))) throw new TargetGoneError(ref.id);
@@ -236,4 +354,11 @@ function attemptPatch(step: PatchStep, attempts: Attempts) {
       );
     }
   });
+}
+
+/** Whether the target holds exactly these identities (lower-cased ids). */
+function sameKeys(facts: IdentityFacts, keys: ReadonlySet<string> | undefined): boolean {
+  if (!keys) return false;
+  const held = facts.userAssigned.map((h) => idKey(h.id));
+  return held.length === keys.size && held.every((k) => keys.has(k));
 }

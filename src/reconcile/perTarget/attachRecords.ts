@@ -30,8 +30,12 @@ export interface Attempts {
   warning?: string;
   /** Identities found bound to a stale principal (lower-cased id → the principal the entry named). */
   readonly rebound: Map<string, string>;
-  /** Identities read afresh because the pair's view of them was out of date (lower-cased id → principal). */
-  readonly principals: Map<string, string>;
+  /** Cached pairs whose identity was read and found unchanged in this run (lower-cased ids). */
+  readonly confirmed: Set<string>;
+  /** Identities the re-bind detached and not yet attached again (lower-cased ids). */
+  readonly detachedToRebind: Set<string>;
+  /** What the target held right after the re-bind's detach (lower-cased ids). */
+  afterRebindDetach?: Set<string>;
 }
 
 /** How the target kind reports an attach: what it reaches, and whether its GET shows bound principals. */
@@ -164,8 +168,9 @@ function recordDone(step: PatchSubject, attempts: Attempts, target: IdentityFact
       });
       continue;
     }
-    const principal = attempts.principals.get(idKey(p.identityId)) ?? p.identity?.principalId;
-    if (kind.bound && principal && isStaleBinding(held, principal)) {
+    // A principal the response does not show is not judged; another one than the identity's is.
+    const principal = p.identity?.principalId;
+    if (kind.bound && principal && held.principalId !== undefined && isStaleBinding(held, principal)) {
       // After any attach, the entry must name the identity's principal: else IMDS hands out tokens
       // for a principal that holds no grant. Failed, so the next event or sweep re-binds it.
       auditor.record('failed', 'failed', {
