@@ -1,6 +1,7 @@
 // From "granted" to "can pull": a re-created identity is re-bound, a conditioned grant is replaced
 // by an unconditioned one, and every attach or compliant record says whether the target can pull
 // (pullReady) and what blocks it, from the registry's settings and the grant's age.
+import { pullAsVm } from '@acrpull/azure-emulator/testing';
 import { fleet } from '../support/fleet';
 import { type Harness, identityId, SUB, startHarness } from '../support/harness';
 
@@ -56,6 +57,10 @@ describe('from granted to can pull', () => {
         expect(entryOf(vm.id, pullId)?.principalId).toBe(old?.principalId);
 
         h.emu.deleteIdentity(pullId, { vmEntries });
+        // The VM's workload cannot pull now: IMDS has no identity for the old binding.
+        const registryId = `/subscriptions/${SUB}/resourceGroups/${REGISTRIES_RG}/providers/Microsoft.ContainerRegistry/registries/contosoapps`;
+        const broken = await pullAsVm(h.emu, { targetId: vm.id, registryId, clientId: old?.clientId ?? '' });
+        expect(broken).toMatchObject({ ok: false, step: 'imds' });
         const before = h.audit.records.length;
         // An instance that has not proven the identity lately (this one trusts its 15-minute proof of
         // the old principal on the event path's shortcut; the sweep checks afresh, below).
@@ -85,9 +90,18 @@ describe('from granted to can pull', () => {
         // Two PATCHes: detach, then attach again; never both at once, never a preemption.
         expect(h.emu.preemptions()).toEqual([]);
 
-        // The next event and the next sweep call it compliant, with nothing to write.
+        // The next event calls it compliant, with nothing to write; and the workload pulls again, with
+        // the client id the app recorded.
         const again = await h.deliver(vm.id);
         expect(again?.outcome).toBe('compliant');
+        const rebound = result?.records.find((r) => r.action === 'identity-rebound');
+        expect(rebound?.clientId).toBe(current?.clientId);
+        const pulled = await pullAsVm(h.emu, {
+          targetId: vm.id,
+          registryId,
+          clientId: rebound?.clientId ?? '',
+        });
+        expect(pulled).toMatchObject({ ok: true });
       },
     );
 
@@ -110,7 +124,9 @@ describe('from granted to can pull', () => {
           expect.objectContaining({
             action: 'failed',
             retryable: true,
-            reason: expect.stringMatching(/is not the identity its pair was verified with/),
+            reason: expect.stringMatching(
+              /bound to another principal than the one its pair was verified with.*detached again at once/,
+            ),
           }),
         ]),
       );

@@ -12,7 +12,7 @@ describe('verified pairs on the event path', () => {
   let h: Harness;
   afterEach(() => h.close());
 
-  it('the first VM of a known pair on a warm instance costs 4 requests: VM read, identity read, PATCH, 1 poll', async () => {
+  it('the first VM of a known pair on a warm instance costs 3 requests: VM read, PATCH, 1 poll', async () => {
     h = await startHarness();
     await h.deliver(h.seedVm('vm-first', 'contosoapps').id);
     h.emu.resetCounts();
@@ -26,16 +26,8 @@ describe('verified pairs on the event path', () => {
     ]);
     expect(result?.records[0]?.reason).toMatch(/^verified by this instance \d+ s ago$/);
     const counts = h.emu.counts();
-    // The identity is read once before it is added (re-created since? then it is not attached); the
-    // grant is not read again.
-    expect([
-      counts['vm.get'],
-      counts['identity.get'],
-      counts['vm.patch'],
-      counts['vm.operationStatus'],
-    ]).toEqual([1, 1, 1, 1]);
-    expect(counts['roleAssignment.list']).toBe(0);
-    expect(h.emu.totals().reads + h.emu.totals().writes + h.emu.totals().polls).toBe(4);
+    expect([counts['vm.get'], counts['vm.patch'], counts['vm.operationStatus']]).toEqual([1, 1, 1]);
+    expect(h.emu.totals().reads + h.emu.totals().writes + h.emu.totals().polls).toBe(3);
   });
 
   it('verifies again once the minute is over', async () => {
@@ -48,8 +40,7 @@ describe('verified pairs on the event path', () => {
     now += pairs.ttlMs - 1;
     h.emu.resetCounts();
     await handler(writeSuccessEvent(h.seedVm('vm-b', 'contosoapps').id), context());
-    // Within the minute: the identity read before the attach only, no grant read.
-    expect([h.emu.counts()['identity.get'], h.emu.counts()['roleAssignment.list']]).toEqual([1, 0]);
+    expect([h.emu.counts()['identity.get'], h.emu.counts()['roleAssignment.list']]).toEqual([0, 0]);
 
     now += 1;
     h.emu.resetCounts();

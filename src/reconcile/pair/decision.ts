@@ -13,7 +13,7 @@ export type RegistryDecision =
       readonly grantCreatedOn?: string;
       /**
        * Taken from this instance's verified pairs (a minute old at most) without reading them: the
-       * attach reads the identity once before adding it, in case it was re-created since.
+       * attach checks the principal its PATCH bound against the one verified (re-created since?).
        */
       readonly fromCache?: boolean;
     }

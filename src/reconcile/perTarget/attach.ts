@@ -8,7 +8,7 @@ import type { Auditor } from '../../audit/auditor';
 import { ArmOperationError, deferralReason, TransientConditionError } from '../../azure/armErrors';
 import { type RetryEnvironment, withRetry } from '../../azure/retry';
 import type { TargetState } from '../../azure/targetResources';
-import { type AttachDecision, decide, decideRebind } from '../../core/attachPlan';
+import { type AttachDecision, decide, decideRebind, planPatch } from '../../core/attachPlan';
 import { lastOperationFailed, TARGET_BUSY } from '../../core/busy';
 import { type IdentityFacts, identityFacts, soleOf } from '../../core/identityView';
 import { idKey, parseUserAssignedIdentityId, sameId } from '../../core/resourceId';
@@ -45,7 +45,6 @@ export async function patchIdentities(step: PatchStep): Promise<void> {
     stillUnwanted: new Set(),
     rebound: new Map(),
     detachedToRebind: new Set(),
-    confirmed: new Set(),
   };
   let outcome: { target: TargetState; decision: AttachDecision };
   try {
@@ -169,28 +168,32 @@ async function staleBindings(
 }
 
 /**
- * A pair taken from the verified-pair cache is confirmed before its identity is added to the target:
- * one identity read, once per run; an identity re-created since (a new principal, maybe someone
- * else's) is never attached from the cache (PullIdentityChangedError: the pair is verified again).
+ * A pair taken from the verified-pair cache (verified within the minute, not read again) whose
+ * identity this PATCH added bound to another principal than the one verified: the identity was
+ * deleted and re-created since, perhaps by someone else. The app's own addition is undone at once
+ * (an etag-guarded PATCH that removes only what it just added), and the pair is verified again
+ * (proof of ownership, grant) on the next attempt. Judged from the PATCH's answer, so the cache keeps
+ * costing no identity read; a response that shows no principal is not judged.
  */
-async function confirmCachedPairs(
+async function undoIfPairChanged(
   step: PatchStep,
-  attempts: Attempts,
-  facts: IdentityFacts,
+  added: readonly string[],
+  patched: TargetState,
   signal: AbortSignal,
 ): Promise<void> {
-  for (const p of step.pending) {
-    if (!p.fromCache || !p.identity || attempts.confirmed.has(idKey(p.identityId))) continue;
-    if (facts.userAssigned.some((h) => sameId(h.id, p.identityId))) continue;
-    const current = await currentPrincipal(step, p.identityId, signal);
-    if (!current || !sameId(current, p.identity.principalId)) {
-      step.deps.verifiedPairs.forgetIdentity(p.identityId);
-      throw new PullIdentityChangedError(
-        `${p.identityId} is not the identity its pair was verified with (principal ${current ?? 'none'}, not ${p.identity.principalId}): it is verified again before anything is attached`,
-      );
-    }
-    attempts.confirmed.add(idKey(p.identityId));
-  }
+  const facts = identityFacts(patched.identity);
+  const changed = step.pending.filter((p) => {
+    if (!p.fromCache || !p.identity || !added.some((id) => sameId(id, p.identityId))) return false;
+    const held = facts.userAssigned.find((h) => sameId(h.id, p.identityId));
+    return held?.principalId !== undefined && !sameId(held.principalId, p.identity.principalId);
+  });
+  if (changed.length === 0) return;
+  for (const p of changed) step.deps.verifiedPairs.forgetIdentity(p.identityId);
+  const undo = planPatch(facts, [], { unwanted: changed.map((p) => p.identityId) });
+  if (undo && patched.etag) await step.deps.targets.attach(step.ref, undo, patched.etag, signal);
+  throw new PullIdentityChangedError(
+    `${changed.map((p) => p.identityId).join(', ')} was bound to another principal than the one its pair was verified with (deleted and re-created since): ${undo && patched.etag ? 'detached again at once' : 'left attached (no etag to guard its removal)'}, and verified again before it is attached`,
+  );
 }
 
 /**
@@ -287,7 +290,6 @@ function attemptPatch(step: PatchStep, attempts: Attempts) {
     if (sole) await provePullIdentity(deps, step.retryEnv, sole.id, sole.principalId, { signal });
     const isPullIdentity = (id: string) =>
       knownPullIdentity(deps, id, facts.userAssigned.find((held) => sameId(held.id, id))?.principalId);
-    if (deps.settings.mode === 'enforce') await confirmCachedPairs(step, attempts, facts, signal);
     // A stale binding is re-bound: detach (here), then attach again (below, from what the detach left).
     const rebind = await detachStale(step, attempts, target, isPullIdentity, signal);
     if (rebind && 'stop' in rebind) return rebind.stop;
@@ -327,6 +329,7 @@ function attemptPatch(step: PatchStep, attempts: Attempts) {
     try {
       const patched = await deps.targets.attach(ref, decision.patch, target.etag, signal);
       attempts.detachedToRebind.clear();
+      await undoIfPairChanged(step, decision.patch.add, patched, signal);
       // After any attach the entry must name the identity's principal (a missing one in the response is
       // not judged): else the next attempt reads the target again and re-binds it, once.
       const left = await staleBindings(

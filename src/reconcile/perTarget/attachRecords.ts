@@ -30,8 +30,6 @@ export interface Attempts {
   warning?: string;
   /** Identities found bound to a stale principal (lower-cased id → the principal the entry named). */
   readonly rebound: Map<string, string>;
-  /** Cached pairs whose identity was read and found unchanged in this run (lower-cased ids). */
-  readonly confirmed: Set<string>;
   /** Identities the re-bind detached and not yet attached again (lower-cased ids). */
   readonly detachedToRebind: Set<string>;
   /** What the target held right after the re-bind's detach (lower-cased ids). */

@@ -147,9 +147,9 @@ function boundStale(item: Work, d: ReadyRegistry): boolean {
 }
 
 /**
- * Pull readiness of a target compliant from the snapshot: its least ready registry. One that is not
- * ready gets an already-compliant record saying why (the query for blocked targets reads it); a
- * ready one costs no record, as before.
+ * Pull readiness of a target compliant from the snapshot: its least ready registry. One that cannot
+ * pull (no) or may not (unknown) gets an already-compliant record saying why (the query for blocked
+ * targets reads it); a ready or pending one costs no record.
  */
 function readinessFromSnapshot(
   run: SweepRun,
@@ -164,7 +164,8 @@ function readinessFromSnapshot(
     const grant = d.grantCreatedOn ? { createdOn: d.grantCreatedOn } : undefined;
     const readiness = pullReadiness(d.registry.name, d.registry.access, grant, now);
     worst = worseReadiness(worst, readiness.pullReady);
-    if (readiness.pullReady === 'yes') continue;
+    // `pending` clears by itself within minutes: counted, not recorded on every sweep.
+    if (readiness.pullReady === 'yes' || readiness.pullReady === 'pending') continue;
     const held = identityFacts(item.row.identity ?? undefined).userAssigned.find((h) =>
       sameId(h.id, d.identityId),
     );
