@@ -5,8 +5,8 @@ import { ComputeManagementClient } from '@azure/arm-compute';
 import { type ComputeManagementContext, createComputeManagement } from '@azure/arm-compute/api';
 import { ContainerRegistryManagementClient } from '@azure/arm-containerregistry';
 import { ManagedServiceIdentityClient } from '@azure/arm-msi';
-import { NetworkManagementClient } from '@azure/arm-network';
-import { PrivateDnsManagementClient } from '@azure/arm-privatedns';
+import type { NetworkManagementClient } from '@azure/arm-network';
+import type { PrivateDnsManagementClient } from '@azure/arm-privatedns';
 import { ResourceGraphClient } from '@azure/arm-resourcegraph';
 import { ResourceManagementClient } from '@azure/arm-resources';
 import { SubscriptionClient } from '@azure/arm-resources-subscriptions';
@@ -89,11 +89,16 @@ export function createArmClients(
     computeContext: cached((sub) => createComputeManagement(credential, sub, modular)),
     registries: cached((sub) => new ContainerRegistryManagementClient(credential, sub, modular)),
     resources: cached((sub) => new ResourceManagementClient(credential, sub, modular)),
-    network: cached((sub) => new NetworkManagementClient(credential, sub, modular)),
-    privateDns: cached((sub) => new PrivateDnsManagementClient(credential, sub, modular)),
+    // Loaded on first use: only the doctor reads networks and DNS zones, so the function app never
+    // loads (or holds in memory) these two large SDKs.
+    network: cached((sub) => new (networkSdk().NetworkManagementClient)(credential, sub, modular)),
+    privateDns: cached((sub) => new (privateDnsSdk().PrivateDnsManagementClient)(credential, sub, modular)),
     identities: cached((sub) => new ManagedServiceIdentityClient(credential, sub, classic)),
     authorization: cached((sub) => new AuthorizationManagementClient(credential, sub, classic)),
     graph: once(() => new ResourceGraphClient(credential, modular)),
     subscriptions: once(() => new SubscriptionClient(credential, modular)),
   };
 }
+
+const networkSdk = (): typeof import('@azure/arm-network') => require('@azure/arm-network');
+const privateDnsSdk = (): typeof import('@azure/arm-privatedns') => require('@azure/arm-privatedns');
