@@ -18,31 +18,10 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 command -v az >/dev/null || { echo "runbook: az not found: apt-get install azure-cli" >&2; exit 1; }
-WORK=$(mktemp -d)
-EMULATOR_PID=
-cleanup() {
-  if [[ -n "$EMULATOR_PID" ]]; then kill -- "-$EMULATOR_PID" 2>/dev/null || true; fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-fail() {
-  echo "runbook: FAIL $*" >&2
-  exit 1
-}
-step() { echo "runbook: \$ $*"; }
-
-# --- the emulator, as a user starts it -------------------------------------------------------------
-setsid npm run --silent emulator >"$WORK/emulator.log" 2>&1 &
-EMULATOR_PID=$!
-for _ in $(seq 1 120); do
-  grep -q '^# Ctrl-C to stop.' "$WORK/emulator.log" && break
-  kill -0 "$EMULATOR_PID" 2>/dev/null || { cat "$WORK/emulator.log" >&2; fail "emulator exited"; }
-  sleep 0.5
-done
-grep -q '^# Ctrl-C to stop.' "$WORK/emulator.log" || fail "emulator did not start in 60 s"
-# Its settings (KEY=value lines): ARM endpoint, CA file, MSI_ENDPOINT/MSI_SECRET, the operator's client id…
-while IFS= read -r line; do export "${line?}"; done < <(grep -E '^[A-Z_]+=' "$WORK/emulator.log")
+PREFIX=runbook
+# The emulator, as a user starts it; its settings exported (see scripts/lib/emulator.sh).
+# shellcheck source=../lib/emulator.sh
+source scripts/lib/emulator.sh
 SUB=00000000-0000-0000-0000-000000000001
 VM_ID=/subscriptions/$SUB/resourceGroups/rg-apps/providers/Microsoft.Compute/virtualMachines/vm-web-01
 

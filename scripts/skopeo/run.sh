@@ -16,28 +16,10 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 command -v skopeo >/dev/null || { echo "skopeo: not found: apt-get install skopeo" >&2; exit 1; }
-WORK=$(mktemp -d)
-EMULATOR_PID=
-cleanup() {
-  if [[ -n "$EMULATOR_PID" ]]; then kill -- "-$EMULATOR_PID" 2>/dev/null || true; fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-fail() {
-  echo "skopeo: FAIL $*" >&2
-  exit 1
-}
-step() { echo "skopeo: \$ $*"; }
-
-setsid npm run --silent emulator >"$WORK/emulator.log" 2>&1 &
-EMULATOR_PID=$!
-for _ in $(seq 1 120); do
-  grep -q '^# Ctrl-C to stop.' "$WORK/emulator.log" && break
-  kill -0 "$EMULATOR_PID" 2>/dev/null || { cat "$WORK/emulator.log" >&2; fail "emulator exited"; }
-  sleep 0.5
-done
-grep -q '^# Ctrl-C to stop.' "$WORK/emulator.log" || fail "emulator did not start in 60 s"
-while IFS= read -r line; do export "${line?}"; done < <(grep -E '^[A-Z_]+=' "$WORK/emulator.log")
+PREFIX=skopeo
+# The emulator, as a user starts it; its settings exported (see scripts/lib/emulator.sh).
+# shellcheck source=../lib/emulator.sh
+source scripts/lib/emulator.sh
 
 export HTTPS_PROXY=http://127.0.0.1:9 HTTP_PROXY=http://127.0.0.1:9 NO_PROXY=127.0.0.1,localhost
 mkdir -p "$WORK/certs"
