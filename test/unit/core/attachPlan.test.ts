@@ -1,4 +1,5 @@
-import { decideAttach, planAttach } from '../../../src/core/attachPlan';
+import { decide, decideAttach, decideRebind, planAttach } from '../../../src/core/attachPlan';
+import { identityFacts } from '../../../src/core/identityView';
 import { imdsDefaultAtRisk } from '../../../src/core/imdsDefault';
 
 const id = (name: string) =>
@@ -268,5 +269,48 @@ describe('one plan for both directions (revocation)', () => {
       unwanted: [id('pull')],
     });
     expect(decision.action).toBe('defer');
+  });
+});
+
+describe('re-binding a stale entry', () => {
+  const PULL =
+    '/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-acrpull-a-eastus';
+  const OWNER =
+    '/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-owner';
+  const facts = (...ids: string[]) =>
+    identityFacts({
+      type: 'UserAssigned',
+      userAssignedIdentities: Object.fromEntries(ids.map((id) => [id, {}])),
+    });
+  const policy = { singleIdentityVms: 'keep' as const, isPullIdentity: (id: string) => id === PULL };
+
+  it('detaches only the stale identity, keeping every other one and a system-assigned one', () => {
+    const withSystem = identityFacts({
+      type: 'SystemAssigned, UserAssigned',
+      userAssignedIdentities: { [PULL]: {}, [OWNER]: {} },
+    });
+    expect(decideRebind('Succeeded', withSystem, [PULL], policy)).toEqual({
+      action: 'detach',
+      patch: { type: 'SystemAssigned, UserAssigned', add: [], remove: [PULL] },
+    });
+  });
+
+  it('never while another operation runs', () => {
+    expect(decideRebind('Updating', facts(PULL), [PULL], policy)).toMatchObject({ action: 'defer' });
+  });
+
+  it("asks the IMDS-default rule: the owner's identity left alone for a moment needs consent", () => {
+    expect(decideRebind('Succeeded', facts(PULL, OWNER), [PULL], policy)).toMatchObject({ action: 'refuse' });
+    expect(
+      decideRebind('Succeeded', facts(PULL, OWNER), [PULL], { ...policy, singleIdentityVms: 'attach' }),
+    ).toMatchObject({ action: 'detach', warning: expect.any(String) });
+  });
+
+  it('putting the identity back (restore) is not asked the rule again; anything else is', () => {
+    // After the detach the owner's identity is alone: adding the pull identity back restores the two.
+    expect(decide('Succeeded', facts(OWNER), [PULL], { ...policy, restore: [PULL] })).toMatchObject({
+      action: 'attach',
+    });
+    expect(decide('Succeeded', facts(OWNER), [PULL], policy)).toMatchObject({ action: 'refuse' });
   });
 });

@@ -1,4 +1,6 @@
 // Existence checks in ARM's order: subscription, then resource group, then the resource itself.
+
+import { type Handler, ok, pageOf } from '../armHttp';
 import {
   invalidSubscriptionId,
   resourceGroupNotFound,
@@ -50,4 +52,24 @@ export function listScope<T>(
   if (params.resourceGroup !== undefined) requireResourceGroup(store, sub, params.resourceGroup);
   else requireSubscription(store, sub);
   return table.list(sub, params.resourceGroup);
+}
+
+/**
+ * GET by name and the resource-group and subscription lists of a tracked type: one pair of handlers
+ * for every flat type (ARM answers them alike: the group's and subscription's existence first, then
+ * the resource's 404, the lists paged).
+ */
+export function trackedReads<T>(
+  tableOf: (store: Store) => Table<T> & { list(sub?: string, rg?: string): T[] },
+  type: string,
+  render: (store: Store, row: T) => unknown,
+): { get: Handler; list: Handler } {
+  return {
+    get: (req, ctx) =>
+      ok(render(ctx.store, requireResource(ctx.store, tableOf(ctx.store), type, req.params))),
+    list: (req, ctx) =>
+      pageOf(listScope(ctx.store, tableOf(ctx.store), req.params), req, ctx, (row: T) =>
+        render(ctx.store, row),
+      ),
+  };
 }

@@ -21,7 +21,7 @@ import type {
   SubnetRecord,
   VirtualNetworkRecord,
 } from '../store';
-import { listScope, requireResource } from './lookup';
+import { listScope, requireResource, trackedReads } from './lookup';
 
 const SUCCEEDED = 'Succeeded';
 const etagOf = (guid: string) => `W/"${guid}"`;
@@ -104,21 +104,9 @@ export function renderNic(store: Store, nic: NetworkInterfaceRecord): unknown {
   };
 }
 
-export const getNic: Handler = (req, ctx) =>
-  ok(
-    renderNic(
-      ctx.store,
-      requireResource(ctx.store, ctx.store.networkInterfaces, TYPES.networkInterface, req.params),
-    ),
-  );
-
-export const listNics: Handler = (req, ctx) =>
-  pageOf(
-    listScope(ctx.store, ctx.store.networkInterfaces, req.params),
-    req,
-    ctx,
-    (nic: NetworkInterfaceRecord) => renderNic(ctx.store, nic),
-  );
+const nicReads = trackedReads((store) => store.networkInterfaces, TYPES.networkInterface, renderNic);
+export const getNic = nicReads.get;
+export const listNics = nicReads.list;
 
 // --- virtualNetworks, subnets, peerings ------------------------------------------------------------
 
@@ -274,21 +262,13 @@ export function renderPrivateEndpoint(store: Store, pe: PrivateEndpointRecord): 
   };
 }
 
-export const getPrivateEndpoint: Handler = (req, ctx) =>
-  ok(
-    renderPrivateEndpoint(
-      ctx.store,
-      requireResource(ctx.store, ctx.store.privateEndpoints, TYPES.privateEndpoint, req.params),
-    ),
-  );
-
-export const listPrivateEndpoints: Handler = (req, ctx) =>
-  pageOf(
-    listScope(ctx.store, ctx.store.privateEndpoints, req.params),
-    req,
-    ctx,
-    (pe: PrivateEndpointRecord) => renderPrivateEndpoint(ctx.store, pe),
-  );
+const privateEndpointReads = trackedReads(
+  (store) => store.privateEndpoints,
+  TYPES.privateEndpoint,
+  renderPrivateEndpoint,
+);
+export const getPrivateEndpoint = privateEndpointReads.get;
+export const listPrivateEndpoints = privateEndpointReads.list;
 
 // --- publicIPAddresses -----------------------------------------------------------------------------
 
@@ -310,8 +290,10 @@ export function renderPublicIp(ip: PublicIpRecord): unknown {
   };
 }
 
-export const getPublicIp: Handler = (req, ctx) =>
-  ok(renderPublicIp(requireResource(ctx.store, ctx.store.publicIps, TYPES.publicIp, req.params)));
-
-export const listPublicIps: Handler = (req, ctx) =>
-  pageOf(listScope(ctx.store, ctx.store.publicIps, req.params), req, ctx, renderPublicIp);
+const publicIpReads = trackedReads(
+  (store) => store.publicIps,
+  TYPES.publicIp,
+  (_store, ip) => renderPublicIp(ip),
+);
+export const getPublicIp = publicIpReads.get;
+export const listPublicIps = publicIpReads.list;

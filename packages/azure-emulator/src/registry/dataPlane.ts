@@ -201,33 +201,16 @@ export class RegistryDataPlane {
         return this.sendJson(res, 200, this.token(ctx, params, method, req.headers.authorization));
       }
       if (path === '/v2') return this.base(ctx, req, res, method);
-      const manifest = /^\/v2\/(.+)\/manifests\/([^/]+)$/.exec(path);
-      const blob = /^\/v2\/(.+)\/blobs\/([^/]+)$/.exec(path);
-      const tags = /^\/v2\/(.+)\/tags\/list$/.exec(path);
-      if (tags?.[1] && (method === 'GET' || method === 'HEAD'))
-        return this.content(ctx, req, res, method, decodeURIComponent(tags[1]), '', 'tags');
-      if ((manifest || blob) && method !== 'GET' && method !== 'HEAD')
-        throw new RegistryHttpError(405, 'UNSUPPORTED', 'The operation is unsupported.');
-      if (manifest?.[1] && manifest[2])
-        return this.content(
-          ctx,
-          req,
-          res,
-          method,
-          decodeURIComponent(manifest[1]),
-          decodeURIComponent(manifest[2]),
-          'manifest',
-        );
-      if (blob?.[1] && blob[2])
-        return this.content(
-          ctx,
-          req,
-          res,
-          method,
-          decodeURIComponent(blob[1]),
-          decodeURIComponent(blob[2]),
-          'blob',
-        );
+      // The OCI distribution spec's pull endpoints: /v2/<name>/manifests/<reference>,
+      // /v2/<name>/blobs/<digest>, /v2/<name>/tags/list.
+      const content = /^\/v2\/(.+)\/(?:(manifests|blobs)\/([^/]+)|tags\/list)$/.exec(path);
+      if (content?.[1]) {
+        if (method !== 'GET' && method !== 'HEAD')
+          throw new RegistryHttpError(405, 'UNSUPPORTED', 'The operation is unsupported.');
+        const kind = content[2] === 'manifests' ? 'manifest' : content[2] === 'blobs' ? 'blob' : 'tags';
+        const reference = decodeURIComponent(content[3] ?? '');
+        return this.content(ctx, req, res, method, decodeURIComponent(content[1]), reference, kind);
+      }
       throw new RegistryHttpError(
         404,
         'UNSUPPORTED',
