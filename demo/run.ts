@@ -7,6 +7,7 @@
 import { deliverWithRetries, resourceWriteSuccessEvent, startEmulator } from '@acrpull/azure-emulator';
 import { pullAsVm } from '@acrpull/azure-emulator/testing';
 import { InvocationContext } from '@azure/functions';
+import { startAzurite } from '../scripts/lib/azurite';
 import { FanOutAuditSink, MemoryAuditSink } from '../src/audit/auditRecord';
 import { loadSettings } from '../src/config/settings';
 import { findTagValue } from '../src/core/tag';
@@ -63,6 +64,9 @@ function table(rows: string[][]): string {
 async function main(): Promise<void> {
   // VM updates take 300 ms here (3-7 s in Azure); the app polls once, 350 ms after its PATCH.
   const emu = await startEmulator({ operationDurationMs: 300 });
+  // State that outlives an instance (busy deferrals, attach histories) in Azurite, as in production in
+  // the Function App's storage account.
+  const azurite = await startAzurite();
   process.env.IDENTITY_ENDPOINT = emu.identityEndpoint;
   process.env.IDENTITY_HEADER = emu.identityHeader;
   try {
@@ -126,6 +130,7 @@ async function main(): Promise<void> {
       ACRPULL_EVENT_TIME_BUDGET_SECONDS: '2',
       ACRPULL_ATTACH_FIRST_POLL_SECONDS: '0.35',
       ACRPULL_REVOKE: 'on',
+      AzureWebJobsStorage: azurite.connectionString,
     });
     const quiet = {
       debug() {},
@@ -142,6 +147,9 @@ async function main(): Promise<void> {
       audit: new FanOutAuditSink([audit, telemetry]),
       log: quiet,
       pollIntervalMs: 200,
+      // A busy target is read again after 90 s in Azure; here after 4.5 s (Event Grid's redelivery
+      // schedule is scaled down too).
+      busyBackoff: { firstMs: 4_500, maxMs: 45_000 },
     });
     const handle = createVmWriteHandler(runtime);
     const context = () =>
@@ -246,6 +254,7 @@ async function main(): Promise<void> {
     process.exitCode = failed > 0 || preempted.length > 0 ? 1 : 0;
   } finally {
     await emu.close();
+    await azurite.stop();
   }
 }
 

@@ -10,15 +10,19 @@ import { ContainerRegistries } from './azure/containerRegistries';
 import { ResourceGraph } from './azure/resourceGraph';
 import { ResourceGroups } from './azure/resourceGroups';
 import { RoleAssignments } from './azure/roleAssignments';
+import { StateTable } from './azure/stateTable';
 import { Subscriptions } from './azure/subscriptions';
 import { TargetResources } from './azure/targetResources';
 import { UserAssignedIdentities } from './azure/userAssignedIdentities';
 import { loadSettings, type Settings, startupWarnings } from './config/settings';
+import type { DeferralBackoff } from './core/deferral';
 import type { Logger } from './core/logger';
 import { principalFromToken, type SelfPrincipal } from './core/ownership';
 import type { ReconcileDeps, WhoAmI } from './reconcile/deps';
 import { ProofCache } from './reconcile/proofCache';
+import { RoleCheckCache } from './reconcile/roleCheckCache';
 import type { SweepDeps } from './reconcile/sweep/sweep';
+import { TargetMemory } from './reconcile/targetMemory';
 import { VerifiedPairs } from './reconcile/verifiedPairs';
 
 /** Everything both triggers need; the event path uses the ReconcileDeps part. */
@@ -42,6 +46,8 @@ export interface RuntimeOptions {
   readonly warnAtStartup?: boolean;
   /** Overrides the pacing derived from ACRPULL_ARM_READS/WRITES_PER_SECOND. */
   readonly pacing?: PacingSettings;
+  /** Overrides how busy deferrals back off (core/deferral.ts); the demo scales it down. */
+  readonly busyBackoff?: DeferralBackoff;
 }
 
 export function createRuntime(settings: Settings, options: RuntimeOptions = {}): Runtime {
@@ -102,9 +108,26 @@ export function createRuntimeWithClients(
     whoAmI: selfPrincipal(credential, settings.armAudience),
     proven: new ProofCache(),
     verifiedPairs: new VerifiedPairs(),
+    roleChecks: new RoleCheckCache(),
     ...(options.retry ? { retry: options.retry } : {}),
+    ...stateOf(settings, log),
+    ...(options.busyBackoff ? { busyBackoff: options.busyBackoff } : {}),
   };
   return { runtime, clients };
+}
+
+/**
+ * The state store, when AzureWebJobsStorage names one: with a connection string (Azurite locally), or
+ * identity-based with the Function App's managed identity (the one AzureWebJobsStorage__clientId names).
+ */
+function stateOf(settings: Settings, log: Logger): { memory?: TargetMemory } {
+  const store = settings.stateStore;
+  if (!store) return {};
+  const credential =
+    store.kind === 'identity'
+      ? new ManagedIdentityCredential(store.clientId ? { clientId: store.clientId } : {})
+      : managedIdentityCredential();
+  return { memory: new TargetMemory(StateTable.connect(store, credential), log) };
 }
 
 /**

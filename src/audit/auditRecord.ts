@@ -19,12 +19,25 @@ export type AuditAction =
   /** Not attached, to keep the VM's IMDS default identity (ACRPULL_SINGLE_IDENTITY_VMS=keep). */
   | 'attach-refused'
   /**
-   * A pull identity the app cannot prove it created (ARM's systemData names someone else), or an
-   * override that is the app's own identity: neither granted nor attached.
+   * A pull identity the app cannot prove it created (ARM's systemData names someone else), an
+   * override that is the app's own identity, or a pull identity or override that holds role
+   * assignments beyond its pull grants: neither granted nor attached.
    */
   | 'identity-refused'
   /** Sweep finding: a pull identity holds role assignments beyond its pull grants. */
   | 'identity-excess-roles'
+  /**
+   * Sweep finding: an identity in the identity resource group that the app did not make (ARM's
+   * systemData; trusted creators count as the app) and that is not an override. Never attached.
+   */
+  | 'identity-foreign'
+  /** The target's region is not in ACRPULL_REGIONS: no identity is read, made or attached for it. */
+  | 'region-denied'
+  /**
+   * A new (registry, region) pair needs a new pull identity, and the app already has
+   * ACRPULL_MAX_PULL_IDENTITIES of them: nothing is created, granted or attached.
+   */
+  | 'identity-limit-reached'
   /**
    * The target's resource group is managed by another service (managedBy: an AKS node resource group,
    * a managed application's): nothing is written there; the reason says how to get pull access instead.
@@ -46,10 +59,21 @@ export type AuditAction =
    * grant (it may match no repository); the unconditioned grant is made, or refused if ARM will not.
    */
   | 'grant-conditioned'
+  /**
+   * Another writer keeps removing the identity the app attaches (ACRPULL_MAX_REATTACHES re-attaches
+   * undone within 24 hours, or removed as it is written): the app stops re-attaching it until the tag
+   * changes or an operator runs `acrpull-autopilot reset`; the reason names the other writer.
+   */
+  | 'attach-contested'
   | 'already-compliant'
   | 'tag-invalid'
   | 'registry-denied'
   | 'vm-not-found'
+  /**
+   * An event refused for its origin before any request was made for it: its topic is not a swept
+   * subscription's system topic, or it names a resource outside that subscription.
+   */
+  | 'event-refused'
   | 'failed';
 
 /**
@@ -93,6 +117,11 @@ export interface AuditRecord {
   readonly correlationId?: string;
   /** The Event Grid event's time: when ARM accepted the VM write. */
   readonly eventTime?: string;
+  /**
+   * Event path: the principal whose write raised the event (UPN, else app id, else object id from the
+   * event's claims): any write to a tagged target, not necessarily the one that set the tag (the
+   * Activity Log says who did: docs/audit-log.md). CLI: the operator the CLI ran as. Sweep: absent.
+   */
   readonly caller?: string;
   readonly reason?: string;
   /**
@@ -144,6 +173,8 @@ export interface SweepSummary {
    * longer asks for, left as they are because ACRPULL_REVOKE is off (0 when on: they are reconciled).
    */
   readonly revocable: number;
+  /** Targets with an identity the app stopped re-attaching because another writer keeps removing it. */
+  readonly contested: number;
   readonly armReads: number;
   readonly armWrites: number;
   readonly armPolls: number;

@@ -1,5 +1,7 @@
 // The one place SDK clients are built from settings. Clients are per subscription (the SDKs bind a
-// subscription id at construction), built lazily and reused across invocations.
+// subscription id at construction), built lazily and reused across invocations; at most
+// PER_SUBSCRIPTION_LIMIT per kind are kept (a tag may name a registry id in any subscription), the
+// least recently used rebuilt when needed again.
 import { AuthorizationManagementClient } from '@azure/arm-authorization';
 import { ComputeManagementClient } from '@azure/arm-compute';
 import { type ComputeManagementContext, createComputeManagement } from '@azure/arm-compute/api';
@@ -12,6 +14,7 @@ import { ResourceManagementClient } from '@azure/arm-resources';
 import { SubscriptionClient } from '@azure/arm-resources-subscriptions';
 import type { TokenCredential } from '@azure/core-auth';
 import type { PipelinePolicy } from '@azure/core-rest-pipeline';
+import { LruMap, PER_SUBSCRIPTION_LIMIT } from '../core/lru';
 import { idKey } from '../core/resourceId';
 import { abortableCredential } from './abortableCredential';
 
@@ -45,7 +48,7 @@ export interface ArmClients {
 export const USER_AGENT = 'acrpull-autopilot/0.1.0';
 
 function cached<T>(build: (subscriptionId: string) => T): (subscriptionId: string) => T {
-  const clients = new Map<string, T>();
+  const clients = new LruMap<string, T>(PER_SUBSCRIPTION_LIMIT);
   return (subscriptionId) => {
     const key = idKey(subscriptionId);
     let client = clients.get(key);

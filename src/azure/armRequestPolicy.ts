@@ -5,6 +5,7 @@
 // time budget): the request is abandoned instead, to be retried by a redelivery or the next sweep.
 import { setTimeout as delay } from 'node:timers/promises';
 import type { PipelinePolicy, PipelineRequest } from '@azure/core-rest-pipeline';
+import { LruMap, PER_SUBSCRIPTION_LIMIT } from '../core/lru';
 import { SHARED_BUDGET, SharedBudget, type SharedBudgetSettings } from '../core/sharedBudget';
 import { type BucketSettings, TokenBucket } from '../core/tokenBucket';
 
@@ -52,10 +53,19 @@ export function sleepUnlessAborted(ms: number, signal?: AbortSignalLike | null):
   return delay(ms, undefined, options);
 }
 
+/** One throttling scope's pacing: its token bucket and ARM's shared signals, per kind. */
+type ScopePacing = Record<
+  'reads' | 'writes',
+  { readonly bucket: TokenBucket; readonly budget: SharedBudget }
+>;
+
 export class ArmRequestMeter {
   private counts = { reads: 0, writes: 0, polls: 0, throttled: 0, paced: 0 };
-  private readonly buckets = new Map<string, TokenBucket>();
-  private readonly shared = new Map<string, SharedBudget>();
+  /**
+   * Per subscription (the scope a request's path names, so any a tag names), at most `scopeLimit`:
+   * the least recently used is forgotten, and starts afresh (a full bucket) if used again.
+   */
+  private readonly scopes: LruMap<string, ScopePacing>;
 
   constructor(
     private readonly pacing: PacingSettings,
@@ -67,7 +77,15 @@ export class ArmRequestMeter {
     private readonly sharedSettings: Readonly<
       Record<'reads' | 'writes', SharedBudgetSettings>
     > = SHARED_BUDGET,
-  ) {}
+    scopeLimit = PER_SUBSCRIPTION_LIMIT,
+  ) {
+    this.scopes = new LruMap(scopeLimit);
+  }
+
+  /** How many throttling scopes are paced now (bounded by the limit). */
+  pacedScopes(): number {
+    return this.scopes.size;
+  }
 
   snapshot(): ArmRequestCounts {
     const { paced: _paced, ...counts } = this.counts;
@@ -106,17 +124,16 @@ export class ArmRequestMeter {
     const kind = requestKind(request.method, path);
     const bucketKind = kind === 'write' ? 'writes' : 'reads';
     const scope = throttlingScope(path);
-    const key = `${scope}|${bucketKind}`;
-    let bucket = this.buckets.get(key);
-    if (!bucket) {
-      bucket = new TokenBucket(this.pacing[bucketKind], this.now);
-      this.buckets.set(key, bucket);
+    let pacing = this.scopes.get(scope);
+    if (!pacing) {
+      const of = (kind: 'reads' | 'writes') => ({
+        bucket: new TokenBucket(this.pacing[kind], this.now),
+        budget: new SharedBudget(this.sharedSettings[kind], this.now),
+      });
+      pacing = { reads: of('reads'), writes: of('writes') };
+      this.scopes.set(scope, pacing);
     }
-    let budget = this.shared.get(key);
-    if (!budget) {
-      budget = new SharedBudget(this.sharedSettings[bucketKind], this.now);
-      this.shared.set(key, budget);
-    }
+    const { bucket, budget } = pacing[bucketKind];
     const local = bucket.reserve();
     const shared = budget.reserve();
     if (shared > local) this.counts.paced += 1;

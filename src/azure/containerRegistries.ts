@@ -1,10 +1,11 @@
 // Container registry adapter: finds the registry a tag refers to, over the real registry client.
 
+import { LruMap, PER_SUBSCRIPTION_LIMIT } from '../core/lru';
 import type { RegistryAccess } from '../core/pullReadiness';
 import { idKey, parseRegistryId, type RegistryIdRef } from '../core/resourceId';
 import type { RegistryRef } from '../core/tag';
 import type { ArmClients } from './armClients';
-import { isNotFound } from './armErrors';
+import { classifyArmError, isNotFound } from './armErrors';
 
 export interface RegistryState {
   readonly id: string;
@@ -41,50 +42,92 @@ export const REGISTRY_CACHE_TTL_MS = 10 * 60 * 1000;
  */
 export const NOT_FOUND_TTL_MS = 60 * 1000;
 
+/**
+ * How long a listing (or a read) ARM refused with 403 or 404 is remembered: a tag naming a registry in
+ * a subscription the app may not read, or that does not exist, costs that request once a minute, not
+ * on every event. The remembered error is thrown again, classified as ARM's was (terminal).
+ */
+export const FAILED_LOOKUP_TTL_MS = 60 * 1000;
+
+/**
+ * What a resolution is keyed by: the reference and, for a name or login server, the subscriptions
+ * searched (a registry found from one target's subscriptions is not found from another's). A resource
+ * id is read directly, wherever the target is.
+ */
+export function resolutionKey(ref: RegistryRef, subscriptions: readonly string[]): string {
+  if (ref.form === 'resourceId') return `id|${idKey(ref.registry.id)}`;
+  return `name|${ref.name}|${[...new Set(subscriptions.map(idKey))].sort().join(',')}`;
+}
+
 export class ContainerRegistries {
-  private readonly cache = new Map<string, { registry: RegistryState; at: number }>();
-  private readonly notFound = new Map<string, { searched: readonly string[]; at: number }>();
+  /** Resolutions, found or not, by reference and search scope; bounded, least recently used first out. */
+  private readonly found = new LruMap<string, { registry: RegistryState; at: number }>(
+    PER_SUBSCRIPTION_LIMIT,
+  );
+  private readonly notFound = new LruMap<string, { searched: readonly string[]; at: number }>(
+    PER_SUBSCRIPTION_LIMIT,
+  );
+  /** The last resolution of each registry by name, for readiness facts only (`peek`), never to authorize. */
+  private readonly byName = new LruMap<string, { registry: RegistryState; at: number }>(
+    PER_SUBSCRIPTION_LIMIT,
+  );
+  /** Listings (`list|<subscription>`) and reads (`get|<registry id>`) ARM refused with 403 or 404. */
+  private readonly failed = new LruMap<string, { error: unknown; at: number }>(PER_SUBSCRIPTION_LIMIT);
 
   constructor(
     private readonly clients: ArmClients,
     private readonly now: () => number = Date.now,
     private readonly cacheTtlMs = REGISTRY_CACHE_TTL_MS,
     private readonly notFoundTtlMs = NOT_FOUND_TTL_MS,
+    private readonly failedTtlMs = FAILED_LOOKUP_TTL_MS,
   ) {}
 
   /**
    * A resource id is read directly; a name or login server is looked up by listing the registries of
    * the given subscriptions (registry names are globally unique, so the first match is the one).
+   * Remembered answers are keyed by the reference and the subscriptions searched, so an instance that
+   * resolved a name for one target answers another target as a fresh instance would.
    */
   async resolve(
     ref: RegistryRef,
     subscriptions: readonly string[],
     options: ResolveOptions = {},
   ): Promise<Resolution> {
-    const hit = this.cache.get(ref.name);
+    const key = resolutionKey(ref, subscriptions);
+    const hit = this.found.get(key);
     const maxAge = options.allowCached ? this.cacheTtlMs : (options.cachedWithinMs ?? 0);
     if (hit && this.now() - hit.at < maxAge) return { found: true, registry: hit.registry };
-    const missKey = `${ref.form === 'resourceId' ? idKey(ref.registry.id) : ref.name}|${subscriptions.map(idKey).join(',')}`;
-    const miss = this.notFound.get(missKey);
+    const miss = this.notFound.get(key);
     if (miss && this.now() - miss.at < this.notFoundTtlMs) return { found: false, searched: miss.searched };
     const resolution = await this.resolveFresh(ref, subscriptions, options.listings, options.abortSignal);
     if (resolution.found) {
-      this.cache.set(ref.name, { registry: resolution.registry, at: this.now() });
-      this.notFound.delete(missKey);
+      const entry = { registry: resolution.registry, at: this.now() };
+      this.found.set(key, entry);
+      this.byName.set(resolution.registry.name, entry);
+      this.notFound.delete(key);
     } else {
-      this.cache.delete(ref.name);
-      this.notFound.set(missKey, { searched: resolution.searched, at: this.now() });
-      this.forgetExpiredMisses();
+      this.found.delete(key);
+      this.notFound.set(key, { searched: resolution.searched, at: this.now() });
     }
     return resolution;
   }
 
-  /** Bounded by what tags name within a minute; swept whenever a miss is added. */
-  private forgetExpiredMisses(): void {
-    if (this.notFound.size < 1000) return;
-    const now = this.now();
-    for (const [key, miss] of this.notFound)
-      if (now - miss.at >= this.notFoundTtlMs) this.notFound.delete(key);
+  /**
+   * Runs a lookup unless ARM refused the same one with 403 or 404 within FAILED_LOOKUP_TTL_MS (then
+   * throws that refusal again without a request); remembers such a refusal.
+   */
+  private async unlessRefused<T>(key: string, lookup: () => Promise<T>): Promise<T> {
+    const refused = this.failed.get(key);
+    if (refused && this.now() - refused.at < this.failedTtlMs) throw refused.error;
+    try {
+      const result = await lookup();
+      this.failed.delete(key);
+      return result;
+    } catch (error) {
+      const status = classifyArmError(error).status;
+      if (status === 403 || status === 404) this.failed.set(key, { error, at: this.now() });
+      throw error;
+    }
   }
 
   private async resolveFresh(
@@ -101,7 +144,9 @@ export class ContainerRegistries {
     for (const subscriptionId of searched) {
       let listing = listings?.get(subscriptionId);
       if (!listing) {
-        listing = this.listIn(subscriptionId, abortSignal);
+        listing = this.unlessRefused(`list|${subscriptionId}`, () =>
+          this.listIn(subscriptionId, abortSignal),
+        );
         // A failed listing is not remembered, so a retry lists again.
         listings?.set(subscriptionId, listing);
         listing.catch(() => listings?.delete(subscriptionId));
@@ -114,7 +159,7 @@ export class ContainerRegistries {
 
   /** A registry resolved within the cache's lifetime, by name, without a request (readiness of a compliant target). */
   peek(name: string): RegistryState | undefined {
-    const hit = this.cache.get(name.toLowerCase());
+    const hit = this.byName.get(name.toLowerCase());
     return hit && this.now() - hit.at < this.cacheTtlMs ? hit.registry : undefined;
   }
 
@@ -128,11 +173,14 @@ export class ContainerRegistries {
     return registries;
   }
 
+  /** undefined when ARM says there is no such registry; a 403 is remembered (unlessRefused). */
   async get(ref: RegistryIdRef, abortSignal?: AbortSignal): Promise<RegistryState | undefined> {
     try {
-      const found = await this.clients
-        .registries(ref.subscriptionId)
-        .registries.get(ref.resourceGroup, ref.name, abortSignal ? { abortSignal } : {});
+      const found = await this.unlessRefused(`get|${idKey(ref.id)}`, () =>
+        this.clients
+          .registries(ref.subscriptionId)
+          .registries.get(ref.resourceGroup, ref.name, abortSignal ? { abortSignal } : {}),
+      );
       return toState(found);
     } catch (error) {
       if (isNotFound(error)) return undefined;

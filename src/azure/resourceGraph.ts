@@ -50,16 +50,30 @@ export function taggedVmQuery(tagKey: string): string {
 /**
  * VMs and scale sets that hold a pull-named identity of the identity resource group but carry no tag
  * (their tag was removed): where revocation looks, and what it counts when off. `tostring()` of the
- * identity and tags bags is their JSON; `contains` is case-insensitive, like ARM ids and tag names.
- * A tag value cannot contain `"<key>":` unescaped, so the tag test is on keys.
+ * identity bag is its JSON; `contains` is case-insensitive, like ARM ids. "Carries no tag" is decided
+ * on the tag keys themselves, expanded one per row and compared with `=~` (ARM tag names are
+ * case-insensitive), never by a substring of the tags' JSON, which a key such as `x"acrPull` would
+ * fool: the holders that a tagged-holder subquery does not name, KQL's left anti-join written as a
+ * `leftouter` join and `isempty` (Resource Graph supports join flavors innerunique, inner and leftouter,
+ * and mv-expand: learn.microsoft.com/azure/governance/resource-graph/concepts/query-language
+ * #supported-tabulartop-level-operators). The sweep still reads each row's tags again (findTagValue).
  */
 export function pullIdentityHoldersQuery(identityResourceGroupId: string, tagKey: string): string {
   const prefix = `${identityResourceGroupId}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-acrpull-`;
-  return [
+  const holders = [
     'resources',
     `| where type in~ (${resourceGraphTypes()})`,
     `| where tostring(identity) contains ${kqlString(prefix)}`,
-    `| where tostring(tags) !contains ${kqlString(`"${tagKey}":`)}`,
+  ];
+  return [
+    ...holders,
+    '| join kind=leftouter (',
+    ...holders.map((line) => `    ${line}`),
+    '    | mv-expand bagexpansion=array tags',
+    `    | where tostring(tags[0]) =~ ${kqlString(tagKey)}`,
+    '    | project taggedId = id',
+    '  ) on $left.id == $right.taggedId',
+    '| where isempty(taggedId)',
     '| project id, location, tags, identity',
   ].join('\n');
 }

@@ -2,6 +2,7 @@
 // Entry point of `npx acrpull-autopilot`.
 import { runDoctorCommand } from './doctorCommand';
 import { runReconcileCommand } from './reconcileCommand';
+import { runResetCommand } from './resetCommand';
 
 const argv = process.argv.slice(2);
 const io = {
@@ -9,9 +10,16 @@ const io = {
   err: (line: string) => process.stderr.write(`${line}\n`),
   env: process.env,
 };
-// `doctor` diagnoses one target (reads only); everything else is `reconcile`, which says what it accepts.
+// `doctor` diagnoses one target (reads only), `reset` forgets what the app remembers of one; everything
+// else is `reconcile`, which says what it accepts.
 const command = argv.find((arg) => !arg.startsWith('-'));
-(command === 'doctor' ? runDoctorCommand(argv, io) : runReconcileCommand(argv, io)).then(
+const run =
+  command === 'doctor'
+    ? runDoctorCommand(argv, io)
+    : command === 'reset'
+      ? runResetCommand(argv, io)
+      : runReconcileCommand(argv, io);
+run.then(
   (code) => {
     process.exitCode = code;
   },

@@ -2,14 +2,23 @@
 // real Azure (DefaultAzureCredential: az login, environment, managed identity) or the emulator.
 // What-if by default: decide and report, write nothing; --apply makes the changes.
 import { parseArgs } from 'node:util';
-import type { AuditRecord } from '../audit/auditRecord';
-import { MemoryAuditSink } from '../audit/auditRecord';
+import type { TokenCredential } from '@azure/core-auth';
+import { AppInsightsAuditSink } from '../audit/appInsightsAuditSink';
+import { AttributedAuditSink } from '../audit/attributedSink';
+import type { AuditRecord, AuditSink } from '../audit/auditRecord';
+import { FanOutAuditSink, MemoryAuditSink } from '../audit/auditRecord';
 import { Deadline } from '../azure/retry';
 import { loadSettings, type Settings } from '../config/settings';
 import { reconcileTarget } from '../reconcile/perTarget/reconcileTarget';
 import { describeStep, type TargetPlan } from '../reconcile/perTarget/steps';
 import { sweep } from '../reconcile/sweep/sweep';
-import { createRuntime, operatorCredential, type RuntimeOptions } from '../runtime';
+import {
+  createRuntime,
+  operatorCredential,
+  type Runtime,
+  type RuntimeOptions,
+  selfPrincipal,
+} from '../runtime';
 import { parseTargetId } from '../targets';
 
 export const USAGE = `usage: acrpull-autopilot reconcile [--what-if | --apply] [--subscription <id>]... [--vm <vmId>]...
@@ -23,7 +32,9 @@ export const USAGE = `usage: acrpull-autopilot reconcile [--what-if | --apply] [
   --help               this text
 
 Settings come from the same environment variables as the app (ACRPULL_IDENTITY_RESOURCE_GROUP,
-ACRPULL_ALLOWED_REGISTRIES, ...). Authentication: DefaultAzureCredential (e.g. after az login).`;
+ACRPULL_ALLOWED_REGISTRIES, ...). Authentication: DefaultAzureCredential (e.g. after az login).
+--apply records its decisions in the app's audit trail (trigger cli, caller you) when
+APPLICATIONINSIGHTS_CONNECTION_STRING is set, and says so when it is not.`;
 
 export interface CliIo {
   readonly out: (line: string) => void;
@@ -86,12 +97,14 @@ export async function runReconcileCommand(argv: readonly string[], io: CliIo): P
     return 2;
   }
 
-  const audit = new MemoryAuditSink();
+  const credential = io.runtime?.credential ?? operatorCredential();
+  const trail = await openAuditTrail(settings, parsed.apply, credential, io);
+  if (!trail) return 1;
   const quiet = { debug() {}, info() {}, warn: (m: string) => io.err(m), error: (m: string) => io.err(m) };
   const runtime = createRuntime(settings, {
     ...io.runtime,
-    credential: io.runtime?.credential ?? operatorCredential(),
-    audit,
+    credential,
+    audit: trail.sink,
     log: quiet,
     warnAtStartup: false,
   });
@@ -100,7 +113,21 @@ export async function runReconcileCommand(argv: readonly string[], io: CliIo): P
   io.err(
     `acrpull-autopilot: ${parsed.apply ? 'applying changes' : 'what-if: nothing will be changed'} (${settings.armEndpoint})`,
   );
+  try {
+    return await reconcileAndReport(runtime, settings, parsed, io, trail.memory);
+  } finally {
+    await trail.close();
+  }
+}
 
+/** Reconciles what was asked (the targets named, else a sweep), then prints the table and the plan. */
+async function reconcileAndReport(
+  runtime: Runtime,
+  settings: Settings,
+  parsed: Parsed,
+  io: CliIo,
+  audit: MemoryAuditSink,
+): Promise<number> {
   const outcomes = new Map<string, string>();
   const plans = new Map<string, TargetPlan>();
   if (parsed.vms.length > 0) {
@@ -152,6 +179,63 @@ export async function runReconcileCommand(argv: readonly string[], io: CliIo): P
     }`,
   );
   return failed > 0 ? 1 : 0;
+}
+
+interface CliAuditTrail {
+  /** The run's own records, for the table. */
+  readonly memory: MemoryAuditSink;
+  /** What the reconcile records to: the memory, and with --apply Application Insights, attributed. */
+  readonly sink: AuditSink;
+  /** Sends what is pending and lets the process exit. */
+  close(): Promise<void>;
+}
+
+/**
+ * With --apply, the same trail as the app: every record to Application Insights (the app's connection
+ * string, sent with the operator's Entra token, as the app sends with its own), trigger `cli`, caller
+ * the operator the CLI runs as (from its ARM token). Without a connection string it says, before
+ * anything is changed, that the changes will not be in the audit trail. A what-if run changes nothing
+ * and records nowhere but its own table. Undefined (exit 1) when --apply cannot tell who the operator is.
+ */
+async function openAuditTrail(
+  settings: Settings,
+  apply: boolean,
+  credential: TokenCredential,
+  io: CliIo,
+): Promise<CliAuditTrail | undefined> {
+  const memory = new MemoryAuditSink();
+  let caller: string | undefined;
+  try {
+    const me = await selfPrincipal(credential, settings.armAudience)();
+    caller = me.signInName ?? me.clientId ?? me.objectId;
+  } catch (error) {
+    if (apply) {
+      io.err(`acrpull-autopilot: cannot tell who you are for the audit trail: ${(error as Error).message}`);
+      return undefined;
+    }
+  }
+  const connection = settings.appInsightsConnectionString;
+  const appInsights =
+    apply && connection
+      ? new AppInsightsAuditSink(connection, {
+          credential,
+          ...(io.runtime?.caCertPem ? { caCertPem: io.runtime.caCertPem } : {}),
+        })
+      : undefined;
+  if (apply && !appInsights)
+    io.err(
+      "acrpull-autopilot: APPLICATIONINSIGHTS_CONNECTION_STRING is not set: the changes this run makes will not be in the audit trail (set it to the app's connection string to record them)",
+    );
+  const recorded = appInsights ? new FanOutAuditSink([memory, appInsights]) : memory;
+  const sink = caller ? new AttributedAuditSink(recorded, caller) : recorded;
+  return {
+    memory,
+    sink,
+    close: async () => {
+      await sink.flush();
+      await appInsights?.shutdown();
+    },
+  };
 }
 
 /**

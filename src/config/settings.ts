@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { type AllowRule, parseAllowlist } from '../core/allowlist';
 import type { SingleIdentityVms } from '../core/imdsDefault';
+import { normalizeRegion } from '../core/names';
 import { type IdentityOverride, identityOverride } from '../core/pullIdentity';
 import { parseResourceGroupId, parseUserAssignedIdentityId, type ResourceGroupRef } from '../core/resourceId';
 
@@ -39,6 +40,12 @@ export interface Settings {
   /** ARM endpoint and token audience: sovereign clouds and the local emulator set these. */
   readonly armEndpoint: string;
   readonly armAudience: string;
+  /**
+   * The login server suffix of this cloud's registries, without the leading dot: `azurecr.io` (public),
+   * `azurecr.cn` (China), `azurecr.us` (US Government), from ACRPULL_ARM_ENDPOINT, or
+   * ACRPULL_REGISTRY_SUFFIX. A tag naming another cloud's login server is refused.
+   */
+  readonly registrySuffix: string;
   /** Time one event invocation may spend retrying before it gives up and lets Event Grid redeliver. */
   readonly eventTimeBudgetMs: number;
   /** Subscriptions the sweep covers; empty means every enabled subscription the app can see. */
@@ -59,9 +66,35 @@ export interface Settings {
    * ARM writes them in systemData.createdBy) or sign-in names. Lower-cased.
    */
   readonly trustedCreators: readonly string[];
+  /**
+   * Regions where pull identities may be made and attached (normalized, `eastus`); empty means all.
+   * A target elsewhere is refused (region-denied) before any identity read or write.
+   */
+  readonly regions: readonly string[];
+  /**
+   * The app's pull identities in the identity resource group at most: at or beyond it, a new
+   * (registry, region) pair is refused (identity-limit-reached); reusing an existing one is not.
+   */
+  readonly maxPullIdentities: number;
   /** Where audit events go; unset means the function log only. */
   readonly appInsightsConnectionString?: string;
+  /**
+   * Re-attaches of the same identity to the same target that another writer undid within 24 hours
+   * before the app stops and records `attach-contested` (core/contest.ts).
+   */
+  readonly maxReattaches: number;
+  /**
+   * Where state that must outlive one instance lives (busy deferrals, attach histories): the Function
+   * App's own storage account, from the `AzureWebJobsStorage` connection the Functions host requires.
+   * Unset: the app remembers nothing between invocations (a startup warning says so).
+   */
+  readonly stateStore?: StateStoreSetting;
 }
+
+/** The `AzureWebJobsStorage` connection: a connection string, or identity-based (an account endpoint). */
+export type StateStoreSetting =
+  | { readonly kind: 'connection-string'; readonly connectionString: string }
+  | { readonly kind: 'identity'; readonly tableServiceUri: string; readonly clientId?: string };
 
 export class SettingsError extends Error {
   constructor(
@@ -83,6 +116,7 @@ const LIST_VARIABLES = new Set([
   'ACRPULL_REGISTRY_SUBSCRIPTIONS',
   'ACRPULL_SUBSCRIPTIONS',
   'ACRPULL_TRUSTED_CREATORS',
+  'ACRPULL_REGIONS',
 ]);
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -121,6 +155,19 @@ const httpsUrl = z
   .refine((u) => u.startsWith('https://'), 'must be an https:// URL')
   .transform((u) => u.replace(/\/+$/, ''));
 
+/**
+ * Azure regions separated by `,` or `;`, each normalized as ARM writes `location` ("East US" →
+ * "eastus", core/names.ts).
+ */
+const regionList = z
+  .string()
+  .default('')
+  .transform((v) => v.split(/[,;]+/).map(normalizeRegion).filter(Boolean))
+  .refine(
+    (regions) => regions.every((r) => /^[a-z0-9]{2,40}$/.test(r)),
+    'must be a comma-separated list of Azure regions, e.g. "eastus, westeurope"',
+  );
+
 function positiveInt(max: number) {
   return z.coerce.number().int().min(1).max(max);
 }
@@ -134,6 +181,11 @@ const variables = {
     .default('acrPull'),
   ACRPULL_ARM_ENDPOINT: httpsUrl.default('https://management.azure.com'),
   ACRPULL_ARM_AUDIENCE: httpsUrl.default('https://management.azure.com'),
+  ACRPULL_REGISTRY_SUFFIX: z
+    .string()
+    .transform((v) => v.trim().replace(/^\./, '').toLowerCase())
+    .refine((v) => /^[a-z0-9-]+(\.[a-z0-9-]+)+$/.test(v), 'must be a DNS suffix such as azurecr.io')
+    .optional(),
   ACRPULL_SINGLE_IDENTITY_VMS: z.enum(['keep', 'attach']).default('keep'),
   ACRPULL_REVOKE: z.enum(['off', 'on']).default('off'),
   ACRPULL_MAX_REGISTRIES_PER_VM: positiveInt(100).default(10),
@@ -152,6 +204,9 @@ const variables = {
   ACRPULL_ATTACH_FIRST_POLL_SECONDS: z.coerce.number().min(0).max(60).default(5),
   ACRPULL_ARM_READS_PER_SECOND: positiveInt(25).default(20),
   ACRPULL_ARM_WRITES_PER_SECOND: positiveInt(10).default(8),
+  ACRPULL_REGIONS: regionList,
+  ACRPULL_MAX_PULL_IDENTITIES: positiveInt(5000).default(200),
+  ACRPULL_MAX_REATTACHES: positiveInt(100).default(3),
 } as const;
 
 function read<K extends keyof typeof variables>(env: Env, name: K): z.output<(typeof variables)[K]> {
@@ -206,6 +261,8 @@ export function loadSettings(env: Env = process.env): Settings {
     maxRegistriesPerVm: read(env, 'ACRPULL_MAX_REGISTRIES_PER_VM'),
     armEndpoint: read(env, 'ACRPULL_ARM_ENDPOINT'),
     armAudience: read(env, 'ACRPULL_ARM_AUDIENCE'),
+    registrySuffix:
+      read(env, 'ACRPULL_REGISTRY_SUFFIX') ?? cloudRegistrySuffix(read(env, 'ACRPULL_ARM_ENDPOINT')),
     eventTimeBudgetMs: read(env, 'ACRPULL_EVENT_TIME_BUDGET_SECONDS') * 1000,
     subscriptions: read(env, 'ACRPULL_SUBSCRIPTIONS'),
     trustedCreators: read(env, 'ACRPULL_TRUSTED_CREATORS'),
@@ -215,7 +272,67 @@ export function loadSettings(env: Env = process.env): Settings {
     attachFirstPollMs: Math.round(read(env, 'ACRPULL_ATTACH_FIRST_POLL_SECONDS') * 1000),
     armReadsPerSecond: read(env, 'ACRPULL_ARM_READS_PER_SECOND'),
     armWritesPerSecond: read(env, 'ACRPULL_ARM_WRITES_PER_SECOND'),
+    regions: read(env, 'ACRPULL_REGIONS'),
+    maxPullIdentities: read(env, 'ACRPULL_MAX_PULL_IDENTITIES'),
+    maxReattaches: read(env, 'ACRPULL_MAX_REATTACHES'),
+    ...stateStoreFrom(env),
   };
+}
+
+/**
+ * The Functions host's storage connection (Learn: functions-reference#connecting-to-host-storage-with-
+ * an-identity): `AzureWebJobsStorage` as a connection string (Azurite: `UseDevelopmentStorage=true` or
+ * its full string), or identity-based through `AzureWebJobsStorage__tableServiceUri` (or
+ * `__accountName`, for the public cloud's endpoint) with the managed identity `__clientId`.
+ */
+export function stateStoreFrom(env: Env): { stateStore?: StateStoreSetting } {
+  const connectionString = env.AzureWebJobsStorage?.trim();
+  if (connectionString) {
+    if (/^UseDevelopmentStorage=true/i.test(connectionString))
+      return {
+        stateStore: {
+          kind: 'connection-string',
+          connectionString:
+            'DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;',
+        },
+      };
+    if (!/AccountName=|TableEndpoint=|SharedAccessSignature=/i.test(connectionString))
+      throw new SettingsError('AzureWebJobsStorage', 'is not a storage connection string');
+    return { stateStore: { kind: 'connection-string', connectionString } };
+  }
+  const account = env.AzureWebJobsStorage__accountName?.trim();
+  const uri =
+    env.AzureWebJobsStorage__tableServiceUri?.trim() ||
+    (account ? `https://${account}.table.core.windows.net` : '');
+  if (!uri) return {};
+  if (!/^https:\/\/[^\s/]+\/?$/.test(uri))
+    throw new SettingsError(
+      'AzureWebJobsStorage__tableServiceUri',
+      `invalid value ${JSON.stringify(uri)}: must be https://<account>.table.<suffix>`,
+    );
+  const clientId = env.AzureWebJobsStorage__clientId?.trim();
+  return { stateStore: { kind: 'identity', tableServiceUri: uri, ...(clientId ? { clientId } : {}) } };
+}
+
+/**
+ * Each cloud's ARM endpoint and its registries' login server suffix (azure-cli's cloud definitions,
+ * `resource_manager` and `acr_login_server_endpoint`: src/azure-cli-core/azure/cli/core/cloud.py;
+ * `az cloud show --query suffixes.acrLoginServerEndpoint`).
+ */
+const CLOUD_REGISTRY_SUFFIXES: Readonly<Record<string, string>> = {
+  'management.azure.com': 'azurecr.io',
+  'management.chinacloudapi.cn': 'azurecr.cn',
+  'management.usgovcloudapi.net': 'azurecr.us',
+};
+
+/**
+ * The login server suffix of the cloud an ARM endpoint belongs to; `azurecr.io` for one the app does
+ * not know (Azure Stack Hub, the local emulator): set ACRPULL_REGISTRY_SUFFIX there. Either way a
+ * registry whose login server, as ARM reports it, is not the tag's is refused.
+ */
+export function cloudRegistrySuffix(armEndpoint: string): string {
+  const host = /^https:\/\/([^/:]+)/i.exec(armEndpoint)?.[1]?.toLowerCase() ?? '';
+  return CLOUD_REGISTRY_SUFFIXES[host] ?? 'azurecr.io';
 }
 
 /** `registry=<identity resource id>` pairs separated by `,` `;` or whitespace. */
@@ -284,6 +401,11 @@ export function startupWarnings(settings: Settings): string[] {
   if (!settings.appInsightsConnectionString) {
     warnings.push(
       'APPLICATIONINSIGHTS_CONNECTION_STRING is not set: audit records go to the function log only.',
+    );
+  }
+  if (!settings.stateStore) {
+    warnings.push(
+      'AzureWebJobsStorage is not set: the app keeps no state between invocations (busy targets are waited for per event, re-attaches another writer undoes are not counted).',
     );
   }
   if (settings.mode === 'audit') {

@@ -79,3 +79,13 @@ export function isOverrideId(
     if (sameId(override.id, identityId)) return true;
   return false;
 }
+
+/** The registries (lower-cased names) ACRPULL_IDENTITY_OVERRIDES names this identity for. */
+export function overrideRegistries(
+  settings: { identityOverrides: ReadonlyMap<string, IdentityOverride> },
+  identityId: string,
+): string[] {
+  return [...settings.identityOverrides]
+    .filter(([, override]) => sameId(override.id, identityId))
+    .map(([registry]) => registry);
+}

@@ -17,7 +17,7 @@ export type TagParseResult =
   | { readonly ok: false; readonly reason: string };
 
 const REGISTRY_NAME = /^[a-zA-Z0-9]{5,50}$/;
-/** Public, China and US Government clouds. */
+/** Public, China and US Government clouds; which one is this cloud's is `loginServerRefusal`'s to say. */
 const LOGIN_SERVER = /^([a-zA-Z0-9]{5,50})\.azurecr\.(io|cn|us)$/i;
 /** ARM caps tag values at 256 characters; anything longer did not come from ARM. */
 export const MAX_TAG_VALUE_LENGTH = 256;
@@ -64,6 +64,27 @@ function parseRef(token: string): RegistryRef | string {
     return `${quote(token)} is not a registry name (5-50 letters and digits)`;
   }
   return { form: 'name', name: token.toLowerCase(), text: token };
+}
+
+/**
+ * Why a login server reference is refused in a cloud whose registries' login servers end in
+ * `.<suffix>` (e.g. `azurecr.io`): a login server of another cloud (`x.azurecr.cn` in the public
+ * cloud) names a registry the app cannot reach, never the registry of that name here. Undefined for
+ * a login server of this cloud, and for names and resource ids.
+ */
+export function loginServerRefusal(ref: RegistryRef, suffix: string): string | undefined {
+  if (ref.form !== 'loginServer') return undefined;
+  const domain = ref.text.slice(ref.text.indexOf('.') + 1).toLowerCase();
+  if (domain === suffix.toLowerCase()) return undefined;
+  return `${quote(ref.text)} is a login server of another cloud: this cloud's registries are <name>.${suffix}`;
+}
+
+/**
+ * Whether a found registry is the one a login server names: its login server, as ARM reports it, is
+ * that text (ignoring case). A registry reporting none is judged by its name alone.
+ */
+export function loginServerMatches(ref: RegistryRef, loginServer: string | undefined): boolean {
+  return ref.form !== 'loginServer' || !loginServer || loginServer.toLowerCase() === ref.text.toLowerCase();
 }
 
 export function parseRegistryTag(value: string, maxRegistries: number): TagParseResult {

@@ -3,9 +3,11 @@
 // problems are audited and return normally, so a bad tag can never become a poison event.
 import type { InvocationContext } from '@azure/functions';
 import { Deadline } from '../azure/retry';
+import { quote } from '../core/tag';
 import type { ReconcileDeps } from '../reconcile/deps';
 import { reconcileTarget, type TargetResult } from '../reconcile/perTarget/reconcileTarget';
-import { isOwnWrite, parseWriteEvent } from '../targets/writeEvent';
+import { parseTargetId } from '../targets';
+import { isOwnWrite, originRefusal, parseWriteEvent, type TargetWriteEvent } from '../targets/writeEvent';
 
 export class RetryableReconcileError extends Error {
   constructor(readonly result: TargetResult) {
@@ -26,6 +28,7 @@ export type VmWriteHandler = (
 
 export function createVmWriteHandler(deps: ReconcileDeps): VmWriteHandler {
   return async function handleVmWrite(event, context) {
+    const started = (deps.now ?? Date.now)();
     const parsed = parseWriteEvent(event);
     if (parsed.kind === 'ignored') {
       context.debug(`ignored event: ${parsed.reason}`);
@@ -42,6 +45,14 @@ export function createVmWriteHandler(deps: ReconcileDeps): VmWriteHandler {
         reason: `malformed event: ${parsed.reason}`,
       });
       await deps.audit.flush();
+      return undefined;
+    }
+    // Before anything else, a token included: an event from a topic that is not a swept subscription's,
+    // or naming a resource outside it, is refused and acknowledged (a redelivery would not change it).
+    const refusal = originRefusal(parsed, deps.settings.subscriptions);
+    if (refusal !== undefined) {
+      context.warn(`refused event ${parsed.eventId}: ${refusal}`);
+      await auditRefusedEvent(deps, parsed, refusal, started);
       return undefined;
     }
 
@@ -78,4 +89,32 @@ export function createVmWriteHandler(deps: ReconcileDeps): VmWriteHandler {
     if (result.retryable) throw new RetryableReconcileError(result);
     return result;
   };
+}
+
+/**
+ * The record of an event refused for its origin. Its claims are left out of `caller`: they are what a
+ * forged event says, not a principal whose write is known to have happened (the reason quotes them).
+ */
+async function auditRefusedEvent(
+  deps: ReconcileDeps,
+  event: TargetWriteEvent,
+  refusal: string,
+  started: number,
+): Promise<void> {
+  const type = parseTargetId(event.targetId)?.type;
+  const claimed = event.caller ? ` (its claims name ${quote(event.caller)})` : '';
+  deps.audit.record({
+    action: 'event-refused',
+    outcome: 'rejected',
+    mode: deps.settings.mode,
+    trigger: 'event',
+    vmId: event.targetId,
+    ...(type ? { targetType: type } : {}),
+    eventId: event.eventId,
+    ...(event.correlationId ? { correlationId: event.correlationId } : {}),
+    ...(event.eventTime ? { eventTime: event.eventTime } : {}),
+    reason: `event refused, nothing was read or written: ${refusal}${claimed}`,
+    durationMs: (deps.now ?? Date.now)() - started,
+  });
+  await deps.audit.flush();
 }

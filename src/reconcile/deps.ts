@@ -6,9 +6,12 @@ import type { RoleAssignments } from '../azure/roleAssignments';
 import type { TargetResources } from '../azure/targetResources';
 import type { UserAssignedIdentities } from '../azure/userAssignedIdentities';
 import type { Settings } from '../config/settings';
+import type { DeferralBackoff } from '../core/deferral';
 import type { Logger } from '../core/logger';
 import type { SelfPrincipal } from '../core/ownership';
 import type { ProofCache } from './proofCache';
+import type { RoleCheckCache } from './roleCheckCache';
+import type { TargetMemory } from './targetMemory';
 import type { VerifiedPairs } from './verifiedPairs';
 
 /** What the reconcile needs: settings, one adapter per ARM resource type, the audit sink, a logger. */
@@ -28,9 +31,21 @@ export interface ReconcileDeps {
   readonly proven: ProofCache;
   /** (registry, region) pairs verified a moment ago, for the event path (see verifiedPairs.ts). */
   readonly verifiedPairs: VerifiedPairs;
+  /**
+   * What each pull identity's principal holds, listed per subscription within 15 minutes: shared by
+   * the decision path and the sweep's finding (see roleCheckCache.ts).
+   */
+  readonly roleChecks: RoleCheckCache;
   /** Overrides for the retry loop (policy, sleep, random); the deadline comes per request. */
   readonly retry?: Omit<RetryEnvironment, 'deadline'>;
   readonly now?: () => number;
+  /**
+   * State that outlives the instance (busy deferrals, attach histories), in the state store; absent
+   * when AzureWebJobsStorage is not set: then nothing is remembered between invocations.
+   */
+  readonly memory?: TargetMemory;
+  /** How busy deferrals back off (core/deferral.ts BUSY_BACKOFF unless a test says otherwise). */
+  readonly busyBackoff?: DeferralBackoff;
 }
 
 /** Who the app runs as; `known()` answers without waiting, once a token has told. */

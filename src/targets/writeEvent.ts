@@ -2,7 +2,7 @@
 // what to do comes from reading the resource. Accepts the Event Grid schema and the CloudEvents 1.0
 // schema. Pure.
 
-import { sameId } from '../core/resourceId';
+import { isAtOrBelow, sameId } from '../core/resourceId';
 import { quote } from '../core/tag';
 import { kindByWriteOperation, parseTargetId, targetIdFromTagsScope } from './index';
 import { SCALE_SET } from './scaleSet';
@@ -22,10 +22,33 @@ export interface TargetWriteEvent {
   readonly correlationId?: string;
   /** When ARM accepted the write (ISO 8601), for measuring time to compliance. */
   readonly eventTime?: string;
-  /** Who wrote the VM: UPN, else app id, else object id from the event's claims. */
+  /**
+   * The principal whose write raised the event (a VM or scale set write, or a tags write): UPN, else
+   * app id, else object id from the event's claims. Not necessarily who set the tag: any write to a
+   * tagged target raises an event; who set the tag is the Activity Log's to say (docs/audit-log.md).
+   */
   readonly caller?: string;
   /** The writer's object id and application (client) id from the claims, when present. */
   readonly writer?: { readonly objectId?: string; readonly clientId?: string };
+  /** Where the event says it comes from, checked by `originRefusal` before anything is read. */
+  readonly origin: EventOrigin;
+}
+
+/**
+ * An event's origin as it states it. A subscription's system topic stamps `topic` (Event Grid schema)
+ * or `source` (CloudEvents) with `/subscriptions/<id>`, and `subject` / `data.resourceUri` with the
+ * written resource's id (learn.microsoft.com/azure/event-grid/event-schema-subscriptions). Event Grid
+ * stamps `topic` itself: an event published to a custom topic carries that topic's resource id
+ * (`/subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.EventGrid/topics/<name>`), whatever the
+ * publisher wrote.
+ */
+export interface EventOrigin {
+  /** `topic`, or `source` for a CloudEvents event; absent when the event has neither. */
+  readonly topic?: string;
+  /** `subject` and `data.resourceUri`, as given. */
+  readonly resourceIds: readonly string[];
+  /** `data.subscriptionId`, when given. */
+  readonly subscriptionId?: string;
 }
 
 export type ParsedEvent =
@@ -97,6 +120,7 @@ export function parseWriteEvent(raw: unknown): ParsedEvent {
   }
 
   const correlationId = str(data.correlationId);
+  const origin = originOf(raw, data);
   const caller = callerFromClaims(data.claims);
   const writer = writerFromClaims(data.claims);
   const time = str(raw.eventTime) ?? str(raw.time);
@@ -110,7 +134,44 @@ export function parseWriteEvent(raw: unknown): ParsedEvent {
     ...(eventTime ? { eventTime } : {}),
     ...(caller ? { caller } : {}),
     ...(writer ? { writer } : {}),
+    origin,
   };
+}
+
+function originOf(raw: Json, data: Json): EventOrigin {
+  // CloudEvents 1.0 names its origin `source` (and has `specversion`); the Event Grid schema `topic`.
+  const topic = raw.specversion !== undefined ? str(raw.source) : str(raw.topic);
+  const resourceIds = [str(raw.subject), str(data.resourceUri)].filter((s): s is string => s !== undefined);
+  const subscriptionId = str(data.subscriptionId);
+  return { ...(topic ? { topic } : {}), resourceIds, ...(subscriptionId ? { subscriptionId } : {}) };
+}
+
+const SUBSCRIPTION_TOPIC =
+  /^\/subscriptions\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/i;
+
+/**
+ * Why an event is refused for its origin, before any request is made for it; undefined when it may be
+ * acted on. Its topic must be exactly `/subscriptions/<id>` (a subscription's system topic, never a
+ * custom topic anyone may publish to) of a swept subscription, and everything it names must lie in
+ * that subscription. `swept` empty (ACRPULL_SUBSCRIPTIONS unset: every subscription the app can see)
+ * accepts any subscription's system topic: only the event's consistency is checked then, which a
+ * publisher that can deliver to the function can still forge (docs/how-it-works.md#event-origin).
+ */
+export function originRefusal(event: TargetWriteEvent, swept: readonly string[]): string | undefined {
+  const { topic, resourceIds, subscriptionId: claimed } = event.origin;
+  if (!topic) return 'the event has no topic (or CloudEvents source), so its origin cannot be checked';
+  const subscriptionId = SUBSCRIPTION_TOPIC.exec(topic)?.[1]?.toLowerCase();
+  if (!subscriptionId)
+    return `the event's topic ${quote(topic, 200)} is not a subscription's system topic (/subscriptions/<id>)`;
+  if (swept.length > 0 && !swept.some((s) => sameId(s, subscriptionId)))
+    return `the event's topic is subscription ${subscriptionId}, which is not swept (ACRPULL_SUBSCRIPTIONS)`;
+  const scope = `/subscriptions/${subscriptionId}`;
+  const outside = [event.targetId, ...resourceIds].find((id) => !isAtOrBelow(id, scope));
+  if (outside !== undefined)
+    return `the event names ${quote(outside, 200)}, outside its topic's subscription ${subscriptionId}`;
+  if (claimed !== undefined && !sameId(claimed, subscriptionId))
+    return `the event's data names subscription ${quote(claimed)}, not its topic's ${subscriptionId}`;
+  return undefined;
 }
 
 function writerFromClaims(claims: unknown): TargetWriteEvent['writer'] {

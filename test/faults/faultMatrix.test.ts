@@ -31,6 +31,8 @@ describe('fault matrix', () => {
     expect(report.expectedToConverge).toBeGreaterThan(50);
     expect(report.leftAloneForImdsDefault).toBeGreaterThan(5);
     expect(report.askedForPlanted).toBeGreaterThan(3);
+    // A pull identity someone gave a role beyond pull was asked for, and refused (else a violation).
+    expect(report.askedForTainted).toBeGreaterThan(3);
     // Scale sets and revocation are in the mix: tags were removed or cut down and the app detached
     // (only identities it made: a violation above otherwise).
     expect(report.scaleSets).toBeGreaterThan(10);

@@ -40,12 +40,24 @@ const TAGS = [
 const REGIONS = ['eastus', 'westeurope', 'westus'];
 /** Someone else made this pull identity's name before the app (ARM's systemData says so): never used. */
 export const PLANTED = { registry: 'fabrikamabac', region: 'westus' };
+/**
+ * The app made this pull identity in an earlier run, and someone gave it a role beyond pull (drawn:
+ * Contributor or Owner, at the subscription or a resource group): never granted or attached again.
+ */
+export const TAINTED = { registry: 'contosoapps', region: 'westus' };
+const TAINTS = [
+  { role: 'b24988ac-6180-42a0-ab88-20f7382dd24c', scope: `/subscriptions/${SUB}` }, // Contributor
+  { role: '8e3af657-a8ff-443c-a75c-2fe8c4bcb635', scope: `/subscriptions/${SUB}` }, // Owner
+  { role: 'b24988ac-6180-42a0-ab88-20f7382dd24c', scope: `/subscriptions/${SUB}/resourceGroups/rg-apps` },
+];
 
 export interface Fleet {
   /** Identities other writers attach mid-run (see faultDraw.ts). */
   readonly writerIdentities: readonly IdentityRecord[];
   /** The planted pull identity's id, lower-cased. */
   readonly planted: string;
+  /** The tainted pull identity's id, lower-cased, and the role assignment that taints it. */
+  readonly tainted: { readonly id: string; readonly principalId: string; readonly assignmentId: string };
   readonly vms: readonly VmRecord[];
   readonly scaleSets: readonly VmRecord[];
   /** VMs, then scale sets, as seeded. */
@@ -92,6 +104,7 @@ export function generateFleet(h: Harness, size: number, rng: Rng): Fleet {
   return {
     writerIdentities,
     planted,
+    tainted: seedTainted(h, rng),
     vms,
     scaleSets,
     members,
@@ -107,6 +120,24 @@ export function generateFleet(h: Harness, size: number, rng: Rng): Fleet {
       members.map((vm) => [vm.id.toLowerCase(), vm.identity?.type?.includes('SystemAssigned') ?? false]),
     ),
   };
+}
+
+/** The app's own pull identity for the tainted pair, and the role beyond pull someone gave it. */
+function seedTainted(h: Harness, rng: Rng): Fleet['tainted'] {
+  const identity = h.emu.seedIdentity({
+    subscriptionId: SUB,
+    resourceGroup: 'rg-identities',
+    name: `id-acrpull-${TAINTED.registry}-${TAINTED.region}`,
+    location: TAINTED.region,
+    createdBy: 'app',
+  });
+  const taint = pick(rng, TAINTS);
+  const assignment = h.emu.seedRoleAssignment({
+    scope: taint.scope,
+    roleDefinitionId: taint.role,
+    principalId: identity.principalId,
+  });
+  return { id: identity.id.toLowerCase(), principalId: identity.principalId, assignmentId: assignment.id };
 }
 
 /**

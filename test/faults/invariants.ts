@@ -1,7 +1,8 @@
 // The fault matrix's invariants: what must hold, whatever faults were drawn. While the run goes on,
 // every PATCH the app sends is checked as it arrives (nothing sent while another writer's operation
-// runs, no planted identity, no second identity for a VM whose only identity is its owner's, nothing
-// detached that the app does not own); after the event path, every event that returned normally left
+// runs, no planted identity, no identity holding a role beyond pull, no second identity for a VM whose
+// only identity is its owner's, nothing detached that the app does not own); after the event path,
+// every event that returned normally left
 // its VM converged or a terminal failure audited; and at the end: no identity lost, nothing
 // unallowed granted, revocations converged, refusals audited, no preemption, every allowed VM
 // converged. Any breach is a violation: a clean run has 0.
@@ -11,7 +12,7 @@ import { hasSystemAssigned } from '../../src/core/identityView';
 import { ACR_PULL_ROLE, REPOSITORY_READER_ROLE } from '../../src/core/roles';
 import type { Harness } from '../support/harness';
 import { observe } from './faultDraw';
-import { ALLOWED, currentTarget, type Fleet, PLANTED, targetOf } from './generator';
+import { ALLOWED, currentTarget, type Fleet, PLANTED, TAINTED, targetOf } from './generator';
 
 /** The allowed registries a tag asks for (lower-cased, without `.azurecr.io`). */
 function allowedIn(tag: string): string[] {
@@ -21,6 +22,29 @@ function allowedIn(tag: string): string[] {
     .map((t) => t.replace(/\.azurecr\.io$/, ''))
     .filter((t) => ALLOWED.includes(t));
 }
+
+/** A pull role exactly at an allowed registry: the only role assignment the app ever makes. */
+function isPullGrant(g: { roleDefinitionId: string; scope: string }): boolean {
+  const role = g.roleDefinitionId.split('/').pop()?.toLowerCase();
+  return (
+    (role === ACR_PULL_ROLE || role === REPOSITORY_READER_ROLE) &&
+    ALLOWED.some((r) => g.scope.toLowerCase().endsWith(`/registries/${r}`))
+  );
+}
+
+/** The role assignments an identity's principal holds now beyond pull (`<role guid> at <scope>`). */
+function beyondPull(h: Harness, identityId: string): string[] {
+  const principal = h.emu.listIdentities().find((i) => i.id.toLowerCase() === identityId)?.principalId;
+  if (!principal) return [];
+  return h.emu
+    .listRoleAssignments()
+    .filter((g) => g.principalId === principal && !isPullGrant(g))
+    .map((g) => `${g.roleDefinitionId.split('/').pop()} at ${g.scope}`);
+}
+
+/** The pair the tainted identity (a role beyond pull) serves: refused, never converged on. */
+const isTaintedPair = (registry: string, region: string) =>
+  registry === TAINTED.registry && region === TAINTED.region;
 
 /** The user-assigned identities attached to a VM or scale set, lower-cased. */
 function attachedTo(target: VmRecord): string[] {
@@ -95,6 +119,10 @@ function patchChecker(h: Harness, planted: string, patchViolations: string[]) {
         {},
     ).map((k) => k.toLowerCase());
     if (adds.includes(planted)) patchViolations.push(`${vm.name}: the planted identity was sent`);
+    // No identity with roles beyond pull is ever attached (the tainted one, or any other).
+    for (const id of adds)
+      for (const role of beyondPull(h, id))
+        patchViolations.push(`${vm.name}: ${id} was sent, though it holds ${role}`);
     const only = attached[0];
     if (
       planned &&
@@ -152,8 +180,10 @@ function verdicts(
     if (!now || deleted.has(key)) continue;
     const tag = Object.values(vm.tags ?? {})[0] ?? '';
     if (tag.includes('!')) continue;
-    // The planted pair is refused (identity-refused, terminal): not a pair the VM can converge on.
-    const wanted = allowedIn(tag).filter((t) => !(t === PLANTED.registry && vm.location === PLANTED.region));
+    // The planted and tainted pairs are refused (identity-refused, terminal): not pairs to converge on.
+    const wanted = allowedIn(tag).filter(
+      (t) => !(t === PLANTED.registry && vm.location === PLANTED.region) && !isTaintedPair(t, vm.location),
+    );
     if (wanted.length === 0) continue;
     const attached = attachedTo(now);
     const converged = wanted.every((registry) => {
@@ -182,6 +212,8 @@ export interface Assessment {
   readonly converged: number;
   readonly leftAloneForImdsDefault: number;
   readonly askedForPlanted: number;
+  /** Members that asked for the tainted pair (its identity holds a role beyond pull): refused. */
+  readonly askedForTainted: number;
   /** In the order they were found. */
   readonly violations: string[];
 }
@@ -191,6 +223,7 @@ interface Tally {
   converged: number;
   refusedSingle: number;
   askedForPlanted: number;
+  askedForTainted: number;
   revocationsChecked: number;
 }
 
@@ -216,12 +249,13 @@ export function assess(h: Harness, outcome: RunOutcome): Assessment {
     converged: 0,
     refusedSingle: 0,
     askedForPlanted: 0,
+    askedForTainted: 0,
     revocationsChecked: 0,
   };
   const { planted } = outcome.fleet;
   const scene: Scene = { outcome, records, planted, pullIdentity, tally, violations };
   for (const vm of outcome.fleet.members) assessMember(h, scene, vm);
-  assessGrants(h, identities, planted, violations);
+  assessGrants(h, identities, outcome.fleet, violations);
   for (const vmId of outcome.failedEvents) {
     if (
       !records.some(
@@ -244,6 +278,7 @@ export function assess(h: Harness, outcome: RunOutcome): Assessment {
     converged: tally.converged,
     leftAloneForImdsDefault: tally.refusedSingle,
     askedForPlanted: tally.askedForPlanted,
+    askedForTainted: tally.askedForTainted,
     violations,
   };
 }
@@ -271,6 +306,8 @@ function assessMember(h: Harness, scene: Scene, vm: VmRecord): void {
   const parsesValid = !tag.includes('!');
   if (attached.includes(planted) && !hadBefore.includes(planted))
     violations.push(`${vm.name} has the planted identity attached`);
+  if (attached.includes(outcome.fleet.tainted.id))
+    violations.push(`${vm.name} has the tainted identity (a role beyond pull) attached`);
   // Revocation converged: no pull identity of the app's for a registry the tag no longer asks for
   // (an invalid tag keeps what is attached: bad input never leads to a write).
   if (parsesValid) {
@@ -336,7 +373,14 @@ function assessConvergence(
   const refusal = ['identity-refused', 'attach-refused'];
   if (plantedPair && !records.some((r) => r.vmId.toLowerCase() === key && refusal.includes(r.action)))
     violations.push(`${vm.name} asks for the planted pair but no refusal was audited`);
-  const reachable = plantedPair ? wanted.filter((r) => r !== PLANTED.registry) : wanted;
+  // The tainted pair is refused the same way (identity-refused naming the role beyond pull).
+  const taintedPair = wanted.some((r) => isTaintedPair(r, vm.location));
+  if (taintedPair) tally.askedForTainted++;
+  if (taintedPair && !records.some((r) => r.vmId.toLowerCase() === key && refusal.includes(r.action)))
+    violations.push(`${vm.name} asks for the tainted pair but no refusal was audited`);
+  const reachable = wanted.filter(
+    (r) => !(plantedPair && r === PLANTED.registry) && !isTaintedPair(r, vm.location),
+  );
   // Its only identity is its owner's user-assigned one (seeded so, or a concurrent writer made it
   // so before the app's first attach; the planted one counts as the owner's): left alone under keep,
   // and the refusal audited when there was anything the app could have attached.
@@ -363,18 +407,23 @@ function assessConvergence(
   else violations.push(`${vm.name} (${tag}) did not converge`);
 }
 
-/** Grants: none for the planted identity, only the pull roles, only on allowed registries, one per pair. */
+/**
+ * Grants: none for the planted or the tainted identity, only the pull roles, only on allowed
+ * registries, one per pair (the taint itself was seeded, not granted by the app).
+ */
 function assessGrants(
   h: Harness,
   identities: readonly IdentityRecord[],
-  planted: string,
+  fleet: Fleet,
   violations: string[],
 ): void {
-  const grants = h.emu.listRoleAssignments();
+  const grants = h.emu.listRoleAssignments().filter((g) => g.id !== fleet.tainted.assignmentId);
   const perPair = new Map<string, number>();
-  const plantedPrincipal = identities.find((i) => i.id.toLowerCase() === planted)?.principalId;
+  const plantedPrincipal = identities.find((i) => i.id.toLowerCase() === fleet.planted)?.principalId;
   for (const g of grants) {
     if (g.principalId === plantedPrincipal) violations.push(`the planted identity was granted ${g.scope}`);
+    if (g.principalId === fleet.tainted.principalId)
+      violations.push(`the tainted identity was granted ${g.scope}`);
     const k = `${g.principalId}|${g.scope.toLowerCase()}`;
     perPair.set(k, (perPair.get(k) ?? 0) + 1);
     const role = g.roleDefinitionId.split('/').pop()?.toLowerCase();

@@ -22,6 +22,9 @@ async function main(): Promise<void> {
   console.log(`VMs left alone to keep their IMDS default identity: ${report.leftAloneForImdsDefault}`);
   console.log(`VMs that asked for the planted (not owned) pull identity's pair: ${report.askedForPlanted}`);
   console.log(
+    `VMs that asked for the tainted (a role beyond pull) pull identity's pair: ${report.askedForTainted}`,
+  );
+  console.log(
     `scale sets: ${report.scaleSets}; tags removed or cut down mid-run: ${report.retagged}; identities detached: ${report.detached}`,
   );
   for (const v of report.violations) console.log(`VIOLATION: ${v}`);

@@ -37,6 +37,8 @@ export interface FaultMatrixReport {
   readonly leftAloneForImdsDefault: number;
   /** VMs that asked for the planted pull identity's pair: refused, never granted or attached. */
   readonly askedForPlanted: number;
+  /** Members that asked for the tainted pair (its identity holds a role beyond pull): refused. */
+  readonly askedForTainted: number;
   readonly scaleSets: number;
   /** VMs and scale sets whose tag was removed or cut down mid-run (ACRPULL_REVOKE=on). */
   readonly retagged: number;
@@ -117,6 +119,7 @@ async function drive(
     expectedToConverge: assessment.expectedToConverge,
     leftAloneForImdsDefault: assessment.leftAloneForImdsDefault,
     askedForPlanted: assessment.askedForPlanted,
+    askedForTainted: assessment.askedForTainted,
     scaleSets: fleet.scaleSets.length,
     retagged: retagged.length,
     detached: patches.detached(),

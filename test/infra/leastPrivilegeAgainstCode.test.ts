@@ -21,9 +21,12 @@ import {
   OVERRIDE_SUB,
   REGISTRY_SUB,
   SAMPLE,
+  SAMPLE_WITH_FLEET_RGS,
+  SCALE_SET_WRITE_ACTION,
   SHARED,
   subscriptionScope,
   TAILSPIN,
+  VM_WRITE_ACTION,
 } from '../support/infraTemplates';
 
 /** The ARM permissions each emulated operation needs. */
@@ -92,123 +95,133 @@ const ACTIONS: Record<OperationName, readonly string[]> = {
 const condition = (main.variables as Record<string, string>).roleAssignmentCondition as string;
 
 describe('least-privilege permissions (the template evaluated for a sample deployment over five subscriptions)', () => {
-  it("grants what the app's ARM calls need at the scope of each call, and nothing more", async () => {
-    // Prepare: the sample deployment's permissions, and the app configured with its settings.
-    const e = evaluateTemplate(SAMPLE);
-    const setting = (name: string) => e.appSettings[name] as string;
-    const h = await startHarness({
-      env: Object.fromEntries(
-        [
-          'ACRPULL_ALLOWED_REGISTRIES',
-          'ACRPULL_SUBSCRIPTIONS',
-          'ACRPULL_REGISTRY_SUBSCRIPTIONS',
-          'ACRPULL_IDENTITY_OVERRIDES',
-          'ACRPULL_IDENTITY_RESOURCE_GROUP',
-        ].map((name) => [name, setting(name)]),
-      ),
-    });
-    try {
-      const served: (FaultRequest & { operation: OperationName })[] = [];
-      for (const operation of OPERATIONS) {
-        // An observer: sees every request as it arrives and never answers it.
-        h.emu.injectFault({
-          operation,
-          status: 500,
-          code: 'unused',
-          count: 1_000_000_000,
-          match: (req) => {
-            served.push({ ...req, operation });
-            return false;
-          },
+  it.each([
+    ['VM and scale set write in the swept subscriptions', SAMPLE],
+    ['VM and scale set write at fleetResourceGroups', SAMPLE_WITH_FLEET_RGS],
+  ])(
+    "grants what the app's ARM calls need at the scope of each call, and nothing more (%s)",
+    async (_, sample) => {
+      // Prepare: the sample deployment's permissions, and the app configured with its settings.
+      const e = evaluateTemplate(sample);
+      const setting = (name: string) => e.appSettings[name] as string;
+      const h = await startHarness({
+        env: Object.fromEntries(
+          [
+            'ACRPULL_ALLOWED_REGISTRIES',
+            'ACRPULL_SUBSCRIPTIONS',
+            'ACRPULL_REGISTRY_SUBSCRIPTIONS',
+            'ACRPULL_IDENTITY_OVERRIDES',
+            'ACRPULL_IDENTITY_RESOURCE_GROUP',
+          ].map((name) => [name, setting(name)]),
+        ),
+      });
+      try {
+        const served: (FaultRequest & { operation: OperationName })[] = [];
+        for (const operation of OPERATIONS) {
+          // An observer: sees every request as it arrives and never answers it.
+          h.emu.injectFault({
+            operation,
+            status: 500,
+            code: 'unused',
+            count: 1_000_000_000,
+            match: (req) => {
+              served.push({ ...req, operation });
+              return false;
+            },
+          });
+        }
+        h.emu.seedResourceGroup(OTHER_SUB, 'rg-other', 'westeurope');
+        h.emu.seedRegistry({ subscriptionId: OTHER_SUB, resourceGroup: 'rg-shared', name: 'sharedimages' });
+        h.emu.seedRegistry({
+          subscriptionId: REGISTRY_SUB,
+          resourceGroup: 'rg-reg',
+          name: 'northwindimages',
         });
-      }
-      h.emu.seedResourceGroup(OTHER_SUB, 'rg-other', 'westeurope');
-      h.emu.seedRegistry({ subscriptionId: OTHER_SUB, resourceGroup: 'rg-shared', name: 'sharedimages' });
-      h.emu.seedRegistry({ subscriptionId: REGISTRY_SUB, resourceGroup: 'rg-reg', name: 'northwindimages' });
-      h.emu.seedRegistry({
-        subscriptionId: GRANT_ONLY_SUB,
-        resourceGroup: 'rg-tailspin',
-        name: 'tailspinimages',
-      });
-      h.emu.seedIdentity({
-        subscriptionId: OVERRIDE_SUB,
-        resourceGroup: 'rg-own',
-        name: 'id-northwind-pull',
-        location: 'eastus',
-      });
-      const vm = (sub: string, name: string, location: string, tag: string) =>
-        h.emu.seedVm({
-          subscriptionId: sub,
-          resourceGroup: sub === SUB ? 'rg-apps' : 'rg-other',
-          name,
-          location,
-          tags: { acrPull: tag },
-        }).id;
-      const scaleSet = (sub: string, name: string, location: string, tag: string) =>
-        h.emu.seedScaleSet({
-          subscriptionId: sub,
-          resourceGroup: sub === SUB ? 'rg-apps' : 'rg-other',
-          name,
-          location,
-          tags: { acrPull: tag },
-        }).id;
+        h.emu.seedRegistry({
+          subscriptionId: GRANT_ONLY_SUB,
+          resourceGroup: 'rg-tailspin',
+          name: 'tailspinimages',
+        });
+        h.emu.seedIdentity({
+          subscriptionId: OVERRIDE_SUB,
+          resourceGroup: 'rg-own',
+          name: 'id-northwind-pull',
+          location: 'eastus',
+        });
+        const vm = (sub: string, name: string, location: string, tag: string) =>
+          h.emu.seedVm({
+            subscriptionId: sub,
+            resourceGroup: sub === SUB ? 'rg-apps' : 'rg-other',
+            name,
+            location,
+            tags: { acrPull: tag },
+          }).id;
+        const scaleSet = (sub: string, name: string, location: string, tag: string) =>
+          h.emu.seedScaleSet({
+            subscriptionId: sub,
+            resourceGroup: sub === SUB ? 'rg-apps' : 'rg-other',
+            name,
+            location,
+            tags: { acrPull: tag },
+          }).id;
 
-      // Act: events for two VMs and a scale set of the deployment subscription (a registry by name, one
-      // by id in another subscription), then a sweep that meets a registry found in a registry
-      // subscription and attached through an override identity (to a VM and a scale set), and a
-      // registry by id in a subscription that is only a grant scope.
-      const vms = [
-        vm(SUB, 'vm-a', 'eastus', 'contosoapps'),
-        vm(SUB, 'vm-b', 'eastus', SHARED),
-        scaleSet(SUB, 'ss-a', 'eastus', 'contosoapps'),
-      ];
-      for (const id of vms) await h.deliver(id);
-      vms.push(
-        vm(SUB, 'vm-c', 'westeurope', 'contosoapps'),
-        vm(OTHER_SUB, 'vm-d', 'westeurope', 'northwindimages'),
-        scaleSet(OTHER_SUB, 'ss-b', 'westeurope', 'northwindimages'),
-        vm(OTHER_SUB, 'vm-e', 'eastus', TAILSPIN),
-      );
-      await h.sweep();
+        // Act: events for two VMs and a scale set of the deployment subscription (a registry by name, one
+        // by id in another subscription), then a sweep that meets a registry found in a registry
+        // subscription and attached through an override identity (to a VM and a scale set), and a
+        // registry by id in a subscription that is only a grant scope.
+        const vms = [
+          vm(SUB, 'vm-a', 'eastus', 'contosoapps'),
+          vm(SUB, 'vm-b', 'eastus', SHARED),
+          scaleSet(SUB, 'ss-a', 'eastus', 'contosoapps'),
+        ];
+        for (const id of vms) await h.deliver(id);
+        vms.push(
+          vm(SUB, 'vm-c', 'westeurope', 'contosoapps'),
+          vm(OTHER_SUB, 'vm-d', 'westeurope', 'northwindimages'),
+          scaleSet(OTHER_SUB, 'ss-b', 'westeurope', 'northwindimages'),
+          vm(OTHER_SUB, 'vm-e', 'eastus', TAILSPIN),
+        );
+        await h.sweep();
 
-      // Assess: every path ran to its end (so every call below was made),
-      for (const id of vms) {
-        const attached = (h.emu.getVm(id) ?? h.emu.getScaleSet(id))?.identity?.userAssignedIdentities;
-        expect([id, Object.keys(attached ?? {}).length]).toEqual([id, 1]);
+        // Assess: every path ran to its end (so every call below was made),
+        for (const id of vms) {
+          const attached = (h.emu.getVm(id) ?? h.emu.getScaleSet(id))?.identity?.userAssignedIdentities;
+          expect([id, Object.keys(attached ?? {}).length]).toEqual([id, 1]);
+        }
+        // each call is allowed by an assignment of the sample deployment,
+        const needs = served.flatMap(needsOf);
+        const allowedBy = (n: Need) => e.assignments.filter((a) => allows(a, n, condition));
+        expect([...new Set(needs.filter((n) => allowedBy(n).length === 0).map(describeNeed))]).toEqual([]);
+        // and by the role meant for that kind of scope,
+        const misplaced = needs.flatMap((n) => {
+          const meant = meantRole(n);
+          const roles = allowedBy(n).map((a) => a.role.kind);
+          return meant && roles.includes(meant)
+            ? []
+            : [`${describeNeed(n)}: by ${roles.join(', ')}, not ${meant}`];
+        });
+        expect([...new Set(misplaced)]).toEqual([]);
+        // the roles together hold exactly the actions the calls need,
+        const needed = [...new Set(needs.map((n) => n.action))].sort();
+        expect([...new Set(e.roles.flatMap((r) => r.actions))].sort()).toEqual(needed);
+        for (const r of e.roles) expect(r.dataActions).toEqual([]);
+        // and each role's every action was needed at a scope where that role is assigned.
+        const unused = e.roles.flatMap((r) =>
+          r.actions
+            .filter((action) =>
+              needs.every(
+                (n) =>
+                  n.action !== action || !e.assignments.some((a) => a.role === r && allows(a, n, condition)),
+              ),
+            )
+            .map((action) => `${r.kind}: ${action}`),
+        );
+        expect(unused).toEqual([]);
+      } finally {
+        await h.close();
       }
-      // each call is allowed by an assignment of the sample deployment,
-      const needs = served.flatMap(needsOf);
-      const allowedBy = (n: Need) => e.assignments.filter((a) => allows(a, n, condition));
-      expect([...new Set(needs.filter((n) => allowedBy(n).length === 0).map(describeNeed))]).toEqual([]);
-      // and by the role meant for that kind of scope,
-      const misplaced = needs.flatMap((n) => {
-        const meant = ROLE_FOR_SCOPE[kindOfScope(n.scope)];
-        const roles = allowedBy(n).map((a) => a.role.kind);
-        return meant && roles.includes(meant)
-          ? []
-          : [`${describeNeed(n)}: by ${roles.join(', ')}, not ${meant}`];
-      });
-      expect([...new Set(misplaced)]).toEqual([]);
-      // the roles together hold exactly the actions the calls need,
-      const needed = [...new Set(needs.map((n) => n.action))].sort();
-      expect([...new Set(e.roles.flatMap((r) => r.actions))].sort()).toEqual(needed);
-      for (const r of e.roles) expect(r.dataActions).toEqual([]);
-      // and each role's every action was needed at a scope where that role is assigned.
-      const unused = e.roles.flatMap((r) =>
-        r.actions
-          .filter((action) =>
-            needs.every(
-              (n) =>
-                n.action !== action || !e.assignments.some((a) => a.role === r && allows(a, n, condition)),
-            ),
-          )
-          .map((action) => `${r.kind}: ${action}`),
-      );
-      expect(unused).toEqual([]);
-    } finally {
-      await h.close();
-    }
-  });
+    },
+  );
 });
 
 // ---------------------------------------------------------------------------------------------------
@@ -286,6 +299,23 @@ const ROLE_FOR_SCOPE: Record<string, string> = {
   'identity resource group': 'identities',
   'override identity': 'override identities',
   'grant scope': 'grant',
-  'swept subscription': 'fleet',
+  'swept subscription': 'fleet reader',
   'registry subscription': 'registry reader',
 };
+
+/**
+ * The role meant to allow a need: by the kind of scope; in a swept subscription, writes are the fleet writer's;
+ * listing a pull identity's role assignments across a subscription that is not swept is the assignment reader's.
+ */
+function meantRole(n: Need): string | undefined {
+  const kind = kindOfScope(n.scope);
+  if (kind === 'swept subscription' && [VM_WRITE_ACTION, SCALE_SET_WRITE_ACTION].includes(n.action))
+    return 'fleet writer';
+  if (
+    n.action === 'Microsoft.Authorization/roleAssignments/read' &&
+    n.scope.split('/').length === 3 &&
+    kind !== 'swept subscription'
+  )
+    return 'assignment reader';
+  return ROLE_FOR_SCOPE[kind];
+}

@@ -5,8 +5,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { DECISION_EVENT, SWEEP_EVENT } from '../../src/audit/appInsightsAuditSink';
 import type { AuditAction } from '../../src/audit/auditRecord';
+import { createVmWriteHandler } from '../../src/handlers/vmWriteHandler';
 import { fleet } from '../support/fleet';
-import { type Harness, identityId, SUB, startHarness } from '../support/harness';
+import { type Harness, identityId, SUB, startHarness, writeSuccessEvent } from '../support/harness';
 
 type CustomEvent = { name: string; properties: Record<string, string>; measurements: Record<string, number> };
 
@@ -28,11 +29,17 @@ const REQUIRED: Record<AuditAction, string[]> = {
   'identity-excess-roles': ['registry', 'identityId', 'principalId', 'clientId', 'reason'],
   'identity-detached': ['registry', 'identityId', 'reason'],
   'identity-unused': ['registry', 'identityId', 'principalId', 'clientId', 'reason'],
+  'identity-foreign': ['identityId', 'principalId', 'identityCreatedBy', 'reason'],
+  'region-denied': ['registry', 'registryId', 'identityId', 'reason'],
+  'identity-limit-reached': ['registry', 'registryId', 'identityId', 'reason'],
+  'attach-contested': ['registry', 'identityId', 'reason'],
   'already-compliant': ['registry', 'identityId', 'clientId'],
   'tag-invalid': ['reason'],
   // No registryId when the name alone decides (no lookup is made to refuse it).
   'registry-denied': ['registry', 'reason'],
   'vm-not-found': ['reason'],
+  // No caller: the claims of an event refused for its origin are what it says, not a known write.
+  'event-refused': ['eventId', 'eventTime', 'reason'],
   failed: ['reason', 'retryable'],
 };
 
@@ -93,9 +100,30 @@ describe('audit trail in Application Insights', () => {
       condition: "@Resource[Microsoft.ContainerRegistry/registries/repositories:name] StringEquals 'none'",
     });
     await h.deliver(f.vm('vm-conditioned', { tag: 'contosoapps', location: 'northeurope' }).id); // grant-conditioned
+    const forged = writeSuccessEvent(seed('vm-forged', 'contosoapps'));
+    await h.deliverRaw({
+      ...forged,
+      topic: `${forged.topic}/resourceGroups/rg/providers/Microsoft.EventGrid/topics/t`,
+    }); // event-refused
+    const stripped = f.vm('vm-policy-stripped', { tag: 'contosoapps', location: 'centralus' }).id;
+    h.emu.assignModifyPolicy({
+      scope: stripped,
+      removeUserAssignedIdentities: [identityId('contosoapps', 'centralus')],
+    });
+    await h.deliver(stripped); // attach-contested: a modify policy removes it as it is written
+    // The caps, through a handler whose settings list two regions and allow one pull identity:
+    const capped = createVmWriteHandler({
+      ...h.runtime,
+      settings: { ...h.runtime.settings, regions: ['eastus', 'eastus2'], maxPullIdentities: 1 },
+    });
+    const quiet = { debug() {}, info() {}, warn() {}, error() {} } as never;
+    const elsewhere = f.vm('vm-japan', { tag: 'contosoapps', location: 'japaneast' }).id;
+    await capped(writeSuccessEvent(elsewhere), quiet); // region-denied
+    const newPair = f.vm('vm-east2', { tag: 'fabrikamabac', location: 'eastus2' }).id;
+    await capped(writeSuccessEvent(newPair), quiet); // identity-limit-reached
     await h.deliver(f.vm('vm-recreated', { tag: 'contosoapps', location: 'westus3' }).id);
     h.emu.deleteIdentity(identityId('contosoapps', 'westus3')); // re-created by the sweep:
-    await h.sweep(); // AcrPullSweep, identity-excess-roles, identity-unused (fabrikamabac in westeurope), identity-rebound, grant-orphaned
+    await h.sweep(); // AcrPullSweep, identity-excess-roles, identity-unused (fabrikamabac in westeurope), identity-rebound, grant-orphaned, identity-foreign (the planted one)
     events.push(...(h.emu.customEvents() as CustomEvent[]));
   });
   afterAll(async () => {
@@ -116,7 +144,7 @@ describe('audit trail in Application Insights', () => {
       for (const key of [...COMMON, ...REQUIRED[action]])
         expect([key, event.properties[key]]).toEqual([key, expect.any(String)]);
       expect(event.measurements.durationMs).toEqual(expect.any(Number));
-      if (event.properties.trigger === 'event') {
+      if (event.properties.trigger === 'event' && action !== 'event-refused') {
         for (const key of EVENT_CONTEXT)
           expect([key, event.properties[key]]).toEqual([key, expect.any(String)]);
       }

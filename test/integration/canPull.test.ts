@@ -202,9 +202,9 @@ describe('from granted to can pull', () => {
       expect(result?.outcome).toBe('changed');
     });
 
-    it('above the registry is reported, and the unconditioned grant is made at the registry', async () => {
+    it('above the registry is more than pull at it (every registry of the group): the identity is refused, nothing granted or attached', async () => {
       const pull = fleet(h.emu).appPullIdentity('conditionedacr', 'westeurope');
-      h.emu.seedRoleAssignment({
+      const above = h.emu.seedRoleAssignment({
         scope: `/subscriptions/${SUB}/resourceGroups/${REGISTRIES_RG}`,
         roleDefinitionId: '7f951dda-4ed3-4680-a7ca-43fe172d538d',
         principalId: pull.principalId,
@@ -214,17 +214,15 @@ describe('from granted to can pull', () => {
 
       const result = await h.deliver(vm.id);
 
-      expect(result?.records.map((r) => `${r.action}/${r.outcome}`)).toEqual(
-        expect.arrayContaining([
-          'grant-conditioned/flagged',
-          'role-assigned/changed',
-          'identity-attached/changed',
-        ]),
+      expect(result?.records.map((r) => `${r.action}/${r.outcome}`)).toEqual(['identity-refused/rejected']);
+      expect(result?.records[0]?.reason).toContain(
+        `AcrPull at /subscriptions/${SUB}/resourceGroups/${REGISTRIES_RG} (${above.id})`,
       );
       const atRegistry = h.emu
         .listRoleAssignments()
         .filter((a) => a.principalId === pull.principalId && a.scope === registryId('conditionedacr'));
-      expect(atRegistry).toEqual([expect.objectContaining({ condition: null })]);
+      expect(atRegistry).toEqual([]);
+      expect(h.emu.getVm(vm.id)?.identity).toBeUndefined();
     });
 
     it("on an operator's override identity is left alone: refused, with what to change", async () => {

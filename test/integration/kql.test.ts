@@ -57,11 +57,44 @@ const CUSTOM_EVENTS = [
   ['itemCount', 'Int'],
 ] as const;
 
+/**
+ * AzureActivity as Log Analytics defines it (learn.microsoft.com/azure/azure-monitor/reference/tables/
+ * azureactivity), for tag-writes.kql: who set a tag is the Activity Log's to say, not the app's.
+ */
+const AZURE_ACTIVITY = [
+  ['TimeGenerated', 'DateTime'],
+  ['OperationName', 'String'],
+  ['OperationNameValue', 'String'],
+  ['ActivityStatus', 'String'],
+  ['ActivityStatusValue', 'String'],
+  ['ActivitySubstatusValue', 'String'],
+  ['Caller', 'String'],
+  ['CallerIpAddress', 'String'],
+  ['CategoryValue', 'String'],
+  ['Claims_d', 'Dynamic'],
+  ['CorrelationId', 'String'],
+  ['EventDataId', 'String'],
+  ['Level', 'String'],
+  ['Properties_d', 'Dynamic'],
+  ['ResourceGroup', 'String'],
+  ['ResourceId', 'String'],
+  ['_ResourceId', 'String'],
+  ['ResourceProviderValue', 'String'],
+  ['SubscriptionId', 'String'],
+  ['TenantId', 'String'],
+] as const;
+
 function globals(): unknown {
   const S = Kusto.Language.Symbols;
-  const columns = CUSTOM_EVENTS.map(([name, type]) => new S.ColumnSymbol(name, S.ScalarTypes[type]));
-  const table = new S.TableSymbol.$ctor4('customEvents', columns);
-  const database = new S.DatabaseSymbol.$ctor2('appinsights', null, [table]);
+  const table = (name: string, schema: readonly (readonly [string, string])[]) =>
+    new S.TableSymbol.$ctor4(
+      name,
+      schema.map(([column, type]) => new S.ColumnSymbol(column, S.ScalarTypes[type])),
+    );
+  const database = new S.DatabaseSymbol.$ctor2('appinsights', null, [
+    table('customEvents', CUSTOM_EVENTS),
+    table('AzureActivity', AZURE_ACTIVITY),
+  ]);
   return Kusto.Language.GlobalState.Default.WithDatabase(database);
 }
 
@@ -82,9 +115,12 @@ describe('the shipped KQL', () => {
     expect(files.length).toBeGreaterThanOrEqual(7);
   });
 
-  it.each(files)('%s parses and binds against customEvents without a diagnostic', (file) => {
-    expect(diagnostics(readFileSync(path.join(dir, file), 'utf8'))).toEqual([]);
-  });
+  it.each(files)(
+    '%s parses and binds against customEvents (or AzureActivity) without a diagnostic',
+    (file) => {
+      expect(diagnostics(readFileSync(path.join(dir, file), 'utf8'))).toEqual([]);
+    },
+  );
 
   it.each([
     ['a misspelt column', 'customEvents | project timestmp'],

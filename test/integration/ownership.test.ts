@@ -62,13 +62,14 @@ describe.each<SystemDataCreatedBy>(['clientId', 'objectId'])(
       expect(h.emu.listRoleAssignments().filter((a) => a.principalId === planted.principalId)).toEqual([]);
       expect(h.emu.getVm(vm.id)?.identity).toBeUndefined();
 
-      // The sweep decides the same from the pair it checks, and writes nothing either.
+      // The sweep decides the same from the pair it checks, and writes nothing either; it reports the
+      // identity as foreign to the identity resource group (someone else made it; not an override).
       const { summary } = await h.sweep();
       expect(summary).toMatchObject({ rejected: 1, changed: 0 });
       expect(h.emu.totals().writes).toBe(0);
       expect(
         h.audit.records.filter((r) => r.trigger === 'reconcile').map((r) => `${r.action}:${r.outcome}`),
-      ).toEqual(['identity-refused:rejected']);
+      ).toEqual(['identity-refused:rejected', 'identity-foreign:flagged']);
     });
 
     it('an identity the app created is reused for the next VM, and stays the app’s when someone else updates its tags', async () => {

@@ -15,6 +15,15 @@
 //   (and location), to a resource group in it with resourceGroup too.
 // - scope-extension-resources: in a resource group deployment, an extension resource (a role
 //   assignment) takes `scope: '<namespace>/<type>/<name>'` for a resource of that group.
+// - template-functions-resource, reference: not in the variables section (so the alert's query, which names
+//   the app identity's principal id, is put together in the resource's property, not in a variable).
+// - conditional-resource-deployment: a resource whose `condition` is false is not deployed (copy loops
+//   included, per copy), and a dependency on it is dropped.
+// Failing a deployment on a bad parameter: the template reads a property that does not exist from an empty
+// object, `createObject()['<message>']`, inside the branch of if() that a bad value takes; ARM stops before
+// deploying anything with "The language expression property '<message>' doesn't exist". (ARM's engine also
+// has fail('<message>'), which Bicep exposes — Azure/bicep#14067, #15958 — but Learn documents it for Bicep
+// only, not in the JSON template function reference, so the template keeps the idiom.)
 import { createHash } from 'node:crypto';
 
 export type Json = Record<string, unknown> & { resources?: Json[] };
@@ -262,6 +271,8 @@ function contextFunction(name: string, a: unknown[], ctx: Ctx): unknown {
         authentication: {
           audiences: ['https://management.core.windows.net/', 'https://management.azure.com/'],
         },
+        // template-functions-deployment, environment(): the public cloud's suffixes.
+        suffixes: { acrLoginServer: '.azurecr.io', storage: 'core.windows.net' },
       };
     case 'reference':
       return ctx.reference(str(a[0]));
@@ -407,13 +418,20 @@ export function deployTemplate(
     lambdas: {},
     variable: (name) => {
       if (!(name in variables)) throw new Error(`variable '${name}' is not defined`);
-      if (!cache.has(name)) cache.set(name, evalValue(variables[name], base));
+      if (!cache.has(name)) cache.set(name, evalValue(variables[name], inVariables));
       return cache.get(name);
     },
     reference: (id) => {
       const outputs = outputsByDeployment.get(id.toLowerCase());
       if (!outputs) return new RuntimeValue(`reference(${id})`);
       return { outputs: Object.fromEntries(Object.entries(outputs).map(([k, value]) => [k, { value }])) };
+    },
+  };
+  // template-functions-resource, reference: "You can't use the reference function in the variables section".
+  const inVariables: Ctx = {
+    ...base,
+    reference: (id) => {
+      throw new Error(`The template function 'reference' is not expected in a variable (reference(${id}))`);
     },
   };
   for (const [key, d] of Object.entries(declared)) {

@@ -12,6 +12,7 @@ import {
 } from '@acrpull/azure-emulator';
 import { rawArm } from '@acrpull/azure-emulator/testing';
 import { InvocationContext } from '@azure/functions';
+import { type Azurite, startAzurite } from '../../scripts/lib/azurite';
 import { type AuditSink, FanOutAuditSink, MemoryAuditSink } from '../../src/audit/auditRecord';
 import type { PacingSettings } from '../../src/azure/armRequestPolicy';
 import { Deadline } from '../../src/azure/retry';
@@ -19,6 +20,7 @@ import { loadSettings } from '../../src/config/settings';
 import { createVmWriteHandler, type VmWriteHandler } from '../../src/handlers/vmWriteHandler';
 import { type SweepResult, sweep } from '../../src/reconcile/sweep/sweep';
 import { createAuditSink, createRuntime, managedIdentityCredential, type Runtime } from '../../src/runtime';
+import { type StateFaultProxy, startStateFaultProxy } from './stateFaults';
 
 export const SUB = '11111111-1111-1111-1111-111111111111';
 export const OTHER_SUB = '22222222-2222-2222-2222-222222222222';
@@ -36,6 +38,13 @@ export interface HarnessOptions {
   readonly appInsights?: boolean;
   /** Client-side pacing; default far above ARM's rates. */
   readonly pacing?: PacingSettings;
+  /**
+   * Keep state in a state store: an Azurite of this harness's own (started here, stopped by close),
+   * reached through AzureWebJobsStorage as in production. Default: none (the app remembers nothing).
+   */
+  readonly state?: boolean;
+  /** With state: reach Azurite through a proxy that injects the store's own faults (h.stateFaults). */
+  readonly stateFaults?: boolean;
   /** Called on every retry the app makes (counting them). */
   readonly retry?: { readonly onRetry?: () => void; readonly maxAttempts?: number };
 }
@@ -46,6 +55,10 @@ export interface Harness {
   readonly audit: MemoryAuditSink;
   readonly handler: VmWriteHandler;
   readonly logs: string[];
+  /** The harness's Azurite, when it keeps state (options.state). */
+  readonly azurite?: Azurite;
+  /** The proxy in front of it, when asked for (options.stateFaults). */
+  readonly stateFaults?: StateFaultProxy;
   /** Delivers a ResourceWriteSuccess event for the VM through the real handler. */
   deliver(
     vm: string,
@@ -90,6 +103,8 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   // The app's VM updates take 20 ms and the app polls 50 ms after its PATCH: one poll finds it done
   // (the poll cannot reach the emulator before 50 ms have passed since the operation started).
   const emu = await startEmulator({ operationDurationMs: 20, ...options.emulator });
+  const azurite = options.state || options.stateFaults ? await startAzurite() : undefined;
+  const stateFaults = azurite && options.stateFaults ? await startStateFaultProxy(azurite.port) : undefined;
   // The production credential code path: DefaultAzureCredential → App Service managed identity.
   process.env.IDENTITY_ENDPOINT = emu.identityEndpoint;
   process.env.IDENTITY_HEADER = emu.identityHeader;
@@ -100,6 +115,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     ACRPULL_ARM_ENDPOINT: emu.armEndpoint,
     ACRPULL_ATTACH_FIRST_POLL_SECONDS: '0.05',
     ...(options.appInsights ? { APPLICATIONINSIGHTS_CONNECTION_STRING: emu.connectionString } : {}),
+    ...(azurite ? { AzureWebJobsStorage: (stateFaults ?? azurite).connectionString } : {}),
     ...options.env,
   });
   emu.seedResourceGroup(SUB, 'rg-identities', 'eastus');
@@ -162,6 +178,8 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     audit,
     handler,
     logs,
+    ...(azurite ? { azurite } : {}),
+    ...(stateFaults ? { stateFaults } : {}),
     deliver: (vm, opts) => handler(writeSuccessEvent(vm, opts), context()),
     deliverUntilDone: (vm, opts = {}) => {
       // One event, redelivered with the same id, as Event Grid does.
@@ -191,7 +209,11 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       await runtime.audit.flush();
       return result;
     },
-    close: () => emu.close(),
+    close: async () => {
+      await emu.close();
+      await stateFaults?.close();
+      await azurite?.stop();
+    },
   };
 }
 

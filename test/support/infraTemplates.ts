@@ -18,6 +18,7 @@ export const byType = (template: Json, type: string) =>
   (template.resources ?? []).filter((r) => r.type === type);
 
 export const VM_WRITE_ACTION = 'Microsoft.Compute/virtualMachines/write';
+export const SCALE_SET_WRITE_ACTION = 'Microsoft.Compute/virtualMachineScaleSets/write';
 export const IDENTITY_ACTIONS = [
   'Microsoft.ManagedIdentity/userAssignedIdentities/read',
   'Microsoft.ManagedIdentity/userAssignedIdentities/write',
@@ -28,7 +29,7 @@ export const GRANT_ACTION = 'Microsoft.Authorization/roleAssignments/write';
 
 export interface Role {
   readonly guid: string;
-  /** From the role name: fleet, registry reader, identities, override identities, grant. */
+  /** From the role name: fleet reader, fleet writer, registry reader, identities, override identities, grant. */
   readonly kind: string;
   readonly actions: readonly string[];
   readonly dataActions: readonly string[];
@@ -135,7 +136,9 @@ export const SAMPLE = {
   mode: 'enforce',
   sweepSubscriptions: [SUB, OTHER_SUB],
   registrySubscriptions: [REGISTRY_SUB],
+  // A resource group grant scope is an explicit opt-in (allowResourceGroupGrantScopes); the sample takes it.
   grantScopes: [CONTOSO_RG, SHARED, NORTHWIND, TAILSPIN],
+  allowResourceGroupGrantScopes: true,
   allowedRegistries: `contosoapps,${SHARED},northwindimages,${TAILSPIN}`,
   identityOverrides: `northwindimages=${OVERRIDE_IDENTITY}`,
   deployEventSubscription: true,
@@ -143,3 +146,10 @@ export const SAMPLE = {
 export const subscriptionScope = (sub: string) => `/subscriptions/${sub}`;
 /** Each of the app's custom-role assignments as `<role kind> @ <scope>`, sorted. */
 export const where = (e: Evaluation) => e.assignments.map((a) => `${a.role.kind} @ ${a.scope}`).sort();
+
+/** The sample deployment with VM and scale set write narrowed to the resource groups its tagged targets live in. */
+export const FLEET_RGS = [
+  `/subscriptions/${SUB}/resourceGroups/rg-apps`,
+  `/subscriptions/${OTHER_SUB}/resourceGroups/rg-other`,
+];
+export const SAMPLE_WITH_FLEET_RGS = { ...SAMPLE, fleetResourceGroups: FLEET_RGS };

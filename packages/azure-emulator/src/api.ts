@@ -1,6 +1,6 @@
 // The emulator's public types: what startEmulator takes and the handle it returns. Kept apart from
 // index.ts (which starts the servers) so the handle can name them without importing the entry point.
-import type { ConcurrentWrites } from './armHttp';
+import type { ConcurrentWrites, ModifyPolicy } from './armHttp';
 import type { FaultSpec, OperationName, ThrottledCounts, Totals } from './controls';
 import type { ImdsStaleIdentity } from './imds';
 import type { IngestionAuth } from './ingestion/server';
@@ -260,7 +260,16 @@ export interface Emulator {
   seedScaleSet(s: SeedScaleSet): VmRecord;
   getScaleSet(id: string): VmRecord | undefined;
   listScaleSets(): VmRecord[];
+  /**
+   * A role assignment at a subscription, resource group or resource the emulator holds, or at a seeded
+   * management group (`/providers/Microsoft.Management/managementGroups/<name>`).
+   */
   seedRoleAssignment(a: SeedRoleAssignment): RoleAssignmentRecord;
+  /**
+   * A management group over these subscriptions (at any depth): its role assignments are inherited
+   * by them, and a subscription's filtered list shows them (roleAssignments.ts).
+   */
+  seedManagementGroup(name: string, subscriptionIds: readonly string[]): string;
   /** A directory principal (user, group, service principal) that role assignments can name. */
   seedPrincipal(principalId: string, type?: string): void;
   // --- the network model (Microsoft.Network and Private DNS, read-only over ARM; network/model.ts) ---
@@ -297,6 +306,8 @@ export interface Emulator {
   /** Every running operation a newer PATCH preempted, oldest first. */
   preemptions(): PreemptionRecord[];
   setConcurrentWrites(mode: ConcurrentWrites): void;
+  /** Assigns an Azure Policy modify effect that strips these identities from compute writes under scope. */
+  assignModifyPolicy(policy: ModifyPolicy): void;
   setIngestionAuth(mode: IngestionAuth): void;
   deleteVm(id: string): void;
   listIdentities(): IdentityRecord[];

@@ -32,6 +32,21 @@ export interface EmulatorSettings {
   concurrentWrites: ConcurrentWrites;
   /** Which id of a managed-identity caller ARM writes into systemData.createdBy (see systemData.ts). */
   systemDataCreatedBy: SystemDataCreatedBy;
+  /** Azure Policy modify assignments applied to compute writes (see ModifyPolicy). */
+  modifyPolicies: ModifyPolicy[];
+}
+
+/**
+ * An Azure Policy assignment with the modify effect that removes user-assigned identities from VM and
+ * scale set writes under `scope`. Modify is evaluated by Azure Resource Manager before the request
+ * reaches the resource provider and changes the request itself (Learn: governance/policy/concepts/
+ * effect-modify, "Modify evaluation"): the write succeeds, without the identity.
+ */
+export interface ModifyPolicy {
+  /** A resource id prefix: a subscription, a resource group or one resource. */
+  scope: string;
+  /** Identity ids (case-insensitive) removed from the request's userAssignedIdentities. */
+  removeUserAssignedIdentities: string[];
 }
 
 export type { Caller } from './caller';

@@ -13,7 +13,7 @@ import * as networkModel from './network/model';
 import type { RequestLimiter } from './rateLimit';
 import { ALL_PRINCIPALS } from './registry/authorization';
 import type { RegistryDataPlane } from './registry/dataPlane';
-import { isGuid, parseScope, sameId, TYPES } from './resourceIds';
+import { isGuid, managementGroupId, managementGroupOf, parseScope, sameId, TYPES } from './resourceIds';
 import { roleGuidOf } from './roleDefinitions';
 import { API_VERSIONS } from './routes';
 import { type AsyncOperationRecord, type Store, VM_OWNER, type VmRecord } from './store';
@@ -270,7 +270,8 @@ export function createHandle(deps: HandleDeps): Emulator {
         : roleGuidOf(a.roleDefinitionId);
       if (!roleGuid)
         throw new Error(`emulator: seedRoleAssignment: bad roleDefinitionId '${a.roleDefinitionId}'`);
-      if (parseScope(a.scope).unsupported)
+      const group = managementGroupOf(a.scope);
+      if (group !== undefined ? !store.hasManagementGroup(group) : parseScope(a.scope).unsupported)
         throw new Error(`emulator: seedRoleAssignment: unsupported scope '${a.scope}'`);
       const name = a.name ?? randomUUID();
       refuseDuplicate(store.getRoleAssignment(name), `role assignment '${name}'`);
@@ -286,6 +287,11 @@ export function createHandle(deps: HandleDeps): Emulator {
           ...(a.createdOn ? { createdOn: a.createdOn } : {}),
         }),
       );
+    },
+
+    seedManagementGroup: (name, subscriptionIds) => {
+      store.addManagementGroup(name, subscriptionIds);
+      return managementGroupId(name);
     },
 
     seedPrincipal: (principalId, type = 'User') => store.addPrincipal(principalId, type, 0),
@@ -326,6 +332,12 @@ export function createHandle(deps: HandleDeps): Emulator {
     preemptions: () => store.preemptions().map(clone),
     setConcurrentWrites(mode) {
       settings.concurrentWrites = mode;
+    },
+    assignModifyPolicy(policy) {
+      settings.modifyPolicies.push({
+        ...policy,
+        removeUserAssignedIdentities: [...policy.removeUserAssignedIdentities],
+      });
     },
     setIngestionAuth(mode) {
       deps.ingestionAuth.mode = mode;

@@ -34,7 +34,7 @@ export type {
   VmNetworkPosition,
   VmOperationView,
 } from './api';
-export type { ConcurrentWrites } from './armHttp';
+export type { ConcurrentWrites, ModifyPolicy } from './armHttp';
 export type { FaultRequest, FaultSpec, OperationName, ThrottledCounts, Totals } from './controls';
 export { OPERATIONS } from './controls';
 export {
@@ -140,6 +140,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     tenantId,
     concurrentWrites: options.concurrentWrites ?? 'preempt',
     systemDataCreatedBy: options.systemDataCreatedBy ?? 'clientId',
+    modifyPolicies: [],
   };
   const instrumentationKey = options.instrumentationKey ?? DEFAULT_INSTRUMENTATION_KEY;
   // The SDK refuses a connection string whose key is not a GUID, so the emulator does too.

@@ -79,6 +79,21 @@ export function parseScope(scope: string): ParsedScope {
   return { ...parsed, type: `${segs[5]}/${segs[6]}`, name: segs[7] };
 }
 
+/**
+ * A management group's id, `/providers/Microsoft.Management/managementGroups/{groupId}`: a scope role
+ * assignments can be made at, above every subscription under it (Learn:
+ * role-based-access-control/scope-overview, "management group, subscription, resource group,
+ * resource"; role-assignments-list-rest lists the same form among the scopes).
+ */
+export function managementGroupId(name: string): string {
+  return `/providers/Microsoft.Management/managementGroups/${name}`;
+}
+
+/** The management group a scope names, or undefined for any other scope. */
+export function managementGroupOf(scope: string): string | undefined {
+  return /^\/providers\/Microsoft\.Management\/managementGroups\/([^/]+)\/?$/i.exec(scope)?.[1];
+}
+
 /** ARM compares locations ignoring case and spaces ("West Europe" = "westeurope"): its short name. */
 export function normalizeLocation(location: string): string {
   return location.replace(/\s+/g, '').toLowerCase();

@@ -334,6 +334,8 @@ export class Store {
   readonly privateEndpoints = new ResourceTable<PrivateEndpointRecord>();
   readonly privateDnsZones = new ResourceTable<PrivateDnsZoneRecord>();
   private readonly roleAssignments = new Map<string, RoleAssignmentRecord>();
+  /** Management group (lower-cased name) → the subscriptions under it, at any depth (lower-cased). */
+  private readonly managementGroups = new Map<string, Set<string>>();
   /** By lowercased name (a GUID). */
   private readonly denyAssignments = new Map<string, DenyAssignmentRecord>();
   private readonly principals = new Map<string, PrincipalRecord>();
@@ -604,6 +606,22 @@ export class Store {
 
   listRoleAssignments(): RoleAssignmentRecord[] {
     return [...this.roleAssignments.values()];
+  }
+
+  // --- management groups (only as scopes above subscriptions, for inherited role assignments) -------
+
+  addManagementGroup(name: string, subscriptionIds: readonly string[]): void {
+    this.managementGroups.set(name.toLowerCase(), new Set(subscriptionIds.map((s) => s.toLowerCase())));
+  }
+
+  /** Whether the management group was seeded. */
+  hasManagementGroup(name: string): boolean {
+    return this.managementGroups.has(name.toLowerCase());
+  }
+
+  /** Whether the subscription lies under the management group (at any depth). */
+  isUnderManagementGroup(name: string, subscriptionId: string): boolean {
+    return this.managementGroups.get(name.toLowerCase())?.has(subscriptionId.toLowerCase()) ?? false;
   }
 
   // --- deny assignments (read-only through ARM; seeded by the test handle) -----------------------

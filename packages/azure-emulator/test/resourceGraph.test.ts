@@ -195,6 +195,69 @@ describe('the VM listing query', () => {
   });
 });
 
+/** The app's untagged-holders query (src/azure/resourceGraph.ts): holders whose tag keys none match. */
+const untaggedHoldersQuery = (key: string, comparison = '=~') => {
+  const holders = [
+    'resources',
+    "| where type in~ ('microsoft.compute/virtualmachines', 'microsoft.compute/virtualmachinescalesets')",
+    "| where tostring(identity) contains '/userAssignedIdentities/id-acrpull'",
+  ];
+  return [
+    ...holders,
+    '| join kind=leftouter (',
+    ...holders,
+    '| mv-expand bagexpansion=array tags',
+    `| where tostring(tags[0]) ${comparison} '${key}'`,
+    '| project taggedId = id',
+    ') on $left.id == $right.taggedId',
+    '| where isempty(taggedId)',
+    '| project id, tags',
+  ].join('\n');
+};
+
+describe('the untagged-holders query (a left anti-join on tag keys)', () => {
+  beforeAll(() => {
+    const identity = emu.listIdentities()[0]?.id ?? '';
+    const holder = (name: string, tags: Record<string, string>) =>
+      emu.seedVm({ ...placed('rg-holders', name), tags, userAssignedIdentityIds: [identity] });
+    holder('vm-h-tagged', { AcrPull: 'contosoapps' });
+    holder('vm-h-sneaky', { 'x"acrPull': 'contosoapps', other: '"acrPull":' });
+    holder('vm-h-none', {});
+    holder('vm-h-prefix', { acrPullx: 'contosoapps' });
+  });
+  afterAll(() => {
+    for (const vm of emu.listVms().filter((v) => v.name.startsWith('vm-h-'))) emu.deleteVm(vm.id);
+  });
+
+  it('keeps the holders none of whose tag keys is the key (=~: any case), whatever their tags JSON contains', async () => {
+    const rows = await rowsOf(untaggedHoldersQuery('acrPull'), [SUB]);
+
+    expect(names(rows)).toEqual(['vm-h-none', 'vm-h-prefix', 'vm-h-sneaky']);
+    expect(Object.keys(rows[0] ?? {})).toEqual(['id', 'tags']);
+  });
+
+  it("compares the key exactly with '=='", async () => {
+    expect(names(await rowsOf(untaggedHoldersQuery('acrPull', '=='), [SUB]))).toEqual([
+      'vm-h-none',
+      'vm-h-prefix',
+      'vm-h-sneaky',
+      'vm-h-tagged',
+    ]);
+  });
+
+  it('refuses a join it does not evaluate (another flavor, another key, no isempty)', async () => {
+    const q = untaggedHoldersQuery('acrPull');
+    for (const variant of [
+      q.replace('leftouter', 'inner'),
+      q.replace('$left.id', '$left.name'),
+      q.replace('| where isempty(taggedId)\n', ''),
+    ]) {
+      const error = (await failure(query(variant))) as GraphError;
+      expect([error.statusCode, error.details?.error.details?.[1]?.code]).toEqual([400, 'UnsupportedQuery']);
+    }
+  });
+});
+
 describe('refusals', () => {
   it('answers a query outside the recognized shapes with 400 BadRequest / InvalidQuery naming it', async () => {
     const lookup =

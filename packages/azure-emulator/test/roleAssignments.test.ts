@@ -311,3 +311,41 @@ describe('GET, DELETE and list', () => {
     expect(emu.listRoleAssignments().map((a) => a.name)).not.toContain(name);
   });
 });
+
+describe('assignments at a management group', () => {
+  it('are inherited by the subscriptions under it: listed above any scope there, never elsewhere', async () => {
+    const principalId = randomUUID();
+    emu.seedPrincipal(principalId, 'ServicePrincipal');
+    const group = emu.seedManagementGroup('mg-platform', [SUB]);
+    const owner = emu.seedRoleAssignment({
+      scope: group,
+      roleDefinitionId: '8e3af657-a8ff-443c-a75c-2fe8c4bcb635',
+      principalId,
+    });
+    const seen = async (scope: string, filter: string) => {
+      const found: string[] = [];
+      for await (const a of clients.authorization.roleAssignments.listForScope(scope, { filter }))
+        found.push(a.id ?? '');
+      return found;
+    };
+
+    expect(await seen(`/subscriptions/${SUB}`, `assignedTo('${principalId}')`)).toEqual([owner.id]);
+    expect(await seen(registry.id, 'atScope()')).toContain(owner.id);
+    expect(owner.roleDefinitionId).toBe(
+      '/providers/Microsoft.Authorization/roleDefinitions/8e3af657-a8ff-443c-a75c-2fe8c4bcb635',
+    );
+    // Another subscription, not under the group, does not inherit it.
+    emu.seedResourceGroup('33333333-3333-3333-3333-333333333333', 'rg-x', 'eastus');
+    expect(
+      await seen('/subscriptions/33333333-3333-3333-3333-333333333333', `assignedTo('${principalId}')`),
+    ).toEqual([]);
+    // Only a seeded group is a scope.
+    expect(() =>
+      emu.seedRoleAssignment({
+        scope: '/providers/Microsoft.Management/managementGroups/unknown',
+        roleDefinitionId: '8e3af657-a8ff-443c-a75c-2fe8c4bcb635',
+        principalId,
+      }),
+    ).toThrow(/unsupported scope/);
+  });
+});

@@ -14,7 +14,7 @@ import { platformManagedReason } from '../../core/platformManaged';
 import { isOverrideId } from '../../core/pullIdentity';
 import { GRANT_PROPAGATION_MS, registryBlockers } from '../../core/pullReadiness';
 import { sameId } from '../../core/resourceId';
-import { pullRoleFor } from '../../core/roles';
+import { pullRoleFor, roleLabel } from '../../core/roles';
 import { type Check, type CheckId, fail, pass, skipped, unreadable, warn } from './checks';
 import type { DoctorFacts } from './facts';
 
@@ -330,14 +330,14 @@ function identityRolesCheck(
   if (!facts.held) return skipped('identity-roles', 'not read');
   if (!facts.held.ok)
     return warn('identity-roles', `could not list its role assignments: ${facts.held.error}`);
-  const excess = excessAssignments(facts.held.value, registry ? [registry.id] : []);
+  const excess = excessAssignments(facts.held.value, { registryIds: registry ? [registry.id] : [] });
   const seen = `seen from subscription(s) of the ${registry ? 'registry and ' : ''}${facts.target.label}`;
   if (excess.length === 0) return pass('identity-roles', `no role beyond pull (${seen})`);
   return warn(
     'identity-roles',
-    `holds ${excess.length} role assignment(s) beyond pull, which every workload on every VM it is attached to can use (${seen})`,
+    `holds ${excess.length} role assignment(s) beyond pull, which every workload on every VM it is attached to can use (${seen}); the app neither grants nor attaches it to a target that does not hold it yet (identity-refused)`,
     `the app never grants these: az role assignment delete --ids ${excess.map((a) => a.id).join(' ')}`,
-    { evidence: excess.map((a) => `role ${a.roleGuid} at ${a.scope} (${a.id})`) },
+    { evidence: excess.map((a) => `${roleLabel(a.roleGuid)} at ${a.scope} (${a.id})`) },
   );
 }
 

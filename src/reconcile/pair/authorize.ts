@@ -3,7 +3,7 @@
 import type { ResolveOptions } from '../../azure/containerRegistries';
 import { type RetryEnvironment, withRetry } from '../../azure/retry';
 import { decideByName, isRegistryAllowed } from '../../core/allowlist';
-import type { RegistryRef } from '../../core/tag';
+import { loginServerMatches, loginServerRefusal, quote, type RegistryRef } from '../../core/tag';
 import type { ReconcileDeps } from '../deps';
 import type { RegistryAuthorization } from './decision';
 
@@ -20,6 +20,9 @@ export async function authorizeRegistry(
   searchIn: readonly string[],
   options: ResolveOptions = {},
 ): Promise<RegistryAuthorization> {
+  // Another cloud's login server is not this cloud's registry of that name: refused without a request.
+  const otherCloud = loginServerRefusal(ref, deps.settings.registrySuffix);
+  if (otherCloud) return { status: 'rejected', action: 'tag-invalid', reason: otherCloud };
   if (decideByName(ref.name, deps.settings.allowedRegistries) === 'denied') {
     // Names are globally unique: no rule can allow this one, so no ARM request is needed to refuse it.
     return { status: 'rejected', action: 'registry-denied', reason: deniedReason(deps) };
@@ -36,6 +39,13 @@ export async function authorizeRegistry(
       };
     }
     const registry = resolution.registry;
+    if (!loginServerMatches(ref, registry.loginServer)) {
+      return {
+        status: 'rejected',
+        action: 'tag-invalid',
+        reason: `registry ${quote(ref.text)} was not found: the registry named ${registry.name} has the login server ${quote(registry.loginServer)}`,
+      };
+    }
     if (!isRegistryAllowed(registry, deps.settings.allowedRegistries)) {
       return { status: 'rejected', action: 'registry-denied', registry, reason: deniedReason(deps) };
     }
@@ -46,9 +56,9 @@ export async function authorizeRegistry(
 }
 
 /**
- * Whether an attached registry is still allowed. By name when the allowlist decides by name (names are
- * globally unique), else by the id ARM returns for it (possibly from a recent resolution: this path
- * writes nothing). Never by an id the tag claims.
+ * Whether an attached registry is still allowed (never one named by another cloud's login server). By
+ * name when the allowlist decides by name (names are globally unique), else by the id ARM returns for
+ * it (possibly from a recent resolution: this path writes nothing). Never by an id the tag claims.
  */
 export async function stillAllowed(
   deps: ReconcileDeps,
@@ -56,6 +66,7 @@ export async function stillAllowed(
   targetSubscriptionId: string,
   ref: RegistryRef,
 ): Promise<boolean> {
+  if (loginServerRefusal(ref, deps.settings.registrySuffix)) return false;
   const rules = deps.settings.allowedRegistries;
   const byName = decideByName(ref.name, rules);
   if (byName !== 'needs-id') return byName === 'allowed';
@@ -63,7 +74,11 @@ export async function stillAllowed(
   const resolution = await withRetry('find registry', retryEnv, (signal) =>
     deps.registries.resolve(ref, searchIn, { allowCached: true, abortSignal: signal }),
   );
-  return resolution.found && isRegistryAllowed(resolution.registry, rules);
+  return (
+    resolution.found &&
+    loginServerMatches(ref, resolution.registry.loginServer) &&
+    isRegistryAllowed(resolution.registry, rules)
+  );
 }
 
 function deniedReason(deps: ReconcileDeps): string {

@@ -20,12 +20,23 @@ export type RegistryDecision =
   /** The request is refused; the caller audits it against each target that asked. */
   | {
       readonly status: 'rejected';
-      readonly action: 'tag-invalid' | 'registry-denied' | 'identity-refused' | 'grant-conditioned';
+      readonly action:
+        | 'tag-invalid'
+        | 'registry-denied'
+        | 'region-denied'
+        | 'identity-refused'
+        | 'identity-limit-reached'
+        | 'grant-conditioned';
       readonly reason: string;
       readonly registry?: RegistryState;
       /** identity-refused: the identity, and who ARM says created it. */
       readonly identityId?: string;
       readonly identityCreatedBy?: string;
+      /**
+       * identity-refused for holding roles beyond pull: the identity as read (the sweep's finding
+       * reports it too, for the targets that already hold it).
+       */
+      readonly excessRolesOf?: IdentityState;
     }
   | { readonly status: 'failed'; readonly error: unknown; readonly registry?: RegistryState };
 

@@ -1,8 +1,10 @@
 // The (registry, region) pair as a small reconciler of its own, as ASO treats identities and role
-// assignments: first the identity (read; reuse if provably the app's, create if missing, refuse
-// otherwise), then its grant on the registry (read; create if missing). In audit mode it only reads
-// and records the plan. Its cache (verifiedPairs.ts) lets the event path skip both reads for a pair
-// this instance verified a moment ago; the sweep always verifies afresh.
+// assignments: first the identity (read; reuse if provably the app's and it holds no role beyond its
+// pull grants, create if missing and the app has fewer than ACRPULL_MAX_PULL_IDENTITIES, refuse
+// otherwise), then its grant on the registry (read; create if missing). A region outside
+// ACRPULL_REGIONS is refused first. In audit mode it only reads and records the plan. Its cache
+// (verifiedPairs.ts) lets the event path skip both reads for a pair this instance verified a moment
+// ago, never a role check's refusal (roleCheckCache.ts); the sweep always verifies afresh.
 import { randomUUID } from 'node:crypto';
 import type { Auditor } from '../../audit/auditor';
 import { ArmOperationError } from '../../azure/armErrors';
@@ -10,13 +12,18 @@ import type { RegistryState } from '../../azure/containerRegistries';
 import { type RetryEnvironment, withRetry } from '../../azure/retry';
 import type { GrantRequest, HeldGrant } from '../../azure/roleAssignments';
 import type { IdentityState } from '../../azure/userAssignedIdentities';
+import { excessRolesRefusal } from '../../core/excessRoles';
+import { appPullIdentityCount, identityLimitReason } from '../../core/identityGroup';
 import { normalizeRegion, roleAssignmentName } from '../../core/names';
 import { describeCreator, isSelf, ownershipOf } from '../../core/ownership';
-import { type PullIdentity, pullIdentityFor } from '../../core/pullIdentity';
+import { overrideRegistries, type PullIdentity, pullIdentityFor } from '../../core/pullIdentity';
+import { regionAllowed, regionDeniedReason } from '../../core/regions';
 import { sameId } from '../../core/resourceId';
 import { pullRoleFor } from '../../core/roles';
 import type { ReconcileDeps } from '../deps';
+import type { VerifiedPair } from '../verifiedPairs';
 import type { RegistryDecision } from './decision';
+import { excessRolesOf } from './roleCheck';
 
 export interface PairContext {
   readonly deps: ReconcileDeps;
@@ -25,42 +32,52 @@ export interface PairContext {
   readonly auditor: Auditor;
 }
 
+export interface EnsureOptions {
+  /** The event path: reuse a pair this instance verified within the last minute. */
+  readonly reuseVerified?: boolean;
+  /** The target's subscription: the identity's role assignments are looked for there too. */
+  readonly targetSubscriptionId?: string;
+  /** The sweep's start: role-assignment listings older than it are made again (roleCheckCache.ts). */
+  readonly rolesListedSince?: number;
+}
+
+type Pair = PairContext & { readonly options: EnsureOptions };
+
 /**
  * Identity (create or reuse), then the grant. With `reuseVerified` (the event path), a pair this
- * instance verified within the last minute is reused without reading it again.
+ * instance verified within the last minute is reused without reading it again, unless the identity
+ * now holds roles beyond pull (the role check's cache, which the sweep refreshes). A target outside
+ * ACRPULL_REGIONS is refused before anything is read.
  */
 export async function ensurePullAccess(
   ctx: PairContext,
   registry: RegistryState,
   region: string,
-  options: { readonly reuseVerified?: boolean } = {},
+  options: EnsureOptions = {},
 ): Promise<RegistryDecision> {
-  const verified = options.reuseVerified ? ctx.deps.verifiedPairs.get(registry.id, region) : undefined;
-  if (verified) {
-    const fields = ids(where(registry, verified.identity.id), verified.identity);
-    const reason = `verified by this instance ${Math.round(verified.ageMs / 1000)} s ago`;
-    ctx.auditor.record('identity-reused', 'unchanged', { ...fields, reason });
-    ctx.auditor.record('role-present', 'unchanged', {
-      ...fields,
-      role: pullRoleFor(registry.roleAssignmentMode).name,
-      reason,
-    });
+  const { settings } = ctx.deps;
+  if (!regionAllowed(settings.regions, region)) {
     return {
-      status: 'ready',
+      status: 'rejected',
+      action: 'region-denied',
+      reason: regionDeniedReason(settings.regions, region, registry.name),
       registry,
-      identityId: verified.identity.id,
-      identity: verified.identity,
-      ...(verified.grantCreatedOn ? { grantCreatedOn: verified.grantCreatedOn } : {}),
-      fromCache: true,
+      identityId: pullIdentityFor(settings, registry.name, region).id,
     };
   }
+  const pair: Pair = { ...ctx, options };
+  const verified = options.reuseVerified ? ctx.deps.verifiedPairs.get(registry.id, region) : undefined;
   try {
-    const identity = await ensureIdentity(ctx, registry, region);
+    if (verified) {
+      await refuseExcessRoles(pair, registry, region, verified.identity);
+      return reuseVerified(ctx, registry, verified);
+    }
+    const identity = await ensureIdentity(pair, registry, region);
     if (!identity)
       return {
         status: 'ready',
         registry,
-        identityId: pullIdentityFor(ctx.deps.settings, registry.name, region).id,
+        identityId: pullIdentityFor(settings, registry.name, region).id,
       };
     const grantCreatedOn = await ensureGrant(ctx, registry, region, identity);
     return {
@@ -71,27 +88,62 @@ export async function ensurePullAccess(
       ...(grantCreatedOn ? { grantCreatedOn } : {}),
     };
   } catch (error) {
-    if (error instanceof GrantBlockedError) {
-      return {
-        status: 'rejected',
-        action: 'grant-conditioned',
-        reason: error.message,
-        registry,
-        identityId: error.identityId,
-      };
-    }
-    if (error instanceof IdentityRefusedError) {
-      return {
-        status: 'rejected',
-        action: 'identity-refused',
-        reason: error.message,
-        registry,
-        identityId: error.identityId,
-        identityCreatedBy: error.creator,
-      };
-    }
-    return { status: 'failed', error, registry };
+    return refusalOf(error, registry) ?? { status: 'failed', error, registry };
   }
+}
+
+/** A pair this instance verified within the last minute: recorded as reused, not read again. */
+function reuseVerified(ctx: PairContext, registry: RegistryState, verified: VerifiedPair): RegistryDecision {
+  const fields = ids(where(registry, verified.identity.id), verified.identity);
+  const reason = `verified by this instance ${Math.round(verified.ageMs / 1000)} s ago`;
+  ctx.auditor.record('identity-reused', 'unchanged', { ...fields, reason });
+  ctx.auditor.record('role-present', 'unchanged', {
+    ...fields,
+    role: pullRoleFor(registry.roleAssignmentMode).name,
+    reason,
+  });
+  return {
+    status: 'ready',
+    registry,
+    identityId: verified.identity.id,
+    identity: verified.identity,
+    ...(verified.grantCreatedOn ? { grantCreatedOn: verified.grantCreatedOn } : {}),
+    fromCache: true,
+  };
+}
+
+/** The terminal refusals the steps throw, as the pair's decision (undefined: a failure). */
+function refusalOf(error: unknown, registry: RegistryState): RegistryDecision | undefined {
+  if (error instanceof GrantBlockedError) {
+    return {
+      status: 'rejected',
+      action: 'grant-conditioned',
+      reason: error.message,
+      registry,
+      identityId: error.identityId,
+    };
+  }
+  if (error instanceof IdentityRefusedError) {
+    return {
+      status: 'rejected',
+      action: 'identity-refused',
+      reason: error.message,
+      registry,
+      identityId: error.identityId,
+      identityCreatedBy: error.creator,
+      ...(error.excessRolesOf ? { excessRolesOf: error.excessRolesOf } : {}),
+    };
+  }
+  if (error instanceof IdentityLimitError) {
+    return {
+      status: 'rejected',
+      action: 'identity-limit-reached',
+      reason: error.message,
+      registry,
+      identityId: error.identityId,
+    };
+  }
+  return undefined;
 }
 
 /** Terminal: the identity is not one the app may grant or attach (a retry would find the same). */
@@ -100,9 +152,22 @@ class IdentityRefusedError extends Error {
     readonly identityId: string,
     readonly creator: string,
     message: string,
+    /** Refused for holding roles beyond pull: the identity as read. */
+    readonly excessRolesOf?: IdentityState,
   ) {
     super(message);
     this.name = 'IdentityRefusedError';
+  }
+}
+
+/** Terminal: a new pull identity would take the app beyond ACRPULL_MAX_PULL_IDENTITIES. */
+class IdentityLimitError extends Error {
+  constructor(
+    readonly identityId: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'IdentityLimitError';
   }
 }
 
@@ -122,19 +187,21 @@ class GrantBlockedError extends Error {
 
 /**
  * The identity step: the pull identity as it is now, reused if usable, created if missing (enforce),
- * planned (audit). Undefined when it does not exist and was not created (audit mode).
+ * planned (audit). Undefined when it does not exist and was not created (audit mode). A new one is
+ * refused at ACRPULL_MAX_PULL_IDENTITIES.
  */
 async function ensureIdentity(
-  { deps, retryEnv, auditor }: PairContext,
+  pair: Pair,
   registry: RegistryState,
   region: string,
 ): Promise<IdentityState | undefined> {
+  const { deps, retryEnv, auditor } = pair;
   const pull = pullIdentityFor(deps.settings, registry.name, region);
   const { resourceGroup: rg, name } = pull;
   const fields = where(registry, pull.id);
   const found = await withRetry('read identity', retryEnv, (signal) => deps.identities.get(rg, name, signal));
   if (found) {
-    await refuseUnlessUsable(deps, pull, registry, found);
+    await refuseUnlessUsable(pair, pull, registry, region, found);
     auditor.record('identity-reused', 'unchanged', ids(fields, found));
     return found;
   }
@@ -150,6 +217,7 @@ async function ensureIdentity(
       1,
     );
   }
+  await refuseAtIdentityLimit(pair, pull);
   if (deps.settings.mode !== 'enforce') {
     auditor.record('identity-created', 'planned', { ...fields, reason: `would create ${name} in ${rg.id}` });
     const role = pullRoleFor(registry.roleAssignmentMode);
@@ -164,24 +232,45 @@ async function ensureIdentity(
   const { created: madeNow, ...state } = await withRetry('create identity', retryEnv, (signal) =>
     deps.identities.createOrUpdate(rg, name, normalizeRegion(region), tags, signal),
   );
-  // ARM's 201 to our own PUT is proof enough (whatever systemData says). A 200 means someone else
-  // created the name between our read and our PUT: then systemData decides.
-  if (madeNow) deps.proven.remember(state.id, state.principalId);
-  else await refuseUnlessUsable(deps, pull, registry, state);
+  // ARM's 201 to our own PUT is proof enough (whatever systemData says), and a principal that did not
+  // exist a moment ago holds no role assignment. A 200 means someone else created the name between
+  // our read and our PUT: then systemData and its role assignments decide.
+  if (madeNow) {
+    deps.proven.remember(state.id, state.principalId);
+    deps.roleChecks.rememberCreated(state.principalId);
+  } else await refuseUnlessUsable(pair, pull, registry, region, state);
   auditor.record('identity-created', 'changed', ids(fields, state));
   return state;
 }
 
 /**
- * The app's own identities must be provably its own (ARM's systemData, not the name or tags), and an
- * operator override must not be the app's own identity (every target would get the app's permissions).
+ * Before a new pull identity is made: the app's pull identities in the identity resource group (one
+ * list) must be fewer than ACRPULL_MAX_PULL_IDENTITIES. Concurrent creations (the sweep's pairs at
+ * once, several instances) can each see one below the cap: it may be passed by that many.
+ */
+async function refuseAtIdentityLimit({ deps, retryEnv }: Pair, pull: PullIdentity): Promise<void> {
+  const max = deps.settings.maxPullIdentities;
+  const listed = await withRetry('list identities', retryEnv, (signal) =>
+    deps.identities.list(pull.resourceGroup, signal),
+  );
+  const count = appPullIdentityCount(listed, await deps.whoAmI(), deps.settings.trustedCreators);
+  if (count < max) return;
+  throw new IdentityLimitError(pull.id, identityLimitReason(count, max, pull.name, pull.resourceGroup.id));
+}
+
+/**
+ * The app's own identities must be provably its own (ARM's systemData, not the name or tags), an
+ * operator override must not be the app's own identity (every target would get the app's
+ * permissions), and neither may hold any role assignment beyond its pull grants.
  */
 async function refuseUnlessUsable(
-  deps: ReconcileDeps,
+  pair: Pair,
   pull: PullIdentity,
   registry: RegistryState,
+  region: string,
   identity: IdentityState,
 ): Promise<void> {
+  const { deps } = pair;
   const self = await deps.whoAmI();
   const creator = describeCreator(identity);
   if (pull.broughtByOperator) {
@@ -200,11 +289,44 @@ async function refuseUnlessUsable(
           "attaching it would give every tagged VM the app's permissions; name an identity made for pulling",
       );
     }
+    await refuseExcessRoles(pair, registry, region, identity);
     return;
   }
   const ownership = ownershipOf(identity, self, deps.settings.trustedCreators);
   if (!ownership.owned) throw new IdentityRefusedError(identity.id, ownership.creator, ownership.reason);
+  await refuseExcessRoles(pair, registry, region, identity);
   deps.proven.remember(identity.id, identity.principalId);
+}
+
+/**
+ * Refused (terminal, audited) when the identity holds any role assignment beyond the pull role exactly
+ * at its registries (an override: at any registry it is named for), wherever the app can see it; a
+ * verified pair of it is forgotten. The answer is cached per principal (roleCheckCache.ts).
+ */
+async function refuseExcessRoles(
+  { deps, retryEnv, options }: Pair,
+  registry: RegistryState,
+  region: string,
+  identity: IdentityState,
+): Promise<void> {
+  const pull = pullIdentityFor(deps.settings, registry.name, region);
+  const names = pull.broughtByOperator ? overrideRegistries(deps.settings, identity.id) : [];
+  const excess = await excessRolesOf(deps, retryEnv, {
+    identity,
+    identityId: identity.id,
+    registries: { registryIds: [registry.id], registryNames: [registry.name, ...names] },
+    registrySubscriptions: [registry.subscriptionId],
+    ...(options.targetSubscriptionId ? { targetSubscriptionId: options.targetSubscriptionId } : {}),
+    ...(options.rolesListedSince !== undefined ? { listedSince: options.rolesListedSince } : {}),
+  });
+  if (excess.length === 0) return;
+  deps.verifiedPairs.forgetIdentity(identity.id);
+  throw new IdentityRefusedError(
+    identity.id,
+    describeCreator(identity),
+    excessRolesRefusal(identity.id, excess, pull.broughtByOperator),
+    identity,
+  );
 }
 
 /**

@@ -14,12 +14,17 @@ import { ensurePullAccess } from './ensure';
 
 export interface PullAccess {
   authorize(ref: RegistryRef, target: TargetRef, retryEnv: RetryEnvironment): Promise<RegistryAuthorization>;
-  /** `auditor`: the target's, where the pair's records go unless the access keeps its own. */
+  /**
+   * `auditor`: the target's, where the pair's records go unless the access keeps its own;
+   * `targetSubscriptionId`: where the target is (the identity's role assignments are looked for there
+   * too).
+   */
   ensure(
     registry: RegistryState,
     region: string,
     auditor: Auditor,
     retryEnv: RetryEnvironment,
+    targetSubscriptionId?: string,
   ): Promise<RegistryDecision>;
 }
 
@@ -33,7 +38,10 @@ export function freshPullAccess(deps: ReconcileDeps): PullAccess {
         listings,
         cachedWithinMs: deps.verifiedPairs.ttlMs,
       }),
-    ensure: (registry, region, auditor, retryEnv) =>
-      ensurePullAccess({ deps, retryEnv, auditor }, registry, region, { reuseVerified: true }),
+    ensure: (registry, region, auditor, retryEnv, targetSubscriptionId) =>
+      ensurePullAccess({ deps, retryEnv, auditor }, registry, region, {
+        reuseVerified: true,
+        ...(targetSubscriptionId ? { targetSubscriptionId } : {}),
+      }),
   };
 }

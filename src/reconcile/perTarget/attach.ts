@@ -37,15 +37,22 @@ export interface PatchStep {
   readonly waitWhileBusy: boolean;
 }
 
+/** What the PATCH left that the caller stores: identities removed as they were written. */
+export interface PatchResult {
+  readonly stripped: readonly string[];
+}
+
 /** Throws TargetGoneError when the target disappears; other failures throw for the caller to audit. */
-export async function patchIdentities(step: PatchStep): Promise<void> {
+export async function patchIdentities(step: PatchStep): Promise<PatchResult> {
   const attempts: Attempts = {
     sent: new Set(),
     removed: new Set(),
     stillUnwanted: new Set(),
     rebound: new Map(),
     detachedToRebind: new Set(),
+    stripped: new Set(),
   };
+  const none: PatchResult = { stripped: [] };
   let outcome: { target: TargetState; decision: AttachDecision };
   try {
     outcome = await attemptPatch(step, attempts);
@@ -64,14 +71,14 @@ export async function patchIdentities(step: PatchStep): Promise<void> {
           reason: cause.message,
           retryable: true,
         });
-      return;
+      return none;
     }
     const deferral = deferralReason(error);
     if (!deferral) throw error;
     // Not a failure: the target is busy with someone else's operation and we do not write during it,
     // or our own attach is still running. Event Grid redelivers, or the next sweep attaches it.
     recordDeferred(subjectOf(step), attempts, deferral, undefined);
-    return;
+    return none;
   }
   const kind = targetKind(step.ref.kind);
   const reach = kind.attachReach(outcome.target.orchestrationMode);
@@ -81,6 +88,30 @@ export async function patchIdentities(step: PatchStep): Promise<void> {
     bound,
   });
   if (step.deps.settings.mode === 'enforce') await reportOrphanedGrants(step, attempts);
+  return {
+    stripped: step.pending.map((p) => p.identityId).filter((id) => attempts.stripped.has(idKey(id))),
+  };
+}
+
+/**
+ * ARM said the PATCH succeeded, but its result lacks an identity it added: read the target once more.
+ * Still missing: something removes it as it is written (an Azure Policy modify or deny effect, say);
+ * terminal, not a retry that ends the same way 30 times.
+ */
+async function confirmHeld(
+  step: PatchStep,
+  attempts: Attempts,
+  added: readonly string[],
+  patched: TargetState,
+  signal: AbortSignal,
+): Promise<TargetState> {
+  const missing = (t: TargetState) =>
+    added.filter((id) => !identityFacts(t.identity).userAssigned.some((h) => sameId(h.id, id)));
+  if (missing(patched).length === 0) return patched;
+  const again = await step.deps.targets.get(step.ref, signal);
+  if (!again) throw new TargetGoneError(step.ref.id);
+  for (const id of missing(again)) attempts.stripped.add(idKey(id));
+  return again;
 }
 
 /**
@@ -327,8 +358,9 @@ function attemptPatch(step: PatchStep, attempts: Attempts) {
     // A re-send after our own failed update sees the identities already listed: keep the first warning.
     attempts.warning ??= decision.warning;
     try {
-      const patched = await deps.targets.attach(ref, decision.patch, target.etag, signal);
+      const answered = await deps.targets.attach(ref, decision.patch, target.etag, signal);
       attempts.detachedToRebind.clear();
+      const patched = await confirmHeld(step, attempts, decision.patch.add, answered, signal);
       await undoIfPairChanged(step, decision.patch.add, patched, signal);
       // After any attach the entry must name the identity's principal (a missing one in the response is
       // not judged): else the next attempt reads the target again and re-binds it, once.

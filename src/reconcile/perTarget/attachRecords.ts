@@ -2,6 +2,7 @@
 // identity it meant to attach or detach, from the target's identities as the PATCH left them.
 import type { AuditFields, Auditor } from '../../audit/auditor';
 import type { AttachDecision } from '../../core/attachPlan';
+import { contestedReason, STRIPPED_BY } from '../../core/contest';
 import { type IdentityFacts, isStaleBinding } from '../../core/identityView';
 import { pullReadiness, readinessFields } from '../../core/pullReadiness';
 import { idKey, sameId } from '../../core/resourceId';
@@ -34,6 +35,11 @@ export interface Attempts {
   readonly detachedToRebind: Set<string>;
   /** What the target held right after the re-bind's detach (lower-cased ids). */
   afterRebindDetach?: Set<string>;
+  /**
+   * Identities ARM said it attached that the target did not hold when read again (lower-cased ids):
+   * something removes them as they are written. Terminal (`attach-contested`), never retried.
+   */
+  readonly stripped: Set<string>;
 }
 
 /** How the target kind reports an attach: what it reaches, and whether its GET shows bound principals. */
@@ -158,6 +164,13 @@ function recordDone(step: PatchSubject, attempts: Attempts, target: IdentityFact
   const { reach } = kind;
   for (const p of step.pending) {
     const held = heldIn(target, p.identityId);
+    if (!held && attempts.stripped.has(idKey(p.identityId))) {
+      auditor.record('attach-contested', 'rejected', {
+        ...pendingFields(p, target),
+        reason: contestedReason(p.identityId, STRIPPED_BY, 0, true),
+      });
+      continue;
+    }
     if (!held) {
       auditor.record('failed', 'failed', {
         ...pendingFields(p, target),

@@ -3,14 +3,16 @@
 import type { Auditor } from '../../audit/auditor';
 import type { RetryEnvironment } from '../../azure/retry';
 import type { TargetState } from '../../azure/targetResources';
+import { attached, STRIPPED_BY, stripped } from '../../core/contest';
+import { idKey } from '../../core/resourceId';
 import type { TargetRef } from '../../targets';
 import type { ReconcileDeps } from '../deps';
 import type { ReadyRegistry } from '../pair/decision';
 import { decisionFields } from '../pair/decision';
 import type { PullAccess } from '../pair/pullAccess';
-import { patchIdentities } from './attach';
+import { type PatchResult, patchIdentities } from './attach';
 import { TargetGoneError } from './observe';
-import type { DetachRequest, TargetStep } from './steps';
+import type { ContestContext, DetachRequest, TargetStep } from './steps';
 
 /** A read older than this is not planned from: the PATCH reads the target again first. */
 export const FRESH_READ_MS = 2_000;
@@ -32,6 +34,7 @@ export async function executePlan(
 ): Promise<TargetStep['step'][]> {
   const { deps, auditor } = run;
   const ready: ReadyRegistry[] = [];
+  const contests = new Map<string, ContestContext>();
   const ran: TargetStep['step'][] = [];
   for (const step of steps) {
     ran.push(step.step);
@@ -54,13 +57,22 @@ export async function executePlan(
       case 'keep':
         auditor.record('already-compliant', 'unchanged', step.fields);
         break;
+      case 'contest':
+        auditor.record('attach-contested', 'rejected', { ...step.fields, reason: step.reason });
+        if (step.newly && run.observed)
+          await deps.memory?.rememberAttach(run.observed.ref.id, step.identityId, step.history);
+        break;
       case 'ensure-pair':
+        if (step.contest) contests.set(idKey(step.identityId), step.contest);
         await ensurePair(run, step, ready);
         break;
       case 'attach':
-      case 'detach':
-        if (!(await patch(run, ready, step.detach))) return ran;
+      case 'detach': {
+        const done = await patch(run, ready, step.detach);
+        if (!done) return ran;
+        await rememberAttaches(run, contests, done);
         break;
+      }
     }
   }
   return ran;
@@ -74,7 +86,13 @@ async function ensurePair(
   const { access, auditor, retryEnv } = run;
   const registry = step.registry;
   try {
-    const decision = await access.ensure(registry, step.region, auditor, retryEnv);
+    const decision = await access.ensure(
+      registry,
+      step.region,
+      auditor,
+      retryEnv,
+      run.observed?.ref.subscriptionId,
+    );
     if (decision.status === 'ready') ready.push(decision);
     else if (decision.status === 'rejected')
       auditor.record(decision.action, 'rejected', {
@@ -93,13 +111,17 @@ async function ensurePair(
  * again so the etag and the state the PATCH is planned from are the target's now. False when the
  * target is gone (recorded; nothing after it runs).
  */
-async function patch(run: Execution, ready: readonly ReadyRegistry[], detach: readonly DetachRequest[]) {
+async function patch(
+  run: Execution,
+  ready: readonly ReadyRegistry[],
+  detach: readonly DetachRequest[],
+): Promise<PatchResult | false> {
   const { deps, auditor, observed } = run;
-  if ((ready.length === 0 && detach.length === 0) || !observed) return true;
+  if ((ready.length === 0 && detach.length === 0) || !observed) return { stripped: [] };
   const wrote = auditor.records.some((r) => r.outcome === 'changed');
   const fresh = !wrote && (deps.now ?? Date.now)() - observed.readAt < FRESH_READ_MS;
   try {
-    await patchIdentities({
+    return await patchIdentities({
       deps,
       retryEnv: run.retryEnv,
       auditor,
@@ -127,5 +149,41 @@ async function patch(run: Execution, ready: readonly ReadyRegistry[], detach: re
     }
     for (const d of detach) auditor.failed(error, { registry: d.registry, identityId: d.identityId });
   }
-  return true;
+  return { stripped: [] };
+}
+
+/**
+ * With a state store: each identity this PATCH attached is remembered as attached now (so a later
+ * removal counts as undone), and one ARM said it attached but the target did not hold when read again
+ * is remembered as contested (core/contest.ts).
+ */
+async function rememberAttaches(
+  run: Execution,
+  contests: ReadonlyMap<string, ContestContext>,
+  done: PatchResult,
+): Promise<void> {
+  const { deps, auditor, observed } = run;
+  if (!deps.memory || !observed) return;
+  const now = (deps.now ?? Date.now)();
+  const attachedNow = new Set(
+    auditor.records
+      .filter(
+        (r) =>
+          (r.action === 'identity-attached' || r.action === 'identity-rebound') && r.outcome === 'changed',
+      )
+      .map((r) => idKey(r.identityId ?? '')),
+  );
+  for (const [key, contest] of contests) {
+    const strippedId = done.stripped.find((id) => idKey(id) === key);
+    if (strippedId)
+      await deps.memory.rememberAttach(
+        observed.ref.id,
+        strippedId,
+        stripped(contest.history, now, contest.tag, contest.by || STRIPPED_BY),
+      );
+    else if (attachedNow.has(key)) {
+      const id = auditor.records.find((r) => idKey(r.identityId ?? '') === key)?.identityId ?? key;
+      await deps.memory.rememberAttach(observed.ref.id, id, attached(contest.history, now));
+    }
+  }
 }

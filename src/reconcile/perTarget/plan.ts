@@ -3,10 +3,14 @@
 // and printed (the CLI's what-if).
 import type { AuditFields } from '../../audit/auditor';
 import type { Settings } from '../../config/settings';
-import { attachedIdentityIds } from '../../core/identityView';
+import { contestedReason, judgeAttach } from '../../core/contest';
+import { attachedIdentityIds, isAttached } from '../../core/identityView';
 import { platformManagedReason } from '../../core/platformManaged';
 import { pullIdentityFor } from '../../core/pullIdentity';
+import { regionAllowed, regionDeniedReason } from '../../core/regions';
+import { idKey } from '../../core/resourceId';
 import { type RevocationCause, revocationCandidates, revocationReason } from '../../core/revocation';
+import { findTagValue } from '../../core/tag';
 import { targetKind } from '../../targets';
 import { decisionFields } from '../pair/decision';
 import type { RegistryObservation, RevocableObservation, TargetSnapshot } from './snapshot';
@@ -92,13 +96,14 @@ function planIdle(
         reason: observed.reason,
         fields: { registry: observed.ref.name, identityId: observed.identityId },
       });
-    } else perRegistry.push(planRegistry(observed, snapshot.region));
+    } else perRegistry.push(planRegistry(settings, observed, snapshot.region));
   }
   const denied = deniedRegistries(snapshot.registries);
   const revoked = planRevocation(settings, snapshot.revocable, (registry) =>
     denied.has(registry) ? 'denied' : 'not-named',
   );
-  return guardPlatform(snapshot, withPatch([...refusals, ...perRegistry], revoked));
+  const contested = guardContest(settings, snapshot, perRegistry);
+  return guardPlatform(snapshot, withPatch([...refusals, ...contested], revoked));
 }
 
 /** Whether the observations call for a write: a pair to ensure and attach, or a proven identity to detach. */
@@ -153,7 +158,7 @@ function guardPlatform(
   });
 }
 
-function planRegistry(observed: RegistryObservation, region: string): TargetStep {
+function planRegistry(settings: Settings, observed: RegistryObservation, region: string): TargetStep {
   const where: AuditFields = { registry: observed.ref.name, identityId: observed.identityId };
   switch (observed.kind) {
     case 'imds-default':
@@ -166,6 +171,16 @@ function planRegistry(observed: RegistryObservation, region: string): TargetStep
       break;
   }
   const authorization = observed.authorization;
+  if (authorization.status === 'allowed' && !regionAllowed(settings.regions, region)) {
+    // ACRPULL_REGIONS: no identity is read, made or attached for a target elsewhere.
+    const registry = authorization.registry;
+    return {
+      step: 'refuse',
+      action: 'region-denied',
+      reason: regionDeniedReason(settings.regions, region, registry.name),
+      fields: { registry: registry.name, registryId: registry.id, identityId: observed.identityId },
+    };
+  }
   if (authorization.status === 'allowed') {
     return {
       step: 'ensure-pair',
@@ -178,6 +193,45 @@ function planRegistry(observed: RegistryObservation, region: string): TargetStep
   const fields = decisionFields(authorization, observed.ref.name, observed.identityId);
   if (authorization.status === 'failed') return { step: 'fail', error: authorization.error, fields };
   return { step: 'refuse', action: authorization.action, reason: authorization.reason, fields };
+}
+
+/**
+ * With a state store: an identity another writer keeps removing is not attached again (core/contest.ts)
+ * — a `contest` step instead of its pair and PATCH; every other pair carries its history, to be stored
+ * once attached. Judged only for identities the target does not hold (one it holds was not undone).
+ */
+function guardContest(
+  settings: Settings,
+  snapshot: Extract<TargetSnapshot, { kind: 'idle' }>,
+  steps: TargetStep[],
+): TargetStep[] {
+  const recall = snapshot.recall;
+  if (!recall) return steps;
+  const tag = findTagValue(snapshot.target.tags, settings.tagKey) ?? '';
+  return steps.map((step): TargetStep => {
+    if (step.step !== 'ensure-pair') return step;
+    const history = recall.attaches.get(idKey(step.identityId));
+    if (isAttached(snapshot.target.identity, step.identityId))
+      return { ...step, contest: { history: history ?? { undone: [] }, tag, by: snapshot.lastWriter ?? '' } };
+    const judged = judgeAttach(history, snapshot.readAt, settings.maxReattaches, tag, snapshot.lastWriter);
+    if (judged.kind === 'attach')
+      return {
+        ...step,
+        contest: {
+          history: judged.history,
+          tag,
+          by: judged.history.contested?.by ?? snapshot.lastWriter ?? '',
+        },
+      };
+    return {
+      step: 'contest',
+      identityId: step.identityId,
+      reason: contestedReason(step.identityId, judged.by, settings.maxReattaches, false),
+      fields: { registry: step.registry.name, registryId: step.registry.id, identityId: step.identityId },
+      newly: judged.newly,
+      history: judged.history,
+    };
+  });
 }
 
 /** Registries (lower-cased names) the tag names that the allowlist now denies. */

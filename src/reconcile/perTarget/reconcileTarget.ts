@@ -6,11 +6,13 @@
 import { Auditor } from '../../audit/auditor';
 import type { AuditRecord } from '../../audit/auditRecord';
 import type { RetryEnvironment } from '../../azure/retry';
+import { eventAgainstDeferral, nextDeferral } from '../../core/deferral';
 import { type PullReady, worseReadiness } from '../../core/pullReadiness';
 import { parseTargetId } from '../../targets';
 import type { ReconcileDeps } from '../deps';
 import { outcomeOf, type TargetOutcome } from '../outcome';
 import { freshPullAccess, type PullAccess } from '../pair/pullAccess';
+import type { TargetRecall } from '../targetMemory';
 import { executePlan } from './execute';
 import { observeTarget } from './observe';
 import { planTarget } from './plan';
@@ -60,19 +62,30 @@ export async function reconcileTarget(
     },
     deps.now,
   );
-  const snapshot: TargetSnapshot = ref
+  // With a state store, what the app remembers of the target: a busy deferral may answer an event
+  // without any ARM request, and the attach histories decide whether a re-attach is a fight.
+  const recall = ref && deps.memory ? await deps.memory.recall(ref.id) : undefined;
+  const early = answerFromDeferral(deps, request, recall);
+  if (early) return early;
+  const seen: TargetSnapshot = ref
     ? await observeTarget(
         deps,
         access,
         ref,
-        { wait: waitWhileBusy, wholeChain: request.wholeChain === true },
+        // With a store the event path does not wait in the invocation: the deferral does (one loop).
+        { wait: waitWhileBusy && !deps.memory, wholeChain: request.wholeChain === true },
         retryEnv,
       )
     : { kind: 'invalid-id' };
+  const snapshot: TargetSnapshot =
+    seen.kind === 'idle' && recall
+      ? { ...seen, recall, ...(request.caller ? { lastWriter: request.caller } : {}) }
+      : seen;
   const plan = planTarget(deps.settings, snapshot, request.targetId);
   const observed = snapshot.kind === 'idle' ? snapshot : undefined;
   const ran = await executePlan({ deps, access, retryEnv, auditor, observed, waitWhileBusy }, plan.steps);
   const outcome = ran.includes('nothing') ? 'untagged' : outcomeOf(auditor.records);
+  if (ref && recall) await keepDeferral(deps, request, ref.id, recall, outcome, auditor.records);
   return {
     targetId: request.targetId,
     outcome,
@@ -82,6 +95,55 @@ export async function reconcileTarget(
     executed: ran,
     ...withReadiness(auditor.records),
   };
+}
+
+/**
+ * An event for a target deferred until later (core/deferral.ts): acknowledged without a request, or,
+ * for the event that deferred it, failed again without one so that Event Grid's redelivery stays the
+ * one loop. Undefined: go on and read it.
+ */
+function answerFromDeferral(
+  deps: ReconcileDeps,
+  request: TargetRequest,
+  recall: TargetRecall | undefined,
+): TargetResult | undefined {
+  if (request.trigger !== 'event' || !recall?.deferral) return undefined;
+  const answer = eventAgainstDeferral(recall.deferral, (deps.now ?? Date.now)(), request.eventId);
+  if (answer === 'read') return undefined;
+  const due = new Date(recall.deferral.dueAt).toISOString();
+  deps.log.info(
+    `${request.targetId}: deferred until ${due} (${recall.deferral.reason}); ${answer === 'redeliver' ? 'redelivery before its time' : 'event acknowledged'} without a request`,
+  );
+  return {
+    targetId: request.targetId,
+    outcome: 'deferred',
+    retryable: answer === 'redeliver',
+    records: [],
+    plan: { steps: [] },
+    executed: [],
+  };
+}
+
+/** A target that ended busy keeps (or gets) a deferral with its next due time; one that did not, none. */
+async function keepDeferral(
+  deps: ReconcileDeps,
+  request: TargetRequest,
+  targetId: string,
+  recall: TargetRecall,
+  outcome: TargetOutcome,
+  records: readonly AuditRecord[],
+): Promise<void> {
+  const memory = deps.memory;
+  if (!memory) return;
+  const busy = records.find((r) => r.outcome === 'deferred');
+  if (outcome === 'deferred' && busy) {
+    const now = (deps.now ?? Date.now)();
+    const eventId = request.trigger === 'event' ? request.eventId : recall.deferral?.eventId;
+    await memory.defer(
+      targetId,
+      nextDeferral(recall.deferral, now, busy.reason ?? 'busy', eventId, deps.busyBackoff),
+    );
+  } else if (recall.deferral) await memory.clearDeferral(targetId);
 }
 
 function withReadiness(records: readonly AuditRecord[]): { pullReady?: PullReady } {

@@ -9,6 +9,7 @@ import type { RevocationCandidate } from '../../core/revocation';
 import type { RegistryRef } from '../../core/tag';
 import type { TargetRef } from '../../targets';
 import type { RegistryAuthorization } from '../pair/decision';
+import type { TargetRecall } from '../targetMemory';
 
 export interface TargetRequest {
   /** The target's resource id (the audit schema keeps calling it `vmId`). */
@@ -96,4 +97,8 @@ export type TargetSnapshot =
        * manages it (then nothing is written), or why that could not be read.
        */
       readonly platform?: { readonly managedBy?: string } | { readonly error: unknown };
+      /** What the state store remembers of the target (absent: no store, or it could not answer). */
+      readonly recall?: TargetRecall;
+      /** Who wrote the target last, as far as the app knows (the triggering event's claims). */
+      readonly lastWriter?: string;
     };

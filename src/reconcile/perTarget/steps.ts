@@ -4,6 +4,7 @@
 import type { AuditFields } from '../../audit/auditor';
 import type { AuditAction } from '../../audit/auditRecord';
 import type { RegistryState } from '../../azure/containerRegistries';
+import type { AttachHistory } from '../../core/contest';
 import type { RevocationCandidate, RevocationCause } from '../../core/revocation';
 import type { RegistryRef } from '../../core/tag';
 
@@ -47,12 +48,34 @@ export type TargetStep =
       /** The registry as ARM returned it (id, subscription, role assignment mode). */
       readonly registry: RegistryState;
       readonly region: string;
+      /** The identity's attach history, to store once it is attached (absent: no state store). */
+      readonly contest?: ContestContext;
+    }
+  /**
+   * Another writer keeps removing the identity (core/contest.ts): an `attach-contested` record, no
+   * PATCH for it; `newly` when this plan stopped it (the stop is stored).
+   */
+  | {
+      readonly step: 'contest';
+      readonly identityId: string;
+      readonly reason: string;
+      readonly fields: AuditFields;
+      readonly newly: boolean;
+      readonly history: AttachHistory;
     }
   /**
    * One PATCH of the target's identities: attach the identities of the ensured pairs that end ready
    * (`attach`), detach these (`detach`, revocation), or both in the same request.
    */
   | { readonly step: 'attach' | 'detach'; readonly detach: readonly DetachRequest[] };
+
+/** What the attach needs to keep the identity's history in the state store. */
+export interface ContestContext {
+  readonly history: AttachHistory;
+  /** The tag value the plan was made under, and who wrote the target last. */
+  readonly tag: string;
+  readonly by: string;
+}
 
 export type StepName = TargetStep['step'];
 
@@ -68,6 +91,7 @@ export function describeStep(step: TargetStep): { step: StepName; registry?: str
       return { step: step.step, reason: step.reason };
     case 'refuse':
     case 'defer':
+    case 'contest':
       return { step: step.step, ...registryOf(step.fields), reason: step.reason };
     case 'fail':
     case 'keep':

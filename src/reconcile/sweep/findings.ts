@@ -1,57 +1,75 @@
-// The sweep's findings about the pull identities: role assignments beyond their pull grants (one list
-// per identity per swept subscription, ARM filtering by `assignedTo`), and pull identities of the
-// app's own that no VM or scale set in the swept subscriptions holds any more (one identity list).
+// The sweep's findings about the identities: pull identities holding role assignments beyond their
+// pull grants (one `assignedTo` list per identity per subscription, shared with the decision path
+// through roleCheckCache.ts: what the sweep's pairs listed is not listed again), pull identities of the
+// app's own that no VM or scale set in the swept subscriptions holds any more, and identities in the
+// identity resource group the app did not make (one identity list for both).
 import pLimit from 'p-limit';
 import type { Auditor } from '../../audit/auditor';
 import { type RetryEnvironment, withRetry } from '../../azure/retry';
-import { describeExcess, excessAssignments } from '../../core/excessRoles';
+import type { IdentityState } from '../../azure/userAssignedIdentities';
+import { describeExcess } from '../../core/excessRoles';
+import { foreignIdentities, foreignReason } from '../../core/identityGroup';
 import { parseIdentityName } from '../../core/names';
 import { ownershipOf } from '../../core/ownership';
+import { overrideRegistries } from '../../core/pullIdentity';
 import { idKey } from '../../core/resourceId';
 import type { ReconcileDeps } from '../deps';
-import type { ReadyRegistry } from '../pair/decision';
+import { excessRolesOf } from '../pair/roleCheck';
 
-type Ready = ReadyRegistry;
+/** A pull identity the sweep's pairs read (ready, or refused for its roles), with a registry it serves. */
+export interface CheckedIdentity {
+  readonly identity: IdentityState;
+  readonly registry: { readonly id: string; readonly name: string; readonly subscriptionId: string };
+}
 
-/** Flags every pull identity that holds more than pull on its registries; returns how many. */
+interface Served {
+  readonly identity: IdentityState;
+  readonly registries: CheckedIdentity['registry'][];
+}
+
+/**
+ * Flags every pull identity that holds more than pull on its registries (those refused for it on the
+ * decision path too: targets that already hold it keep it); returns how many. Listings made since
+ * `listedSince` (the sweep's start) are reused, older ones made again.
+ */
 export async function reportExcessRoles(
   deps: ReconcileDeps,
   retryEnv: RetryEnvironment,
   auditor: Auditor,
-  decisions: readonly Ready[],
-  subscriptions: readonly string[],
+  checked: readonly CheckedIdentity[],
+  listedSince: number,
 ): Promise<number> {
-  // Identities that exist (in audit mode a planned one does not yet), with the registries they serve.
-  const byPrincipal = new Map<string, { ready: Ready; registryIds: string[] }>();
-  for (const d of decisions) {
-    if (!d.identity) continue;
-    const key = idKey(d.identity.principalId);
-    const entry = byPrincipal.get(key) ?? { ready: d, registryIds: [] };
-    entry.registryIds.push(d.registry.id);
+  const byPrincipal = new Map<string, Served>();
+  for (const c of checked) {
+    const key = idKey(c.identity.principalId);
+    const entry = byPrincipal.get(key) ?? { identity: c.identity, registries: [] };
+    entry.registries.push(c.registry);
     byPrincipal.set(key, entry);
   }
   let flagged = 0;
   // Identities in parallel (as the sweep's pairs are); each one's lists in turn.
   const limit = pLimit(deps.settings.sweepConcurrency);
-  const check = async ({ ready, registryIds }: { ready: Ready; registryIds: string[] }) => {
-    const identity = ready.identity;
-    if (!identity) return;
+  const check = async ({ identity, registries }: Served) => {
     const fields = {
-      registry: ready.registry.name,
+      registry: registries[0]?.name,
       identityId: identity.id,
       principalId: identity.principalId,
       clientId: identity.clientId,
     };
     try {
-      const held = [];
-      for (const subscriptionId of subscriptions) {
-        held.push(
-          ...(await withRetry('list role assignments', retryEnv, (signal) =>
-            deps.roleAssignments.listAssignedTo(subscriptionId, identity.principalId, signal),
-          )),
-        );
-      }
-      const excess = excessAssignments(held, registryIds);
+      const excess = await excessRolesOf(deps, retryEnv, {
+        identity,
+        identityId: identity.id,
+        registries: {
+          registryIds: registries.map((r) => r.id),
+          registryNames: [
+            ...registries.map((r) => r.name),
+            ...overrideRegistries(deps.settings, identity.id),
+          ],
+        },
+        registrySubscriptions: registries.map((r) => r.subscriptionId),
+        listedSince,
+      });
       if (excess.length === 0) return;
       flagged += 1;
       auditor.record('identity-excess-roles', 'flagged', { ...fields, reason: describeExcess(excess) });
@@ -64,18 +82,21 @@ export async function reportExcessRoles(
 }
 
 /**
- * Flags each pull identity the app made (ARM's systemData) that no VM or scale set the sweep saw
- * holds (`used`: lower-cased ids). Its grants and the identity stay: other subscriptions' VMs may hold
- * it, and removing it is the operator's call (README "Uninstalling" shows how). Returns how many.
+ * From one list of the identity resource group: flags each pull identity the app made (ARM's
+ * systemData) that no VM or scale set the sweep saw holds (`used`: lower-cased ids) — its grants and
+ * the identity stay: other subscriptions' VMs may hold it, and removing it is the operator's call
+ * (README "Uninstalling" shows how) — and each identity the app did not make that is not an override
+ * (identity-foreign: the group is meant to be the app's alone). Returns how many of each.
  */
-export async function reportUnusedIdentities(
+export async function reportIdentityGroup(
   deps: ReconcileDeps,
   retryEnv: RetryEnvironment,
   auditor: Auditor,
   used: ReadonlySet<string>,
-): Promise<number> {
+): Promise<{ unused: number; foreign: number }> {
   const rg = deps.settings.identityResourceGroup;
-  let flagged = 0;
+  let unused = 0;
+  let foreign = 0;
   try {
     const identities = await withRetry('list identities', retryEnv, (signal) =>
       deps.identities.list(rg, signal),
@@ -85,7 +106,7 @@ export async function reportUnusedIdentities(
       const parsed = parseIdentityName(identity.name);
       if (!parsed || used.has(idKey(identity.id))) continue;
       if (!ownershipOf(identity, self, deps.settings.trustedCreators).owned) continue;
-      flagged += 1;
+      unused += 1;
       auditor.record('identity-unused', 'flagged', {
         registry: parsed.registry,
         identityId: identity.id,
@@ -94,8 +115,20 @@ export async function reportUnusedIdentities(
         reason: `no VM or scale set in the swept subscriptions holds this pull identity for ${parsed.registry} in ${parsed.region} any more; it and its grants are kept (VMs elsewhere may use it): delete its role assignments and the identity if nothing needs it`,
       });
     }
+    for (const { identity, creator } of foreignIdentities(identities, self, deps.settings)) {
+      foreign += 1;
+      const lookalike = parseIdentityName(identity.name);
+      auditor.record('identity-foreign', 'flagged', {
+        ...(lookalike ? { registry: lookalike.registry } : {}),
+        identityId: identity.id,
+        principalId: identity.principalId,
+        clientId: identity.clientId,
+        identityCreatedBy: creator,
+        reason: foreignReason(identity.id, creator),
+      });
+    }
   } catch (error) {
     auditor.failed(error, { identityId: rg.id });
   }
-  return flagged;
+  return { unused, foreign };
 }

@@ -11,7 +11,8 @@ import { withRetry } from '../../azure/retry';
 import { idKey } from '../../core/resourceId';
 import { SweepBudget } from './budget';
 import { sweepSubscription } from './discovery';
-import { reportExcessRoles, reportUnusedIdentities } from './findings';
+import { reportExcessRoles, reportIdentityGroup } from './findings';
+import { RefusalsOnChange } from './refusalsOnChange';
 import { type SweepDeps, SweepRun } from './sweepRun';
 import { type KeptOutcome, Tally } from './tally';
 
@@ -37,6 +38,17 @@ export interface SweepResult {
 }
 
 export async function sweep(deps: SweepDeps, options: SweepOptions): Promise<SweepResult> {
+  if (!deps.memory) return sweepWith(deps, options);
+  // With a state store, a refusal is recorded when it changes (refusalsOnChange.ts), not every sweep.
+  const audit = new RefusalsOnChange(deps.audit, deps.memory, deps.now);
+  try {
+    return await sweepWith({ ...deps, audit }, options);
+  } finally {
+    await audit.settle();
+  }
+}
+
+async function sweepWith(deps: SweepDeps, options: SweepOptions): Promise<SweepResult> {
   const now = deps.now ?? Date.now;
   const started = now();
   const before = deps.meter.snapshot();
@@ -88,6 +100,8 @@ export async function sweep(deps: SweepDeps, options: SweepOptions): Promise<Swe
     return finish(false, `could not list tagged VMs: ${(error as Error).message}`, true);
   }
   if (subscriptions.length === 0) return finish(true, 'no subscriptions to sweep');
+  // The role checks (decision path and finding) look at what the pull identities hold in each.
+  deps.roleChecks.noteSwept(subscriptions);
 
   // 2. Subscriptions side by side, as ARM's limits are per subscription (one shared pool would convoy
   // behind the slowest); a few at a time, so memory holds at most two pages per subscription in flight.
@@ -95,15 +109,17 @@ export async function sweep(deps: SweepDeps, options: SweepOptions): Promise<Swe
   await Promise.all(subscriptions.map((sub) => subscriptionLimit(() => sweepSubscription(run, sub))));
   if (run.discoveryError !== undefined) return finish(false, run.discoveryError, run.tally.settled === 0);
 
-  // 3. Findings: a pull identity that holds more than pull is flagged (the app never grants more), and
-  // one of the app's that nothing the sweep saw holds any more is reported (kept, not deleted).
+  // 3. Findings: a pull identity that holds more than pull is flagged (the app never grants more), one
+  // of the app's that nothing the sweep saw holds any more is reported (kept, not deleted), and so is
+  // any identity in the identity resource group the app did not make (identity-foreign).
   if (!run.budget.stopped && run.budget.hasTime()) {
     const ready = await run.access.readyPairs();
     // Held by something the sweep saw, or wanted by a tag it saw (an attach deferred or failed).
     const used = run.tally.held();
     for (const d of ready) used.add(idKey(d.identityId));
-    await reportExcessRoles(deps, run.retryEnv, run.access.pairAuditor, ready, subscriptions);
-    await reportUnusedIdentities(deps, run.retryEnv, run.access.pairAuditor, used);
+    const checked = await run.access.checkedIdentities();
+    await reportExcessRoles(deps, run.retryEnv, run.access.pairAuditor, checked, run.access.startedAt);
+    await reportIdentityGroup(deps, run.retryEnv, run.access.pairAuditor, used);
   }
   const stopped = run.budget.stopped;
   return finish(!stopped, stopped ? 'time budget reached; the rest is left for the next sweep' : undefined);

@@ -16,11 +16,14 @@ import type { ReadyRegistry, RegistryAuthorization, RegistryDecision } from '../
 import { ensurePullAccess } from '../pair/ensure';
 import type { PullAccess } from '../pair/pullAccess';
 import type { SweepBudget } from './budget';
+import type { CheckedIdentity } from './findings';
 
 export class SweepPullAccess implements PullAccess {
   readonly pairAuditor: Auditor;
   /** (registry, region) pairs whose identity and grant were checked. */
   pairsChecked = 0;
+  /** When the sweep began: role-assignment listings older than this are made again. */
+  readonly startedAt: number;
   private readonly listings = new Map<string, Promise<RegistryState[]>>();
   private readonly authorizations = new Map<string, Promise<RegistryAuthorization>>();
   private readonly pairs = new Map<string, Promise<RegistryDecision>>();
@@ -34,6 +37,7 @@ export class SweepPullAccess implements PullAccess {
     this.pairAuditor = new Auditor(deps.audit, { mode: deps.settings.mode, trigger, vmId: '' }, deps.now, {
       skipUnchanged: true,
     });
+    this.startedAt = (deps.now ?? Date.now)();
   }
 
   authorize(ref: RegistryRef, target: TargetRef): Promise<RegistryAuthorization> {
@@ -74,6 +78,7 @@ export class SweepPullAccess implements PullAccess {
       { deps: this.deps, retryEnv: this.retryEnv, auditor: this.pairAuditor },
       registry,
       region,
+      { rolesListedSince: this.startedAt },
     ).then((decision) => {
       // Cut short by the time budget: not a failure; its targets are left for the next sweep.
       if (decision.status === 'failed' && outOfTime(decision.error)) this.budget.stop();
@@ -89,6 +94,20 @@ export class SweepPullAccess implements PullAccess {
   async readyPairs(): Promise<ReadyRegistry[]> {
     const decided = await Promise.all(this.pairs.values());
     return decided.filter((d): d is ReadyRegistry => d.status === 'ready');
+  }
+
+  /**
+   * The pull identities the pairs read: those that ended ready, and those refused for holding roles
+   * beyond pull (targets that already hold one keep it: the finding tells the operator).
+   */
+  async checkedIdentities(): Promise<CheckedIdentity[]> {
+    const decided = await Promise.all(this.pairs.values());
+    return decided.flatMap((d): CheckedIdentity[] => {
+      if (!d.registry) return [];
+      const identity =
+        d.status === 'ready' ? d.identity : d.status === 'rejected' ? d.excessRolesOf : undefined;
+      return identity ? [{ identity, registry: d.registry }] : [];
+    });
   }
 }
 

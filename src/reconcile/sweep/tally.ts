@@ -33,6 +33,8 @@ export class Tally {
   total = 0;
   /** Targets holding a pull identity their tag no longer asks for, left so (revocation off). */
   revocable = 0;
+  /** Targets with an identity the app stopped re-attaching (another writer keeps removing it). */
+  contested = 0;
   /** Tagged targets by pull readiness, where it was judged (compliant and changed ones). */
   readonly readiness: Record<PullReady, number> = { yes: 0, no: 0, pending: 0, unknown: 0 };
   /** Targets seen holding each identity, plus attaches, less detaches (lower-cased ids). */
@@ -59,6 +61,7 @@ export class Tally {
   }
 
   noteChanges(records: readonly AuditRecord[]): void {
+    if (records.some((r) => r.action === 'attach-contested')) this.contested += 1;
     for (const r of records) {
       if (r.outcome !== 'changed' || !r.identityId) continue;
       const step = r.action === 'identity-attached' ? 1 : r.action === 'identity-detached' ? -1 : 0;
@@ -96,6 +99,7 @@ export class Tally {
       skipped: c.skipped + c.untagged,
       deferred: c.deferred + unreached,
       revocable: this.revocable,
+      contested: this.contested,
       pullReadyYes: this.readiness.yes,
       pullReadyNo: this.readiness.no,
       pullReadyPending: this.readiness.pending,

@@ -1,4 +1,5 @@
-import { requestKind, throttlingScope } from '../../../src/azure/armRequestPolicy';
+import { createHttpHeaders, createPipelineRequest, type PipelineResponse } from '@azure/core-rest-pipeline';
+import { ArmRequestMeter, requestKind, throttlingScope } from '../../../src/azure/armRequestPolicy';
 import { TokenBucket } from '../../../src/core/tokenBucket';
 
 describe('ARM request accounting', () => {
@@ -53,5 +54,49 @@ describe('token bucket', () => {
     }
     // 5 at once plus 8 per second for 10 s
     expect(granted).toBe(5 + 80);
+  });
+});
+
+describe('pacing per subscription, bounded', () => {
+  const PACING = { reads: { burst: 2, perSecond: 10 }, writes: { burst: 2, perSecond: 10 } };
+  const answer = (request: ReturnType<typeof createPipelineRequest>): Promise<PipelineResponse> =>
+    Promise.resolve({ request, status: 200, headers: createHttpHeaders() });
+  const get = (meter: ArmRequestMeter, sub: string) =>
+    meter.policy.sendRequest(
+      createPipelineRequest({
+        url: `https://arm.example/subscriptions/${sub}/resourceGroups/rg`,
+        method: 'GET',
+      }),
+      answer,
+    );
+
+  it('keeps the pacing of at most the limit of subscriptions, the least recently used forgotten', async () => {
+    const waits: number[] = [];
+    const meter = new ArmRequestMeter(
+      PACING,
+      async (ms) => void waits.push(ms),
+      () => 0,
+      undefined,
+      3,
+    );
+    for (const sub of ['a', 'a', 'b', 'c', 'd']) await get(meter, sub);
+    expect(meter.pacedScopes()).toBe(3);
+    // `a` was the least recently used: forgotten, its bucket starts full again (no wait).
+    await get(meter, 'a');
+    expect(waits).toEqual([]);
+    // `d` is remembered: its bucket (burst 2) is spent after two more requests at the same instant.
+    await get(meter, 'd');
+    await get(meter, 'd');
+    expect(waits).toEqual([100]);
+  });
+
+  it('holds 1,000 subscriptions by default, whatever tags name', async () => {
+    const meter = new ArmRequestMeter(
+      PACING,
+      async () => {},
+      () => 0,
+    );
+    for (let i = 0; i < 1500; i++) await get(meter, `sub-${i}`);
+    expect(meter.pacedScopes()).toBe(1000);
   });
 });

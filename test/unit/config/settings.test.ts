@@ -1,4 +1,4 @@
-import { loadSettings, startupWarnings } from '../../../src/config/settings';
+import { cloudRegistrySuffix, loadSettings, startupWarnings } from '../../../src/config/settings';
 
 const RG = '/subscriptions/11111111-1111-1111-1111-111111111111/resourceGroups/rg-identities';
 
@@ -153,5 +153,61 @@ describe('trusted creators', () => {
     expect(() =>
       loadSettings({ ACRPULL_IDENTITY_RESOURCE_GROUP: RG, ACRPULL_TRUSTED_CREATORS: 'everyone' }),
     ).toThrow(/^ACRPULL_TRUSTED_CREATORS: .*principal ids \(GUIDs\) or sign-in names/);
+  });
+});
+
+describe('caps: regions and pull identities', () => {
+  it('allows every region and 200 pull identities by default', () => {
+    expect(loadSettings({ ACRPULL_IDENTITY_RESOURCE_GROUP: RG })).toMatchObject({
+      regions: [],
+      maxPullIdentities: 200,
+    });
+    expect(loadSettings({ ACRPULL_IDENTITY_RESOURCE_GROUP: RG, ACRPULL_REGIONS: '' }).regions).toEqual([]);
+  });
+
+  it('normalizes regions as ARM writes location, comma- or semicolon-separated', () => {
+    const settings = loadSettings({
+      ACRPULL_IDENTITY_RESOURCE_GROUP: RG,
+      ACRPULL_REGIONS: 'East US, westeurope;Japan East',
+      ACRPULL_MAX_PULL_IDENTITIES: '5000',
+    });
+    expect(settings.regions).toEqual(['eastus', 'westeurope', 'japaneast']);
+    expect(settings.maxPullIdentities).toBe(5000);
+  });
+
+  it.each([
+    [{ ACRPULL_REGIONS: 'eastus, west-europe' }, /^ACRPULL_REGIONS: invalid value/],
+    [{ ACRPULL_MAX_PULL_IDENTITIES: '0' }, /^ACRPULL_MAX_PULL_IDENTITIES: invalid value "0"/],
+    [{ ACRPULL_MAX_PULL_IDENTITIES: '5001' }, /^ACRPULL_MAX_PULL_IDENTITIES: invalid value "5001"/],
+  ])('refuses %j, naming the variable', (env, message) => {
+    expect(() => loadSettings({ ACRPULL_IDENTITY_RESOURCE_GROUP: RG, ...env })).toThrow(message);
+  });
+});
+
+describe("the cloud's registry login server suffix", () => {
+  it.each([
+    ['https://management.azure.com', 'azurecr.io'],
+    ['https://management.chinacloudapi.cn', 'azurecr.cn'],
+    ['https://MANAGEMENT.usgovcloudapi.net/', 'azurecr.us'],
+    ['https://127.0.0.1:8443', 'azurecr.io'],
+  ])('follows ACRPULL_ARM_ENDPOINT %s: %s', (endpoint, suffix) => {
+    expect(cloudRegistrySuffix(endpoint)).toBe(suffix);
+    expect(
+      loadSettings({ ACRPULL_IDENTITY_RESOURCE_GROUP: RG, ACRPULL_ARM_ENDPOINT: endpoint }).registrySuffix,
+    ).toBe(suffix);
+  });
+
+  it('takes ACRPULL_REGISTRY_SUFFIX over the endpoint (a leading dot and case ignored), and refuses a malformed one', () => {
+    const settings = loadSettings({
+      ACRPULL_IDENTITY_RESOURCE_GROUP: RG,
+      ACRPULL_REGISTRY_SUFFIX: '.AzSACR.Local.AzureStack.External',
+    });
+    expect(settings.registrySuffix).toBe('azsacr.local.azurestack.external');
+    expect(
+      loadSettings({ ACRPULL_IDENTITY_RESOURCE_GROUP: RG, ACRPULL_REGISTRY_SUFFIX: '' }).registrySuffix,
+    ).toBe('azurecr.io');
+    expect(() =>
+      loadSettings({ ACRPULL_IDENTITY_RESOURCE_GROUP: RG, ACRPULL_REGISTRY_SUFFIX: 'io' }),
+    ).toThrow(/^ACRPULL_REGISTRY_SUFFIX: invalid value "io"/);
   });
 });

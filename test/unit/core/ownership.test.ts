@@ -96,6 +96,6 @@ describe('excessAssignments', () => {
       { id: 'a4', scope: registry, roleGuid: 'b24988ac-6180-42a0-ab88-20f7382dd24c' },
       { id: 'A4', scope: registry, roleGuid: 'b24988ac-6180-42a0-ab88-20f7382dd24c' },
     ];
-    expect(excessAssignments(held, [registry]).map((a) => a.id)).toEqual(['a3', 'a4']);
+    expect(excessAssignments(held, { registryIds: [registry] }).map((a) => a.id)).toEqual(['a3', 'a4']);
   });
 });

@@ -1,4 +1,11 @@
-import { findTagValue, parseRegistryTag, quote } from '../../../src/core/tag';
+import {
+  findTagValue,
+  loginServerMatches,
+  loginServerRefusal,
+  parseRegistryTag,
+  quote,
+  type RegistryRef,
+} from '../../../src/core/tag';
 
 const SUB = '11111111-1111-1111-1111-111111111111';
 const registryId = (name: string, sub = SUB) =>
@@ -101,5 +108,48 @@ describe('quoting hostile text', () => {
   it('escapes control characters and bidi overrides, so a reason cannot forge or disguise a log line', () => {
     expect(quote('a\u202eb\u001b[31m\n"x"')).toBe(String.raw`"a\u202eb\u001b[31m\n\"x\""`);
     expect(quote('x'.repeat(100))).toBe(`"${'x'.repeat(80)}..."`);
+  });
+});
+
+describe("a login server is this cloud's", () => {
+  const ref = (text: string): RegistryRef => {
+    const parsed = parseRegistryTag(text, 10);
+    if (!parsed.ok || !parsed.refs[0]) throw new Error(`not a tag: ${text}`);
+    return parsed.refs[0];
+  };
+
+  it.each([
+    ['azurecr.io', 'contosoapps.azurecr.io'],
+    ['azurecr.io', 'ContosoApps.AzureCR.IO'],
+    ['azurecr.cn', 'contosoapps.azurecr.cn'],
+    ['azurecr.us', 'contosoapps.azurecr.us'],
+  ])('in a cloud of %s, accepts %s', (suffix, text) => {
+    expect(loginServerRefusal(ref(text), suffix)).toBeUndefined();
+  });
+
+  it.each([
+    ['azurecr.io', 'contosoapps.azurecr.cn'],
+    ['azurecr.io', 'contosoapps.azurecr.us'],
+    ['azurecr.cn', 'contosoapps.azurecr.io'],
+    ['azurecr.us', 'contosoapps.azurecr.cn'],
+  ])(
+    "in a cloud of %s, refuses %s: another cloud's registry, never this cloud's of that name",
+    (suffix, text) => {
+      expect(loginServerRefusal(ref(text), suffix)).toBe(
+        `${JSON.stringify(text)} is a login server of another cloud: this cloud's registries are <name>.${suffix}`,
+      );
+    },
+  );
+
+  it('says nothing of names and resource ids', () => {
+    expect(loginServerRefusal(ref('contosoapps'), 'azurecr.cn')).toBeUndefined();
+    expect(loginServerRefusal(ref(registryId('contosoapps')), 'azurecr.cn')).toBeUndefined();
+  });
+
+  it("matches a found registry only when ARM reports the tag's login server (any case), or none", () => {
+    expect(loginServerMatches(ref('ContosoApps.azurecr.io'), 'contosoapps.azurecr.io')).toBe(true);
+    expect(loginServerMatches(ref('contosoapps.azurecr.cn'), 'contosoapps.azurecr.io')).toBe(false);
+    expect(loginServerMatches(ref('contosoapps.azurecr.io'), undefined)).toBe(true);
+    expect(loginServerMatches(ref('contosoapps'), 'anything.example')).toBe(true);
   });
 });

@@ -1,4 +1,4 @@
-import { isOwnWrite, parseWriteEvent } from '../../../src/targets/writeEvent';
+import { isOwnWrite, originRefusal, parseWriteEvent } from '../../../src/targets/writeEvent';
 
 const SUB = '11111111-1111-1111-1111-111111111111';
 const VM = `/subscriptions/${SUB}/resourceGroups/rg-apps/providers/Microsoft.Compute/virtualMachines/vm-web-01`;
@@ -39,6 +39,7 @@ describe('Event Grid VM write events', () => {
       eventTime: '2026-11-28T10:00:00.000Z',
       caller: 'alice@contoso.com',
       writer: { clientId: 'app-1' },
+      origin: { topic: `/subscriptions/${SUB}`, resourceIds: [VM, VM], subscriptionId: SUB },
     });
   });
 
@@ -222,4 +223,98 @@ describe('VM names in events', () => {
       expect(parsed.kind === 'malformed' && /[^\x20-\x7e]/.test(parsed.reason)).toBe(false);
     },
   );
+});
+
+describe("an event's origin", () => {
+  const OTHER = '22222222-2222-2222-2222-222222222222';
+  const OTHER_VM = VM.replace(SUB, OTHER);
+  const refusal = (event: unknown, swept: readonly string[] = [SUB]) => {
+    const parsed = parseWriteEvent(event);
+    if (parsed.kind !== 'target-write') throw new Error(`not a target write: ${JSON.stringify(parsed)}`);
+    return originRefusal(parsed, swept);
+  };
+  const cloudEvent = (source: unknown) => {
+    const { eventType, topic: _topic, ...rest } = writeEvent();
+    return { ...rest, specversion: '1.0', type: eventType, source };
+  };
+
+  it("accepts a swept subscription's system topic naming a resource inside it (any case)", () => {
+    expect(refusal(writeEvent())).toBeUndefined();
+    expect(refusal(writeEvent({ topic: `/SUBSCRIPTIONS/${SUB.toUpperCase()}` }))).toBeUndefined();
+    expect(refusal(cloudEvent(`/subscriptions/${SUB}`))).toBeUndefined();
+  });
+
+  it.each([
+    ['no topic', writeEvent({ topic: undefined }), /has no topic/],
+    [
+      'a custom topic in the swept subscription',
+      writeEvent({ topic: `/subscriptions/${SUB}/resourceGroups/rg/providers/Microsoft.EventGrid/topics/t` }),
+      /is not a subscription's system topic/,
+    ],
+    [
+      'a trailing slash',
+      writeEvent({ topic: `/subscriptions/${SUB}/` }),
+      /not a subscription's system topic/,
+    ],
+    [
+      'a resource group topic',
+      writeEvent({ topic: `/subscriptions/${SUB}/resourceGroups/rg-apps` }),
+      /system topic/,
+    ],
+    ['a topic that is not an id', writeEvent({ topic: 'https://attacker.example/' }), /system topic/],
+    [
+      'another subscription, not swept',
+      writeEvent(
+        { topic: `/subscriptions/${OTHER}`, subject: OTHER_VM },
+        { resourceUri: OTHER_VM, subscriptionId: OTHER },
+      ),
+      /subscription 22222222-2222-2222-2222-222222222222, which is not swept/,
+    ],
+    [
+      'a swept topic naming a VM of another subscription',
+      writeEvent({ subject: OTHER_VM }, { resourceUri: OTHER_VM }),
+      /outside its topic's subscription/,
+    ],
+    [
+      'a subject outside the topic while the resource is inside',
+      writeEvent({ subject: OTHER_VM }),
+      /names "\/subscriptions\/2222.*outside its topic's subscription/,
+    ],
+    [
+      'data naming another subscription',
+      writeEvent({}, { subscriptionId: OTHER }),
+      /data names subscription/,
+    ],
+    [
+      'a CloudEvents source of a custom topic',
+      cloudEvent(`/subscriptions/${SUB}/resourceGroups/rg/providers/Microsoft.EventGrid/topics/t`),
+      /system topic/,
+    ],
+    [
+      'a CloudEvents event with only a topic',
+      { ...cloudEvent(undefined), topic: `/subscriptions/${SUB}` },
+      /has no topic/,
+    ],
+  ])('refuses %s', (_label, event, reason) => {
+    expect(refusal(event)).toMatch(reason);
+  });
+
+  it('with no swept list (every subscription the app can see), accepts any system topic, still only for its own resources', () => {
+    const other = writeEvent(
+      { topic: `/subscriptions/${OTHER}`, subject: OTHER_VM },
+      { resourceUri: OTHER_VM, subscriptionId: OTHER },
+    );
+    expect(refusal(other, [])).toBeUndefined();
+    expect(refusal(writeEvent({ topic: `/subscriptions/${OTHER}` }), [])).toMatch(
+      /outside its topic's subscription/,
+    );
+    expect(
+      refusal(
+        writeEvent({
+          topic: `/subscriptions/${SUB}/resourceGroups/rg/providers/Microsoft.EventGrid/topics/t`,
+        }),
+        [],
+      ),
+    ).toMatch(/system topic/);
+  });
 });

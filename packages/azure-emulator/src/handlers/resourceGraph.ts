@@ -16,6 +16,7 @@ import {
   type BagFilter,
   type GraphQuery,
   parseGraphQuery,
+  type TaggedSubquery,
   UnsupportedQuery,
   type VmColumn,
 } from './resourceGraphQuery';
@@ -131,7 +132,8 @@ function match(query: GraphQuery, vms: readonly VmRecord[], subscriptions: Set<s
   for (const vm of vms) {
     if (!allowed(vm.subscriptionId) || !wanted(vm.type)) continue;
     if (query.shape === 'vms') {
-      if (query.filters.every((f) => bagContains(vm, f) !== f.negate)) matches.push({ vm });
+      if (query.filters.every((f) => bagContains(vm, f) !== f.negate) && !inSubquery(vm, query.without))
+        matches.push({ vm });
       continue;
     }
     for (const name in vm.tags) {
@@ -140,6 +142,19 @@ function match(query: GraphQuery, vms: readonly VmRecord[], subscriptions: Set<s
     }
   }
   return matches;
+}
+
+/**
+ * Whether the anti-join's right side has a row for this VM: of its types, through its filters, with a
+ * tag key matching (`=~` ignoring case, `==` exactly), over the keys one by one as mv-expand gives them.
+ */
+function inSubquery(vm: VmRecord, sub: TaggedSubquery | undefined): boolean {
+  if (!sub?.types.some((t) => t === vm.type.toLowerCase())) return false;
+  if (!sub.filters.every((f) => bagContains(vm, f) !== f.negate)) return false;
+  const key = sub.tagComparison === '==' ? sub.tagKey : sub.tagKey.toLowerCase();
+  return Object.keys(vm.tags).some(
+    (name) => (sub.tagComparison === '==' ? name : name.toLowerCase()) === key,
+  );
 }
 
 /**

@@ -1,7 +1,7 @@
 // Resource Graph queries: the emulator is not a KQL engine. It tokenizes the query (whitespace,
 // newlines, `//` comments and keyword case do not matter) and recognizes exactly two shapes over
-// virtual machines and scale sets (see README.md); anything else is refused with the reason. Pure: no
-// HTTP, no store.
+// virtual machines and scale sets (see README.md), the listing with an optional anti-join on a tag
+// key; anything else is refused with the reason. Pure: no HTTP, no store.
 
 /** Columns of the Resources table the emulator can project for a VM. */
 export const VM_COLUMNS = [
@@ -36,13 +36,29 @@ export type GraphQuery =
       fingerprint: string;
     }
   | {
-      /** `… [| where tostring(identity|tags) [!]contains '<s>']… | project <columns>` */
+      /** `… [| where tostring(identity|tags) [!]contains '<s>']… [| join … | where isempty(…)] | project <columns>` */
       shape: 'vms';
       types: readonly EmulatedType[];
       filters: readonly BagFilter[];
+      /** Rows whose id the anti-join's tag subquery returns are left out. */
+      without?: TaggedSubquery;
       columns: VmColumn[];
       fingerprint: string;
     };
+
+/**
+ * The right side of `join kind=leftouter (<subquery>) on $left.id == $right.<alias> | where
+ * isempty(<alias>)`: the rows of the outer query that have no tag key matching, KQL's left anti-join
+ * written with the join flavors Resource Graph supports (innerunique, inner, leftouter:
+ * learn.microsoft.com/azure/governance/resource-graph/concepts/query-language#supported-tabulartop-level-operators).
+ * A leftouter join leaves the right side's columns empty on a left row with no match.
+ */
+export interface TaggedSubquery {
+  types: readonly EmulatedType[];
+  filters: readonly BagFilter[];
+  tagKey: string;
+  tagComparison: Comparison;
+}
 
 /** `where tostring(<bag>) contains '<needle>'` (or `!contains`): case-insensitive, on the bag's JSON. */
 export interface BagFilter {
@@ -99,7 +115,7 @@ function readString(query: string, at: number): { value: string; end: number } {
   throw new UnsupportedQuery('unterminated string literal');
 }
 
-const PUNCTUATION = ['=~', '==', '|', '(', ')', '[', ']', ',', '=', '~', '!'];
+const PUNCTUATION = ['=~', '==', '|', '(', ')', '[', ']', ',', '=', '~', '!', '$', '.'];
 
 export function tokenize(query: string): Token[] {
   const tokens: Token[] = [];
@@ -255,11 +271,8 @@ function typeClause(c: Cursor): EmulatedType[] {
   return comparison === '=~' || written === type ? [type] : [];
 }
 
-/** The recognized shape of `query`, or UnsupportedQuery saying where it departs from them. */
-export function parseGraphQuery(query: string): GraphQuery {
-  const tokens = tokenize(query);
-  const fingerprint = tokens.map((t) => (t.kind === 'word' ? t.value : t.text)).join(' ');
-  const c = new Cursor(tokens);
+/** `resources | where type <clause>` and the bag filters after it, up to the next unrecognized step. */
+function source(c: Cursor): { types: EmulatedType[]; filters: BagFilter[] } {
   c.words('resources');
   c.punct('|');
   c.words('where type');
@@ -270,12 +283,11 @@ export function parseGraphQuery(query: string): GraphQuery {
     filters.push(bagFilter(c));
     c.punct('|');
   }
-  if (filters.length > 0 || c.peekWord('project')) {
-    c.words('project');
-    const columns = vmColumns(c);
-    c.end();
-    return { shape: 'vms', types, filters, columns, fingerprint };
-  }
+  return { types, filters };
+}
+
+/** `mv-expand bagexpansion=array tags | where tostring(tags[0]) <=~|==> '<key>' |` */
+function tagExpansion(c: Cursor): { tagComparison: Comparison; tagKey: string } {
   c.words('mv-expand bagexpansion');
   c.punct('=');
   c.words('array tags');
@@ -285,6 +297,60 @@ export function parseGraphQuery(query: string): GraphQuery {
   const tagComparison = c.comparison();
   const tagKey = c.string();
   c.punct('|');
+  return { tagComparison, tagKey };
+}
+
+/**
+ * `join kind=leftouter (resources | where type … [| where tostring(…) contains …]… | <tagExpansion>
+ * | project <alias> = id) on $left.id == $right.<alias> | where isempty(<alias>) |`
+ */
+function antiJoin(c: Cursor): TaggedSubquery {
+  c.words('join kind');
+  c.punct('=');
+  c.words('leftouter');
+  c.punct('(');
+  const { types, filters } = source(c);
+  const { tagComparison, tagKey } = tagExpansion(c);
+  c.words('project');
+  const alias = c.name();
+  c.punct('=');
+  c.words('id');
+  c.punct(')');
+  c.words('on');
+  c.punct('$');
+  c.words('left');
+  c.punct('.');
+  c.words('id');
+  c.punct('==');
+  c.punct('$');
+  c.words('right');
+  c.punct('.');
+  c.words(alias.toLowerCase());
+  c.punct('|');
+  c.words('where isempty');
+  c.punct('(');
+  c.words(alias.toLowerCase());
+  c.punct(')');
+  c.punct('|');
+  if (VM_COLUMNS.some((col) => col.toLowerCase() === alias.toLowerCase()))
+    throw new UnsupportedQuery(`the join alias '${alias}' is a column of the left side`);
+  return { types, filters, tagKey, tagComparison };
+}
+
+/** The recognized shape of `query`, or UnsupportedQuery saying where it departs from them. */
+export function parseGraphQuery(query: string): GraphQuery {
+  const tokens = tokenize(query);
+  const fingerprint = tokens.map((t) => (t.kind === 'word' ? t.value : t.text)).join(' ');
+  const c = new Cursor(tokens);
+  const { types, filters } = source(c);
+  const without = c.peekWord('join') ? antiJoin(c) : undefined;
+  if (filters.length > 0 || without || c.peekWord('project')) {
+    c.words('project');
+    const columns = vmColumns(c);
+    c.end();
+    return { shape: 'vms', types, filters, ...(without ? { without } : {}), columns, fingerprint };
+  }
+  const { tagComparison, tagKey } = tagExpansion(c);
   c.words('project id');
   c.punct(',');
   c.words('location');

@@ -16,7 +16,7 @@ import {
   unmatchedPrincipalType,
   unsupportedRoleAssignmentFilter,
 } from '../errors';
-import { isGuid, parseScope, sameId, TYPES } from '../resourceIds';
+import { isGuid, managementGroupOf, parseScope, sameId, TYPES } from '../resourceIds';
 import { BUILT_IN_ROLES, roleGuidOf } from '../roleDefinitions';
 import type { RoleAssignmentRecord, Store } from '../store';
 import { requireResourceGroup, requireSubscription } from './lookup';
@@ -204,12 +204,26 @@ export const deleteRoleAssignment: Handler = (req, ctx) => {
   return ok(renderRoleAssignment(found));
 };
 
+/**
+ * An assignment at a management group the listed scope's subscription lies under: above the scope, so
+ * listed with it, as ARM lists assignments "at, above or below the scope" for a principal and those
+ * "at or above" for atScope() (Learn: rest/api/authorization/role-assignments/list-for-scope, $filter).
+ */
+function inheritedFromGroup(store: Store, a: RoleAssignmentRecord, scope: string): boolean {
+  const group = managementGroupOf(a.scope);
+  const sub = parseScope(scope).subscriptionId;
+  return group !== undefined && sub !== undefined && store.isUnderManagementGroup(group, sub);
+}
+
 export const listRoleAssignments: Handler = (req, ctx) => {
   const scope = req.params.scope ?? '';
   requireScope(ctx.store, scope);
   const filter = parseFilter(req.query.$filter);
   const items = ctx.store.listRoleAssignments().filter((a) => {
-    const related = atOrAbove(a.scope, scope) || (!filter.atScope && below(a.scope, scope));
+    const related =
+      atOrAbove(a.scope, scope) ||
+      inheritedFromGroup(ctx.store, a, scope) ||
+      (!filter.atScope && below(a.scope, scope));
     return related && (filter.principalId === undefined || sameId(a.principalId, filter.principalId));
   });
   return pageOf(items, req, ctx, renderRoleAssignment);

@@ -3,7 +3,7 @@
 // A PATCH while another operation runs on the VM (its creation, or someone's update) is accepted and
 // preempts that operation, or refused with 409, as the emulator is set (settings.concurrentWrites).
 import type { IncomingHttpHeaders } from 'node:http';
-import { type Handler, ok, pageOf, parseTags, requireObject } from '../armHttp';
+import { type Handler, type ModifyPolicy, ok, pageOf, parseTags, requireObject } from '../armHttp';
 import { concurrentRequestConflict, notImplemented, preconditionFailed, vmBeingProvisioned } from '../errors';
 import { TYPES } from '../resourceIds';
 import type { VmIdentity, VmRecord } from '../store';
@@ -209,6 +209,31 @@ export const listVms: Handler = (req, ctx) =>
 export const patchVm: Handler = (req, ctx) =>
   patchCompute(req, ctx, requireResource(ctx.store, ctx.store.vms, TYPES.vm, req.params), renderVm);
 
+/** The request as ARM hands it to Compute after the modify policies at the resource's scope ran. */
+function applyModifyPolicies(
+  policies: readonly ModifyPolicy[],
+  resourceId: string,
+  body: Record<string, unknown>,
+): Record<string, unknown> {
+  const identity = body.identity as { userAssignedIdentities?: Record<string, unknown> } | null | undefined;
+  if (!identity?.userAssignedIdentities) return body;
+  const key = resourceId.toLowerCase();
+  const removed = policies
+    .filter((p) => key === p.scope.toLowerCase() || key.startsWith(`${p.scope.toLowerCase()}/`))
+    .flatMap((p) => p.removeUserAssignedIdentities.map((id) => id.toLowerCase()));
+  if (removed.length === 0) return body;
+  const kept = Object.fromEntries(
+    Object.entries(identity.userAssignedIdentities).filter(([id]) => !removed.includes(id.toLowerCase())),
+  );
+  if (Object.keys(kept).length > 0)
+    return { ...body, identity: { ...identity, userAssignedIdentities: kept } };
+  // Nothing left to add: the policy's remove takes the identity property out of the request (a PATCH
+  // without it leaves the model's identities as they are; 'UserAssigned' with an empty dictionary
+  // would be Compute's 400 MissingIdentityIds).
+  const { identity: _removed, ...rest } = body;
+  return rest;
+}
+
 /**
  * A PATCH of a VM or a scale set: the same identity merge, etag preconditions, preemption or 409, and
  * async operation for both (Compute's scale-set PATCH takes the same identity body and answers the
@@ -227,7 +252,7 @@ export function patchCompute(
     throw running.kind === 'create' ? vmBeingProvisioned(vm.name) : concurrentRequestConflict();
   }
 
-  const body = requireObject(req.body);
+  const body = applyModifyPolicies(ctx.settings.modifyPolicies, vm.id, requireObject(req.body));
   const unsupported = Object.keys(body).filter((k) => !PATCHABLE.includes(k) && body[k] !== null);
   if (unsupported.length > 0) {
     throw notImplemented(`'${unsupported.join("', '")}' in a VM PATCH (only tags and identity are emulated)`);

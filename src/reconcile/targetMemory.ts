@@ -1,0 +1,174 @@
+// What the app remembers of a target between invocations and instances, in the state store
+// (azure/stateTable.ts): its busy deferral (core/deferral.ts) and, per identity, the history of its
+// attaches that others undid (core/contest.ts). One partition per target, so one query recalls it all.
+// Everything here is rebuildable: when the store cannot answer, the caller goes on as if it remembered
+// nothing (costing reads and PATCHes, never safety), and after a failure the store is left alone for a
+// while so that an outage does not cost every event its timeout.
+import { createHash } from 'node:crypto';
+import { type StateRow, type StateTable, StateUnavailableError } from '../azure/stateTable';
+import type { AttachHistory } from '../core/contest';
+import type { Deferral } from '../core/deferral';
+import type { Logger } from '../core/logger';
+import { idKey } from '../core/resourceId';
+
+/** What one query of the target's partition said. */
+export interface TargetRecall {
+  readonly deferral?: Deferral;
+  /** Per identity (idKey), its attach history. */
+  readonly attaches: ReadonlyMap<string, AttachHistory>;
+}
+
+export const NOTHING_RECALLED: TargetRecall = { attaches: new Map() };
+
+/** After a failure, the store is not asked again for this long. */
+const PAUSE_AFTER_FAILURE_MS = 30_000;
+
+const DEFERRAL_ROW = 'deferral';
+const REFUSALS_ROW = 'refusals';
+const hash = (value: string) => createHash('sha256').update(idKey(value)).digest('hex');
+const partitionOf = (targetId: string) => hash(targetId);
+const attachRow = (identityId: string) => `attach-${hash(identityId).slice(0, 40)}`;
+
+export class TargetMemory {
+  private pausedUntil = 0;
+
+  constructor(
+    private readonly table: StateTable,
+    private readonly log: Logger,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** The target's deferral and attach histories; nothing when the store cannot answer. */
+  async recall(targetId: string): Promise<TargetRecall> {
+    const rows = await this.guard('recall', () => this.table.list(partitionOf(targetId)));
+    if (!rows) return NOTHING_RECALLED;
+    let deferral: Deferral | undefined;
+    const attaches = new Map<string, AttachHistory>();
+    for (const row of rows) {
+      if (row.rowKey === DEFERRAL_ROW) deferral = toDeferral(row);
+      else if (row.rowKey.startsWith('attach-') && typeof row.properties.identityId === 'string')
+        attaches.set(idKey(row.properties.identityId), toHistory(row));
+    }
+    return { ...(deferral ? { deferral } : {}), attaches };
+  }
+
+  async defer(targetId: string, deferral: Deferral): Promise<void> {
+    await this.guard('defer', () =>
+      this.table.put({
+        partitionKey: partitionOf(targetId),
+        rowKey: DEFERRAL_ROW,
+        properties: {
+          targetId,
+          dueAt: deferral.dueAt,
+          attempt: deferral.attempt,
+          eventId: deferral.eventId ?? '',
+          reason: deferral.reason,
+        },
+      }),
+    );
+  }
+
+  async clearDeferral(targetId: string): Promise<void> {
+    await this.guard('clear deferral', () => this.table.delete(partitionOf(targetId), DEFERRAL_ROW));
+  }
+
+  async rememberAttach(targetId: string, identityId: string, history: AttachHistory): Promise<void> {
+    await this.guard('remember attach', () =>
+      this.table.put({
+        partitionKey: partitionOf(targetId),
+        rowKey: attachRow(identityId),
+        properties: {
+          targetId,
+          identityId,
+          attachedAt: history.attachedAt ?? 0,
+          undone: JSON.stringify(history.undone),
+          contestedAt: history.contested?.at ?? 0,
+          contestedBy: history.contested?.by ?? '',
+          contestedTag: history.contested?.tag ?? '',
+        },
+      }),
+    );
+  }
+
+  /** When each refusal the sweep recorded for the target was last recorded (fingerprint → ms). */
+  async refusals(targetId: string): Promise<Map<string, number> | undefined> {
+    // Wrapped, so that "no row" (nothing recorded yet) is told from "no answer" (undefined).
+    const found = await this.guard('recall refusals', async () => ({
+      row: await this.table.get(partitionOf(targetId), REFUSALS_ROW),
+    }));
+    if (!found) return undefined;
+    const row = found.row;
+    if (!row) return new Map();
+    try {
+      const parsed: unknown = JSON.parse(String(row.properties.recorded ?? '{}'));
+      return new Map(
+        Object.entries(parsed as Record<string, unknown>).filter(
+          (e): e is [string, number] => typeof e[1] === 'number',
+        ),
+      );
+    } catch {
+      return new Map();
+    }
+  }
+
+  async rememberRefusals(targetId: string, recorded: ReadonlyMap<string, number>): Promise<void> {
+    await this.guard('remember refusals', () =>
+      recorded.size === 0
+        ? this.table.delete(partitionOf(targetId), REFUSALS_ROW)
+        : this.table.put({
+            partitionKey: partitionOf(targetId),
+            rowKey: REFUSALS_ROW,
+            properties: { targetId, recorded: JSON.stringify(Object.fromEntries(recorded)) },
+          }),
+    );
+  }
+
+  /** Forgets everything about the target (the operator's reset); returns how many rows went. */
+  async forget(targetId: string): Promise<number> {
+    // The operator asked: failures are theirs to see, not degraded.
+    const rows = await this.table.list(partitionOf(targetId));
+    for (const row of rows) await this.table.delete(row.partitionKey, row.rowKey);
+    return rows.length;
+  }
+
+  private async guard<T>(what: string, run: () => Promise<T>): Promise<T | undefined> {
+    if (this.now() < this.pausedUntil) return undefined;
+    try {
+      return await run();
+    } catch (error) {
+      if (!(error instanceof StateUnavailableError)) throw error;
+      // A lost race (another instance wrote first) says nothing about the store's health.
+      if (!error.conflict) this.pausedUntil = this.now() + PAUSE_AFTER_FAILURE_MS;
+      this.log.warn(`acrpull-autopilot: ${what}: ${error.message}; going on without the state store`);
+      return undefined;
+    }
+  }
+}
+
+function toDeferral(row: StateRow): Deferral | undefined {
+  const { dueAt, attempt, eventId, reason } = row.properties;
+  if (typeof dueAt !== 'number' || typeof attempt !== 'number') return undefined;
+  return {
+    dueAt,
+    attempt,
+    ...(typeof eventId === 'string' && eventId ? { eventId } : {}),
+    reason: typeof reason === 'string' ? reason : '',
+  };
+}
+
+function toHistory(row: StateRow): AttachHistory {
+  const p = row.properties;
+  let undone: number[] = [];
+  try {
+    const parsed: unknown = JSON.parse(String(p.undone ?? '[]'));
+    if (Array.isArray(parsed)) undone = parsed.filter((t): t is number => typeof t === 'number');
+  } catch {
+    // A row the app cannot read is a row it does not remember.
+  }
+  const attachedAt = typeof p.attachedAt === 'number' && p.attachedAt > 0 ? p.attachedAt : undefined;
+  const contested =
+    typeof p.contestedAt === 'number' && p.contestedAt > 0
+      ? { at: p.contestedAt, by: String(p.contestedBy ?? ''), tag: String(p.contestedTag ?? '') }
+      : undefined;
+  return { undone, ...(attachedAt ? { attachedAt } : {}), ...(contested ? { contested } : {}) };
+}
