@@ -48,6 +48,8 @@ export interface RuntimeOptions {
   readonly pacing?: PacingSettings;
   /** Overrides how busy deferrals back off (core/deferral.ts); the demo scales it down. */
   readonly busyBackoff?: DeferralBackoff;
+  /** Overrides how long the state store is left alone after a failure (the fault matrix: 0). */
+  readonly statePauseMs?: number;
 }
 
 export function createRuntime(settings: Settings, options: RuntimeOptions = {}): Runtime {
@@ -110,7 +112,7 @@ export function createRuntimeWithClients(
     verifiedPairs: new VerifiedPairs(),
     roleChecks: new RoleCheckCache(),
     ...(options.retry ? { retry: options.retry } : {}),
-    ...stateOf(settings, log),
+    ...stateOf(settings, log, options.statePauseMs),
     ...(options.busyBackoff ? { busyBackoff: options.busyBackoff } : {}),
   };
   return { runtime, clients };
@@ -120,14 +122,14 @@ export function createRuntimeWithClients(
  * The state store, when AzureWebJobsStorage names one: with a connection string (Azurite locally), or
  * identity-based with the Function App's managed identity (the one AzureWebJobsStorage__clientId names).
  */
-function stateOf(settings: Settings, log: Logger): { memory?: TargetMemory } {
+function stateOf(settings: Settings, log: Logger, pauseMs?: number): { memory?: TargetMemory } {
   const store = settings.stateStore;
   if (!store) return {};
   const credential =
     store.kind === 'identity'
       ? new ManagedIdentityCredential(store.clientId ? { clientId: store.clientId } : {})
       : managedIdentityCredential();
-  return { memory: new TargetMemory(StateTable.connect(store, credential), log) };
+  return { memory: new TargetMemory(StateTable.connect(store, credential), log, Date.now, pauseMs) };
 }
 
 /**

@@ -20,8 +20,8 @@ export interface TargetRecall {
 
 export const NOTHING_RECALLED: TargetRecall = { attaches: new Map() };
 
-/** After a failure, the store is not asked again for this long. */
-const PAUSE_AFTER_FAILURE_MS = 30_000;
+/** After a failure, the store is not asked again for this long (per instance). */
+export const PAUSE_AFTER_FAILURE_MS = 30_000;
 
 const DEFERRAL_ROW = 'deferral';
 const REFUSALS_ROW = 'refusals';
@@ -36,6 +36,7 @@ export class TargetMemory {
     private readonly table: StateTable,
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
+    private readonly pauseAfterFailureMs = PAUSE_AFTER_FAILURE_MS,
   ) {}
 
   /** The target's deferral and attach histories; nothing when the store cannot answer. */
@@ -138,7 +139,7 @@ export class TargetMemory {
     } catch (error) {
       if (!(error instanceof StateUnavailableError)) throw error;
       // A lost race (another instance wrote first) says nothing about the store's health.
-      if (!error.conflict) this.pausedUntil = this.now() + PAUSE_AFTER_FAILURE_MS;
+      if (!error.conflict) this.pausedUntil = this.now() + this.pauseAfterFailureMs;
       this.log.warn(`acrpull-autopilot: ${what}: ${error.message}; going on without the state store`);
       return undefined;
     }

@@ -156,7 +156,9 @@ export function eventPathViolations(
     const terminal = h.audit.records.some(
       (r) =>
         r.vmId.toLowerCase() === key &&
-        ((r.outcome === 'failed' && r.retryable === false) || r.action === 'attach-refused'),
+        ((r.outcome === 'failed' && r.retryable === false) ||
+          r.action === 'attach-refused' ||
+          r.action === 'attach-contested'),
     );
     if (!terminal)
       violations.push(

@@ -16,6 +16,8 @@ async function main(): Promise<void> {
   console.log('faults injected by kind:');
   for (const [kind, n] of Object.entries(report.faultsInjected).sort((a, b) => b[1] - a[1]))
     console.log(`  ${kind}: ${n}`);
+  console.log('state store faults injected by kind:');
+  for (const [kind, n] of Object.entries(report.stateFaultsInjected)) console.log(`  ${kind}: ${n}`);
   console.log(`events processed: ${report.eventsProcessed} (${report.eventsThrown} thrown for redelivery)`);
   console.log(`retries: ${report.retries}; sweeps: ${report.sweeps}`);
   console.log(`VMs converged: ${report.converged} of ${report.expectedToConverge} with an allowed registry`);

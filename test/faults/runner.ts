@@ -9,9 +9,11 @@
 // file drives the harness through the phases. All draws come from one seeded PRNG, so the order of
 // the calls below is part of the scenario: change it and a seed no longer gives the same run.
 
+import type { AuditRecord } from '../../src/audit/auditRecord';
 import { RetryableReconcileError } from '../../src/handlers/vmWriteHandler';
 import { SCALE_SET_WRITE, TAGS_WRITE } from '../../src/targets/writeEvent';
 import { type Harness, startHarness } from '../support/harness';
+import type { StateFault } from '../support/stateFaults';
 import { armFaults, type FaultDraw } from './faultDraw';
 import { eventOrder, type Fleet, generateFleet, prng, type Rng, retagMembers } from './generator';
 import { assess, eventPathViolations, watchPatches } from './invariants';
@@ -21,11 +23,15 @@ export interface FaultMatrixOptions {
   readonly seed: number;
   /** Probability that any one ARM request meets a fault while faults are on. */
   readonly faultRate: number;
+  /** Probability that any one state store request meets a fault while faults are on (default 0.05). */
+  readonly stateFaultRate?: number;
   readonly log?: (line: string) => void;
 }
 
 export interface FaultMatrixReport {
   readonly faultsInjected: Record<string, number>;
+  /** State store faults (Azurite behind a proxy): unavailable, dropped, slow, conflict. */
+  readonly stateFaultsInjected: Record<StateFault, number>;
   readonly totalFaults: number;
   readonly eventsProcessed: number;
   readonly eventsThrown: number;
@@ -54,9 +60,11 @@ export async function runFaultMatrix(options: FaultMatrixOptions): Promise<Fault
   const log = options.log ?? (() => {});
   let retries = 0;
   // Few attempts per invocation, so redelivery (the handler throwing) is exercised, not just retries.
+  // The state store is Azurite behind a proxy that injects the store's own faults.
   const h = await startHarness({
     retry: { onRetry: () => retries++, maxAttempts: 3 },
     env: { ACRPULL_REVOKE: 'on' },
+    stateFaults: true,
   });
   const unhandled: unknown[] = [];
   const onUnhandled = (reason: unknown) => unhandled.push(reason);
@@ -81,6 +89,10 @@ async function drive(
   const fleet = generateFleet(h, options.vms, rng);
   const patches = watchPatches(h, fleet.planted);
   const faults = armFaults(h, fleet, rng, options.faultRate);
+  const stateFaults = h.stateFaults;
+  if (!stateFaults) throw new Error('the fault matrix runs with a state store');
+  // Its own PRNG: the store's draws come at moments the ARM draws do not, and must not shift them.
+  stateFaults.setDraw(stateFaultDraw(prng(options.seed + 1), options.stateFaultRate ?? 0.05));
   const deliveries = new Deliveries(h, fleet.isScaleSet);
 
   // Act: events — duplicated, reordered, some delivered twice at the same moment — and a sweep.
@@ -94,6 +106,7 @@ async function drive(
   );
   const retagged = await revoke(h, fleet, faults, deliveries, rng);
   log(`revocation: ${retagged.length} tags removed or cut down`);
+  stateFaults.setDraw(undefined);
   await cleanRound(h, faults, deliveries, log);
   sweeps++;
 
@@ -107,9 +120,13 @@ async function drive(
     patches,
   });
   violations.push(...assessment.violations);
-  const totalFaults = Object.values(faults.injected).reduce((a, b) => a + b, 0);
+  violations.push(...stateStoreViolations(h.audit.records));
+  const totalFaults =
+    Object.values(faults.injected).reduce((a, b) => a + b, 0) +
+    Object.values(stateFaults.injected).reduce((a, b) => a + b, 0);
   return {
     faultsInjected: faults.injected,
+    stateFaultsInjected: { ...stateFaults.injected },
     totalFaults,
     eventsProcessed: deliveries.processed,
     eventsThrown: deliveries.thrown,
@@ -125,6 +142,19 @@ async function drive(
     detached: patches.detached(),
     violations,
   };
+}
+
+const STATE_FAULTS: readonly StateFault[] = ['unavailable', 'dropped', 'slow', 'conflict'];
+
+function stateFaultDraw(rng: Rng, rate: number): () => StateFault | undefined {
+  return () => (rng() < rate ? STATE_FAULTS[Math.floor(rng() * STATE_FAULTS.length)] : undefined);
+}
+
+/** The store's faults cost reads, never a decision: no record may fail because of it. */
+function stateStoreViolations(records: readonly AuditRecord[]): string[] {
+  return records
+    .filter((r) => r.outcome === 'failed' && /state store/i.test(r.reason ?? ''))
+    .map((r) => `${r.vmId}: a state store fault failed a decision: ${r.reason}`);
 }
 
 /** Event deliveries to the app, counted; an event that throws for redelivery is remembered. */

@@ -154,6 +154,8 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       audit: sinks.length === 1 ? audit : new FanOutAuditSink(sinks),
       log,
       pollIntervalMs: 0,
+      // Under injected store faults every request meets the draw (no pause after a failure).
+      ...(stateFaults ? { statePauseMs: 0 } : {}),
       // The emulator is local: pace far above ARM's rates unless a test is about pacing.
       pacing: options.pacing ?? {
         reads: { burst: 1000, perSecond: 5000 },
