@@ -44,6 +44,11 @@ export type AuditAction =
    */
   | 'target-platform-managed'
   /**
+   * The target is outside ACRPULL_WRITE_RESOURCE_GROUPS (where the app holds VM and scale set write):
+   * nothing is made or attached for it.
+   */
+  | 'target-out-of-scope'
+  /**
    * The target's entry for a pull identity (or an override) was bound to another principal than the
    * identity's current one, or to none (the identity was deleted and re-created under its name):
    * detached and attached again.

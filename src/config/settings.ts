@@ -84,6 +84,12 @@ export interface Settings {
    */
   readonly maxReattaches: number;
   /**
+   * Resource groups (ids, as written) where the app may write VMs and scale sets; empty = anywhere in
+   * the swept subscriptions. A target elsewhere is refused (`target-out-of-scope`) before anything is
+   * made for it.
+   */
+  readonly writeResourceGroups: readonly string[];
+  /**
    * Where state that must outlive one instance lives (busy deferrals, attach histories): the Function
    * App's own storage account, from the `AzureWebJobsStorage` connection the Functions host requires.
    * Unset: the app remembers nothing between invocations (a startup warning says so).
@@ -275,6 +281,7 @@ export function loadSettings(env: Env = process.env): Settings {
     regions: read(env, 'ACRPULL_REGIONS'),
     maxPullIdentities: read(env, 'ACRPULL_MAX_PULL_IDENTITIES'),
     maxReattaches: read(env, 'ACRPULL_MAX_REATTACHES'),
+    writeResourceGroups: parseWriteResourceGroups(env.ACRPULL_WRITE_RESOURCE_GROUPS ?? ''),
     ...stateStoreFrom(env),
   };
 }
@@ -333,6 +340,22 @@ const CLOUD_REGISTRY_SUFFIXES: Readonly<Record<string, string>> = {
 export function cloudRegistrySuffix(armEndpoint: string): string {
   const host = /^https:\/\/([^/:]+)/i.exec(armEndpoint)?.[1]?.toLowerCase() ?? '';
   return CLOUD_REGISTRY_SUFFIXES[host] ?? 'azurecr.io';
+}
+
+/** Resource group ids separated by `,` `;` or whitespace. */
+function parseWriteResourceGroups(value: string): string[] {
+  return value
+    .split(/[\s,;]+/)
+    .filter(Boolean)
+    .map((entry) => {
+      const group = parseResourceGroupId(entry);
+      if (!group)
+        throw new SettingsError(
+          'ACRPULL_WRITE_RESOURCE_GROUPS',
+          `entry ${JSON.stringify(entry)} is not a resource group id /subscriptions/<guid>/resourceGroups/<name>`,
+        );
+      return group.id;
+    });
 }
 
 /** `registry=<identity resource id>` pairs separated by `,` `;` or whitespace. */

@@ -35,6 +35,21 @@ describe('least-privilege permissions (the template evaluated for a sample deplo
     expect(s.ACRPULL_TRUSTED_CREATORS).toBe(`ops@contoso.example,${OVERRIDE_SUB}`);
   });
 
+  it('tells the app where it holds VM and scale set write: fleetResourceGroups become ACRPULL_WRITE_RESOURCE_GROUPS', () => {
+    const groups = [
+      `/subscriptions/${SUB}/resourceGroups/rg-web`,
+      `/subscriptions/${OTHER_SUB}/resourceGroups/rg-batch`,
+    ];
+    const given = evaluateTemplate({ ...SAMPLE, fleetResourceGroups: groups });
+    const settings = loadSettings({
+      ACRPULL_IDENTITY_RESOURCE_GROUP: given.appSettings.ACRPULL_IDENTITY_RESOURCE_GROUP,
+      ACRPULL_WRITE_RESOURCE_GROUPS: given.appSettings.ACRPULL_WRITE_RESOURCE_GROUPS,
+    });
+    expect(settings.writeResourceGroups).toEqual(groups);
+    // Unset: the writer role is at the swept subscriptions, and the app may write anywhere in them.
+    expect(evaluateTemplate(SAMPLE).appSettings.ACRPULL_WRITE_RESOURCE_GROUPS).toBe('');
+  });
+
   it('passes the regions and the caps through as the settings the app parses, with the same defaults and bounds', () => {
     const settingsOf = (e: Evaluation) =>
       loadSettings({

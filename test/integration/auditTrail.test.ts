@@ -22,6 +22,7 @@ const REQUIRED: Record<AuditAction, string[]> = {
   'identity-attached': ['registry', 'registryId', 'identityId', 'principalId', 'clientId'],
   'attach-refused': ['registry', 'identityId', 'reason'],
   'target-platform-managed': ['registry', 'identityId', 'reason'],
+  'target-out-of-scope': ['registry', 'identityId', 'reason'],
   'identity-rebound': ['registry', 'registryId', 'identityId', 'principalId', 'clientId', 'reason'],
   'grant-orphaned': ['registry', 'registryId', 'identityId', 'principalId', 'reason'],
   'grant-conditioned': ['registry', 'registryId', 'identityId', 'principalId', 'role', 'reason'],
@@ -51,7 +52,13 @@ describe('audit trail in Application Insights', () => {
     process.env.APPLICATION_INSIGHTS_NO_STATSBEAT = 'true';
     process.env.HTTPS_PROXY = 'http://127.0.0.1:9';
     process.env.NO_PROXY = '127.0.0.1,localhost';
-    h = await startHarness({ appInsights: true, env: { ACRPULL_REVOKE: 'on' } });
+    h = await startHarness({
+      appInsights: true,
+      env: {
+        ACRPULL_REVOKE: 'on',
+        ACRPULL_WRITE_RESOURCE_GROUPS: `/subscriptions/${SUB}/resourceGroups/rg-apps,/subscriptions/${SUB}/resourceGroups/MC_rg-aks_aks-1_eastus`,
+      },
+    });
 
     // Act: one of every decision, through the event path and a sweep.
     const f = fleet(h.emu);
@@ -105,6 +112,8 @@ describe('audit trail in Application Insights', () => {
       ...forged,
       topic: `${forged.topic}/resourceGroups/rg/providers/Microsoft.EventGrid/topics/t`,
     }); // event-refused
+    h.emu.seedResourceGroup(SUB, 'rg-elsewhere', 'eastus');
+    await h.deliver(f.vm('vm-elsewhere', { tag: 'contosoapps', resourceGroup: 'rg-elsewhere' }).id); // target-out-of-scope
     const stripped = f.vm('vm-policy-stripped', { tag: 'contosoapps', location: 'centralus' }).id;
     h.emu.assignModifyPolicy({
       scope: stripped,

@@ -242,6 +242,30 @@ describe('identities in the identity resource group the app did not make', () =>
   });
 });
 
+describe('where the app may write', () => {
+  it('a target outside ACRPULL_WRITE_RESOURCE_GROUPS is refused before anything is made; one inside is attached', async () => {
+    const h = await startHarness({
+      env: { ACRPULL_WRITE_RESOURCE_GROUPS: `/subscriptions/${SUB}/resourceGroups/RG-APPS` },
+    });
+    try {
+      h.emu.seedResourceGroup(SUB, 'rg-other', 'eastus');
+      const outside = fleet(h.emu).vm('vm-outside', { tag: 'contosoapps', resourceGroup: 'rg-other' });
+      h.emu.resetCounts();
+
+      const refused = await h.deliver(outside.id);
+
+      expect(actions(refused?.records ?? [])).toEqual(['target-out-of-scope:rejected']);
+      expect(refused?.records[0]?.reason).toContain('rg-other');
+      expect(h.emu.totals().writes).toBe(0);
+      expect(attachedTo(h, outside.id)).toEqual([]);
+      const inside = h.seedVm('vm-inside', 'contosoapps');
+      expect((await h.deliver(inside.id))?.outcome).toBe('changed');
+    } finally {
+      await h.close();
+    }
+  });
+});
+
 describe('caps', () => {
   it('a target outside ACRPULL_REGIONS is refused with no identity request; one inside is attached', async () => {
     const h = await startHarness({ env: { ACRPULL_REGIONS: 'eastus, West Europe' } });

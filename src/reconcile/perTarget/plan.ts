@@ -8,7 +8,7 @@ import { attachedIdentityIds, isAttached } from '../../core/identityView';
 import { platformManagedReason } from '../../core/platformManaged';
 import { pullIdentityFor } from '../../core/pullIdentity';
 import { regionAllowed, regionDeniedReason } from '../../core/regions';
-import { idKey } from '../../core/resourceId';
+import { idKey, sameId } from '../../core/resourceId';
 import { type RevocationCause, revocationCandidates, revocationReason } from '../../core/revocation';
 import { findTagValue } from '../../core/tag';
 import { targetKind } from '../../targets';
@@ -76,13 +76,8 @@ function planIdle(
     // Revocation looked only where the target holds an identity the app would detach.
     if (snapshot.revocable.length === 0)
       return [{ step: 'nothing', reason: `${targetId} has no ${settings.tagKey} tag; nothing to do` }];
-    return guardPlatform(
-      snapshot,
-      withPatch(
-        [],
-        planRevocation(settings, snapshot.revocable, () => 'untagged'),
-      ),
-    );
+    const revoked = planRevocation(settings, snapshot.revocable, () => 'untagged');
+    return guardWriteScope(settings, snapshot, guardPlatform(snapshot, withPatch([], revoked)));
   }
   if (snapshot.soleProofError !== undefined)
     return [{ step: 'fail', error: snapshot.soleProofError, fields: {} }];
@@ -103,7 +98,11 @@ function planIdle(
     denied.has(registry) ? 'denied' : 'not-named',
   );
   const contested = guardContest(settings, snapshot, perRegistry);
-  return guardPlatform(snapshot, withPatch([...refusals, ...contested], revoked));
+  return guardWriteScope(
+    settings,
+    snapshot,
+    guardPlatform(snapshot, withPatch([...refusals, ...contested], revoked)),
+  );
 }
 
 /** Whether the observations call for a write: a pair to ensure and attach, or a proven identity to detach. */
@@ -143,6 +142,39 @@ function guardPlatform(
           ),
           fields,
         };
+  return replaceWrites(steps, instead);
+}
+
+/**
+ * ACRPULL_WRITE_RESOURCE_GROUPS (the template's fleetResourceGroups, where the app holds VM and scale
+ * set write): a target elsewhere is refused before anything is made for it, instead of a 403 on its
+ * PATCH at every event and sweep.
+ */
+function guardWriteScope(
+  settings: Settings,
+  snapshot: Extract<TargetSnapshot, { kind: 'idle' }>,
+  steps: TargetStep[],
+): TargetStep[] {
+  const groups = settings.writeResourceGroups;
+  const groupId = `/subscriptions/${snapshot.ref.subscriptionId}/resourceGroups/${snapshot.ref.resourceGroup}`;
+  if (groups.length === 0 || groups.some((g) => sameId(g, groupId))) return steps;
+  const label = targetKind(snapshot.ref.kind).label;
+  return replaceWrites(steps, (registry, fields) => ({
+    step: 'refuse',
+    action: 'target-out-of-scope',
+    reason:
+      `the ${label} is in ${groupId}, which is not in ACRPULL_WRITE_RESOURCE_GROUPS (the resource groups where ` +
+      `the app may write VMs and scale sets): nothing is attached for ${registry}; add the group to the ` +
+      "deployment's fleetResourceGroups, or attach the pull identity yourself",
+    fields,
+  }));
+}
+
+/** Each write of the plan (a pair to ensure, an identity to attach or detach) replaced by `instead`. */
+function replaceWrites(
+  steps: TargetStep[],
+  instead: (registry: string, fields: AuditFields) => TargetStep,
+): TargetStep[] {
   return steps.flatMap((step): TargetStep[] => {
     if (step.step === 'ensure-pair')
       return [
