@@ -73,6 +73,23 @@ describe('revocation on: the event path', () => {
   let h: Harness;
   afterEach(() => h.close());
 
+  it('reaches a pull identity a person attached by hand to a VM that was never tagged (documented in how-it-works#revocation)', async () => {
+    h = await startHarness({ env: ON });
+    await attachedVm(h, 'vm-tagged', 'contosoapps'); // the app makes the pull identity
+    const untagged = fleet(h.emu).vm('vm-tried-by-hand', { tags: {} });
+    h.emu.updateVmOutOfBand(untagged.id, (vm) => {
+      vm.identity = {
+        type: 'UserAssigned',
+        userAssignedIdentities: { [identityId('contosoapps', 'eastus')]: {} },
+      };
+    });
+
+    const result = await h.deliver(untagged.id);
+
+    expect(actions(result?.records)).toEqual(['identity-detached:changed']);
+    expect(keys(h.emu.getVm(untagged.id)?.identity)).toEqual([]);
+  });
+
   it('a removed tag detaches the app’s pull identity and keeps the system-assigned and the owner’s identities', async () => {
     h = await startHarness({ env: ON });
     const f = fleet(h.emu);
