@@ -42,8 +42,11 @@ export function eventAgainstDeferral(
   deferral: Deferral | undefined,
   now: number,
   eventId: string | undefined,
+  backoff: DeferralBackoff = BUSY_BACKOFF,
 ): 'read' | 'redeliver' | 'acknowledge' {
-  if (!deferral || now >= deferral.dueAt) return 'read';
+  // A due time further away than the longest delay was not set by this rule (a forged row, a clock
+  // far ahead): it is no deferral, so nothing can silence a target's events for longer than that.
+  if (!deferral || now >= deferral.dueAt || deferral.dueAt - now > backoff.maxMs) return 'read';
   if (deferral.eventId !== undefined && deferral.eventId === eventId) return 'redeliver';
   return 'acknowledge';
 }

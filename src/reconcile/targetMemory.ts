@@ -11,14 +11,17 @@ import type { Deferral } from '../core/deferral';
 import type { Logger } from '../core/logger';
 import { idKey } from '../core/resourceId';
 
+export type RecalledHistory = AttachHistory & { readonly identityId: string };
+
 /** What one query of the target's partition said. */
 export interface TargetRecall {
   readonly deferral?: Deferral;
-  /** Per identity (idKey), its attach history. */
-  readonly attaches: ReadonlyMap<string, AttachHistory>;
+  /** Per identity (idKey), its attach history (with the identity's id as written). */
+  readonly attaches: ReadonlyMap<string, RecalledHistory>;
 }
 
-export const NOTHING_RECALLED: TargetRecall = { attaches: new Map() };
+/** How far ahead of this instance's clock a remembered time may be (another instance's clock). */
+export const CLOCK_SKEW_MS = 60_000;
 
 /** After a failure, the store is not asked again for this long (per instance). */
 export const PAUSE_AFTER_FAILURE_MS = 30_000;
@@ -39,16 +42,21 @@ export class TargetMemory {
     private readonly pauseAfterFailureMs = PAUSE_AFTER_FAILURE_MS,
   ) {}
 
-  /** The target's deferral and attach histories; nothing when the store cannot answer. */
-  async recall(targetId: string): Promise<TargetRecall> {
+  /**
+   * The target's deferral and attach histories; undefined when the store cannot answer (the caller
+   * then goes on as without a store). Times after now (a forged row, a clock ahead) count as absent.
+   */
+  async recall(targetId: string): Promise<TargetRecall | undefined> {
     const rows = await this.guard('recall', () => this.table.list(partitionOf(targetId)));
-    if (!rows) return NOTHING_RECALLED;
+    if (!rows) return undefined;
+    const now = this.now();
     let deferral: Deferral | undefined;
-    const attaches = new Map<string, AttachHistory>();
+    const attaches = new Map<string, RecalledHistory>();
     for (const row of rows) {
+      const identityId = row.properties.identityId;
       if (row.rowKey === DEFERRAL_ROW) deferral = toDeferral(row);
-      else if (row.rowKey.startsWith('attach-') && typeof row.properties.identityId === 'string')
-        attaches.set(idKey(row.properties.identityId), toHistory(row));
+      else if (row.rowKey.startsWith('attach-') && typeof identityId === 'string')
+        attaches.set(idKey(identityId), { ...believable(toHistory(row), now), identityId });
     }
     return { ...(deferral ? { deferral } : {}), attaches };
   }
@@ -102,9 +110,10 @@ export class TargetMemory {
     if (!row) return new Map();
     try {
       const parsed: unknown = JSON.parse(String(row.properties.recorded ?? '{}'));
+      const limit = this.now() + CLOCK_SKEW_MS;
       return new Map(
         Object.entries(parsed as Record<string, unknown>).filter(
-          (e): e is [string, number] => typeof e[1] === 'number',
+          (e): e is [string, number] => typeof e[1] === 'number' && e[1] <= limit,
         ),
       );
     } catch {
@@ -155,6 +164,20 @@ function toDeferral(row: StateRow): Deferral | undefined {
     ...(typeof eventId === 'string' && eventId ? { eventId } : {}),
     reason: typeof reason === 'string' ? reason : '',
   };
+}
+
+/**
+ * A history as far as it can be believed: times ahead of now are dropped (a contest stamped in the
+ * future is no contest), so a forged or skewed row can at most cost a re-attach, never block one for
+ * ever. A real contest always lies in the past.
+ */
+function believable(history: AttachHistory, now: number): AttachHistory {
+  const limit = now + CLOCK_SKEW_MS;
+  const undone = history.undone.filter((t) => t <= limit);
+  const attachedAt =
+    history.attachedAt !== undefined && history.attachedAt <= limit ? history.attachedAt : undefined;
+  const contested = history.contested && history.contested.at <= limit ? history.contested : undefined;
+  return { undone, ...(attachedAt ? { attachedAt } : {}), ...(contested ? { contested } : {}) };
 }
 
 function toHistory(row: StateRow): AttachHistory {

@@ -77,10 +77,16 @@ describe('revocation on: the event path', () => {
     h = await startHarness({ env: ON });
     await attachedVm(h, 'vm-tagged', 'contosoapps'); // the app makes the pull identity
     const untagged = fleet(h.emu).vm('vm-tried-by-hand', { tags: {} });
+    const pull = h.emu.listIdentities().find((i) => i.id.toLowerCase() === A);
     h.emu.updateVmOutOfBand(untagged.id, (vm) => {
       vm.identity = {
         type: 'UserAssigned',
-        userAssignedIdentities: { [identityId('contosoapps', 'eastus')]: {} },
+        userAssignedIdentities: {
+          [identityId('contosoapps', 'eastus')]: {
+            principalId: pull?.principalId ?? '',
+            clientId: pull?.clientId ?? '',
+          },
+        },
       };
     });
 

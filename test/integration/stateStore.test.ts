@@ -5,8 +5,10 @@
 
 import { InvocationContext } from '@azure/functions';
 import type { AuditRecord } from '../../src/audit/auditRecord';
+import { StateTable } from '../../src/azure/stateTable';
 import { runResetCommand } from '../../src/cli/resetCommand';
 import { createVmWriteHandler, RetryableReconcileError } from '../../src/handlers/vmWriteHandler';
+import { TargetMemory } from '../../src/reconcile/targetMemory';
 import { type Harness, identityId, startHarness, writeSuccessEvent } from '../support/harness';
 
 const PULL_ID = identityId('contosoapps', 'eastus');
@@ -269,5 +271,72 @@ describe('refusals in the sweep', () => {
     } finally {
       await h.close();
     }
+  });
+});
+
+describe('what the store remembers cannot hold a target back for ever', () => {
+  let h: Harness;
+  afterEach(async () => {
+    await h.close();
+  });
+
+  const memoryOf = (harness: Harness) =>
+    new TargetMemory(
+      StateTable.connect(
+        { kind: 'connection-string', connectionString: harness.azurite?.connectionString ?? '' },
+        null as never,
+      ),
+      { debug() {}, info() {}, warn() {}, error() {} },
+    );
+
+  it('the app’s own detach (revocation) is not someone undoing its attach: a tag flipped back and forth is never contested', async () => {
+    h = await startHarness({ state: true, env: { ACRPULL_REVOKE: 'on' } });
+    const vm = h.seedVm('vm-flipping', 'contosoapps').id;
+    await h.deliver(vm, { upn: 'owner@contoso.com' });
+    for (let round = 0; round < 5; round++) {
+      for (const tag of ['fabrikamabac', 'contosoapps']) {
+        h.emu.updateVmOutOfBand(vm, (v) => {
+          v.tags = { acrPull: tag };
+        });
+        await h.deliver(vm, { upn: 'owner@contoso.com' });
+      }
+    }
+    expect(h.audit.records.filter((r) => r.action === 'attach-contested')).toEqual([]);
+    expect(holds(h, vm)).toBe(true);
+  });
+
+  it('a contest ends when the tag changes, even if it comes back', async () => {
+    h = await startHarness({ state: true });
+    const vm = h.seedVm('vm-contested-then-asked-again', 'contosoapps').id;
+    await h.deliver(vm);
+    for (let round = 0; round < 4; round++) {
+      detachByOther(h, vm);
+      await h.deliver(vm, { upn: 'mallory@contoso.com' });
+    }
+    expect(recordsOf(h, vm, 'attach-contested')).toHaveLength(1);
+    for (const tag of ['fabrikamabac', 'contosoapps']) {
+      h.emu.updateVmOutOfBand(vm, (v) => {
+        v.tags = { acrPull: tag };
+      });
+      await h.deliver(vm, { upn: 'owner@contoso.com' });
+    }
+    expect(holds(h, vm)).toBe(true);
+  });
+
+  it('a deferral due further away than the longest delay, or a contest stamped in the future, is not believed', async () => {
+    h = await startHarness({ state: true });
+    const memory = memoryOf(h);
+    const vm = h.seedVm('vm-forged-rows', 'contosoapps').id;
+    const inTenDays = Date.now() + 10 * 24 * 60 * 60 * 1000;
+    await memory.defer(vm, { dueAt: inTenDays, attempt: 1, eventId: 'forged', reason: 'forged' });
+    await memory.rememberAttach(vm, PULL_ID, {
+      undone: [inTenDays],
+      contested: { at: inTenDays, by: 'forger', tag: 'contosoapps' },
+    });
+
+    const result = await h.deliver(vm, { eventId: 'evt-real' });
+
+    expect(result?.outcome).toBe('changed');
+    expect(holds(h, vm)).toBe(true);
   });
 });

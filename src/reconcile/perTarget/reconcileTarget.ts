@@ -8,6 +8,8 @@ import type { AuditRecord } from '../../audit/auditRecord';
 import type { RetryEnvironment } from '../../azure/retry';
 import { eventAgainstDeferral, nextDeferral } from '../../core/deferral';
 import { type PullReady, worseReadiness } from '../../core/pullReadiness';
+import { idKey } from '../../core/resourceId';
+import { findTagValue } from '../../core/tag';
 import { parseTargetId } from '../../targets';
 import type { ReconcileDeps } from '../deps';
 import { outcomeOf, type TargetOutcome } from '../outcome';
@@ -72,8 +74,9 @@ export async function reconcileTarget(
         deps,
         access,
         ref,
-        // With a store the event path does not wait in the invocation: the deferral does (one loop).
-        { wait: waitWhileBusy && !deps.memory, wholeChain: request.wholeChain === true },
+        // With a store that answered, the event path does not wait in the invocation: the deferral
+        // does (one loop). Without one (or when it did not answer), it waits as before.
+        { wait: waitWhileBusy && !recall, wholeChain: request.wholeChain === true },
         retryEnv,
       )
     : { kind: 'invalid-id' };
@@ -85,7 +88,10 @@ export async function reconcileTarget(
   const observed = snapshot.kind === 'idle' ? snapshot : undefined;
   const ran = await executePlan({ deps, access, retryEnv, auditor, observed, waitWhileBusy }, plan.steps);
   const outcome = ran.includes('nothing') ? 'untagged' : outcomeOf(auditor.records);
-  if (ref && recall) await keepDeferral(deps, request, ref.id, recall, outcome, auditor.records);
+  if (ref && recall) {
+    await keepDeferral(deps, request, ref.id, recall, outcome, auditor.records);
+    if (snapshot.kind === 'idle') await settleHistories(deps, snapshot, recall, auditor.records);
+  }
   return {
     targetId: request.targetId,
     outcome,
@@ -108,7 +114,12 @@ function answerFromDeferral(
   recall: TargetRecall | undefined,
 ): TargetResult | undefined {
   if (request.trigger !== 'event' || !recall?.deferral) return undefined;
-  const answer = eventAgainstDeferral(recall.deferral, (deps.now ?? Date.now)(), request.eventId);
+  const answer = eventAgainstDeferral(
+    recall.deferral,
+    (deps.now ?? Date.now)(),
+    request.eventId,
+    deps.busyBackoff,
+  );
   if (answer === 'read') return undefined;
   const due = new Date(recall.deferral.dueAt).toISOString();
   deps.log.info(
@@ -144,6 +155,33 @@ async function keepDeferral(
       nextDeferral(recall.deferral, now, busy.reason ?? 'busy', eventId, deps.busyBackoff),
     );
   } else if (recall.deferral) await memory.clearDeferral(targetId);
+}
+
+/**
+ * Histories that no longer hold: an identity the app itself detached (revocation) was not undone by
+ * anyone, so its next attach starts afresh; a contest stopped under another tag value than the
+ * target's now is over (the owner asked again, even if the tag came back since).
+ */
+async function settleHistories(
+  deps: ReconcileDeps,
+  snapshot: Extract<TargetSnapshot, { kind: 'idle' }>,
+  recall: TargetRecall,
+  records: readonly AuditRecord[],
+): Promise<void> {
+  const memory = deps.memory;
+  if (!memory || recall.attaches.size === 0) return;
+  const tag = findTagValue(snapshot.target.tags, deps.settings.tagKey) ?? '';
+  const detached = new Set(
+    records
+      .filter((r) => r.action === 'identity-detached' && r.outcome === 'changed' && r.identityId)
+      .map((r) => idKey(r.identityId ?? '')),
+  );
+  for (const [key, history] of recall.attaches) {
+    const stale = history.contested !== undefined && history.contested.tag !== tag;
+    const ownDetach = detached.has(key) && history.attachedAt !== undefined;
+    if (!stale && !ownDetach) continue;
+    await memory.rememberAttach(snapshot.ref.id, history.identityId, { undone: stale ? [] : history.undone });
+  }
 }
 
 function withReadiness(records: readonly AuditRecord[]): { pullReady?: PullReady } {

@@ -29,4 +29,10 @@ describe('busy deferral', () => {
       'acknowledge',
     );
   });
+
+  it('does not believe a due time further away than the longest delay (a forged row, a clock far ahead)', () => {
+    const forged = { dueAt: T0 + BUSY_BACKOFF.maxMs + 1, attempt: 1, eventId: 'e1', reason: 'x' };
+    expect(eventAgainstDeferral(forged, T0, 'e2')).toBe('read');
+    expect(eventAgainstDeferral({ ...forged, dueAt: T0 + BUSY_BACKOFF.maxMs }, T0, 'e2')).toBe('acknowledge');
+  });
 });
