@@ -5,14 +5,19 @@ import { runFaultMatrix } from './runner';
 async function main(): Promise<void> {
   const vms = Number(process.env.FAULT_VMS ?? 1000);
   const seed = Number(process.env.FAULT_SEED ?? 20261128);
+  const faultRate = Number(process.env.FAULT_RATE ?? 0.12);
+  const stateFaultRate = Number(process.env.STATE_FAULT_RATE ?? 0.05);
   const started = Date.now();
   const report = await runFaultMatrix({
     vms,
     seed,
-    faultRate: 0.12,
+    faultRate,
+    stateFaultRate,
     log: (line) => console.log(`[${((Date.now() - started) / 1000).toFixed(1)} s] ${line}`),
   });
-  console.log(`fleet: ${vms} VMs, seed ${seed}, ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  console.log(
+    `fleet: ${vms} VMs, seed ${seed}, fault rate ${faultRate} (store ${stateFaultRate}), ${((Date.now() - started) / 1000).toFixed(1)} s`,
+  );
   console.log('faults injected by kind:');
   for (const [kind, n] of Object.entries(report.faultsInjected).sort((a, b) => b[1] - a[1]))
     console.log(`  ${kind}: ${n}`);
