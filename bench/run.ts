@@ -75,10 +75,14 @@ function lowerBound(
   );
   const pairChecks = pairs * (fleetCase === 'new' ? 4 : 2); // read identity + read grants (+ create both)
   const perAttach = 1 + 1 + POLLS_PER_ATTACH; // read with etag, PATCH, status polls
-  // A finished sweep lists each pull identity's role assignments in each swept subscription (the
-  // excess-roles finding): one identity per pair here; and the identity resource group once (the
-  // unused-identities finding: one page of 100 here).
-  const findings = finished ? pairs * SUBSCRIPTIONS.length + Math.ceil(pairs / 100) : 0;
+  // A finished sweep lists each existing pull identity's role assignments in each swept subscription
+  // (the role check: one identity per pair here; an identity the sweep just created holds nothing to
+  // list), and the identity resource group once (the unused and foreign identities: one page of 100).
+  // A new fleet also needs the number of pull identities before creating one (the cap): at least one
+  // list of the group.
+  const roleLists = fleetCase === 'new' ? 0 : pairs * SUBSCRIPTIONS.length;
+  const capCount = fleetCase === 'new' ? Math.ceil(pairs / 100) : 0;
+  const findings = (finished ? roleLists + Math.ceil(pairs / 100) : 0) + capCount;
   // One query per subscription for untagged VMs holding a pull identity (revocation; none here).
   const holders = SUBSCRIPTIONS.length;
   // Before its first write in a resource group, whether another service manages it: one read per
@@ -212,10 +216,17 @@ async function eventScenario() {
         total: t.reads + t.writes + t.polls,
       };
     };
+    const firstTimeVm = await measure(fresh.id);
+    const alreadyCompliantVm = await measure(fleet.vmIds[0] as string);
+    // A figure of an event that was refused or failed would be a figure of nothing.
+    if (firstTimeVm.outcome !== 'changed' || alreadyCompliantVm.outcome !== 'compliant')
+      throw new Error(
+        `event path: expected changed and compliant, got ${firstTimeVm.outcome} and ${alreadyCompliantVm.outcome}`,
+      );
     return {
       scenario: 'event-path',
-      firstTimeVm: await measure(fresh.id),
-      alreadyCompliantVm: await measure(fleet.vmIds[0] as string),
+      firstTimeVm,
+      alreadyCompliantVm,
       ownPatchEcho: await measure(fresh.id),
     };
   } finally {

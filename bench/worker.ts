@@ -56,6 +56,8 @@ process.once('message', async (request: WorkerRequest) => {
     const result = await handler(
       {
         id: 'bench-event',
+        // The subscription's system topic, as Event Grid stamps it (the app refuses any other origin).
+        topic: request.vmId.split('/').slice(0, 3).join('/'),
         eventType: 'Microsoft.Resources.ResourceWriteSuccess',
         subject: request.vmId,
         data: { operationName: 'Microsoft.Compute/virtualMachines/write', resourceUri: request.vmId },
