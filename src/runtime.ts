@@ -7,6 +7,7 @@ import { type AuditSink, LogAuditSink } from './audit/auditRecord';
 import { type ArmClients, createArmClients } from './azure/armClients';
 import { ArmRequestMeter, type PacingSettings } from './azure/armRequestPolicy';
 import { ContainerRegistries } from './azure/containerRegistries';
+import { EventSubscriptions } from './azure/eventSubscriptions';
 import { ResourceGraph } from './azure/resourceGraph';
 import { ResourceGroups } from './azure/resourceGroups';
 import { RoleAssignments } from './azure/roleAssignments';
@@ -99,6 +100,7 @@ export function createRuntimeWithClients(
     resourceGroups: new ResourceGroups(clients),
     graph: new ResourceGraph(clients),
     subscriptions: new Subscriptions(clients),
+    eventSubscriptions: new EventSubscriptions(clients),
     meter,
     audit:
       options.audit ??

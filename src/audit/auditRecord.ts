@@ -70,6 +70,11 @@ export type AuditAction =
    * changes or an operator runs `acrpull-autopilot reset`; the reason names the other writer.
    */
   | 'attach-contested'
+  /**
+   * Sweep finding: a swept subscription whose Event Grid system topic delivers no VM write events to
+   * the app (no live event subscription): its targets wait for the sweep.
+   */
+  | 'events-missing'
   | 'already-compliant'
   | 'tag-invalid'
   | 'registry-denied'
@@ -115,6 +120,8 @@ export interface AuditRecord {
   readonly identityId?: string;
   readonly principalId?: string;
   readonly clientId?: string;
+  /** The subscription a subscription-wide finding is about (events-missing). */
+  readonly subscriptionId?: string;
   /** Who ARM's systemData says created the identity (`createdBy (createdByType)`), when it matters. */
   readonly identityCreatedBy?: string;
   readonly role?: string;

@@ -6,6 +6,7 @@ import { AuthorizationManagementClient } from '@azure/arm-authorization';
 import { ComputeManagementClient } from '@azure/arm-compute';
 import { type ComputeManagementContext, createComputeManagement } from '@azure/arm-compute/api';
 import { ContainerRegistryManagementClient } from '@azure/arm-containerregistry';
+import { EventGridManagementClient } from '@azure/arm-eventgrid';
 import { ManagedServiceIdentityClient } from '@azure/arm-msi';
 import type { NetworkManagementClient } from '@azure/arm-network';
 import type { PrivateDnsManagementClient } from '@azure/arm-privatedns';
@@ -40,6 +41,8 @@ export interface ArmClients {
   network(subscriptionId: string): NetworkManagementClient;
   /** Private DNS zones, their VNet links and record sets (read only). */
   privateDns(subscriptionId: string): PrivateDnsManagementClient;
+  /** Event Grid system topics and their event subscriptions (read only: the sweep's events-missing). */
+  eventGrid(subscriptionId: string): EventGridManagementClient;
   /** Tenant-level clients: Resource Graph and the subscriptions list. */
   graph(): ResourceGraphClient;
   subscriptions(): SubscriptionClient;
@@ -98,6 +101,7 @@ export function createArmClients(
     privateDns: cached((sub) => new (privateDnsSdk().PrivateDnsManagementClient)(credential, sub, modular)),
     identities: cached((sub) => new ManagedServiceIdentityClient(credential, sub, classic)),
     authorization: cached((sub) => new AuthorizationManagementClient(credential, sub, classic)),
+    eventGrid: cached((sub) => new EventGridManagementClient(credential, sub, classic)),
     graph: once(() => new ResourceGraphClient(credential, modular)),
     subscriptions: once(() => new SubscriptionClient(credential, modular)),
   };

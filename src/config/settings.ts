@@ -90,6 +90,12 @@ export interface Settings {
    */
   readonly writeResourceGroups: readonly string[];
   /**
+   * The Function App's resource id (the template sets it): an event subscription counts as delivering
+   * to the app only when its Azure Function destination is one of this app's functions. Unset: any
+   * live Azure Function destination for resource writes counts.
+   */
+  readonly functionAppId?: string;
+  /**
    * Where state that must outlive one instance lives (busy deferrals, attach histories): the Function
    * App's own storage account, from the `AzureWebJobsStorage` connection the Functions host requires.
    * Unset: the app remembers nothing between invocations (a startup warning says so).
@@ -282,6 +288,7 @@ export function loadSettings(env: Env = process.env): Settings {
     maxPullIdentities: read(env, 'ACRPULL_MAX_PULL_IDENTITIES'),
     maxReattaches: read(env, 'ACRPULL_MAX_REATTACHES'),
     writeResourceGroups: parseWriteResourceGroups(env.ACRPULL_WRITE_RESOURCE_GROUPS ?? ''),
+    ...functionAppIdFrom(env.ACRPULL_FUNCTION_APP_ID),
     ...stateStoreFrom(env),
   };
 }
@@ -340,6 +347,21 @@ const CLOUD_REGISTRY_SUFFIXES: Readonly<Record<string, string>> = {
 export function cloudRegistrySuffix(armEndpoint: string): string {
   const host = /^https:\/\/([^/:]+)/i.exec(armEndpoint)?.[1]?.toLowerCase() ?? '';
   return CLOUD_REGISTRY_SUFFIXES[host] ?? 'azurecr.io';
+}
+
+function functionAppIdFrom(value: string | undefined): { functionAppId?: string } {
+  const id = value?.trim();
+  if (!id) return {};
+  if (
+    !/^\/subscriptions\/[0-9a-f-]{36}\/resourceGroups\/[^/]+\/providers\/Microsoft\.Web\/sites\/[^/]+$/i.test(
+      id,
+    )
+  )
+    throw new SettingsError(
+      'ACRPULL_FUNCTION_APP_ID',
+      `invalid value ${JSON.stringify(id)}: must be a Function App resource id /subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.Web/sites/<name>`,
+    );
+  return { functionAppId: id };
 }
 
 /** Resource group ids separated by `,` `;` or whitespace. */

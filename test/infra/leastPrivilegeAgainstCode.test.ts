@@ -63,6 +63,8 @@ const ACTIONS: Record<OperationName, readonly string[]> = {
   'roleDefinition.list': ['Microsoft.Authorization/roleDefinitions/read'],
   'denyAssignment.get': ['Microsoft.Authorization/denyAssignments/read'],
   'denyAssignment.list': ['Microsoft.Authorization/denyAssignments/read'],
+  'systemTopic.list': ['Microsoft.EventGrid/systemTopics/read'],
+  'eventSubscription.list': ['Microsoft.EventGrid/systemTopics/eventSubscriptions/read'],
   'resource.list': ['Microsoft.Resources/subscriptions/resources/read'],
   // Read by the doctor's network check only (not by reconcile or the sweep).
   'nic.get': ['Microsoft.Network/networkInterfaces/read'],

@@ -34,6 +34,7 @@ const REQUIRED: Record<AuditAction, string[]> = {
   'region-denied': ['registry', 'registryId', 'identityId', 'reason'],
   'identity-limit-reached': ['registry', 'registryId', 'identityId', 'reason'],
   'attach-contested': ['registry', 'identityId', 'reason'],
+  'events-missing': ['subscriptionId', 'reason'],
   'already-compliant': ['registry', 'identityId', 'clientId'],
   'tag-invalid': ['reason'],
   // No registryId when the name alone decides (no lookup is made to refuse it).

@@ -17,6 +17,7 @@ import type { ThrottleSettings } from './rateLimit';
 import type { RegistryRefusal } from './registry/dataPlane';
 import type {
   DenyAssignmentRecord,
+  EventSubscriptionRecord,
   IdentityRecord,
   NetworkInterfaceRecord,
   OrchestrationMode,
@@ -29,6 +30,7 @@ import type {
   RegistryRecord,
   RoleAssignmentMode,
   RoleAssignmentRecord,
+  SystemTopicRecord,
   UpgradeMode,
   VirtualNetworkRecord,
   VmOperationKind,
@@ -350,6 +352,28 @@ export interface Emulator {
   /** The manifest digest of repository:reference in the registry, if it holds it. */
   imageDigest(registryIdOrName: string, repository: string, reference?: string): string | undefined;
   seedDenyAssignment(d: SeedDenyAssignment): DenyAssignmentRecord;
+  /**
+   * An Event Grid system topic for a subscription's events (topicType Microsoft.Resources.Subscriptions,
+   * location global, source /subscriptions/{id}) in a seeded resource group of that subscription.
+   */
+  seedSubscriptionSystemTopic(t: {
+    subscriptionId: string;
+    resourceGroup: string;
+    name: string;
+  }): SystemTopicRecord;
+  /**
+   * An event subscription of a seeded system topic delivering to an Azure Function (its resource id);
+   * provisioningState Succeeded unless told.
+   */
+  seedEventSubscription(e: {
+    topicId: string;
+    name: string;
+    functionId: string;
+    provisioningState?: string;
+    includedEventTypes?: string[];
+  }): EventSubscriptionRecord;
+  /** Deletes an event subscription (as its owner could); false when there was none. */
+  deleteEventSubscription(id: string): boolean;
   /** Overrides (or with undefined, clears) where the VM's traffic to registries comes from. */
   setVmNetworkPosition(targetId: string, position: VmNetworkPosition | undefined): void;
   setRbacPropagationDelay(ms: number): void;

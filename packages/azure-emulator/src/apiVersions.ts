@@ -275,3 +275,25 @@ export const PRIVATE_DNS = [
  * node_modules).
  */
 export const DENY_ASSIGNMENTS = ['2018-07-01-preview', '2022-04-01'] as const;
+
+/**
+ * Microsoft.EventGrid/systemTopics and their eventSubscriptions (read here): every EventGrid.json in
+ * specification/eventgrid/resource-manager since system topics appeared (2020-04-01-preview), stable
+ * and preview (readme.md package tags). @azure/arm-eventgrid 14.1.0 sends 2022-06-15 (its
+ * apiVersion, checked in node_modules).
+ */
+export const EVENT_GRID = [
+  '2020-04-01-preview',
+  '2020-10-15-preview',
+  '2021-06-01-preview',
+  '2021-10-15-preview',
+  '2021-12-01',
+  '2022-06-15',
+  '2023-06-01-preview',
+  '2023-12-15-preview',
+  '2024-06-01-preview',
+  '2024-12-15-preview',
+  '2025-02-15',
+  '2025-04-01-preview',
+  '2025-07-15-preview',
+] as const;

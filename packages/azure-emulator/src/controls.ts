@@ -28,6 +28,8 @@ export const OPERATIONS = [
   'roleDefinition.list',
   'denyAssignment.get',
   'denyAssignment.list',
+  'systemTopic.list',
+  'eventSubscription.list',
   'resource.list',
   'metadata.get',
   'nic.get',

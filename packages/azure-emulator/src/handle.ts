@@ -421,6 +421,47 @@ export function createHandle(deps: HandleDeps): Emulator {
         }),
       );
     },
+    seedSubscriptionSystemTopic(t) {
+      if (!store.getResourceGroup(t.subscriptionId, t.resourceGroup))
+        throw new Error(`emulator: seedSubscriptionSystemTopic: no resource group '${t.resourceGroup}'`);
+      const id = `/subscriptions/${t.subscriptionId}/resourceGroups/${t.resourceGroup}/providers/Microsoft.EventGrid/systemTopics/${t.name}`;
+      return clone(
+        store.addSystemTopic({
+          id,
+          name: t.name,
+          subscriptionId: t.subscriptionId,
+          resourceGroup: t.resourceGroup,
+          location: 'global',
+          source: `/subscriptions/${t.subscriptionId}`,
+          topicType: 'Microsoft.Resources.Subscriptions',
+          metricResourceId: randomUUID(),
+          provisioningState: 'Succeeded',
+        }),
+      );
+    },
+    seedEventSubscription(e) {
+      const topic = store.listSystemTopics().find((t) => t.id.toLowerCase() === e.topicId.toLowerCase());
+      if (!topic) throw new Error(`emulator: seedEventSubscription: no system topic '${e.topicId}'`);
+      return clone(
+        store.addEventSubscription({
+          id: `${topic.id}/eventSubscriptions/${e.name}`,
+          name: e.name,
+          topicId: topic.id,
+          topic: topic.source,
+          provisioningState: e.provisioningState ?? 'Succeeded',
+          destination: {
+            endpointType: 'AzureFunction',
+            properties: { resourceId: e.functionId, maxEventsPerBatch: 1, preferredBatchSizeInKilobytes: 64 },
+          },
+          filter: {
+            includedEventTypes: e.includedEventTypes ?? ['Microsoft.Resources.ResourceWriteSuccess'],
+            enableAdvancedFilteringOnArrays: true,
+            advancedFilters: [],
+          },
+        }),
+      );
+    },
+    deleteEventSubscription: (id) => store.removeEventSubscription(id),
     setVmNetworkPosition(targetId, position) {
       const target = store.computeById(targetId);
       if (!target) throw new Error(`emulator: setVmNetworkPosition: no VM or scale set '${targetId}'`);

@@ -11,6 +11,7 @@ import {
   pathNotFound,
 } from './errors';
 import { getDenyAssignment, listDenyAssignments } from './handlers/denyAssignments';
+import { listSystemTopicEventSubscriptions, listSystemTopicsBySubscription } from './handlers/eventGrid';
 import { getIdentity, listIdentities, putIdentity } from './handlers/identities';
 import { getMetadataEndpoints } from './handlers/metadata';
 import {
@@ -59,6 +60,7 @@ export const API_VERSIONS = {
   roleDefinitions: withFirst('2022-04-01', versions.ROLE_DEFINITIONS),
   metadata: withFirst('2022-09-01', versions.METADATA),
   denyAssignments: withFirst('2022-04-01', versions.DENY_ASSIGNMENTS),
+  eventGrid: withFirst('2022-06-15', versions.EVENT_GRID),
   network: withFirst('2026-01-01', versions.NETWORK),
   networkPeerings: withFirst('2026-01-01', versions.NETWORK_PEERINGS),
   networkPrivateEndpoints: withFirst('2026-01-01', versions.NETWORK_PRIVATE_ENDPOINTS),
@@ -196,6 +198,20 @@ export const ROUTES: Route[] = [
   ...routesFor('Microsoft.Authorization/roleDefinitions', API_VERSIONS.roleDefinitions, [
     ['roleDefinition.get', 'GET', `${ROLE_DEFS}/{name}`, getRoleDefinition],
     ['roleDefinition.list', 'GET', ROLE_DEFS, listRoleDefinitions],
+  ]),
+  ...routesFor('Microsoft.EventGrid/systemTopics', API_VERSIONS.eventGrid, [
+    [
+      'systemTopic.list',
+      'GET',
+      '/subscriptions/{subscriptionId}/providers/Microsoft.EventGrid/systemTopics',
+      listSystemTopicsBySubscription,
+    ],
+    [
+      'eventSubscription.list',
+      'GET',
+      '/subscriptions/{subscriptionId}/resourceGroups/{resourceGroup}/providers/Microsoft.EventGrid/systemTopics/{name}/eventSubscriptions',
+      listSystemTopicEventSubscriptions,
+    ],
   ]),
   ...routesFor('Microsoft.Authorization/denyAssignments', API_VERSIONS.denyAssignments, [
     ['denyAssignment.get', 'GET', `${DENY}/{name}`, getDenyAssignment],

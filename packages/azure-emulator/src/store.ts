@@ -182,6 +182,33 @@ export interface DenyAssignmentPrincipal {
   type: string;
 }
 
+/** Microsoft.EventGrid/systemTopics (see handlers/eventGrid.ts). */
+export interface SystemTopicRecord {
+  id: string;
+  name: string;
+  subscriptionId: string;
+  resourceGroup: string;
+  location: string;
+  /** e.g. /subscriptions/{id} for topicType Microsoft.Resources.Subscriptions. */
+  source: string;
+  topicType: string;
+  metricResourceId: string;
+  provisioningState: string;
+}
+
+/** Microsoft.EventGrid/systemTopics/eventSubscriptions. */
+export interface EventSubscriptionRecord {
+  id: string;
+  name: string;
+  /** The system topic's id (lower-cased comparisons). */
+  topicId: string;
+  /** The topic's source, as ARM reports it in properties.topic. */
+  topic: string;
+  provisioningState: string;
+  destination: { endpointType: string; properties: Record<string, unknown> };
+  filter: Record<string, unknown>;
+}
+
 /**
  * Microsoft.Authorization/denyAssignments (read-only in ARM: Azure creates them for managed apps,
  * deployment stacks, AKS node-resource-group lockdown…). Learn role-based-access-control/deny-assignments;
@@ -338,6 +365,8 @@ export class Store {
   private readonly managementGroups = new Map<string, Set<string>>();
   /** By lowercased name (a GUID). */
   private readonly denyAssignments = new Map<string, DenyAssignmentRecord>();
+  private readonly systemTopics = new Map<string, SystemTopicRecord>();
+  private readonly eventSubscriptions = new Map<string, EventSubscriptionRecord>();
   private readonly principals = new Map<string, PrincipalRecord>();
   /** By lowercased name, oldest first (Map insertion order). */
   private readonly operations = new Map<string, AsyncOperationRecord>();
@@ -637,6 +666,30 @@ export class Store {
 
   listDenyAssignments(): DenyAssignmentRecord[] {
     return [...this.denyAssignments.values()];
+  }
+
+  // --- Event Grid system topics and their event subscriptions (read-only; seeded) -------------------
+
+  addSystemTopic(record: SystemTopicRecord): SystemTopicRecord {
+    this.systemTopics.set(record.id.toLowerCase(), record);
+    return record;
+  }
+
+  listSystemTopics(): SystemTopicRecord[] {
+    return [...this.systemTopics.values()];
+  }
+
+  addEventSubscription(record: EventSubscriptionRecord): EventSubscriptionRecord {
+    this.eventSubscriptions.set(record.id.toLowerCase(), record);
+    return record;
+  }
+
+  removeEventSubscription(id: string): boolean {
+    return this.eventSubscriptions.delete(id.toLowerCase());
+  }
+
+  listEventSubscriptions(): EventSubscriptionRecord[] {
+    return [...this.eventSubscriptions.values()];
   }
 
   // --- async operations --------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import { withRetry } from '../../azure/retry';
 import { idKey } from '../../core/resourceId';
 import { SweepBudget } from './budget';
 import { sweepSubscription } from './discovery';
+import { reportMissingEvents } from './eventsFinding';
 import { reportExcessRoles, reportIdentityGroup } from './findings';
 import { RefusalsOnChange } from './refusalsOnChange';
 import { type SweepDeps, SweepRun } from './sweepRun';
@@ -90,16 +91,31 @@ async function sweepWith(deps: SweepDeps, options: SweepOptions): Promise<SweepR
     return { summary, discoveryFailed, targets: run.tally.outcomes() };
   };
 
-  // 1. Which subscriptions.
+  // 1. Which subscriptions. A configured one the app cannot see (mistyped, no role in it) is a failure
+  // naming it, never an empty part of the fleet: the rest is swept, the findings (which would take its
+  // targets' identities for unused) are not made, and the sweep is not finished.
   try {
     if (subscriptions.length === 0)
       subscriptions = await withRetry('list subscriptions', run.retryEnv, (signal) =>
         deps.subscriptions.listEnabledIds(signal),
       );
+    else {
+      const configured = subscriptions;
+      const unseen = await withRetry('list subscriptions', run.retryEnv, (signal) =>
+        deps.subscriptions.unseen(configured, signal),
+      );
+      if (unseen.length > 0) {
+        run.discoveryError = `subscription${unseen.length === 1 ? '' : 's'} ${unseen.join(', ')} not found or not accessible`;
+        subscriptions = configured.filter((s) => !unseen.includes(s));
+      }
+    }
   } catch (error) {
     return finish(false, `could not list tagged VMs: ${(error as Error).message}`, true);
   }
-  if (subscriptions.length === 0) return finish(true, 'no subscriptions to sweep');
+  if (subscriptions.length === 0)
+    return run.discoveryError
+      ? finish(false, run.discoveryError, true)
+      : finish(true, 'no subscriptions to sweep');
   // The role checks (decision path and finding) look at what the pull identities hold in each.
   deps.roleChecks.noteSwept(subscriptions);
 
@@ -120,6 +136,7 @@ async function sweepWith(deps: SweepDeps, options: SweepOptions): Promise<SweepR
     const checked = await run.access.checkedIdentities();
     await reportExcessRoles(deps, run.retryEnv, run.access.pairAuditor, checked, run.access.startedAt);
     await reportIdentityGroup(deps, run.retryEnv, run.access.pairAuditor, used);
+    await reportMissingEvents(deps, run.retryEnv, run.access.pairAuditor, subscriptions);
   }
   const stopped = run.budget.stopped;
   return finish(!stopped, stopped ? 'time budget reached; the rest is left for the next sweep' : undefined);

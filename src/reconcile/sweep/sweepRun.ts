@@ -4,6 +4,7 @@ import pLimit from 'p-limit';
 import { Auditor } from '../../audit/auditor';
 import type { Trigger } from '../../audit/auditRecord';
 import type { ArmRequestMeter } from '../../azure/armRequestPolicy';
+import type { EventSubscriptions } from '../../azure/eventSubscriptions';
 import type { ResourceGraph } from '../../azure/resourceGraph';
 import type { RetryEnvironment } from '../../azure/retry';
 import type { Subscriptions } from '../../azure/subscriptions';
@@ -17,6 +18,8 @@ export interface SweepDeps extends ReconcileDeps {
   readonly graph: ResourceGraph;
   readonly subscriptions: Subscriptions;
   readonly meter: ArmRequestMeter;
+  /** Event Grid's side of each swept subscription (the events-missing finding); absent: not checked. */
+  readonly eventSubscriptions?: EventSubscriptions;
 }
 
 export class SweepRun {

@@ -4,15 +4,27 @@
 import type { AuditRecord, SweepSummary, Trigger } from '../../audit/auditRecord';
 import type { Mode } from '../../config/settings';
 import { attachedIdentityIds, type IdentityView } from '../../core/identityView';
-import type { PullReady } from '../../core/pullReadiness';
+import type { PullReady, Readiness } from '../../core/pullReadiness';
 import { idKey } from '../../core/resourceId';
 import type { TargetOutcome } from '../outcome';
 import type { TargetPlan } from '../perTarget/steps';
+
+/** What the sweep saw of a tagged target: where it is and what its tag asks (the CLI's status). */
+export interface TargetSeen {
+  /** Its region, normalized. */
+  readonly region: string;
+  /** The registries its tag names (lower-cased names; none for an invalid tag). */
+  readonly registries: readonly string[];
+  /** Per registry the snapshot showed compliant (lower-cased name): its pull readiness. */
+  readonly readiness?: Readonly<Record<string, Readiness>>;
+}
 
 /** A target's outcome, with the plan its reconcile made where the sweep reconciled it. */
 export interface KeptOutcome {
   readonly outcome: TargetOutcome;
   readonly plan?: TargetPlan;
+  /** Tagged targets: what the sweep saw of them. */
+  readonly seen?: TargetSeen;
 }
 
 export class Tally {
@@ -47,11 +59,17 @@ export class Tally {
     this.kept = keepOutcomes ? new Map() : undefined;
   }
 
-  settle(targetId: string, outcome: TargetOutcome, plan?: TargetPlan, pullReady?: PullReady): void {
+  settle(
+    targetId: string,
+    outcome: TargetOutcome,
+    plan?: TargetPlan,
+    pullReady?: PullReady,
+    seen?: TargetSeen,
+  ): void {
     this.counts[outcome] += 1;
     if (pullReady) this.readiness[pullReady] += 1;
     this.settled += 1;
-    this.kept?.set(targetId, { outcome, ...(plan ? { plan } : {}) });
+    this.kept?.set(targetId, { outcome, ...(plan ? { plan } : {}), ...(seen ? { seen } : {}) });
     this.onProgress?.(this.settled, this.total);
   }
 

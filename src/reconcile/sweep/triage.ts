@@ -10,7 +10,13 @@ import { attachedIdentityIds, identityFacts, isAttached, isStaleBinding } from '
 import { refuseForImdsDefault } from '../../core/imdsDefault';
 import { normalizeRegion } from '../../core/names';
 import { isPullIdentityId } from '../../core/pullIdentity';
-import { type PullReady, pullReadiness, readinessFields, worseReadiness } from '../../core/pullReadiness';
+import {
+  type PullReady,
+  pullReadiness,
+  type Readiness,
+  readinessFields,
+  worseReadiness,
+} from '../../core/pullReadiness';
 import { sameId } from '../../core/resourceId';
 import { registriesToKeep, revocationCandidates } from '../../core/revocation';
 import { parseRegistryTag, type RegistryRef } from '../../core/tag';
@@ -20,6 +26,7 @@ import { type ReadyRegistry, type RegistryDecision, refusedIdentity } from '../p
 import { reconcileTarget } from '../perTarget/reconcileTarget';
 import { outOfTime } from './sweepPullAccess';
 import type { SweepRun } from './sweepRun';
+import type { TargetSeen } from './tally';
 
 interface Work {
   readonly row: TaggedVmRow;
@@ -57,17 +64,17 @@ function triage(run: SweepRun, row: TaggedVmRow): Work | undefined {
   const { settings } = run.deps;
   const ref = parseTargetId(row.id);
   if (!ref) return undefined;
+  const region = normalizeRegion(row.location ?? '');
   const parsed = parseRegistryTag(row.tagValue ?? '', settings.maxRegistriesPerVm);
   if (!parsed.ok) {
     run
       .targetAuditor(ref.id)
       .record('tag-invalid', 'rejected', { reason: `${settings.tagKey} tag: ${parsed.reason}` });
-    run.tally.settle(ref.id, 'rejected');
+    run.tally.settle(ref.id, 'rejected', undefined, undefined, { region, registries: [] });
     return undefined;
   }
   // A name-pull single identity is left to the target's reconcile, which proves it (systemData)
   // before counting it as the app's; the refs the allowlist denies by name go on, to be audited.
-  const region = normalizeRegion(row.location ?? '');
   const refused = refuseForImdsDefault(settings, row.identity, parsed.refs, region, (id) =>
     isPullIdentityId(settings, id),
   );
@@ -76,7 +83,10 @@ function triage(run: SweepRun, row: TaggedVmRow): Work | undefined {
     auditor?.record('attach-refused', 'rejected', { registry: registry.name, identityId, reason });
   const refs = parsed.refs.filter((r) => !refused.some((x) => x.ref === r));
   if (refs.length === 0) {
-    run.tally.settle(ref.id, 'rejected');
+    run.tally.settle(ref.id, 'rejected', undefined, undefined, {
+      region,
+      registries: parsed.refs.map((r) => r.name),
+    });
     return undefined;
   }
   return { row, ref, region, refs, named: parsed.refs, refused: refused.length > 0 };
@@ -88,7 +98,7 @@ async function reconcileItem(run: SweepRun, item: Work): Promise<void> {
   const decisions = await Promise.all(item.refs.map((ref) => run.access.decide(ref, item.region, item.ref)));
   if (decisions.some((d) => d === undefined)) {
     run.budget.stop();
-    run.tally.settle(item.ref.id, 'deferred');
+    run.tally.settle(item.ref.id, 'deferred', undefined, undefined, seenOf(item));
     return;
   }
   const decided = decisions as RegistryDecision[];
@@ -108,12 +118,14 @@ async function reconcileItem(run: SweepRun, item: Work): Promise<void> {
   if (stale && !settings.revoke) run.tally.revocable += 1;
   if (!needsAttach && !(stale && settings.revoke)) {
     const outcome = outcomeFromSnapshot(run, item, decided);
-    run.tally.settle(item.ref.id, outcome, undefined, readinessFromSnapshot(run, item, ready, outcome));
+    const readiness: Record<string, Readiness> = {};
+    const worst = readinessFromSnapshot(run, item, ready, outcome, readiness);
+    run.tally.settle(item.ref.id, outcome, undefined, worst, seenOf(item, readiness));
     return;
   }
   if (!run.budget.hasTime()) {
     run.budget.stop();
-    run.tally.settle(item.ref.id, 'deferred');
+    run.tally.settle(item.ref.id, 'deferred', undefined, undefined, seenOf(item));
     return;
   }
   const result = await reconcileTarget(
@@ -128,7 +140,17 @@ async function reconcileItem(run: SweepRun, item: Work): Promise<void> {
     result.outcome,
     result.plan,
     result.pullReady ?? (judged ? 'unknown' : undefined),
+    seenOf(item),
   );
+}
+
+/** What the status reports of the target: its region, its tag's registries, and their readiness. */
+function seenOf(item: Work, readiness?: Record<string, Readiness>): TargetSeen {
+  return {
+    region: item.region,
+    registries: item.named.map((r) => r.name),
+    ...(readiness ? { readiness } : {}),
+  };
 }
 
 /**
@@ -156,6 +178,7 @@ function readinessFromSnapshot(
   item: Work,
   ready: readonly ReadyRegistry[],
   outcome: TargetOutcome,
+  byRegistry: Record<string, Readiness>,
 ): PullReady | undefined {
   if (outcome !== 'compliant') return undefined;
   const now = (run.deps.now ?? Date.now)();
@@ -163,6 +186,7 @@ function readinessFromSnapshot(
   for (const d of ready) {
     const grant = d.grantCreatedOn ? { createdOn: d.grantCreatedOn } : undefined;
     const readiness = pullReadiness(d.registry.name, d.registry.access, grant, now);
+    byRegistry[d.registry.name.toLowerCase()] = readiness;
     worst = worseReadiness(worst, readiness.pullReady);
     // `pending` clears by itself within minutes: counted, not recorded on every sweep.
     if (readiness.pullReady === 'yes' || readiness.pullReady === 'pending') continue;
