@@ -5,8 +5,9 @@ import { runFaultMatrix } from './runner';
 async function main(): Promise<void> {
   const vms = Number(process.env.FAULT_VMS ?? 1000);
   const seed = Number(process.env.FAULT_SEED ?? 20261128);
-  const faultRate = Number(process.env.FAULT_RATE ?? 0.12);
-  const stateFaultRate = Number(process.env.STATE_FAULT_RATE ?? 0.05);
+  // Harder than the jest matrix (0.12 and 0.05): the long run is a stress run.
+  const faultRate = Number(process.env.FAULT_RATE ?? 0.2);
+  const stateFaultRate = Number(process.env.STATE_FAULT_RATE ?? 0.1);
   const started = Date.now();
   const report = await runFaultMatrix({
     vms,

@@ -1,10 +1,20 @@
 // The deployment templates against the code they deploy: schemas, settings, telemetry, hosting.
-// (The event subscription: eventSubscription.test.ts; permissions: leastPrivilege*.test.ts.)
+// (The event subscriptions: eventSubscription.test.ts; the workbook and alerts: monitoring.test.ts;
+// permissions: leastPrivilege*.test.ts.)
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadSettings } from '../../src/config/settings';
 import { IDENTITY_RG } from '../support/harness';
-import { app, byType, example, main, readJson, root } from '../support/infraTemplates';
+import {
+  app,
+  byType,
+  evaluateTemplate,
+  example,
+  main,
+  readJson,
+  root,
+  SAMPLE,
+} from '../support/infraTemplates';
 
 /**
  * Settings the Functions host reads itself: its storage connection (`AzureWebJobsStorage` or, identity-based,
@@ -84,13 +94,23 @@ describe('deployment templates', () => {
   });
 
   it('lets Event Grid write dead letters to its container only', () => {
-    const grant = byType(app, 'Microsoft.Authorization/roleAssignments').find((r) =>
-      String((r.properties as { description?: string }).description).includes('dead-letters'),
-    ) as { scope: string; properties: { roleDefinitionId: string } };
-    expect(grant.scope).toBe(
-      "[concat('Microsoft.Storage/storageAccounts/', variables('storageName'), '/blobServices/default/containers/', variables('deadLetterContainer'))]",
+    const e = evaluateTemplate(SAMPLE);
+    const account = e.resources.find((r) => r.type === 'Microsoft.Storage/storageAccounts');
+    const grants = e.resources.filter(
+      (r) =>
+        r.type === 'Microsoft.Authorization/roleAssignments' &&
+        String((r.body.properties as { description?: string }).description).includes('dead-letters'),
     );
-    expect(grant.properties.roleDefinitionId).toContain('ba92f5b4-2d11-453d-a403-e96b0029c9fe'); // Storage Blob Data Contributor
+    expect(grants.length).toBeGreaterThan(0);
+    for (const grant of grants) {
+      expect(grant.scope).toBe(
+        `/subscriptions/${account?.at.subscriptionId}/resourceGroups/${account?.at.resourceGroup}/providers/Microsoft.Storage/storageAccounts/${account?.name}/blobServices/default/containers/eventgrid-deadletter`,
+      );
+      // Storage Blob Data Contributor
+      expect((grant.body.properties as { roleDefinitionId: string }).roleDefinitionId).toContain(
+        'ba92f5b4-2d11-453d-a403-e96b0029c9fe',
+      );
+    }
   });
 
   it('runs the app on Flex Consumption, Node 22, with its own user-assigned identity', () => {

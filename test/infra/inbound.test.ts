@@ -8,7 +8,7 @@
 // `scmIpSecurityRestrictionsUseMain`. Event Grid delivers from the AzureEventGrid service tag (Learn,
 // event-grid/network-security, "Service tags"; MicrosoftDocs/azure-docs#120578: an Azure Function's public
 // interface with a rule for that tag still receives a system topic's events).
-import { app, byType } from '../support/infraTemplates';
+import { app, byType, evaluateTemplate, SAMPLE } from '../support/infraTemplates';
 
 interface SiteConfig {
   ipSecurityRestrictions: Record<string, unknown>[];
@@ -37,14 +37,23 @@ describe('deployment templates', () => {
     expect(config.scmIpSecurityRestrictionsDefaultAction).toBe('Allow');
     expect(config.scmIpSecurityRestrictions).toBeUndefined();
 
-    // What Event Grid calls is this app's vmWriteEvent function (an AzureFunction endpoint), so it is the one
-    // caller the rule lets in; the sweep is a timer and needs no inbound traffic.
-    const subscription = byType(app, 'Microsoft.EventGrid/systemTopics/eventSubscriptions')[0] as {
-      properties: { destination: { endpointType: string; properties: { resourceId: string } } };
-    };
-    expect(subscription.properties.destination.endpointType).toBe('AzureFunction');
-    expect(subscription.properties.destination.properties.resourceId).toBe(
-      "[concat(resourceId('Microsoft.Web/sites', variables('appName')), '/functions/vmWriteEvent')]",
-    );
+    // What Event Grid calls is this app's vmWriteEvent function (an AzureFunction endpoint), from every swept
+    // subscription, so it is the one caller the rule lets in; the sweep is a timer and needs no inbound traffic.
+    const e = evaluateTemplate(SAMPLE);
+    const deployed = e.resources.find((r) => r.type === 'Microsoft.Web/sites');
+    const destinations = e.resources
+      .filter((r) => r.type === 'Microsoft.EventGrid/systemTopics/eventSubscriptions')
+      .map(
+        (r) =>
+          (r.body.properties as { destination: { endpointType: string; properties: { resourceId: string } } })
+            .destination,
+      );
+    expect(destinations).toHaveLength(SAMPLE.sweepSubscriptions.length);
+    for (const destination of destinations) {
+      expect(destination.endpointType).toBe('AzureFunction');
+      expect(destination.properties.resourceId).toBe(
+        `/subscriptions/${deployed?.at.subscriptionId}/resourceGroups/${deployed?.at.resourceGroup}/providers/Microsoft.Web/sites/${deployed?.name}/functions/vmWriteEvent`,
+      );
+    }
   });
 });

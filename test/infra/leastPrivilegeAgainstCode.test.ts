@@ -1,8 +1,11 @@
 // Least privilege against the code: the app, configured as the sample deployment configures it, runs
 // against the emulator, and every ARM call it makes is checked against the roles the template assigns.
+// The emulator holds what the template deploys for events (a system topic and an event subscription per
+// swept subscription), so the sweep's read of them (events-missing) is checked too.
 //
 // From Microsoft Learn: rest/api/authorization/role-assignments/list-for-scope: roleAssignments/read at
-// the listed scope. Not verified against Azure: whether listing a provider's resources at subscription
+// the listed scope. Subscriptions - List is a tenant-level list filtered to the subscriptions the caller can
+// read (Microsoft.Resources/subscriptions/read there). Not verified against Azure: whether listing a provider's resources at subscription
 // scope works with read on a resource group only. The permission check below requires the action at the
 // listed scope.
 import { type FaultRequest, OPERATIONS, type OperationName } from '@acrpull/azure-emulator';
@@ -114,6 +117,7 @@ describe('least-privilege permissions (the template evaluated for a sample deplo
             'ACRPULL_REGISTRY_SUBSCRIPTIONS',
             'ACRPULL_IDENTITY_OVERRIDES',
             'ACRPULL_IDENTITY_RESOURCE_GROUP',
+            'ACRPULL_FUNCTION_APP_ID',
           ].map((name) => [name, setting(name)]),
         ),
       });
@@ -150,6 +154,37 @@ describe('least-privilege permissions (the template evaluated for a sample deplo
           name: 'id-northwind-pull',
           location: 'eastus',
         });
+        // The system topic and the event subscription the template makes in each swept subscription, as it
+        // makes them (the sweep reads them to report a subscription whose events do not reach the app).
+        for (const topic of e.resources.filter((r) => r.type === 'Microsoft.EventGrid/systemTopics')) {
+          const { subscriptionId, resourceGroup } = topic.at as {
+            subscriptionId: string;
+            resourceGroup: string;
+          };
+          h.emu.seedResourceGroup(subscriptionId, resourceGroup, 'westeurope');
+          const seeded = h.emu.seedSubscriptionSystemTopic({
+            subscriptionId,
+            resourceGroup,
+            name: topic.name,
+          });
+          for (const subscription of e.resources.filter(
+            (r) =>
+              r.type === 'Microsoft.EventGrid/systemTopics/eventSubscriptions' &&
+              r.name.startsWith(`${topic.name}/`) &&
+              r.at.subscriptionId === subscriptionId,
+          )) {
+            const p = subscription.body.properties as {
+              destination: { properties: { resourceId: string } };
+              filter: { includedEventTypes: string[] };
+            };
+            h.emu.seedEventSubscription({
+              topicId: seeded.id,
+              name: subscription.name.split('/')[1] as string,
+              functionId: p.destination.properties.resourceId,
+              includedEventTypes: p.filter.includedEventTypes,
+            });
+          }
+        }
         const vm = (sub: string, name: string, location: string, tag: string) =>
           h.emu.seedVm({
             subscriptionId: sub,
@@ -185,13 +220,16 @@ describe('least-privilege permissions (the template evaluated for a sample deplo
         );
         await h.sweep();
 
-        // Assess: every path ran to its end (so every call below was made),
+        // Assess: every path ran to its end (so every call below was made): every target attached, and
+        // every swept subscription's events found delivered to the app,
+        expect(h.audit.records.filter((r) => r.action === 'events-missing')).toEqual([]);
+        expect(h.emu.counts()['eventSubscription.list']).toBe(sample.sweepSubscriptions.length);
         for (const id of vms) {
           const attached = (h.emu.getVm(id) ?? h.emu.getScaleSet(id))?.identity?.userAssignedIdentities;
           expect([id, Object.keys(attached ?? {}).length]).toEqual([id, 1]);
         }
         // each call is allowed by an assignment of the sample deployment,
-        const needs = served.flatMap(needsOf);
+        const needs = served.flatMap((req) => needsOf(req, sample.sweepSubscriptions));
         const allowedBy = (n: Need) => e.assignments.filter((a) => allows(a, n, condition));
         expect([...new Set(needs.filter((n) => allowedBy(n).length === 0).map(describeNeed))]).toEqual([]);
         // and by the role meant for that kind of scope,
@@ -239,7 +277,7 @@ const ROLE_ASSIGNMENTS_PATH = /\/providers\/Microsoft\.Authorization\/roleAssign
 const COLLECTION_PATH =
   /\/providers\/Microsoft\.(?:Compute\/virtualMachines|Compute\/virtualMachineScaleSets|ManagedIdentity\/userAssignedIdentities|ContainerRegistry\/registries)$/i;
 
-function needsOf(req: FaultRequest & { operation: OperationName }): Need[] {
+function needsOf(req: FaultRequest & { operation: OperationName }, swept: readonly string[]): Need[] {
   const path = req.path.split('?')[0] as string;
   // A role assignment is checked at the scope it is listed or made at; a list at its parent scope.
   const at = ROLE_ASSIGNMENTS_PATH.test(path)
@@ -258,6 +296,12 @@ function needsOf(req: FaultRequest & { operation: OperationName }): Need[] {
       // Attaching: ARM checks assign/action on each identity the PATCH adds, at the identity's scope.
       const body = req.body as { identity?: { userAssignedIdentities?: Record<string, unknown> } };
       return Object.keys(body?.identity?.userAssignedIdentities ?? {}).map((id) => need(action, id));
+    }
+    if (req.operation === 'subscription.list') {
+      // GET /subscriptions is a tenant-level list of the subscriptions the caller may read: one without
+      // read on it is left out, silently (Azure/azure-sdk-for-python#40403). The sweep lists them to tell
+      // a swept subscription it cannot see from an empty one, so it needs read on each swept subscription.
+      return swept.map((s) => need(action, subscriptionScope(s)));
     }
     if (req.operation === 'graph.query') {
       // Resource Graph answers from the subscriptions the query names.

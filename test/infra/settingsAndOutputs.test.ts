@@ -1,5 +1,5 @@
-// What the parameters of the sample deployment become: the app's settings, the template's outputs, and
-// the event subscription (made only when the deployment subscription is swept).
+// What the parameters of the sample deployment become: the app's settings and the template's outputs (the
+// event subscriptions per swept subscription: eventSubscription.test.ts).
 import { loadSettings } from '../../src/config/settings';
 import { IDENTITY_RG, OTHER_SUB, SUB } from '../support/harness';
 import {
@@ -173,22 +173,5 @@ describe('least-privilege permissions (the template evaluated for a sample deplo
       subscriptionScope(SUB),
     ]);
     expect(e.outputs.subscriptionsCoveredBySweepOnly).toEqual([]);
-  });
-
-  it('subscribes to events in the deployment subscription only when it is swept, and names the subscriptions the sweep alone covers', () => {
-    const topics = (e: Evaluation) => e.resources.filter((r) => r.type.startsWith('Microsoft.EventGrid/'));
-
-    const elsewhere = evaluateTemplate({ ...SAMPLE, sweepSubscriptions: [OTHER_SUB, REGISTRY_SUB] });
-    expect(topics(elsewhere)).toEqual([]);
-    expect(elsewhere.outputs.subscriptionsCoveredBySweepOnly).toEqual([OTHER_SUB, REGISTRY_SUB]);
-    const sample = evaluateTemplate(SAMPLE);
-    expect(topics(sample).map((r) => r.type)).toEqual([
-      'Microsoft.EventGrid/systemTopics',
-      'Microsoft.EventGrid/systemTopics/eventSubscriptions',
-    ]);
-    expect(sample.outputs.subscriptionsCoveredBySweepOnly).toEqual([OTHER_SUB]);
-    expect(
-      evaluateTemplate({ ...SAMPLE, deployEventSubscription: false }).outputs.subscriptionsCoveredBySweepOnly,
-    ).toEqual([SUB, OTHER_SUB]);
   });
 });

@@ -1,126 +1,31 @@
 // The shipped KQL (queries/*.kql) checked by the real Kusto parser and binder
-// (@kusto/language-service-next, Microsoft's Kusto.Language) against Application Insights'
-// `customEvents` table: a syntax error, an unknown column or function, or a wrong argument count fails
-// the test. Which dimensions the queries read is checked against what the app emits in auditTrail.test.ts.
-import { readdirSync, readFileSync } from 'node:fs';
-import path from 'node:path';
+// (@kusto/language-service-next, Microsoft's Kusto.Language) against Application Insights' `customEvents`
+// table (test/support/kusto.ts): a syntax error, an unknown column or function, or a wrong argument count
+// fails the test. Every read of a table is bounded in time. Which dimensions the queries read is checked
+// against what the app emits in auditTrail.test.ts; the workbook and the alert rules that run these
+// files, in test/infra/monitoring.test.ts.
+import { queryFiles, readQuery, timeFilters } from '../../scripts/monitoring/build';
+import { kustoDiagnostics } from '../support/kusto';
 
-import '@kusto/language-service-next/bridge.js';
-import '@kusto/language-service-next';
-
-interface Diagnostic {
-  Message: string;
-  Start: number;
-}
-interface KustoGlobals {
-  Language: {
-    // Bridge.NET classes with overloaded constructors ($ctorN): typed loosely on purpose.
-    Symbols: {
-      ColumnSymbol: new (name: string, type: unknown) => unknown;
-      ScalarTypes: Record<string, unknown>;
-      TableSymbol: { $ctor4: new (name: string, columns: unknown[]) => unknown };
-      DatabaseSymbol: { $ctor2: new (name: string, alternateName: null, members: unknown[]) => unknown };
-    };
-    GlobalState: { Default: { WithDatabase(db: unknown): unknown } };
-    KustoCode: {
-      ParseAndAnalyze(
-        text: string,
-        globals: unknown,
-      ): {
-        GetDiagnostics(): { Count: number; getItem(i: number): Diagnostic };
-      };
-    };
-  };
-}
-const Kusto = (globalThis as unknown as { Kusto: KustoGlobals }).Kusto;
-
-/** customEvents as Application Insights defines it (classic schema, the one `customEvents` queries use). */
-const CUSTOM_EVENTS = [
-  ['timestamp', 'DateTime'],
-  ['name', 'String'],
-  ['itemType', 'String'],
-  ['customDimensions', 'Dynamic'],
-  ['customMeasurements', 'Dynamic'],
-  ['operation_Name', 'String'],
-  ['operation_Id', 'String'],
-  ['operation_ParentId', 'String'],
-  ['session_Id', 'String'],
-  ['user_Id', 'String'],
-  ['client_Type', 'String'],
-  ['cloud_RoleName', 'String'],
-  ['cloud_RoleInstance', 'String'],
-  ['appId', 'String'],
-  ['appName', 'String'],
-  ['iKey', 'String'],
-  ['sdkVersion', 'String'],
-  ['itemId', 'String'],
-  ['itemCount', 'Int'],
-] as const;
-
-/**
- * AzureActivity as Log Analytics defines it (learn.microsoft.com/azure/azure-monitor/reference/tables/
- * azureactivity), for tag-writes.kql: who set a tag is the Activity Log's to say, not the app's.
- */
-const AZURE_ACTIVITY = [
-  ['TimeGenerated', 'DateTime'],
-  ['OperationName', 'String'],
-  ['OperationNameValue', 'String'],
-  ['ActivityStatus', 'String'],
-  ['ActivityStatusValue', 'String'],
-  ['ActivitySubstatusValue', 'String'],
-  ['Caller', 'String'],
-  ['CallerIpAddress', 'String'],
-  ['CategoryValue', 'String'],
-  ['Claims_d', 'Dynamic'],
-  ['CorrelationId', 'String'],
-  ['EventDataId', 'String'],
-  ['Level', 'String'],
-  ['Properties_d', 'Dynamic'],
-  ['ResourceGroup', 'String'],
-  ['ResourceId', 'String'],
-  ['_ResourceId', 'String'],
-  ['ResourceProviderValue', 'String'],
-  ['SubscriptionId', 'String'],
-  ['TenantId', 'String'],
-] as const;
-
-function globals(): unknown {
-  const S = Kusto.Language.Symbols;
-  const table = (name: string, schema: readonly (readonly [string, string])[]) =>
-    new S.TableSymbol.$ctor4(
-      name,
-      schema.map(([column, type]) => new S.ColumnSymbol(column, S.ScalarTypes[type])),
-    );
-  const database = new S.DatabaseSymbol.$ctor2('appinsights', null, [
-    table('customEvents', CUSTOM_EVENTS),
-    table('AzureActivity', AZURE_ACTIVITY),
-  ]);
-  return Kusto.Language.GlobalState.Default.WithDatabase(database);
-}
-
-function diagnostics(kql: string): string[] {
-  const found = Kusto.Language.KustoCode.ParseAndAnalyze(kql, globals()).GetDiagnostics();
-  return Array.from({ length: found.Count }, (_, i) => {
-    const d = found.getItem(i);
-    const line = kql.slice(0, d.Start).split('\n').length;
-    return `line ${line}: ${d.Message}`;
-  });
-}
-
-const dir = path.join(__dirname, '..', '..', 'queries');
-const files = readdirSync(dir).filter((f) => f.endsWith('.kql'));
+const files = queryFiles();
 
 describe('the shipped KQL', () => {
   it('is found', () => {
-    expect(files.length).toBeGreaterThanOrEqual(7);
+    expect(files.length).toBeGreaterThanOrEqual(20);
   });
 
   it.each(files)(
     '%s parses and binds against customEvents (or AzureActivity) without a diagnostic',
     (file) => {
-      expect(diagnostics(readFileSync(path.join(dir, file), 'utf8'))).toEqual([]);
+      expect(kustoDiagnostics(readQuery(file))).toEqual([]);
     },
   );
+
+  it.each(files)('%s filters every table it reads by time, at once', (file) => {
+    const { windows, unfiltered } = timeFilters(readQuery(file));
+    expect(unfiltered).toEqual([]);
+    expect(windows.length).toBeGreaterThan(0);
+  });
 
   it.each([
     ['a misspelt column', 'customEvents | project timestmp'],
@@ -128,6 +33,18 @@ describe('the shipped KQL', () => {
     ['a syntax error', 'customEvents | where name == '],
     ['another table', 'traces | take 1'],
   ])('reports %s (the check can fail)', (_, kql) => {
-    expect(diagnostics(kql).length).toBeGreaterThan(0);
+    expect(kustoDiagnostics(kql).length).toBeGreaterThan(0);
+  });
+
+  it.each([
+    ['no filter', 'customEvents\n| where name == "AcrPullSweep"'],
+    ['a filter after another operator', 'customEvents\n| where name == "x"\n| where timestamp > ago(1d)'],
+    [
+      'one read of two unfiltered',
+      'customEvents\n| where timestamp > ago(1d)\n| join (customEvents) on name',
+    ],
+    ['AzureActivity without TimeGenerated', 'AzureActivity\n| where Caller == "x"'],
+  ])('reports a read with %s (the check can fail)', (_, kql) => {
+    expect(timeFilters(kql).unfiltered.length).toBeGreaterThan(0);
   });
 });

@@ -19,6 +19,7 @@
 //   the app identity's principal id, is put together in the resource's property, not in a variable).
 // - conditional-resource-deployment: a resource whose `condition` is false is not deployed (copy loops
 //   included, per copy), and a dependency on it is dropped.
+// - template-functions-object: json('null') is null (a property left out); string() of an object is its JSON.
 // Failing a deployment on a bad parameter: the template reads a property that does not exist from an empty
 // object, `createObject()['<message>']`, inside the branch of if() that a bad value takes; ARM stops before
 // deploying anything with "The language expression property '<message>' doesn't exist". (ARM's engine also
@@ -363,6 +364,9 @@ function valueFunction(name: string, a: unknown[]): unknown {
       return str(a[0]).split(str(a[1])).join(str(a[2]));
     case 'string':
       return typeof a[0] === 'string' || a[0] instanceof RuntimeValue ? str(a[0]) : JSON.stringify(a[0]);
+    case 'json':
+      // template-functions-object, json(): json('null') is how a template leaves a property out.
+      return JSON.parse(str(a[0]));
     case 'guid':
       return guidOf(a.map(str));
     case 'uniquestring':
