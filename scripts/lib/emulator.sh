@@ -1,6 +1,6 @@
 # Sourced by the scripts that drive real clients (az, skopeo) against `npm run emulator`: starts the
 # emulator as a user does, in its own process group, waits for it, exports the settings it prints
-# (KEY=value lines: ARM endpoint, CA file, MSI_ENDPOINT/MSI_SECRET, registry host…), and stops it and
+# (export KEY='value' lines: ARM endpoint, CA file, MSI_ENDPOINT/MSI_SECRET, registry host…), and stops it and
 # removes $WORK on exit. The caller sets PREFIX (its log prefix) first; fail and step use it.
 WORK=$(mktemp -d)
 EMULATOR_PID=
@@ -23,4 +23,5 @@ for _ in $(seq 1 120); do
   sleep 0.5
 done
 grep -q '^# Ctrl-C to stop.' "$WORK/emulator.log" || fail "emulator did not start in 60 s"
-while IFS= read -r line; do export "${line?}"; done < <(grep -E '^[A-Z_]+=' "$WORK/emulator.log")
+# The lines are `export NAME='value'`, quoted for the shell: evaluated as a user pasting them would.
+eval "$(grep -E "^export [A-Z_]+='" "$WORK/emulator.log")"

@@ -11,7 +11,7 @@ import { type DoctorReport, runDoctor } from '../reconcile/doctor/doctor';
 import type { NetworkPathCheck } from '../reconcile/doctor/networkPath';
 import { createRuntimeWithClients, operatorCredential } from '../runtime';
 import { parseTargetId, type TargetRef } from '../targets';
-import { type CliIo, UsageError } from './reconcileCommand';
+import { type CliIo, parseOutput, quietLog, signIn, UsageError } from './common';
 
 export const DOCTOR_USAGE = `usage: acrpull-autopilot doctor <target resource id> [options]
        acrpull-autopilot doctor --subscription <id> --resource-group <rg> --name <name> [--scale-set] [options]
@@ -26,7 +26,8 @@ Why can't this VM (or scale set) pull from its registry? Reads only: nothing is 
                            count as the app's (repeatable; default: you and ACRPULL_TRUSTED_CREATORS)
   --help                   this text
 
-Exit code: 0 can pull, 1 cannot pull, 2 unknown (or a usage error, or the target was not found).
+Exit code: 0 can pull, 1 cannot pull, 2 unknown (or a usage error, the target was not found, or
+signing in failed); 130 interrupted (Ctrl-C).
 Settings come from the same environment variables as the app (ACRPULL_IDENTITY_RESOURCE_GROUP,
 ACRPULL_ALLOWED_REGISTRIES, ...). Authentication: DefaultAzureCredential (e.g. after az login).`;
 
@@ -100,9 +101,7 @@ export function parseDoctorArgs(argv: readonly string[]): DoctorArgs | 'help' {
       );
     registry = parsed.refs[0];
   }
-  const output = values.output ?? 'table';
-  if (output !== 'table' && output !== 'json')
-    throw new UsageError(`--output must be table or json, not ${JSON.stringify(output)}`);
+  const output = parseOutput(values.output);
   const repository = values.repository?.replace(/[:@].*$/, '');
   if (
     repository !== undefined &&
@@ -137,18 +136,23 @@ export async function runDoctorCommand(argv: readonly string[], io: DoctorIo): P
     return 2;
   }
 
-  const quiet = { debug() {}, info() {}, warn: (m: string) => io.err(m), error: (m: string) => io.err(m) };
+  const credential = io.runtime?.credential ?? operatorCredential();
+  io.err(`acrpull-autopilot doctor: ${args.target.id} (reads only; ${settings.armEndpoint})`);
+  const notSignedIn = await signIn(credential, settings.armAudience);
+  if (notSignedIn) {
+    for (const line of notSignedIn) io.err(line);
+    return unknownTarget(io, args, notSignedIn.join('\n'));
+  }
   const { runtime, clients } = createRuntimeWithClients(settings, {
     ...io.runtime,
-    credential: io.runtime?.credential ?? operatorCredential(),
-    log: quiet,
+    credential,
+    log: quietLog(io),
     warnAtStartup: false,
   });
   const deps = createDoctorDeps(runtime, clients, {
     ...(io.networkPath ? { networkPath: io.networkPath } : {}),
     ...(io.now ? { now: io.now } : {}),
   });
-  io.err(`acrpull-autopilot doctor: ${args.target.id} (reads only; ${settings.armEndpoint})`);
   let result: Awaited<ReturnType<typeof runDoctor>>;
   try {
     result = await runDoctor(
@@ -162,14 +166,13 @@ export async function runDoctorCommand(argv: readonly string[], io: DoctorIo): P
       { appPrincipals: args.appPrincipals },
     );
   } catch (error) {
-    io.err(
-      `acrpull-autopilot: the ${args.target.kind === 'vm' ? 'VM' : 'scale set'} could not be read: ${(error as Error).message}`,
-    );
-    return 2;
+    const message = `the ${args.target.kind === 'vm' ? 'VM' : 'scale set'} could not be read: ${(error as Error).message}`;
+    io.err(`acrpull-autopilot: ${message}`);
+    return unknownTarget(io, args, message);
   }
   if (result.kind === 'not-found') {
     io.err(`acrpull-autopilot: ${args.target.id} was not found`);
-    return 2;
+    return unknownTarget(io, args, `${args.target.id} was not found`);
   }
   if (result.registry?.chosen === 'first')
     io.err(
@@ -186,6 +189,13 @@ export async function runDoctorCommand(argv: readonly string[], io: DoctorIo): P
   } else if (args.output === 'json') io.out(JSON.stringify(toJson(result), null, 2));
   else printTable(io, result);
   return exitCodeOf(result.verdict);
+}
+
+/** No diagnosis (exit 2): with --output json, a document that says why. */
+function unknownTarget(io: CliIo, args: DoctorArgs, error: string): number {
+  if (args.output === 'json' && !args.probeScript)
+    io.out(JSON.stringify({ target: args.target.id, verdict: 'unknown', error, checks: [] }, null, 2));
+  return 2;
 }
 
 /** The JSON document: target, registry, verdict, checks (id, status, detail, evidence, fix), commands. */

@@ -55,6 +55,8 @@ describe('audit trail in Application Insights', () => {
     process.env.NO_PROXY = '127.0.0.1,localhost';
     h = await startHarness({
       appInsights: true,
+      // No event subscription wired: the sweep's events-missing finding is one of the decisions.
+      events: false,
       env: {
         ACRPULL_REVOKE: 'on',
         ACRPULL_WRITE_RESOURCE_GROUPS: `/subscriptions/${SUB}/resourceGroups/rg-apps,/subscriptions/${SUB}/resourceGroups/MC_rg-aks_aks-1_eastus`,

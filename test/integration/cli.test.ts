@@ -103,6 +103,7 @@ describe('acrpull-autopilot reconcile', () => {
   });
 
   it('--subscription limits the sweep', async () => {
+    h.emu.seedResourceGroup('22222222-2222-2222-2222-222222222222', 'rg-empty', 'eastus');
     const run = io(h);
     expect(
       await runReconcileCommand(

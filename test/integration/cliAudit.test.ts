@@ -96,9 +96,12 @@ describe('the CLI in the audit trail', () => {
 
     expect(await run.run('--apply')).toBe(0);
 
-    expect(run.err[0]).toMatch(
+    // After the line that says what the run does, before the first change it makes.
+    expect(run.err[0]).toMatch(/^acrpull-autopilot: applying changes/);
+    expect(run.err[1]).toMatch(
       /^acrpull-autopilot: APPLICATIONINSIGHTS_CONNECTION_STRING is not set: the changes this run makes will not be in the audit trail/,
     );
+    expect(run.err.findIndex((l) => l.includes('done:'))).toBeGreaterThan(1);
     expect(run.out.at(-1)).toBe('3 VMs: 2 changed, 1 rejected');
     expect(h.emu.totals().telemetry).toBe(0);
   });

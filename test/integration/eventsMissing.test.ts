@@ -31,6 +31,7 @@ describe('events-missing', () => {
   let h: Harness;
   beforeEach(async () => {
     h = await startHarness({
+      events: false,
       env: { ACRPULL_SUBSCRIPTIONS: `${SUB},${OTHER_SUB}`, ACRPULL_FUNCTION_APP_ID: APP },
     });
     h.emu.seedResourceGroup(OTHER_SUB, 'rg-apps', 'eastus');

@@ -25,6 +25,8 @@ import { type StateFaultProxy, startStateFaultProxy } from './stateFaults';
 export const SUB = '11111111-1111-1111-1111-111111111111';
 export const OTHER_SUB = '22222222-2222-2222-2222-222222222222';
 export const IDENTITY_RG = `/subscriptions/${SUB}/resourceGroups/rg-identities`;
+/** The Function App the harness's event subscription delivers to. */
+export const APP_FUNCTION_APP = `/subscriptions/${SUB}/resourceGroups/rg-acrpull-app/providers/Microsoft.Web/sites/func-acrpull`;
 
 export const vmId = (name: string, rg = 'rg-apps', sub = SUB) =>
   `/subscriptions/${sub}/resourceGroups/${rg}/providers/Microsoft.Compute/virtualMachines/${name}`;
@@ -45,6 +47,11 @@ export interface HarnessOptions {
   readonly state?: boolean;
   /** With state: reach Azurite through a proxy that injects the store's own faults (h.stateFaults). */
   readonly stateFaults?: boolean;
+  /**
+   * Wire SUB's events as the template does (a system topic and an event subscription to the app's
+   * function), so a sweep finds them (no events-missing). Default true.
+   */
+  readonly events?: boolean;
   /** Called on every retry the app makes (counting them). */
   readonly retry?: { readonly onRetry?: () => void; readonly maxAttempts?: number };
 }
@@ -119,6 +126,19 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     ...options.env,
   });
   emu.seedResourceGroup(SUB, 'rg-identities', 'eastus');
+  if (options.events !== false) {
+    emu.seedResourceGroup(SUB, 'rg-acrpull-app', 'eastus');
+    const topic = emu.seedSubscriptionSystemTopic({
+      subscriptionId: SUB,
+      resourceGroup: 'rg-acrpull-app',
+      name: 'acrpull-events',
+    });
+    emu.seedEventSubscription({
+      topicId: topic.id,
+      name: 'acrpull-vm-writes',
+      functionId: `${APP_FUNCTION_APP}/functions/vmWriteEvent`,
+    });
+  }
   emu.seedResourceGroup(SUB, 'rg-apps', 'eastus');
   emu.seedRegistry({ subscriptionId: SUB, resourceGroup: 'rg-registries', name: 'contosoapps' });
   emu.seedRegistry({

@@ -1,5 +1,6 @@
 // `npm run emulator`: the emulator on its own, with a small sample world, printing the settings that
-// point the app at it. Runs until Ctrl-C.
+// point the app at it, as `export NAME='value'` lines a POSIX shell takes as they are (the Application
+// Insights connection string holds `;`). Runs until Ctrl-C.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startEmulator } from './index';
@@ -73,10 +74,10 @@ async function main(): Promise<void> {
     ACRPULL_IDENTITY_RESOURCE_GROUP: identityGroup,
     ACRPULL_ALLOWED_REGISTRIES: 'contosoapps,contosoabac',
     APPLICATIONINSIGHTS_CONNECTION_STRING: emu.connectionString,
-    // What keeps applicationinsights 3.x from reaching outside (README: "No egress").
+    // Keeps applicationinsights 3.x's statsbeat home (README: "No egress"). Its settings poll needs a
+    // dead HTTPS_PROXY, which would break every other HTTPS tool in the shell: the CLI sets one for its
+    // own process when ARM and ingestion are both on loopback (src/cli/localEgress.ts).
     APPLICATION_INSIGHTS_NO_STATSBEAT: 'true',
-    HTTPS_PROXY: 'http://127.0.0.1:9',
-    NO_PROXY: '127.0.0.1,localhost',
     // The same endpoint in App Service's legacy protocol (api-version 2017-09-01, `secret` header), as
     // azure-cli 2.45 speaks it when APPSETTING_WEBSITE_SITE_NAME is set (README: Other clients).
     MSI_ENDPOINT: emu.identityEndpoint,
@@ -91,8 +92,8 @@ async function main(): Promise<void> {
   };
   console.log(`# Azure emulator running (tenant ${emu.tenantId}, subscription ${SUBSCRIPTION}).`);
   console.log(`# Sample: registries contosoapps (legacy RBAC) and contosoabac (ABAC), VM ${vm.id}`);
-  console.log('# Point the app at it with:');
-  for (const [name, value] of Object.entries(settings)) console.log(`${name}=${value}`);
+  console.log('# Point the app at it: paste these lines into your shell (or eval them):');
+  for (const [name, value] of Object.entries(settings)) console.log(shellExport(name, value));
   console.log('# Ctrl-C to stop.');
 
   const stop = () => {
@@ -100,6 +101,11 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+}
+
+/** `export NAME='value'`: single-quoted, so `;`, `$` and spaces stay in the value; a quote is closed, escaped, reopened. */
+function shellExport(name: string, value: string): string {
+  return `export ${name}='${value.replace(/'/g, "'\\''")}'`;
 }
 
 main().catch((error: unknown) => {
