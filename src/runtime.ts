@@ -4,6 +4,7 @@ import type { TokenCredential } from '@azure/core-auth';
 import { DefaultAzureCredential, ManagedIdentityCredential } from '@azure/identity';
 import { AppInsightsAuditSink, type AppInsightsOptions } from './audit/appInsightsAuditSink';
 import { type AuditSink, LogAuditSink } from './audit/auditRecord';
+import { abortableCredential } from './azure/abortableCredential';
 import { type ArmClients, createArmClients } from './azure/armClients';
 import { ArmRequestMeter, type PacingSettings } from './azure/armRequestPolicy';
 import { ContainerRegistries } from './azure/containerRegistries';
@@ -136,26 +137,47 @@ function stateOf(settings: Settings, log: Logger, pauseMs?: number): { memory?: 
 
 /**
  * Who the credential signs in as, from the claims of its ARM token (the token the ARM clients use
- * anyway, so normally served from the credential's cache). Remembered once known; a failure is
- * retried on the next call. A token that names no principal proves nothing: every pull identity the
- * app did not provably create is then refused, which the audit record says.
+ * anyway, so normally served from the credential's cache). Remembered once known. A token that names
+ * no principal proves nothing: every pull identity the app did not provably create is then refused,
+ * which the audit record says.
+ *
+ * Callers share one attempt only while it is young (`shareMs`): the managed-identity credential
+ * retries a failing endpoint for about two minutes, and an invocation that arrives after the outage
+ * must not wait for the backoff of one that started during it (it asks again, and the endpoint now
+ * answers). Each attempt is abandoned after `giveUpMs`, so a failure is retried on the next call.
  */
-export function selfPrincipal(credential: TokenCredential, audience: string): WhoAmI {
-  let known: Promise<SelfPrincipal> | undefined;
+export function selfPrincipal(
+  credential: TokenCredential,
+  audience: string,
+  options: { shareMs?: number; giveUpMs?: number; now?: () => number } = {},
+): WhoAmI {
+  const { shareMs = 2_000, giveUpMs = 30_000, now = Date.now } = options;
+  const bounded = abortableCredential(credential);
+  let attempt: { promise: Promise<SelfPrincipal>; started: number } | undefined;
   let settled: SelfPrincipal | undefined;
-  const whoAmI = () => {
-    known ??= credential.getToken(`${audience.replace(/\/+$/, '')}/.default`).then(
-      (token) => {
-        if (!token) throw new Error('the credential returned no token for ARM');
-        settled = principalFromToken(token.token);
-        return settled;
-      },
-      (error: unknown) => {
-        known = undefined;
-        throw error;
-      },
-    );
-    return known;
+  const whoAmI = (): Promise<SelfPrincipal> => {
+    if (settled) return Promise.resolve(settled);
+    if (attempt && now() - attempt.started < shareMs) return attempt.promise;
+    const mine = {
+      started: now(),
+      promise: bounded
+        .getToken(`${audience.replace(/\/+$/, '')}/.default`, {
+          abortSignal: AbortSignal.timeout(giveUpMs),
+        })
+        .then(
+          (token) => {
+            if (!token) throw new Error('the credential returned no token for ARM');
+            settled ??= principalFromToken(token.token);
+            return settled;
+          },
+          (error: unknown) => {
+            if (attempt === mine) attempt = undefined;
+            throw error;
+          },
+        ),
+    };
+    attempt = mine;
+    return mine.promise;
   };
   return Object.assign(whoAmI, { known: () => settled });
 }
