@@ -2,6 +2,7 @@
 // index.ts (which starts the servers) so the handle can name them without importing the entry point.
 import type { ConcurrentWrites, ModifyPolicy } from './armHttp';
 import type { FaultSpec, OperationName, ThrottledCounts, Totals } from './controls';
+import type { OperationDuration } from './durations';
 import type { ImdsStaleIdentity } from './imds';
 import type { IngestionAuth } from './ingestion/server';
 import type { CustomEvent, TelemetryEnvelope } from './ingestion/telemetryStore';
@@ -44,10 +45,13 @@ export interface EmulatorOptions {
   /** How long a new principal stays invisible to role assignments without principalType (default 0). */
   principalReplicationDelayMs?: number;
   /**
-   * How long a VM update (the app's PATCH) runs before its status says Succeeded, polled or not
-   * (default 5000: identity updates took 3-7 s in recorded Compute traffic).
+   * How long a VM or scale set update (the app's PATCH) runs before its status says Succeeded, polled
+   * or not: a fixed number of ms, or a range each update's duration is drawn from (default
+   * RECORDED_UPDATE_MS: identity updates took 3.3-7.0 s in recorded Compute traffic, durations.ts).
    */
-  operationDurationMs?: number;
+  operationDurationMs?: OperationDuration;
+  /** Seed of the duration draws (default 1): the same seed, the same durations in the same order. */
+  operationDurationSeed?: number;
   /** Retry-After seconds on an operation's first InProgress poll (default: none). */
   pollRetryAfterSeconds?: number;
   /** List page size (default 50). */
@@ -142,9 +146,10 @@ export interface SeedVm {
   userAssignedIdentityIds?: string[];
   /**
    * Still being created by its owner for this long: provisioningState Creating, with a running `create`
-   * operation that a PATCH preempts (or is refused by, under concurrentWrites 'conflict').
+   * operation that a PATCH preempts (or is refused by, under concurrentWrites 'conflict'). Without
+   * `forMs`, as long as recorded creations (RECORDED_CREATE_MS: 50-70 s).
    */
-  provisioning?: { forMs: number };
+  provisioning?: { forMs?: number };
   /** A Flexible scale set's member: that scale set's id (seed the scale set first). */
   virtualMachineScaleSet?: string;
 }
@@ -186,6 +191,8 @@ export interface VmOperationView {
   error?: { code: string; message: string };
   startTime: string;
   endTime?: string;
+  /** How long it runs from its start (drawn, for the app's updates: durations.ts). */
+  runsForMs: number;
   /** The Azure-AsyncOperation URL Compute would have given the writer. */
   statusUrl: string;
 }

@@ -11,11 +11,11 @@ export interface EmulatorSettings {
   latencyMs: number;
   principalReplicationDelayMs: number;
   /**
-   * How long the app's VM update (a PATCH) runs: its status answers InProgress until then, however
-   * often it is polled, as Compute's do (identity updates took 3-7 s in recorded traffic, see
-   * handlers/operations.ts).
+   * How long the app's VM update (a PATCH) runs, drawn for each one: its status answers InProgress
+   * until then, however often it is polled, as Compute's do (identity updates took 3.3-7.0 s in
+   * recorded traffic, see durations.ts).
    */
-  operationDurationMs: number;
+  operationDurationMs: () => number;
   /**
    * Retry-After (seconds) on an operation's first InProgress poll, or undefined to send none. Compute
    * sent 50 and 70 on the first InProgress poll of VM creations in recorded traffic; for updates no

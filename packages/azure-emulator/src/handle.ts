@@ -6,6 +6,7 @@ import type { Server as HttpsServer } from 'node:https';
 import type { Emulator, SeedVm, VmOperationView } from './api';
 import type { EmulatorSettings } from './armHttp';
 import type { Controls } from './controls';
+import { durationSource, RECORDED_CREATE_MS } from './durations';
 import { operationUrl } from './handlers/operations';
 import type { IngestionAuth } from './ingestion/server';
 import type { TelemetryStore } from './ingestion/telemetryStore';
@@ -63,6 +64,8 @@ function closeServer(server: HttpServer | HttpsServer): Promise<void> {
 
 export function createHandle(deps: HandleDeps): Emulator {
   const { store, controls, settings } = deps;
+  // A creation seeded without its length runs as long as recorded ones (durations.ts).
+  const creationMs = durationSource(RECORDED_CREATE_MS, 2);
 
   const appCreator = (): SystemDataActor =>
     actorOf(
@@ -107,7 +110,7 @@ export function createHandle(deps: HandleDeps): Emulator {
         ),
       };
     }
-    if (v.provisioning) startOwnerOperation(vm, 'create', v.provisioning.forMs);
+    if (v.provisioning) startOwnerOperation(vm, 'create', v.provisioning.forMs ?? creationMs());
     return vm;
   }
 
@@ -145,6 +148,7 @@ export function createHandle(deps: HandleDeps): Emulator {
       ...(error ? { error } : {}),
       startTime: op.startTime,
       ...(op.endTime ? { endTime: op.endTime } : {}),
+      runsForMs: op.durationMs,
       statusUrl: operationUrl(deps.armEndpoint, op, API_VERSIONS.compute[0]),
     });
   }

@@ -8,6 +8,7 @@ import type { Emulator, EmulatorOptions } from './api';
 import type { EmulatorSettings } from './armHttp';
 import { generateCertificate } from './certificate';
 import { Controls } from './controls';
+import { durationSource, RECORDED_UPDATE_MS } from './durations';
 import { createHandle } from './handle';
 import { createImdsServer } from './imds';
 import { createIngestionServer, type IngestionAuth } from './ingestion/server';
@@ -37,6 +38,12 @@ export type {
 export type { ConcurrentWrites, ModifyPolicy } from './armHttp';
 export type { FaultRequest, FaultSpec, OperationName, ThrottledCounts, Totals } from './controls';
 export { OPERATIONS } from './controls';
+export {
+  durationSource,
+  type OperationDuration,
+  RECORDED_CREATE_MS,
+  RECORDED_UPDATE_MS,
+} from './durations';
 export {
   type Delivery,
   deliverWithRetries,
@@ -131,7 +138,10 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   const settings: EmulatorSettings = {
     latencyMs: options.latencyMs ?? 0,
     principalReplicationDelayMs: options.principalReplicationDelayMs ?? 0,
-    operationDurationMs: nonNegative(options.operationDurationMs ?? 5000, 'operationDurationMs'),
+    operationDurationMs: durationSource(
+      options.operationDurationMs ?? RECORDED_UPDATE_MS,
+      options.operationDurationSeed,
+    ),
     pollRetryAfterSeconds:
       options.pollRetryAfterSeconds === undefined
         ? undefined

@@ -249,6 +249,8 @@ export interface AsyncOperationRecord {
   status: 'InProgress' | 'Succeeded' | 'Failed' | 'Canceled';
   /** ms since epoch: the operation ends then, polled or not, as real ones do. */
   deadlineMs: number;
+  /** How long it runs (deadlineMs less its start). */
+  durationMs: number;
   /** Status polls answered so far (the first InProgress one may carry Retry-After). */
   polls: number;
   /** Set by an `asyncFailed` fault: the operation ends Failed with this. */
@@ -713,6 +715,7 @@ export class Store {
       startTime: nowIso(),
       status: 'InProgress',
       deadlineMs: Date.now() + op.durationMs,
+      durationMs: op.durationMs,
       polls: 0,
       ...(failure ? { failure } : {}),
     };

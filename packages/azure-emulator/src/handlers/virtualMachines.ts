@@ -279,7 +279,7 @@ export function patchCompute(
     {
       kind: 'update',
       startedBy: req.caller.objectId,
-      durationMs: ctx.settings.operationDurationMs,
+      durationMs: ctx.settings.operationDurationMs(),
     },
     ctx.asyncFailure,
   );
