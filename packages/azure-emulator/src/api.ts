@@ -147,7 +147,7 @@ export interface SeedVm {
   /**
    * Still being created by its owner for this long: provisioningState Creating, with a running `create`
    * operation that a PATCH preempts (or is refused by, under concurrentWrites 'conflict'). Without
-   * `forMs`, as long as recorded creations (RECORDED_CREATE_MS: 50-70 s).
+   * `forMs`, as long as recorded creations (RECORDED_CREATE_MS: 41-113 s).
    */
   provisioning?: { forMs?: number };
   /** A Flexible scale set's member: that scale set's id (seed the scale set first). */
