@@ -11,7 +11,7 @@ import {
   retryDelayMs,
   startEmulator,
 } from '@acrpull/azure-emulator';
-import { appSettings, BENCH_OPERATION_MS, SUBSCRIPTIONS, seedFleet } from './fleet';
+import { appSettings, FAST, type OperationTimes, REALISTIC, SUBSCRIPTIONS, seedFleet } from './fleet';
 import type { StormFromWorker, StormToWorker } from './stormWorker';
 
 const LATENCY_MS = 30;
@@ -22,6 +22,8 @@ const HORIZON_MS = 900_000;
 export interface StormResult {
   readonly instances: number;
   readonly vms: number;
+  /** The operation times (`3.3-7.0s`, `0.5s`). */
+  readonly operation: string;
   /** Seconds from the first tag write until every VM was compliant (undefined: not within the horizon). */
   readonly wallSeconds: number | undefined;
   readonly boundSeconds: number;
@@ -67,6 +69,7 @@ function tagWriteEvent(vmId: string, seq: number) {
 
 export async function stormScenario(
   instances: number,
+  times: OperationTimes,
   options: { vms?: number; windowMs?: number } = {},
 ): Promise<StormResult> {
   const n = options.vms ?? 2000;
@@ -74,12 +77,12 @@ export async function stormScenario(
   const emu = await startEmulator({
     throttle: true,
     latencyMs: LATENCY_MS,
-    operationDurationMs: BENCH_OPERATION_MS,
+    operationDurationMs: times.operationDurationMs,
     pageSize: 100,
   });
   const workers = Array.from({ length: instances }, () =>
     fork(path.join(__dirname, 'stormWorker.js'), [], {
-      env: { ...process.env, ...appSettings(emu) },
+      env: { ...process.env, ...appSettings(emu, times) },
       stdio: 'inherit',
     }),
   );
@@ -165,6 +168,7 @@ export async function stormScenario(
       instances,
       vms: n,
       wallSeconds: compliantAt === undefined ? undefined : (compliantAt - started) / 1000,
+      operation: times.label,
       boundSeconds: stormBoundSeconds(n, windowMs),
       requests: {
         read: totals.reads,
@@ -185,18 +189,23 @@ export async function stormScenario(
   }
 }
 
-/** `bench: storm 2000 VMs instances=<K> wall=<s>s bound=<s>s ratio=<r> throttled=<n> given-up=<n>` */
+/**
+ * `bench: storm 2000 VMs instances=<K> op=<s>s wall=<s>s bound=<s>s ratio=<r> throttled=<n> given-up=<n>
+ * per-instance=<VMs/s>`
+ */
 export function stormLine(r: StormResult): string {
   const wall = r.wallSeconds === undefined ? 'not-reached' : `${r.wallSeconds.toFixed(1)}s`;
   const ratio = r.wallSeconds === undefined ? '-' : (r.wallSeconds / r.boundSeconds).toFixed(2);
-  return `bench: storm ${r.vms} VMs instances=${r.instances} wall=${wall} bound=${r.boundSeconds.toFixed(1)}s ratio=${ratio} throttled=${r.throttled} given-up=${r.givenUp}`;
+  const perInstance =
+    r.wallSeconds === undefined ? '-' : `${(r.vms / r.wallSeconds / r.instances).toFixed(2)}VMs/s`;
+  return `bench: storm ${r.vms} VMs instances=${r.instances} op=${r.operation} wall=${wall} bound=${r.boundSeconds.toFixed(1)}s ratio=${ratio} throttled=${r.throttled} given-up=${r.givenUp} per-instance=${perInstance}`;
 }
 
 // `node dist/bench/storm.js K [VMS]`: one storm on its own.
 if (require.main === module) {
   const k = Number(process.argv[2] ?? 1);
   const vms = Number(process.argv[3] ?? 2000);
-  stormScenario(k, { vms }).then(
+  stormScenario(k, process.argv.includes('--fast') ? FAST : REALISTIC, { vms }).then(
     (r) => {
       console.log(JSON.stringify(r));
       console.log(stormLine(r));

@@ -100,14 +100,22 @@ export class ArmRequestMeter {
   readonly policy: PipelinePolicy = {
     name: 'acrpullArmRequestMeter',
     sendRequest: async (request, next) => {
-      const { kind, budget, scope } = await this.pace(request);
+      const { kind, budget, bucket, scope } = await this.pace(request);
       this.counts[kind === 'read' ? 'reads' : kind === 'write' ? 'writes' : 'polls'] += 1;
+      const ticket = budget.sent();
       const response = await next(request);
       const bucketKind = kind === 'write' ? 'writes' : 'reads';
       const remaining = response.headers.get(
         `x-ms-ratelimit-remaining-${scope === 'tenant' ? 'tenant' : 'subscription'}-${bucketKind}`,
       );
-      budget.observe(remaining !== undefined && /^\d+$/.test(remaining) ? Number(remaining) : undefined);
+      budget.observe(
+        remaining !== undefined && /^\d+$/.test(remaining) ? Number(remaining) : undefined,
+        ticket,
+      );
+      // The process's own bucket never holds more than ARM says is left: when ARM's counts go stale,
+      // it goes on from there.
+      const left = budget.estimate();
+      if (left !== undefined) bucket.limitTo(left);
       if (response.status === 429) {
         this.counts.throttled += 1;
         // The whole (subscription, kind) waits, not just this request (which the retry loop repeats).
@@ -119,7 +127,7 @@ export class ArmRequestMeter {
 
   private async pace(
     request: PipelineRequest,
-  ): Promise<{ kind: RequestKind; budget: SharedBudget; scope: string }> {
+  ): Promise<{ kind: RequestKind; budget: SharedBudget; bucket: TokenBucket; scope: string }> {
     const path = new URL(request.url).pathname;
     const kind = requestKind(request.method, path);
     const bucketKind = kind === 'write' ? 'writes' : 'reads';
@@ -134,12 +142,15 @@ export class ArmRequestMeter {
       this.scopes.set(scope, pacing);
     }
     const { bucket, budget } = pacing[bucketKind];
-    const local = bucket.reserve();
+    // While ARM's fresh count says plenty is left, it alone paces (it is what every instance spends);
+    // near its low water mark, or when ARM has said nothing lately, the process's own bucket (set
+    // below ARM's refill, and never holding more than ARM's count) paces too.
+    const local = budget.plenty() ? 0 : bucket.reserve();
     const shared = budget.reserve();
     if (shared > local) this.counts.paced += 1;
     const waitMs = Math.max(local, shared);
     if (waitMs > 0) await this.wait(waitMs, request.abortSignal);
-    return { kind, budget, scope };
+    return { kind, budget, bucket, scope };
   }
 }
 

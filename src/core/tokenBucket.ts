@@ -14,6 +14,7 @@ export class TokenBucket {
   private theoreticalArrival: number;
   private readonly intervalMs: number;
   private readonly toleranceMs: number;
+  private readonly burst: number;
 
   constructor(
     settings: BucketSettings,
@@ -21,7 +22,18 @@ export class TokenBucket {
   ) {
     this.intervalMs = 1000 / settings.perSecond;
     this.toleranceMs = (settings.burst - 1) * this.intervalMs;
+    this.burst = settings.burst;
     this.theoreticalArrival = now();
+  }
+
+  /**
+   * Someone who knows better (ARM's own count) says at most `available` requests may go now: the
+   * bucket never holds more than that. It only ever lowers what the bucket holds.
+   */
+  limitTo(available: number): void {
+    const now = this.now();
+    const held = Math.max(0, Math.min(this.burst, Math.floor(available)));
+    this.theoreticalArrival = Math.max(this.theoreticalArrival, now + (this.burst - held) * this.intervalMs);
   }
 
   /** Reserves a slot; returns the ms to wait before using it (0 = now). */

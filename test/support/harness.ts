@@ -52,6 +52,8 @@ export interface HarnessOptions {
    * function), so a sweep finds them (no events-missing). Default true.
    */
   readonly events?: boolean;
+  /** Between the attach's later status polls (default 0: the emulator is local). */
+  readonly pollIntervalMs?: number;
   /** Called on every retry the app makes (counting them). */
   readonly retry?: { readonly onRetry?: () => void; readonly maxAttempts?: number };
 }
@@ -173,7 +175,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       caCertPem: emu.caCertPem,
       audit: sinks.length === 1 ? audit : new FanOutAuditSink(sinks),
       log,
-      pollIntervalMs: 0,
+      pollIntervalMs: options.pollIntervalMs ?? 0,
       // Under injected store faults every request meets the draw (no pause after a failure).
       ...(stateFaults ? { statePauseMs: 0 } : {}),
       // The emulator is local: pace far above ARM's rates unless a test is about pacing.

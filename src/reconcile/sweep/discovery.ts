@@ -2,7 +2,6 @@
 // each page worked on while at most the next is fetched; then the untagged targets that hold a
 // pull-named identity (their tag was removed): with revocation on each is reconciled (read, proven,
 // detached), off they are counted.
-import pLimit from 'p-limit';
 import { ArmOperationError } from '../../azure/armErrors';
 import { type HolderRow, QuotaExhaustedError, type TaggedVmPage } from '../../azure/resourceGraph';
 import { withRetry } from '../../azure/retry';
@@ -10,11 +9,22 @@ import { attachedIdentityIds } from '../../core/identityView';
 import { holdsRevocable } from '../../core/revocation';
 import { findTagValue } from '../../core/tag';
 import { reconcileTarget } from '../perTarget/reconcileTarget';
+import { AdaptiveLimit } from './adaptiveLimit';
 import type { SweepRun } from './sweepRun';
 import { processPage } from './triage';
 
+/**
+ * At most this many targets in flight per subscription: ARM's 10 writes a second times the longest
+ * recorded identity update (7 s) and a little more; each holds only its target's state.
+ */
+const MAX_TARGETS_IN_FLIGHT = 128;
+
 export async function sweepSubscription(run: SweepRun, subscriptionId: string): Promise<void> {
-  const limit = pLimit(run.deps.settings.sweepConcurrency);
+  // Targets in this subscription, as many at once as ARM's write budget can use (adaptiveLimit.ts).
+  const limit = new AdaptiveLimit(
+    run.deps.settings.sweepConcurrency,
+    Math.max(run.deps.settings.sweepConcurrency, MAX_TARGETS_IN_FLIGHT),
+  );
   const fetchPage = (token: string | undefined) =>
     withRetry('query Resource Graph', run.retryEnv, (signal) =>
       run.deps.graph.taggedVmPage(
@@ -49,7 +59,7 @@ export async function sweepSubscription(run: SweepRun, subscriptionId: string): 
   if (!run.budget.stopped && run.budget.hasTime()) await sweepHolders(run, subscriptionId, limit);
 }
 
-async function sweepHolders(run: SweepRun, subscriptionId: string, limit: ReturnType<typeof pLimit>) {
+async function sweepHolders(run: SweepRun, subscriptionId: string, limit: AdaptiveLimit) {
   const { settings } = run.deps;
   let token: string | undefined;
   do {
@@ -80,7 +90,7 @@ async function sweepHolders(run: SweepRun, subscriptionId: string, limit: Return
     if (!settings.revoke) run.tally.revocable += holders.length;
     else {
       run.tally.total += holders.length;
-      await Promise.all(holders.map((row) => limit(() => revokeHolder(run, row.id))));
+      await Promise.all(holders.map((row) => limit.run(() => revokeHolder(run, row.id))));
     }
     token = page.skipToken;
     if (token && (!run.budget.hasTime() || run.budget.stopped)) {

@@ -3,7 +3,6 @@
 // (IMDS default) from the snapshot; the page's (registry, region) pairs are ensured first (so target
 // work never holds a slot waiting for a pair); a target the snapshot shows compliant costs no request;
 // the rest are reconciled like any other target (re-read first: the snapshot can lag ARM).
-import type pLimit from 'p-limit';
 import type { Auditor } from '../../audit/auditor';
 import type { TaggedVmRow } from '../../azure/resourceGraph';
 import { attachedIdentityIds, identityFacts, isAttached, isStaleBinding } from '../../core/identityView';
@@ -24,6 +23,7 @@ import { parseTargetId, type TargetRef } from '../../targets';
 import { type TargetOutcome, worse } from '../outcome';
 import { type ReadyRegistry, type RegistryDecision, refusedIdentity } from '../pair/decision';
 import { reconcileTarget } from '../perTarget/reconcileTarget';
+import type { AdaptiveLimit } from './adaptiveLimit';
 import { outOfTime } from './sweepPullAccess';
 import type { SweepRun } from './sweepRun';
 import type { TargetSeen } from './tally';
@@ -43,7 +43,7 @@ interface Work {
 export async function processPage(
   run: SweepRun,
   rows: readonly TaggedVmRow[],
-  limit: ReturnType<typeof pLimit>,
+  limit: AdaptiveLimit,
 ): Promise<void> {
   const work: Work[] = [];
   for (const row of rows) {
@@ -56,7 +56,18 @@ export async function processPage(
       item.refs.map((ref) => run.pairLimit(() => run.access.decide(ref, item.region, item.ref))),
     ),
   );
-  await Promise.all(work.map((item) => limit(() => reconcileItem(run, item))));
+  const now = run.deps.now ?? Date.now;
+  await Promise.all(
+    work.map((item) =>
+      limit.run(async () => {
+        const started = now();
+        const throttled = run.deps.meter.snapshot().throttled;
+        const wrote = await reconcileItem(run, item);
+        if (run.deps.meter.snapshot().throttled > throttled) limit.observeThrottled();
+        else if (wrote) limit.observeWrite(now() - started);
+      }),
+    ),
+  );
 }
 
 /** Settles what the row alone decides; returns the rest as work. */
@@ -92,14 +103,17 @@ function triage(run: SweepRun, row: TaggedVmRow): Work | undefined {
   return { row, ref, region, refs, named: parsed.refs, refused: refused.length > 0 };
 }
 
-/** Compliant from the snapshot costs nothing; otherwise the target is reconciled. */
-async function reconcileItem(run: SweepRun, item: Work): Promise<void> {
+/**
+ * Compliant from the snapshot costs nothing; otherwise the target is reconciled. True when it wrote
+ * (how long that took sizes the sweep's concurrency).
+ */
+async function reconcileItem(run: SweepRun, item: Work): Promise<boolean> {
   const { settings } = run.deps;
   const decisions = await Promise.all(item.refs.map((ref) => run.access.decide(ref, item.region, item.ref)));
   if (decisions.some((d) => d === undefined)) {
     run.budget.stop();
     run.tally.settle(item.ref.id, 'deferred', undefined, undefined, seenOf(item));
-    return;
+    return false;
   }
   const decided = decisions as RegistryDecision[];
   const ready = decided.filter((d): d is ReadyRegistry => d.status === 'ready');
@@ -121,12 +135,12 @@ async function reconcileItem(run: SweepRun, item: Work): Promise<void> {
     const readiness: Record<string, Readiness> = {};
     const worst = readinessFromSnapshot(run, item, ready, outcome, readiness);
     run.tally.settle(item.ref.id, outcome, undefined, worst, seenOf(item, readiness));
-    return;
+    return false;
   }
   if (!run.budget.hasTime()) {
     run.budget.stop();
     run.tally.settle(item.ref.id, 'deferred', undefined, undefined, seenOf(item));
-    return;
+    return false;
   }
   const result = await reconcileTarget(
     run.deps,
@@ -142,6 +156,7 @@ async function reconcileItem(run: SweepRun, item: Work): Promise<void> {
     result.pullReady ?? (judged ? 'unknown' : undefined),
     seenOf(item),
   );
+  return result.records.some((r) => r.outcome === 'changed');
 }
 
 /** What the status reports of the target: its region, its tag's registries, and their readiness. */

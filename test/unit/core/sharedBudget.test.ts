@@ -32,6 +32,23 @@ describe('SharedBudget', () => {
     expect(budget.gapMs()).toBeGreaterThan(0);
   });
 
+  it('takes the requests sent after the one that gave the count off it; older answers are older news', () => {
+    const budget = new SharedBudget(READS, () => 0);
+    budget.observe(249, budget.sent()); // a bucket of 250
+    const first = budget.sent();
+    const second = budget.sent();
+    budget.observe(120, second);
+    expect(budget.estimate()).toBe(120);
+    for (let i = 0; i < 30; i++) budget.sent();
+    expect(budget.estimate()).toBe(90);
+    expect(budget.plenty()).toBe(false); // below the mark of 100, though ARM last said 120
+    expect(budget.gapMs()).toBe(0); // the spacing follows ARM's count itself
+    budget.observe(200, first); // sent before `second`: its count is older than 120
+    expect(budget.estimate()).toBe(90);
+    budget.observe(undefined, budget.sent()); // an answer without a count changes nothing
+    expect(budget.estimate()).toBe(89);
+  });
+
   it('a 429 pauses the whole bucket for its Retry-After', () => {
     let now = 0;
     const budget = new SharedBudget(READS, () => now);
@@ -75,6 +92,32 @@ describe('ArmRequestMeter with shared signals', () => {
     expect(waits).toEqual([800, 1_600, 3_000]); // the write is not held up
     expect(meter.pacedByArm()).toBe(3);
     expect(meter.snapshot()).toMatchObject({ reads: 6, writes: 1, throttled: 1 });
+  });
+
+  it('while ARM’s count is fresh it alone paces; stale, the process’s bucket goes on from what ARM last said', async () => {
+    let now = 0;
+    const waits: number[] = [];
+    const meter = new ArmRequestMeter(
+      { reads: { burst: 2, perSecond: 1 }, writes: { burst: 2, perSecond: 1 } },
+      async (ms) => {
+        waits.push(ms);
+      },
+      () => now,
+    );
+    const patch = () => createPipelineRequest({ url: vmUrl, method: 'PATCH' });
+    const header = (n: number) => ({ 'x-ms-ratelimit-remaining-subscription-writes': String(n) });
+    // Plenty left by ARM's count: ten writes go at once, though the process's bucket holds two.
+    for (let i = 0; i < 10; i++) await meter.policy.sendRequest(patch(), respond(200, header(190 - i)));
+    expect(waits).toEqual([]);
+    // ARM says one is left, then nothing for a while: its count is stale, the process's bucket paces,
+    // holding no more than ARM last said (one), refilling at its own 1/s.
+    await meter.policy.sendRequest(patch(), respond(200, header(1)));
+    now += 6_000;
+    await meter.policy.sendRequest(patch(), respond(200, {}));
+    await meter.policy.sendRequest(patch(), respond(200, {}));
+    expect(waits).toEqual([]); // 1 held + 6 s of refill, capped at the bucket's 2
+    await meter.policy.sendRequest(patch(), respond(200, {}));
+    expect(waits).toEqual([1_000]);
   });
 
   it('never waits past the caller’s budget: the wait ends with an AbortError when the signal fires', async () => {

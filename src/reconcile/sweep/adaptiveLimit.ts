@@ -1,0 +1,81 @@
+// How many targets a sweep works on at once in one subscription. A target that needs a PATCH holds
+// its place for the whole Compute operation (3-7 s for an identity update), but spends ARM's write
+// budget only for the PATCH itself: with a fixed handful of places the sweep waits on operations
+// while ARM would take 10 writes a second. So the number of places follows the work, by Little's
+// law: ARM's write refill per subscription times how long a writing target takes (a moving average
+// of those seen), with some headroom, between the configured floor and a ceiling. It grows a few
+// places per target that wrote (a target's time includes waits for ARM's budget, which more places
+// would only lengthen), and halves when ARM throttled a request: the places track the budget, never
+// race it. Requests are still paced by ARM's counts and the process's buckets (armRequestPolicy.ts):
+// more places never means more than ARM allows, only that the sweep is not the one holding back. Written here rather than
+// taken from p-limit: p-limit 3 (the last CommonJS release) cannot change its concurrency.
+
+/** ARM's write refill per subscription and principal (shared/reference/azure-rest.md §7). */
+export const ARM_WRITES_PER_SECOND = 10;
+/** Headroom over Little's law, for the spread of operation times. */
+const HEADROOM = 1.25;
+/** The moving average's weight of the newest sample. */
+const WEIGHT = 0.2;
+/** At most this many more places per target that wrote. */
+const STEP = 2;
+
+export class AdaptiveLimit {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+  private averageMs: number | undefined;
+  private current: number;
+
+  constructor(
+    private readonly floor: number,
+    private readonly ceiling: number,
+    private readonly writesPerSecond = ARM_WRITES_PER_SECOND,
+  ) {
+    if (!(floor >= 1 && ceiling >= floor)) throw new Error(`AdaptiveLimit: need 1 <= ${floor} <= ${ceiling}`);
+    this.current = floor;
+  }
+
+  /** Places now. */
+  get concurrency(): number {
+    return this.current;
+  }
+
+  /** Runs `task` once a place is free (first come, first served). */
+  run<T>(task: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const start = () => {
+        this.active += 1;
+        task()
+          .then(resolve, reject)
+          .finally(() => {
+            this.active -= 1;
+            this.startWaiting();
+          });
+      };
+      if (this.active < this.current) start();
+      else this.waiting.push(start);
+    });
+  }
+
+  /** A target that wrote took this long, start to end: the places follow. */
+  observeWrite(ms: number): void {
+    if (!Number.isFinite(ms) || ms < 0) return;
+    this.averageMs = this.averageMs === undefined ? ms : this.averageMs + WEIGHT * (ms - this.averageMs);
+    const wanted = Math.ceil(((this.writesPerSecond * this.averageMs) / 1000) * HEADROOM);
+    const next = wanted > this.current ? Math.min(wanted, this.current + STEP) : wanted;
+    this.current = Math.max(this.floor, Math.min(this.ceiling, next));
+    this.startWaiting();
+  }
+
+  /** ARM throttled a request of this sweep: half the places (those running finish; no new ones start). */
+  observeThrottled(): void {
+    this.current = Math.max(this.floor, Math.floor(this.current / 2));
+  }
+
+  private startWaiting(): void {
+    while (this.active < this.current) {
+      const next = this.waiting.shift();
+      if (!next) return;
+      next();
+    }
+  }
+}
