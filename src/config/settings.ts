@@ -52,7 +52,10 @@ export interface Settings {
   readonly subscriptions: readonly string[];
   /** NCRONTAB (six fields) for the sweep. */
   readonly reconcileSchedule: string;
-  /** VMs a sweep works on at once in each subscription (and registry/region pairs at once overall). */
+  /**
+   * Targets a sweep starts with at once in each subscription (more as ARM's write budget allows, see
+   * reconcile/sweep/adaptiveLimit.ts), and registry/region pairs at once overall.
+   */
   readonly sweepConcurrency: number;
   /** A sweep stops starting work this long after it began and leaves the rest to the next one. */
   readonly sweepTimeBudgetMs: number;
