@@ -53,11 +53,11 @@ export function sleepUnlessAborted(ms: number, signal?: AbortSignalLike | null):
   return delay(ms, undefined, options);
 }
 
-/** One throttling scope's pacing: its token bucket and ARM's shared signals, per kind. */
+/** One throttling scope's pacing: its token bucket and ARM's shared signals, per kind; its 429s. */
 type ScopePacing = Record<
   'reads' | 'writes',
   { readonly bucket: TokenBucket; readonly budget: SharedBudget }
->;
+> & { throttled: number };
 
 export class ArmRequestMeter {
   private counts = { reads: 0, writes: 0, polls: 0, throttled: 0, paced: 0 };
@@ -92,6 +92,11 @@ export class ArmRequestMeter {
     return counts;
   }
 
+  /** 429s received for requests in this subscription (while its pacing is remembered). */
+  throttledIn(subscriptionId: string): number {
+    return this.scopes.get(subscriptionId.toLowerCase())?.throttled ?? 0;
+  }
+
   /** Requests that waited for ARM's shared signals (a low remaining count, or a 429's pause). */
   pacedByArm(): number {
     return this.counts.paced;
@@ -100,9 +105,8 @@ export class ArmRequestMeter {
   readonly policy: PipelinePolicy = {
     name: 'acrpullArmRequestMeter',
     sendRequest: async (request, next) => {
-      const { kind, budget, bucket, scope } = await this.pace(request);
+      const { kind, budget, bucket, scope, ticket, pacing } = await this.pace(request);
       this.counts[kind === 'read' ? 'reads' : kind === 'write' ? 'writes' : 'polls'] += 1;
-      const ticket = budget.sent();
       const response = await next(request);
       const bucketKind = kind === 'write' ? 'writes' : 'reads';
       const remaining = response.headers.get(
@@ -118,6 +122,7 @@ export class ArmRequestMeter {
       if (left !== undefined) bucket.limitTo(left);
       if (response.status === 429) {
         this.counts.throttled += 1;
+        pacing.throttled += 1;
         // The whole (subscription, kind) waits, not just this request (which the retry loop repeats).
         budget.pauseFor(retryAfterMs(response.headers.get('retry-after')) ?? 1_000);
       }
@@ -125,9 +130,14 @@ export class ArmRequestMeter {
     },
   };
 
-  private async pace(
-    request: PipelineRequest,
-  ): Promise<{ kind: RequestKind; budget: SharedBudget; bucket: TokenBucket; scope: string }> {
+  private async pace(request: PipelineRequest): Promise<{
+    kind: RequestKind;
+    budget: SharedBudget;
+    bucket: TokenBucket;
+    scope: string;
+    ticket: number;
+    pacing: ScopePacing;
+  }> {
     const path = new URL(request.url).pathname;
     const kind = requestKind(request.method, path);
     const bucketKind = kind === 'write' ? 'writes' : 'reads';
@@ -138,19 +148,27 @@ export class ArmRequestMeter {
         bucket: new TokenBucket(this.pacing[kind], this.now),
         budget: new SharedBudget(this.sharedSettings[kind], this.now),
       });
-      pacing = { reads: of('reads'), writes: of('writes') };
+      pacing = { reads: of('reads'), writes: of('writes'), throttled: 0 };
       this.scopes.set(scope, pacing);
     }
     const { bucket, budget } = pacing[bucketKind];
     // While ARM's fresh count says plenty is left, it alone paces (it is what every instance spends);
     // near its low water mark, or when ARM has said nothing lately, the process's own bucket (set
     // below ARM's refill, and never holding more than ARM's count) paces too.
-    const local = budget.plenty() ? 0 : bucket.reserve();
+    // The request counts against ARM's count from this decision on (not from when it goes out), so
+    // requests decided together do not all see the same plenty.
+    let local = 0;
+    if (!budget.plenty()) {
+      const left = budget.estimate();
+      if (left !== undefined) bucket.limitTo(left);
+      local = bucket.reserve();
+    }
     const shared = budget.reserve();
+    const ticket = budget.sent();
     if (shared > local) this.counts.paced += 1;
     const waitMs = Math.max(local, shared);
     if (waitMs > 0) await this.wait(waitMs, request.abortSignal);
-    return { kind, budget, bucket, scope };
+    return { kind, budget, bucket, scope, ticket, pacing };
   }
 }
 

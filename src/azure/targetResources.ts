@@ -54,10 +54,21 @@ export interface AttachPolling {
 }
 
 export class TargetResources {
+  /** A moving average of how long an attach waited for its operation to end, once accepted. */
+  private operationWaitMs: number | undefined;
+
   constructor(
     private readonly clients: ArmClients,
     private readonly polling: AttachPolling = { firstPollDelayMs: 5_000, pollIntervalMs: 2_000 },
   ) {}
+
+  /**
+   * How long attaches have waited for their operation to end once ARM accepted the PATCH (a moving
+   * average; undefined before the first): the part of a target's time that spends no ARM budget.
+   */
+  typicalOperationWaitMs(): number | undefined {
+    return this.operationWaitMs;
+  }
 
   /** undefined when the VM (or its resource group) no longer exists. */
   async get(vm: TargetRef, abortSignal?: AbortSignal): Promise<TargetState | undefined> {
@@ -131,12 +142,18 @@ export class TargetResources {
       { intervalInMs: this.polling.pollIntervalMs, skipFinalGet: true },
     );
     await poller.submitted();
+    const acceptedAt = Date.now();
     // core-lro polls at once after the PATCH; an update is not done that soon, so wait first: as the
     // PATCH's Retry-After says if it has one, else the typical duration. The wait ends early
     // (AbortError) when the caller's budget does.
     const firstPollMs = retryAfterMs ?? this.polling.firstPollDelayMs;
     if (!poller.isDone && firstPollMs > 0) await sleepUnlessAborted(firstPollMs, abortSignal);
     await poller.pollUntilDone(abortSignal ? { abortSignal } : {});
+    const waited = Date.now() - acceptedAt;
+    this.operationWaitMs =
+      this.operationWaitMs === undefined
+        ? waited
+        : this.operationWaitMs + 0.2 * (waited - this.operationWaitMs);
     // A 202 (or a 200 without the model) tells nothing about identities: read the VM instead.
     if (!accepted?.identity) {
       const now = await this.get(vm, abortSignal);

@@ -48,8 +48,8 @@ describe('the sweep at Azure’s operation times', () => {
 
   it('defers, never fails, a target whose operation still runs when the budget ends; the next sweep finishes it without a second PATCH', async () => {
     const h = await startHarness({
-      emulator: { operationDurationMs: 4_000 },
-      env: { ACRPULL_SWEEP_CONCURRENCY: '4', ACRPULL_ATTACH_FIRST_POLL_SECONDS: '4' },
+      emulator: { operationDurationMs: 6_000 },
+      env: { ACRPULL_SWEEP_CONCURRENCY: '4', ACRPULL_ATTACH_FIRST_POLL_SECONDS: '6' },
       pollIntervalMs: 250,
     });
     try {
@@ -60,14 +60,16 @@ describe('the sweep at Azure’s operation times', () => {
       const vms = seed(h, 12);
       const ops = () => h.emu.vmOperations().filter((op) => op.vmId !== warm.id);
 
-      const first = await h.sweep({ budgetMs: 2_000, marginMs: 0 });
+      // 3 s: time for a Resource Graph query and a few reads and PATCHes even on a loaded machine, and
+      // still short of the 6 s operations.
+      const first = await h.sweep({ budgetMs: 3_000, marginMs: 0 });
 
       expect(first.summary).toMatchObject({ failed: 0, deferred: 12, finished: false });
       expect(h.audit.records.filter((r) => r.outcome === 'failed')).toEqual([]);
       const patched = ops().length;
       expect(patched).toBeGreaterThan(0); // their operations were running when the budget ended
 
-      await new Promise((resolve) => setTimeout(resolve, 4_200));
+      await new Promise((resolve) => setTimeout(resolve, 6_200));
       const second = await h.sweep();
 
       expect(second.summary).toMatchObject({ failed: 0, deferred: 0, finished: true });

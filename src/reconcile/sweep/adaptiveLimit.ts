@@ -2,13 +2,16 @@
 // its place for the whole Compute operation (3-7 s for an identity update), but spends ARM's write
 // budget only for the PATCH itself: with a fixed handful of places the sweep waits on operations
 // while ARM would take 10 writes a second. So the number of places follows the work, by Little's
-// law: ARM's write refill per subscription times how long a writing target takes (a moving average
-// of those seen), with some headroom, between the configured floor and a ceiling. It grows a few
-// places per target that wrote (a target's time includes waits for ARM's budget, which more places
-// would only lengthen), and halves when ARM throttled a request: the places track the budget, never
-// race it. Requests are still paced by ARM's counts and the process's buckets (armRequestPolicy.ts):
-// more places never means more than ARM allows, only that the sweep is not the one holding back. Written here rather than
-// taken from p-limit: p-limit 3 (the last CommonJS release) cannot change its concurrency.
+// law: ARM's write refill per subscription times how long a writing target holds its place without
+// spending budget (the attach's wait for its operation, measured by the targets' adapter, plus a
+// second for its requests), with some headroom, between the configured floor and a ceiling. A
+// target's own wall time is not the measure: it includes waits for ARM's budget, which more places
+// would only lengthen. It grows a few places per target that wrote, and halves (once per new 429)
+// when ARM throttled a request in the subscription: the places track the budget, never race it.
+// Requests are still paced by ARM's counts and the process's buckets (armRequestPolicy.ts): more
+// places never means more than ARM allows, only that the sweep is not the one holding back. Written
+// here rather than taken from p-limit: p-limit 3 (the last CommonJS release) cannot change its
+// concurrency.
 
 /** ARM's write refill per subscription and principal (shared/reference/azure-rest.md §7). */
 export const ARM_WRITES_PER_SECOND = 10;
@@ -24,6 +27,8 @@ export class AdaptiveLimit {
   private readonly waiting: (() => void)[] = [];
   private averageMs: number | undefined;
   private current: number;
+  /** The subscription's 429 count when the places were last halved. */
+  private throttledAtHalving = 0;
 
   constructor(
     private readonly floor: number,
@@ -44,7 +49,8 @@ export class AdaptiveLimit {
     return new Promise<T>((resolve, reject) => {
       const start = () => {
         this.active += 1;
-        task()
+        Promise.resolve()
+          .then(task)
           .then(resolve, reject)
           .finally(() => {
             this.active -= 1;
@@ -56,7 +62,7 @@ export class AdaptiveLimit {
     });
   }
 
-  /** A target that wrote took this long, start to end: the places follow. */
+  /** A target that wrote held its place this long without spending ARM's budget: the places follow. */
   observeWrite(ms: number): void {
     if (!Number.isFinite(ms) || ms < 0) return;
     this.averageMs = this.averageMs === undefined ? ms : this.averageMs + WEIGHT * (ms - this.averageMs);
@@ -66,8 +72,13 @@ export class AdaptiveLimit {
     this.startWaiting();
   }
 
-  /** ARM throttled a request of this sweep: half the places (those running finish; no new ones start). */
-  observeThrottled(): void {
+  /**
+   * The subscription's 429 count now: if it grew since the last halving, half the places (those
+   * running finish; no new ones start until fewer run).
+   */
+  observeThrottled(count: number): void {
+    if (count <= this.throttledAtHalving) return;
+    this.throttledAtHalving = count;
     this.current = Math.max(this.floor, Math.floor(this.current / 2));
   }
 

@@ -28,6 +28,9 @@ import { outOfTime } from './sweepPullAccess';
 import type { SweepRun } from './sweepRun';
 import type { TargetSeen } from './tally';
 
+/** What a writing target spends on its own requests (read, PATCH, polls), besides its operation. */
+const REQUESTS_MS = 1_000;
+
 interface Work {
   readonly row: TaggedVmRow;
   readonly ref: TargetRef;
@@ -56,15 +59,15 @@ export async function processPage(
       item.refs.map((ref) => run.pairLimit(() => run.access.decide(ref, item.region, item.ref))),
     ),
   );
-  const now = run.deps.now ?? Date.now;
   await Promise.all(
     work.map((item) =>
       limit.run(async () => {
-        const started = now();
-        const throttled = run.deps.meter.snapshot().throttled;
         const wrote = await reconcileItem(run, item);
-        if (run.deps.meter.snapshot().throttled > throttled) limit.observeThrottled();
-        else if (wrote) limit.observeWrite(now() - started);
+        // The places follow ARM: halved on a new 429 in the subscription, else sized by how long a
+        // writing target waits for its operation (plus a second for its own requests).
+        limit.observeThrottled(run.deps.meter.throttledIn(item.ref.subscriptionId));
+        const waited = run.deps.targets.typicalOperationWaitMs();
+        if (wrote && waited !== undefined) limit.observeWrite(waited + REQUESTS_MS);
       }),
     ),
   );

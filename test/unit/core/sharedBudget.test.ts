@@ -98,7 +98,7 @@ describe('ArmRequestMeter with shared signals', () => {
     let now = 0;
     const waits: number[] = [];
     const meter = new ArmRequestMeter(
-      { reads: { burst: 2, perSecond: 1 }, writes: { burst: 2, perSecond: 1 } },
+      { reads: { burst: 20, perSecond: 1 }, writes: { burst: 20, perSecond: 1 } },
       async (ms) => {
         waits.push(ms);
       },
@@ -106,18 +106,39 @@ describe('ArmRequestMeter with shared signals', () => {
     );
     const patch = () => createPipelineRequest({ url: vmUrl, method: 'PATCH' });
     const header = (n: number) => ({ 'x-ms-ratelimit-remaining-subscription-writes': String(n) });
-    // Plenty left by ARM's count: ten writes go at once, though the process's bucket holds two.
-    for (let i = 0; i < 10; i++) await meter.policy.sendRequest(patch(), respond(200, header(190 - i)));
+    // Plenty left by ARM's count: thirty writes go at once, though the process's bucket holds twenty.
+    for (let i = 0; i < 30; i++) await meter.policy.sendRequest(patch(), respond(200, header(190 - i)));
     expect(waits).toEqual([]);
     // ARM says one is left, then nothing for a while: its count is stale, the process's bucket paces,
-    // holding no more than ARM last said (one), refilling at its own 1/s.
+    // holding no more than ARM last said (one) plus its refill at 1/s: 6 s later, seven.
     await meter.policy.sendRequest(patch(), respond(200, header(1)));
     now += 6_000;
-    await meter.policy.sendRequest(patch(), respond(200, {}));
-    await meter.policy.sendRequest(patch(), respond(200, {}));
-    expect(waits).toEqual([]); // 1 held + 6 s of refill, capped at the bucket's 2
-    await meter.policy.sendRequest(patch(), respond(200, {}));
-    expect(waits).toEqual([1_000]);
+    for (let i = 0; i < 9; i++) await meter.policy.sendRequest(patch(), respond(200, {}));
+    expect(waits).toEqual([1_000, 2_000]); // without the cap, the bucket's twenty would have gone at once
+  });
+
+  it('requests decided together do not all go on one count: past the mark, the process’s bucket paces them', async () => {
+    const waits: number[] = [];
+    const meter = new ArmRequestMeter(
+      { reads: { burst: 2, perSecond: 1 }, writes: { burst: 2, perSecond: 1 } },
+      async (ms) => {
+        waits.push(ms);
+      },
+      () => 0,
+    );
+    const patch = () => createPipelineRequest({ url: vmUrl, method: 'PATCH' });
+    await meter.policy.sendRequest(
+      patch(),
+      respond(200, { 'x-ms-ratelimit-remaining-subscription-writes': '199' }),
+    );
+    await meter.policy.sendRequest(
+      patch(),
+      respond(200, { 'x-ms-ratelimit-remaining-subscription-writes': '85' }),
+    );
+    // 150 writes at the same moment: 5 go on ARM's count (85 left, mark 80), then the bucket's.
+    const answer = respond(200, {});
+    await Promise.all(Array.from({ length: 150 }, () => meter.policy.sendRequest(patch(), answer)));
+    expect(150 - waits.length).toBeLessThanOrEqual(8);
   });
 
   it('never waits past the caller’s budget: the wait ends with an AbortError when the signal fires', async () => {

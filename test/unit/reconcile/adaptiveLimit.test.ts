@@ -54,19 +54,25 @@ describe('AdaptiveLimit', () => {
     expect(limit.concurrency).toBe(128);
     await settle();
     expect(running).toBe(100);
-    // Quick ones: back to the floor (a moving average, so not at once).
+    // Quick ones: the moving average falls, and the places with it, down to the floor.
     for (let i = 0; i < 60; i++) limit.observeWrite(100);
     expect(limit.concurrency).toBe(8);
     for (const g of gates) g.open();
     await Promise.all(runs);
   });
 
-  it('halves when ARM throttled, never below its floor', () => {
+  it('halves once per new 429 in its subscription, never below its floor', () => {
     const limit = new AdaptiveLimit(8, 128);
     for (let i = 0; i < 40; i++) limit.observeWrite(6_000);
-    limit.observeThrottled();
+    limit.observeThrottled(0); // none yet
+    expect(limit.concurrency).toBe(75);
+    limit.observeThrottled(1);
     expect(limit.concurrency).toBe(37);
-    for (let i = 0; i < 5; i++) limit.observeThrottled();
+    // Every target that overlapped that one 429 reports the same count: halved once, not each time.
+    limit.observeThrottled(1);
+    limit.observeThrottled(1);
+    expect(limit.concurrency).toBe(37);
+    for (let count = 2; count < 8; count++) limit.observeThrottled(count);
     expect(limit.concurrency).toBe(8);
   });
 
@@ -76,6 +82,15 @@ describe('AdaptiveLimit', () => {
       throw new Error('no');
     });
     await expect(failed).rejects.toThrow('no');
+    await expect(limit.run(async () => 'next')).resolves.toBe('next');
+  });
+
+  it('a task that throws before it returns a promise frees its place too', async () => {
+    const limit = new AdaptiveLimit(1, 1);
+    const sync = limit.run((() => {
+      throw new Error('at once');
+    }) as unknown as () => Promise<void>);
+    await expect(sync).rejects.toThrow('at once');
     await expect(limit.run(async () => 'next')).resolves.toBe('next');
   });
 
