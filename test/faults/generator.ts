@@ -2,23 +2,14 @@
 // identities of their own, some still being created), its tags and regions, and the order its events
 // arrive in. Every draw here comes from the one seeded PRNG the faults also draw from, so the order
 // of the calls (see runner.ts) is part of the scenario: the same seed gives the same run.
-import type { IdentityRecord, VmRecord } from '@acrpull/azure-emulator';
+import { type IdentityRecord, mulberry32, type VmRecord } from '@acrpull/azure-emulator';
 import { type Harness, SUB } from '../support/harness';
 
 /** The seeded PRNG: a number in [0, 1) per call. */
 export type Rng = () => number;
 
-/** mulberry32: small, fast, seeded — the same seed gives the same run. */
-export function prng(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32 (the emulator's): small, fast, seeded — the same seed gives the same run. */
+export const prng = (seed: number): Rng => mulberry32(seed);
 
 /** One item of `items`, drawn with one call of `rng`. */
 export function pick<T>(rng: Rng, items: readonly T[]): T {

@@ -38,8 +38,12 @@ function checkMs(value: number, what: string): void {
     throw new Error(`emulator: ${what} must be a finite number >= 0, not ${value}`);
 }
 
-/** A small seeded generator (mulberry32): reproducible draws without a dependency. */
-function mulberry32(seed: number): () => number {
+/**
+ * A small seeded generator (mulberry32): a number in [0, 1) per call, the same seed giving the same
+ * sequence. Written here rather than taken from a package: it is eight lines, and the emulator keeps
+ * no runtime dependency for it. The fault matrix draws its scenario from it too.
+ */
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

@@ -40,6 +40,7 @@ export type { FaultRequest, FaultSpec, OperationName, ThrottledCounts, Totals } 
 export { OPERATIONS } from './controls';
 export {
   durationSource,
+  mulberry32,
   type OperationDuration,
   RECORDED_CREATE_MS,
   RECORDED_UPDATE_MS,

@@ -69,16 +69,21 @@ describe('ArmRequestMeter with shared signals', () => {
       status,
       headers: createHttpHeaders(headers),
     });
-
-  it('waits after a low remaining-reads header, and pauses reads (not writes) after a 429', async () => {
+  /** A meter whose buckets hold `burst` and refill at `perSecond`, recording each wait it asks for. */
+  const meterWithWaits = (burst: number, perSecond: number, clock: () => number = () => 0) => {
     const waits: number[] = [];
     const meter = new ArmRequestMeter(
-      { reads: { burst: 1_000, perSecond: 1_000 }, writes: { burst: 1_000, perSecond: 1_000 } },
+      { reads: { burst, perSecond }, writes: { burst, perSecond } },
       async (ms) => {
         waits.push(ms);
       },
-      () => 0,
+      clock,
     );
+    return { meter, waits };
+  };
+
+  it('waits after a low remaining-reads header, and pauses reads (not writes) after a 429', async () => {
+    const { meter, waits } = meterWithWaits(1_000, 1_000);
     const get = () => createPipelineRequest({ url: vmUrl, method: 'GET' });
     const header = (n: number) => ({ 'x-ms-ratelimit-remaining-subscription-reads': String(n) });
     await meter.policy.sendRequest(get(), respond(200, header(249)));
@@ -96,14 +101,7 @@ describe('ArmRequestMeter with shared signals', () => {
 
   it('while ARM’s count is fresh it alone paces; stale, the process’s bucket goes on from what ARM last said', async () => {
     let now = 0;
-    const waits: number[] = [];
-    const meter = new ArmRequestMeter(
-      { reads: { burst: 20, perSecond: 1 }, writes: { burst: 20, perSecond: 1 } },
-      async (ms) => {
-        waits.push(ms);
-      },
-      () => now,
-    );
+    const { meter, waits } = meterWithWaits(20, 1, () => now);
     const patch = () => createPipelineRequest({ url: vmUrl, method: 'PATCH' });
     const header = (n: number) => ({ 'x-ms-ratelimit-remaining-subscription-writes': String(n) });
     // Plenty left by ARM's count: thirty writes go at once, though the process's bucket holds twenty.
@@ -118,14 +116,7 @@ describe('ArmRequestMeter with shared signals', () => {
   });
 
   it('requests decided together do not all go on one count: past the mark, the process’s bucket paces them', async () => {
-    const waits: number[] = [];
-    const meter = new ArmRequestMeter(
-      { reads: { burst: 2, perSecond: 1 }, writes: { burst: 2, perSecond: 1 } },
-      async (ms) => {
-        waits.push(ms);
-      },
-      () => 0,
-    );
+    const { meter, waits } = meterWithWaits(2, 1);
     const patch = () => createPipelineRequest({ url: vmUrl, method: 'PATCH' });
     await meter.policy.sendRequest(
       patch(),
@@ -139,6 +130,20 @@ describe('ArmRequestMeter with shared signals', () => {
     const answer = respond(200, {});
     await Promise.all(Array.from({ length: 150 }, () => meter.policy.sendRequest(patch(), answer)));
     expect(150 - waits.length).toBeLessThanOrEqual(8);
+  });
+
+  it('counts 429s per subscription, for the sweep of that subscription', async () => {
+    const { meter } = meterWithWaits(1_000, 1_000);
+    const url = (sub: string) =>
+      `https://management.azure.com/subscriptions/${sub}/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm?api-version=2024-07-01`;
+    const get = (sub: string) => createPipelineRequest({ url: url(sub), method: 'GET' });
+    await meter.policy.sendRequest(get('S1'), respond(429, { 'retry-after': '0' }));
+    await meter.policy.sendRequest(get('s1'), respond(429, { 'retry-after': '0' }));
+    await meter.policy.sendRequest(get('s2'), respond(200, {}));
+    expect(meter.throttledIn('s1')).toBe(2);
+    expect(meter.throttledIn('S1')).toBe(2);
+    expect(meter.throttledIn('s2')).toBe(0);
+    expect(meter.throttledIn('never-seen')).toBe(0);
   });
 
   it('never waits past the caller’s budget: the wait ends with an AbortError when the signal fires', async () => {
