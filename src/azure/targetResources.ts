@@ -54,8 +54,8 @@ export interface AttachPolling {
 }
 
 export class TargetResources {
-  /** A moving average of how long an attach waited for its operation to end, once accepted. */
-  private operationWaitMs: number | undefined;
+  /** How long the last attach that saw its operation end waited for it, once ARM accepted the PATCH. */
+  private lastWaitMs: number | undefined;
 
   constructor(
     private readonly clients: ArmClients,
@@ -63,11 +63,12 @@ export class TargetResources {
   ) {}
 
   /**
-   * How long attaches have waited for their operation to end once ARM accepted the PATCH (a moving
-   * average; undefined before the first): the part of a target's time that spends no ARM budget.
+   * How long the last attach that saw its operation end waited for it once ARM accepted the PATCH
+   * (undefined before the first): the part of a target's time that spends no ARM budget. The sweep
+   * averages it (reconcile/sweep/adaptiveLimit.ts).
    */
-  typicalOperationWaitMs(): number | undefined {
-    return this.operationWaitMs;
+  lastOperationWaitMs(): number | undefined {
+    return this.lastWaitMs;
   }
 
   /** undefined when the VM (or its resource group) no longer exists. */
@@ -149,11 +150,7 @@ export class TargetResources {
     const firstPollMs = retryAfterMs ?? this.polling.firstPollDelayMs;
     if (!poller.isDone && firstPollMs > 0) await sleepUnlessAborted(firstPollMs, abortSignal);
     await poller.pollUntilDone(abortSignal ? { abortSignal } : {});
-    const waited = Date.now() - acceptedAt;
-    this.operationWaitMs =
-      this.operationWaitMs === undefined
-        ? waited
-        : this.operationWaitMs + 0.2 * (waited - this.operationWaitMs);
+    this.lastWaitMs = Date.now() - acceptedAt;
     // A 202 (or a 200 without the model) tells nothing about identities: read the VM instead.
     if (!accepted?.identity) {
       const now = await this.get(vm, abortSignal);

@@ -66,7 +66,7 @@ export async function processPage(
         // The places follow ARM: halved on a new 429 in the subscription, else sized by how long a
         // writing target waits for its operation (plus a second for its own requests).
         limit.observeThrottled(run.deps.meter.throttledIn(item.ref.subscriptionId));
-        const waited = run.deps.targets.typicalOperationWaitMs();
+        const waited = run.deps.targets.lastOperationWaitMs();
         if (wrote && waited !== undefined) limit.observeWrite(waited + REQUESTS_MS);
       }),
     ),
