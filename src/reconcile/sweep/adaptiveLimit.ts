@@ -1,10 +1,10 @@
 // How many targets a sweep works on at once in one subscription. A target that needs a PATCH holds
 // its place for the whole Compute operation (3-7 s for an identity update), but spends ARM's write
 // budget only for the PATCH itself: with a fixed handful of places the sweep waits on operations
-// while ARM would take 10 writes a second. So the number of places follows the work, by Little's
-// law: ARM's write refill per subscription times how long a writing target holds its place without
-// spending budget (the attach's wait for its operation, measured by the targets' adapter, plus a
-// second for its requests), with some headroom, between the configured floor and a ceiling. A
+// while ARM would take 10 writes a second. So the places are the configured floor (enough for the
+// requests themselves, as before) plus, by Little's law, ARM's write refill per subscription times
+// how long a writing target holds its place without spending budget (the attach's wait for its
+// operation, measured by the targets' adapter), with some headroom, up to a ceiling. A
 // target's own wall time is not the measure: it includes waits for ARM's budget, which more places
 // would only lengthen. It grows a few places per target that wrote, and halves (once per new 429)
 // when ARM throttled a request in the subscription: the places track the budget, never race it.
@@ -62,11 +62,11 @@ export class AdaptiveLimit {
     });
   }
 
-  /** A target that wrote held its place this long without spending ARM's budget: the places follow. */
+  /** A target that wrote waited this long for its operation (spending no ARM budget): the places follow. */
   observeWrite(ms: number): void {
     if (!Number.isFinite(ms) || ms < 0) return;
     this.averageMs = this.averageMs === undefined ? ms : this.averageMs + WEIGHT * (ms - this.averageMs);
-    const wanted = Math.ceil(((this.writesPerSecond * this.averageMs) / 1000) * HEADROOM);
+    const wanted = this.floor + Math.ceil(((this.writesPerSecond * this.averageMs) / 1000) * HEADROOM);
     const next = wanted > this.current ? Math.min(wanted, this.current + STEP) : wanted;
     this.current = Math.max(this.floor, Math.min(this.ceiling, next));
     this.startWaiting();

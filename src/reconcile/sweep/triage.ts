@@ -28,9 +28,6 @@ import { outOfTime } from './sweepPullAccess';
 import type { SweepRun } from './sweepRun';
 import type { TargetSeen } from './tally';
 
-/** What a writing target spends on its own requests (read, PATCH, polls), besides its operation. */
-const REQUESTS_MS = 1_000;
-
 interface Work {
   readonly row: TaggedVmRow;
   readonly ref: TargetRef;
@@ -64,10 +61,10 @@ export async function processPage(
       limit.run(async () => {
         const wrote = await reconcileItem(run, item);
         // The places follow ARM: halved on a new 429 in the subscription, else sized by how long a
-        // writing target waits for its operation (plus a second for its own requests).
+        // writing target waits for its operation.
         limit.observeThrottled(run.deps.meter.throttledIn(item.ref.subscriptionId));
         const waited = run.deps.targets.lastOperationWaitMs();
-        if (wrote && waited !== undefined) limit.observeWrite(waited + REQUESTS_MS);
+        if (wrote && waited !== undefined) limit.observeWrite(waited);
       }),
     ),
   );

@@ -33,12 +33,12 @@ describe('AdaptiveLimit', () => {
     await expect(Promise.all(runs)).resolves.toEqual([0, 1, 2, 3]);
   });
 
-  it('grows with how long writing targets take (10 writes/s × 6 s × 1.25 = 75), a few places at a time, within its ceiling', async () => {
+  it('grows by how long writing targets wait for their operation (floor 8 + 10 writes/s × 6 s × 1.25 = 83), a few places at a time, within its ceiling', async () => {
     const limit = new AdaptiveLimit(8, 128);
     limit.observeWrite(6_000);
     expect(limit.concurrency).toBe(10);
     for (let i = 0; i < 40; i++) limit.observeWrite(6_000);
-    expect(limit.concurrency).toBe(75);
+    expect(limit.concurrency).toBe(83);
     const gates = Array.from({ length: 100 }, gate);
     let running = 0;
     const runs = gates.map((g) =>
@@ -48,15 +48,16 @@ describe('AdaptiveLimit', () => {
       }),
     );
     await settle();
-    expect(running).toBe(75);
+    expect(running).toBe(83);
     // Much longer targets: the ceiling holds.
     for (let i = 0; i < 30; i++) limit.observeWrite(60_000);
     expect(limit.concurrency).toBe(128);
     await settle();
     expect(running).toBe(100);
-    // Quick ones: the moving average falls, and the places with it, down to the floor.
+    // Quick operations: the moving average falls, and the places with it, to the floor and the
+    // little those need (10 writes/s × 0.1 s × 1.25 → 2).
     for (let i = 0; i < 60; i++) limit.observeWrite(100);
-    expect(limit.concurrency).toBe(8);
+    expect(limit.concurrency).toBe(10);
     for (const g of gates) g.open();
     await Promise.all(runs);
   });
@@ -65,13 +66,13 @@ describe('AdaptiveLimit', () => {
     const limit = new AdaptiveLimit(8, 128);
     for (let i = 0; i < 40; i++) limit.observeWrite(6_000);
     limit.observeThrottled(0); // none yet
-    expect(limit.concurrency).toBe(75);
+    expect(limit.concurrency).toBe(83);
     limit.observeThrottled(1);
-    expect(limit.concurrency).toBe(37);
+    expect(limit.concurrency).toBe(41);
     // Every target that overlapped that one 429 reports the same count: halved once, not each time.
     limit.observeThrottled(1);
     limit.observeThrottled(1);
-    expect(limit.concurrency).toBe(37);
+    expect(limit.concurrency).toBe(41);
     for (let count = 2; count < 8; count++) limit.observeThrottled(count);
     expect(limit.concurrency).toBe(8);
   });
