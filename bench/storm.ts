@@ -2,7 +2,9 @@
 // to K app processes (Functions instances) with 16 concurrent deliveries each, redelivered on Event
 // Grid's schedule when the handler throws, against one emulator with ARM's buckets enforced (they are
 // per principal: all K instances share them) and 30 ms latency per request. Measures the time until
-// every VM is compliant, against the least any correct app could need under ARM's budgets.
+// every VM is compliant, against the least any correct app could need under ARM's budgets. The
+// instances share one state store (Azurite, as the Function App's storage account), so each answers
+// once ARM has accepted its attach.
 import { fork } from 'node:child_process';
 import path from 'node:path';
 import {
@@ -11,6 +13,7 @@ import {
   retryDelayMs,
   startEmulator,
 } from '@acrpull/azure-emulator';
+import { startAzurite } from '../scripts/lib/azurite';
 import { appSettings, FAST, type OperationTimes, REALISTIC, SUBSCRIPTIONS, seedFleet } from './fleet';
 import type { StormFromWorker, StormToWorker } from './stormWorker';
 
@@ -80,9 +83,12 @@ export async function stormScenario(
     operationDurationMs: times.operationDurationMs,
     pageSize: 100,
   });
+  // The Function App's storage account (AzureWebJobsStorage), shared by every instance as in Azure:
+  // with it an invocation answers once ARM has accepted its attach (the operation is remembered).
+  const azurite = await startAzurite();
   const workers = Array.from({ length: instances }, () =>
     fork(path.join(__dirname, 'stormWorker.js'), [], {
-      env: { ...process.env, ...appSettings(emu, times) },
+      env: { ...process.env, ...appSettings(emu, times), AzureWebJobsStorage: azurite.connectionString },
       stdio: 'inherit',
     }),
   );
@@ -186,6 +192,7 @@ export async function stormScenario(
   } finally {
     for (const w of workers) if (w.connected) w.kill();
     await emu.close();
+    await azurite.stop();
   }
 }
 

@@ -10,6 +10,11 @@ export type AuditAction =
   | 'role-present'
   | 'identity-attached'
   /**
+   * The app's attach that ARM accepted (recorded then as identity-attached, changed) has ended
+   * Succeeded and the target holds the identity: seen by the target's write event or the sweep.
+   */
+  | 'attach-confirmed'
+  /**
    * A pull identity the app made, detached because the tag no longer names its registry or the
    * allowlist no longer allows it (ACRPULL_REVOKE=on).
    */

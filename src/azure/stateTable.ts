@@ -37,6 +37,8 @@ export class StateUnavailableError extends Error {
 
 /** How long one state request may take before it counts as unavailable (the event budget is 25 s). */
 export const STATE_TIMEOUT_MS = 2_000;
+/** A scan across partitions (the sweep's, once per run) may take longer. */
+export const SCAN_TIMEOUT_MS = 30_000;
 
 const RESERVED = new Set(['partitionKey', 'rowKey', 'etag', 'timestamp', 'odata.metadata']);
 
@@ -85,6 +87,23 @@ export class StateTable {
     });
   }
 
+  /** Every row with this row key, across partitions (a table scan: for rare rows only). */
+  async listRows(rowKey: string): Promise<StateRow[]> {
+    return this.call(
+      'list rows',
+      async (abortSignal) => {
+      const rows: StateRow[] = [];
+      const pages = this.client.listEntities({
+        queryOptions: { filter: odata`RowKey eq ${rowKey}` },
+        abortSignal,
+      });
+      for await (const entity of pages) rows.push(toRow(entity));
+      return rows;
+      },
+      SCAN_TIMEOUT_MS,
+    );
+  }
+
   /**
    * Writes the row whole. With `etag` only if nobody wrote it since it was read (`'*'` or none: create
    * or replace); `create: true` only if it does not exist. A lost race is a conflict.
@@ -118,8 +137,12 @@ export class StateTable {
     return this.ready;
   }
 
-  private async call<T>(operation: string, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    const signal = AbortSignal.timeout(this.timeoutMs);
+  private async call<T>(
+    operation: string,
+    run: (signal: AbortSignal) => Promise<T>,
+    timeoutMs = this.timeoutMs,
+  ): Promise<T> {
+    const signal = AbortSignal.timeout(timeoutMs);
     try {
       await this.ensureTable(signal);
       return await run(signal);
@@ -136,7 +159,7 @@ export class StateTable {
       throw new StateUnavailableError(
         operation,
         name === 'AbortError' || name === 'TimeoutError'
-          ? `no answer within ${this.timeoutMs} ms`
+          ? `no answer within ${timeoutMs} ms`
           : firstLine((error as Error).message),
       );
     }

@@ -33,6 +33,15 @@ export interface TargetState {
   readonly orchestrationMode?: string;
 }
 
+/** What an attach returns: the target as the PATCH left it, and whether its operation was seen to end. */
+export type AttachedState = TargetState & {
+  /**
+   * Set when the caller took the operation as accepted (`onAccepted` said so) and it was not followed
+   * to its end: when ARM accepted it. provisioningState is then the PATCH response's (Updating).
+   */
+  readonly acceptedAt?: number;
+};
+
 interface VmBody {
   location?: string;
   tags?: Record<string, string>;
@@ -99,7 +108,13 @@ export class TargetResources {
     patch: AttachPatch,
     etag: string | undefined,
     abortSignal?: AbortSignal,
-  ): Promise<TargetState> {
+    /**
+     * Asked once ARM has accepted the PATCH and its operation runs, with the target as the PATCH
+     * response shows it: true to return at once (the caller has made sure someone sees the operation
+     * end), false to follow it to its end as usual.
+     */
+    onAccepted?: (accepted: TargetState, acceptedAt: number) => Promise<boolean>,
+  ): Promise<AttachedState> {
     const context = this.clients.computeContext(vm.subscriptionId);
     const type = targetKind(vm.kind).sdkOperations;
     const path = `/subscriptions/${encodeURIComponent(vm.subscriptionId)}/resourceGroups/${encodeURIComponent(
@@ -144,6 +159,10 @@ export class TargetResources {
     );
     await poller.submitted();
     const acceptedAt = Date.now();
+    if (!poller.isDone && onAccepted && accepted?.identity) {
+      const state = toState(vm, flatten(accepted));
+      if (await onAccepted(state, acceptedAt)) return { ...state, acceptedAt };
+    }
     // core-lro polls at once after the PATCH; an update is not done that soon, so wait first: as the
     // PATCH's Retry-After says if it has one, else the typical duration. The wait ends early
     // (AbortError) when the caller's budget does.

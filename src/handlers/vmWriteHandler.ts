@@ -56,14 +56,20 @@ export function createVmWriteHandler(deps: ReconcileDeps): VmWriteHandler {
       return undefined;
     }
 
-    // The echo of our own PATCH costs no request: the app made the VM what it is. Who we are is known
-    // once any token has been had (never waited for here: a token outage must not eat the budget); on
-    // an instance that has not had one yet, the event is handled as any other.
+    // The echo of our own PATCH costs no ARM request: the app made the VM what it is, unless the state
+    // store remembers an attach of ours that ARM accepted and nobody has seen end: then the echo is
+    // what sees it end (confirmed, or sent again if it Failed). Who we are is known once any token has
+    // been had (never waited for here: a token outage must not eat the budget); on an instance that
+    // has not had one yet, the event is handled as any other.
     const self = deps.whoAmI.known();
     if (!self) deps.whoAmI().catch(() => {}); // learnt in the background, for the next event
     if (self && isOwnWrite(parsed, self)) {
-      context.debug(`${parsed.targetId}: the echo of the app's own write; nothing to do`);
-      return undefined;
+      const pending = deps.memory ? (await deps.memory.recall(parsed.targetId))?.pending : undefined;
+      if (!pending) {
+        context.debug(`${parsed.targetId}: the echo of the app's own write; nothing to do`);
+        return undefined;
+      }
+      context.debug(`${parsed.targetId}: the echo of the app's own write; its accepted attach is confirmed`);
     }
 
     let result: TargetResult;

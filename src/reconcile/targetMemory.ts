@@ -1,6 +1,7 @@
 // What the app remembers of a target between invocations and instances, in the state store
-// (azure/stateTable.ts): its busy deferral (core/deferral.ts) and, per identity, the history of its
-// attaches that others undid (core/contest.ts). One partition per target, so one query recalls it all.
+// (azure/stateTable.ts): its busy deferral (core/deferral.ts), per identity the history of its
+// attaches that others undid (core/contest.ts), and the attach whose operation ARM accepted but nobody
+// has seen end yet (core/pendingOperation.ts). One partition per target, so one query recalls it all.
 // Everything here is rebuildable: when the store cannot answer, the caller goes on as if it remembered
 // nothing (costing reads and PATCHes, never safety), and after a failure the store is left alone for a
 // while so that an outage does not cost every event its timeout.
@@ -9,6 +10,7 @@ import { type StateRow, type StateTable, StateUnavailableError } from '../azure/
 import type { AttachHistory } from '../core/contest';
 import type { Deferral } from '../core/deferral';
 import type { Logger } from '../core/logger';
+import { type PendingOperation, PENDING_LIFETIME_MS } from '../core/pendingOperation';
 import { idKey } from '../core/resourceId';
 
 export type RecalledHistory = AttachHistory & { readonly identityId: string };
@@ -18,6 +20,8 @@ export interface TargetRecall {
   readonly deferral?: Deferral;
   /** Per identity (idKey), its attach history (with the identity's id as written). */
   readonly attaches: ReadonlyMap<string, RecalledHistory>;
+  /** The app's accepted attach whose operation nobody has seen end (absent: none, or too old). */
+  readonly pending?: PendingOperation;
 }
 
 /** How far ahead of this instance's clock a remembered time may be (another instance's clock). */
@@ -28,6 +32,7 @@ export const PAUSE_AFTER_FAILURE_MS = 30_000;
 
 const DEFERRAL_ROW = 'deferral';
 const REFUSALS_ROW = 'refusals';
+const PENDING_ROW = 'pending';
 const hash = (value: string) => createHash('sha256').update(idKey(value)).digest('hex');
 const partitionOf = (targetId: string) => hash(targetId);
 const attachRow = (identityId: string) => `attach-${hash(identityId).slice(0, 40)}`;
@@ -51,14 +56,60 @@ export class TargetMemory {
     if (!rows) return undefined;
     const now = this.now();
     let deferral: Deferral | undefined;
+    let pending: PendingOperation | undefined;
     const attaches = new Map<string, RecalledHistory>();
     for (const row of rows) {
       const identityId = row.properties.identityId;
       if (row.rowKey === DEFERRAL_ROW) deferral = toDeferral(row);
+      else if (row.rowKey === PENDING_ROW) pending = toPending(row, now);
       else if (row.rowKey.startsWith('attach-') && typeof identityId === 'string')
         attaches.set(idKey(identityId), { ...believable(toHistory(row), now), identityId });
     }
-    return { ...(deferral ? { deferral } : {}), attaches };
+    return { ...(deferral ? { deferral } : {}), attaches, ...(pending ? { pending } : {}) };
+  }
+
+  /**
+   * Remembers an attach ARM accepted, before anyone has seen its operation end. False when the store
+   * did not take it: the caller then waits for the operation itself.
+   */
+  async rememberPending(targetId: string, pending: PendingOperation): Promise<boolean> {
+    const done = await this.guard('remember pending operation', async () => {
+      await this.table.put({
+        partitionKey: partitionOf(targetId),
+        rowKey: PENDING_ROW,
+        properties: {
+          targetId,
+          identities: JSON.stringify(pending.identities),
+          acceptedAt: pending.acceptedAt,
+          eventId: pending.eventId ?? '',
+        },
+      });
+      return true;
+    });
+    return done === true;
+  }
+
+  async clearPending(targetId: string): Promise<void> {
+    await this.guard('clear pending operation', () => this.table.delete(partitionOf(targetId), PENDING_ROW));
+  }
+
+  /**
+   * Every target with an accepted attach nobody has seen end (the sweep takes them up); undefined when
+   * the store cannot answer. One query over the table's pending rows.
+   */
+  async pendingTargets(): Promise<Map<string, PendingOperation> | undefined> {
+    const rows = await this.guard('list pending operations', () => this.table.listRows(PENDING_ROW));
+    if (!rows) return undefined;
+    const now = this.now();
+    const found = new Map<string, PendingOperation>();
+    for (const row of rows) {
+      const targetId = row.properties.targetId;
+      const pending = toPending(row, now);
+      // A row whose target id does not hash to its partition was not written by the app: ignored.
+      if (typeof targetId === 'string' && pending && partitionOf(targetId) === row.partitionKey)
+        found.set(idKey(targetId), pending);
+    }
+    return found;
   }
 
   async defer(targetId: string, deferral: Deferral): Promise<void> {
@@ -153,6 +204,26 @@ export class TargetMemory {
       return undefined;
     }
   }
+}
+
+/**
+ * A pending row as far as it can be believed: accepted in the last PENDING_LIFETIME_MS and not ahead of
+ * the clock, naming identities. Anything else is no pending operation (at most a re-send is lost, which
+ * the next sweep's drift check covers; never a write it would not make otherwise).
+ */
+function toPending(row: StateRow, now: number): PendingOperation | undefined {
+  const { identities, acceptedAt, eventId } = row.properties;
+  if (typeof acceptedAt !== 'number' || acceptedAt > now + CLOCK_SKEW_MS) return undefined;
+  if (now - acceptedAt > PENDING_LIFETIME_MS) return undefined;
+  let ids: string[] = [];
+  try {
+    const parsed: unknown = JSON.parse(String(identities ?? '[]'));
+    if (Array.isArray(parsed)) ids = parsed.filter((i): i is string => typeof i === 'string');
+  } catch {
+    return undefined;
+  }
+  if (ids.length === 0) return undefined;
+  return { identities: ids, acceptedAt, ...(typeof eventId === 'string' && eventId ? { eventId } : {}) };
 }
 
 function toDeferral(row: StateRow): Deferral | undefined {

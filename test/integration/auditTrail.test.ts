@@ -20,6 +20,7 @@ const REQUIRED: Record<AuditAction, string[]> = {
   'role-assigned': ['registry', 'registryId', 'identityId', 'principalId', 'role'],
   'role-present': ['registry', 'registryId', 'identityId', 'principalId', 'role'],
   'identity-attached': ['registry', 'registryId', 'identityId', 'principalId', 'clientId'],
+  'attach-confirmed': ['registry', 'identityId', 'reason'],
   'attach-refused': ['registry', 'identityId', 'reason'],
   'target-platform-managed': ['registry', 'identityId', 'reason'],
   'target-out-of-scope': ['registry', 'identityId', 'reason'],

@@ -68,7 +68,11 @@ export interface Harness {
   readonly azurite?: Azurite;
   /** The proxy in front of it, when asked for (options.stateFaults). */
   readonly stateFaults?: StateFaultProxy;
-  /** Delivers a ResourceWriteSuccess event for the VM through the real handler. */
+  /**
+   * Delivers a ResourceWriteSuccess event for the VM through the real handler. With a state store the
+   * handler answers once ARM has accepted its attach; deliver then also waits for the VM's operations
+   * to end, as the next event for it would come later (a test about that race uses `handler`).
+   */
   deliver(
     vm: string,
     options?: { operationName?: string; eventId?: string; upn?: string },
@@ -82,6 +86,8 @@ export interface Harness {
     vm: string,
     options?: { timeScale?: number; maxAttempts?: number },
   ): Promise<Delivery<Awaited<ReturnType<VmWriteHandler>>>>;
+  /** Resolves once no operation runs on the VM (every one, without an id) in the emulator. */
+  settle(vm?: string): Promise<void>;
   /** A handler on a fresh runtime, as on a newly started instance (empty caches). */
   coldDeliver(vm: string): ReturnType<VmWriteHandler>;
   /** Seeds a VM in SUB/rg-apps tagged `acrPull=<tag>` (or with the given tags), in eastus unless told. */
@@ -106,6 +112,13 @@ export function writeSuccessEvent(
       'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn': options.upn ?? 'alice@contoso.com',
     },
   });
+}
+
+/** Waits (at most 30 s) until no operation of the emulator's runs on the VM (any VM, without an id). */
+async function settle(emu: Emulator, vm?: string): Promise<void> {
+  const until = Date.now() + 30_000;
+  while (emu.vmOperations(vm).some((o) => o.status === 'InProgress') && Date.now() < until)
+    await new Promise((resolve) => setTimeout(resolve, 10));
 }
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
@@ -204,7 +217,12 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     logs,
     ...(azurite ? { azurite } : {}),
     ...(stateFaults ? { stateFaults } : {}),
-    deliver: (vm, opts) => handler(writeSuccessEvent(vm, opts), context()),
+    deliver: async (vm, opts) => {
+      const result = await handler(writeSuccessEvent(vm, opts), context());
+      if (azurite) await settle(emu, vm);
+      return result;
+    },
+    settle: (vm) => settle(emu, vm),
     deliverUntilDone: (vm, opts = {}) => {
       // One event, redelivered with the same id, as Event Grid does.
       const event = writeSuccessEvent(vm);

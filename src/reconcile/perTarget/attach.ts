@@ -35,11 +35,26 @@ export interface PatchStep {
    * finish in time defer (Event Grid redelivers). Sweep and CLI: record it deferred at once.
    */
   readonly waitWhileBusy: boolean;
+  /**
+   * The event path with a state store that answered: an attach-only PATCH returns once ARM has
+   * accepted it and the operation is remembered as pending (core/pendingOperation.ts), instead of
+   * holding the invocation for the operation's 3-7 s. Absent: follow every operation to its end.
+   */
+  readonly answerOnAccept?: { readonly eventId?: string };
+  /**
+   * Identities (lower-cased ids) of the app's own accepted attach whose operation ended Failed: sent
+   * again even though the model lists them.
+   */
+  readonly resend?: ReadonlySet<string>;
 }
 
 /** What the PATCH left that the caller stores: identities removed as they were written. */
 export interface PatchResult {
   readonly stripped: readonly string[];
+  /** The attach was decided and recorded (written, followed to its end or accepted; or nothing to write). */
+  readonly finished?: boolean;
+  /** The PATCH was answered once ARM accepted it (its operation is remembered as pending). */
+  readonly accepted?: boolean;
 }
 
 /** Throws TargetGoneError when the target disappears; other failures throw for the caller to audit. */
@@ -90,6 +105,8 @@ export async function patchIdentities(step: PatchStep): Promise<PatchResult> {
   if (step.deps.settings.mode === 'enforce') await reportOrphanedGrants(step, attempts);
   return {
     stripped: step.pending.map((p) => p.identityId).filter((id) => attempts.stripped.has(idKey(id))),
+    finished: true,
+    ...(attempts.acceptedAt !== undefined ? { accepted: true } : {}),
   };
 }
 
@@ -344,9 +361,12 @@ function attemptPatch(step: PatchStep, attempts: Attempts) {
       restore: sameKeys(facts, attempts.afterRebindDetach)
         ? step.pending.map((p) => p.identityId).filter((id) => attempts.detachedToRebind.has(idKey(id)))
         : [],
-      // Re-send identities the model already lists only when it was our own update that ended Failed: a
-      // target failed for some other reason (an extension, say) is not ours to re-apply.
-      resendListed: attempts.sent.size > 0 && lastOperationFailed(target.provisioningState),
+      // Re-send identities the model already lists only when it was our own update that ended Failed
+      // (this run's, or an accepted one remembered as pending): a target failed for some other reason
+      // (an extension, say) is not ours to re-apply.
+      resendListed:
+        lastOperationFailed(target.provisioningState) &&
+        (attempts.sent.size > 0 || wanted.some((id) => step.resend?.has(idKey(id)) === true)),
       unwanted,
     });
     if (decision.action === 'defer' && step.waitWhileBusy)
@@ -358,7 +378,17 @@ function attemptPatch(step: PatchStep, attempts: Attempts) {
     // A re-send after our own failed update sees the identities already listed: keep the first warning.
     attempts.warning ??= decision.warning;
     try {
-      const answered = await deps.targets.attach(ref, decision.patch, target.etag, signal);
+      const answered = await deps.targets.attach(
+        ref,
+        decision.patch,
+        target.etag,
+        signal,
+        answerOnAccept(step, attempts, decision),
+      );
+      if (answered.acceptedAt !== undefined) {
+        attempts.acceptedAt = answered.acceptedAt;
+        return { target: answered, decision };
+      }
       attempts.detachedToRebind.clear();
       const patched = await confirmHeld(step, attempts, decision.patch.add, answered, signal);
       await undoIfPairChanged(step, decision.patch.add, patched, signal);
@@ -389,6 +419,38 @@ function attemptPatch(step: PatchStep, attempts: Attempts) {
       );
     }
   });
+}
+
+/**
+ * The hook that lets an attach return once ARM has accepted it (TargetResources.attach), or undefined
+ * to follow the operation to its end. Only for a plain attach on the event path with a state store: a
+ * detach or re-bind, or an accepted model that would need another write (an identity missing from
+ * it, bound to another principal than the one verified), is followed to its end as before — so no
+ * second write is ever made while the app's own operation runs. The pending row is written before
+ * the invocation answers; if the store does not take it, the operation is followed to its end.
+ */
+function answerOnAccept(step: PatchStep, attempts: Attempts, decision: AttachDecision) {
+  const memory = step.deps.memory;
+  const early = step.answerOnAccept;
+  if (!memory || !early || decision.action !== 'attach' || decision.patch.remove.length > 0) return undefined;
+  if (attempts.rebound.size > 0 || attempts.detachedToRebind.size > 0) return undefined;
+  const added = decision.patch.add;
+  return async (accepted: TargetState, acceptedAt: number): Promise<boolean> => {
+    const facts = identityFacts(accepted.identity);
+    const settled = step.pending.every((p) => {
+      if (!added.some((id) => sameId(id, p.identityId))) return true;
+      const held = facts.userAssigned.find((h) => sameId(h.id, p.identityId));
+      if (!held) return false;
+      const known = p.identity?.principalId;
+      return held.principalId === undefined || !known || sameId(held.principalId, known);
+    });
+    if (!settled) return false;
+    return memory.rememberPending(step.ref.id, {
+      identities: added,
+      acceptedAt,
+      ...(early.eventId ? { eventId: early.eventId } : {}),
+    });
+  };
 }
 
 /** Whether the target holds exactly these identities (lower-cased ids). */

@@ -4,6 +4,7 @@ import type { AuditFields, Auditor } from '../../audit/auditor';
 import type { AttachDecision } from '../../core/attachPlan';
 import { contestedReason, STRIPPED_BY } from '../../core/contest';
 import { type IdentityFacts, isStaleBinding } from '../../core/identityView';
+import { acceptedReason } from '../../core/pendingOperation';
 import { pullReadiness, readinessFields } from '../../core/pullReadiness';
 import { idKey, sameId } from '../../core/resourceId';
 import type { ReadyRegistry } from '../pair/decision';
@@ -40,6 +41,11 @@ export interface Attempts {
    * something removes them as they are written. Terminal (`attach-contested`), never retried.
    */
   readonly stripped: Set<string>;
+  /**
+   * When ARM accepted the PATCH, if the attach returned then (event path, pending operation stored)
+   * instead of following the operation to its end.
+   */
+  acceptedAt?: number;
 }
 
 /** How the target kind reports an attach: what it reaches, and whether its GET shows bound principals. */
@@ -202,11 +208,13 @@ function recordDone(step: PatchSubject, attempts: Attempts, target: IdentityFact
       continue;
     }
     const mine = ours(attempts, p);
+    const accepted = mine && attempts.acceptedAt !== undefined ? acceptedReason(attempts.acceptedAt) : undefined;
+    const reason = [mine ? reach : undefined, accepted].filter((r) => r !== undefined).join('; ');
     auditor.record('identity-attached', mine ? 'changed' : 'unchanged', {
       ...pendingFields(p, target),
       ...readyFields(step, p),
       ...(mine ? { warning: attempts.warning } : {}),
-      ...(mine && reach ? { reason: reach } : {}),
+      ...(reason ? { reason } : {}),
     });
   }
   for (const d of step.detach) {

@@ -25,6 +25,10 @@ export interface Execution {
   /** The target and when it was read, where it was (idle) and the plan may PATCH it. */
   readonly observed?: { readonly ref: TargetRef; readonly target: TargetState; readonly readAt: number };
   readonly waitWhileBusy: boolean;
+  /** See PatchStep.answerOnAccept. */
+  readonly answerOnAccept?: { readonly eventId?: string };
+  /** See PatchStep.resend. */
+  readonly resend?: ReadonlySet<string>;
 }
 
 /** Runs the steps in order; returns the names of those it ran (all of them, unless the target vanished). */
@@ -57,6 +61,10 @@ export async function executePlan(
       case 'keep':
         auditor.record('already-compliant', 'unchanged', step.fields);
         break;
+      case 'confirm':
+        for (const c of step.confirmed) auditor.record('attach-confirmed', 'unchanged', c.fields);
+        if (run.observed) await deps.memory?.clearPending(run.observed.ref.id);
+        break;
       case 'contest':
         auditor.record('attach-contested', 'rejected', { ...step.fields, reason: step.reason });
         if (step.newly && run.observed)
@@ -71,6 +79,10 @@ export async function executePlan(
         const done = await patch(run, ready, step.detach);
         if (!done) return ran;
         await rememberAttaches(run, contests, done);
+        // The app's accepted attach that had Failed, sent again and followed to its end: nothing is
+        // pending any more (one accepted again was remembered anew).
+        if (run.resend && done.finished && !done.accepted && run.observed)
+          await deps.memory?.clearPending(run.observed.ref.id);
         break;
       }
     }
@@ -130,6 +142,8 @@ async function patch(
       pending: ready,
       detach,
       waitWhileBusy: run.waitWhileBusy,
+      ...(run.answerOnAccept ? { answerOnAccept: run.answerOnAccept } : {}),
+      ...(run.resend ? { resend: run.resend } : {}),
     });
   } catch (error) {
     if (error instanceof TargetGoneError) {

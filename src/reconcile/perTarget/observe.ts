@@ -7,10 +7,12 @@ import { ArmOperationError, deferralReason, TransientConditionError } from '../.
 import { type RetryEnvironment, withRetry } from '../../azure/retry';
 import type { TargetState } from '../../azure/targetResources';
 import type { Settings } from '../../config/settings';
-import { busyReason, isTerminal, TARGET_BUSY } from '../../core/busy';
-import { attachedIdentityIds, attachedIds, isAttached } from '../../core/identityView';
+import { busyReason, isTerminal, TARGET_BUSY, unfinishedReason } from '../../core/busy';
+import { attachedIdentityIds, attachedIds, identityFacts, isAttached } from '../../core/identityView';
 import { refuseForImdsDefault } from '../../core/imdsDefault';
 import { normalizeRegion } from '../../core/names';
+import { judgePending } from '../../core/pendingOperation';
+import { idKey } from '../../core/resourceId';
 import { pullIdentityFor } from '../../core/pullIdentity';
 import { pullReadiness, readinessFields } from '../../core/pullReadiness';
 import { holdsRevocable, registriesToKeep, revocationCandidates } from '../../core/revocation';
@@ -44,10 +46,13 @@ export async function observeTarget(
   }
   if (!target) return { kind: 'gone', whileWaiting: false };
   let tag = readTag(deps.settings, target);
-  if (needsWork(deps.settings, tag, target) && !isTerminal(target.provisioningState)) {
-    // Another writer's operation is running (the target's creation, its owner's update): every decision
-    // is made from an idle target. The event path waits for it (reads only), the sweep and CLI defer.
-    const idle = await untilIdle(deps, retryEnv, ref, target, options.wait);
+  const pending = options.pending;
+  if ((needsWork(deps.settings, tag, target) || pending) && !isTerminal(target.provisioningState)) {
+    // Another writer's operation is running (the target's creation, its owner's update), or the app's
+    // own accepted attach has not ended: every decision is made from an idle target. The event path
+    // waits for it (reads only), the sweep and CLI defer.
+    const reason = pending ? unfinishedReason : busyReason;
+    const idle = await untilIdle(deps, retryEnv, ref, target, options.wait, reason);
     if (idle.status === 'gone') return { kind: 'gone', whileWaiting: true };
     if (idle.status === 'failed') return { kind: 'unreadable', error: idle.error };
     if (idle.status === 'busy')
@@ -55,6 +60,8 @@ export async function observeTarget(
     target = idle.target;
     tag = readTag(deps.settings, target);
   }
+  const verdict = pending ? judgePending(pending, target.provisioningState, identityFacts(target.identity)) : undefined;
+  const pendingOperation = pending && verdict && verdict.kind !== 'running' ? { pending, verdict } : undefined;
   const base = {
     kind: 'idle' as const,
     ref,
@@ -64,7 +71,10 @@ export async function observeTarget(
     region: normalizeRegion(target.location),
     registries: [],
     revocable: [],
+    ...(pendingOperation ? { pendingOperation } : {}),
   };
+  // The app's own accepted attach ended Failed: its identities count as not attached (sent again).
+  const resend = pendingOperation?.verdict.kind === 'failed' ? pendingOperation.verdict.resend : undefined;
   if (tag.kind === 'invalid') return base;
   if (tag.kind === 'untagged') {
     const revocable = needsWork(deps.settings, tag, target)
@@ -85,6 +95,7 @@ export async function observeTarget(
     target,
     tag.refs,
     options.wholeChain,
+    resend,
   );
   if (!deps.settings.revoke) return withPlatform(deps, retryEnv, ref, { ...base, registries });
   const keep = registriesToKeep(tag.refs, deniedRegistries(registries), deps.settings.allowlistUnset);
@@ -147,7 +158,8 @@ function needsWork(settings: Settings, tag: TagReading, target: TargetState): bo
  * (a name can be planted): it must be an override or proven by systemData (remembered; else one
  * identity read), and still allowed, to be compliant; anything else is authorized (found, allowed).
  * An attach still Updating counts as attached: the invocation that started it owns its outcome; so
- * does a target whose last update Failed (writing to it on every event would feed an event loop).
+ * does a target whose last update Failed (writing to it on every event would feed an event loop),
+ * unless that update was the app's own accepted attach (`resend`, from the state store's pending row).
  */
 async function observeRegistries(
   deps: ReconcileDeps,
@@ -157,6 +169,7 @@ async function observeRegistries(
   target: TargetState,
   refs: readonly RegistryRef[],
   wholeChain: boolean,
+  resend?: ReadonlySet<string>,
 ): Promise<RegistryObservation[]> {
   const region = normalizeRegion(target.location);
   const kind = targetKind(ref.kind);
@@ -177,6 +190,7 @@ async function observeRegistries(
       const unbound = ids.principalId === undefined && kind.reportsBoundPrincipals(target.orchestrationMode);
       if (
         !wholeChain &&
+        resend?.has(idKey(identityId)) !== true &&
         isAttached(target.identity, identityId) &&
         !unbound &&
         (await provePullIdentity(deps, retryEnv, identityId, ids.principalId)) &&
@@ -257,8 +271,9 @@ async function untilIdle(
   ref: TargetRef,
   busy: TargetState,
   wait: boolean,
+  reasonOf: (provisioningState: string | undefined) => string,
 ): Promise<Idle> {
-  if (!wait) return { status: 'busy', reason: busyReason(busy.provisioningState) };
+  if (!wait) return { status: 'busy', reason: reasonOf(busy.provisioningState) };
   let current: TargetState | undefined = busy;
   try {
     const target = await withRetry('wait for the VM to be idle', retryEnv, async (signal) => {
@@ -266,7 +281,7 @@ async function untilIdle(
       current = undefined;
       if (!read) throw new TargetGoneError(ref.id);
       if (!isTerminal(read.provisioningState))
-        throw new TransientConditionError(TARGET_BUSY, busyReason(read.provisioningState));
+        throw new TransientConditionError(TARGET_BUSY, reasonOf(read.provisioningState));
       return read;
     });
     return { status: 'idle', target };

@@ -5,6 +5,7 @@ import type { AuditFields } from '../../audit/auditor';
 import type { Settings } from '../../config/settings';
 import { contestedReason, judgeAttach } from '../../core/contest';
 import { attachedIdentityIds, isAttached } from '../../core/identityView';
+import { confirmedReason } from '../../core/pendingOperation';
 import { platformManagedReason } from '../../core/platformManaged';
 import { pullIdentityFor } from '../../core/pullIdentity';
 import { regionAllowed, regionDeniedReason } from '../../core/regions';
@@ -37,8 +38,32 @@ export function planTarget(settings: Settings, snapshot: TargetSnapshot, targetI
     case 'busy':
       return { steps: planBusy(settings, snapshot) };
     case 'idle':
-      return { steps: planIdle(settings, snapshot, targetId) };
+      return { steps: [...planConfirm(snapshot), ...planIdle(settings, snapshot, targetId)] };
   }
+}
+
+/**
+ * The app's accepted attach ended Succeeded: confirmed, per identity the target still holds (one it
+ * no longer holds was removed since, and the rest of the plan sees it as any missing identity). One
+ * that ended Failed is not confirmed: observe counted its identities as missing, so the plan sends them
+ * again.
+ */
+function planConfirm(snapshot: Extract<TargetSnapshot, { kind: 'idle' }>): TargetStep[] {
+  const op = snapshot.pendingOperation;
+  if (!op || op.verdict.kind !== 'succeeded') return [];
+  const confirmed = op.verdict.held.map((identityId) => {
+    const registry = snapshot.registries.find((r) => sameId(r.identityId, identityId))?.ref.name;
+    return {
+      identityId,
+      fields: {
+        identityId,
+        ...(registry ? { registry } : {}),
+        reason: confirmedReason(identityId, op.pending.acceptedAt),
+      },
+    };
+  });
+  const accepted = new Date(op.pending.acceptedAt).toISOString();
+  return [{ step: 'confirm', reason: `the attach ARM accepted at ${accepted} has ended Succeeded`, confirmed }];
 }
 
 const only = (step: TargetStep): TargetPlan => ({ steps: [step] });

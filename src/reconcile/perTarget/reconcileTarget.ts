@@ -76,7 +76,11 @@ export async function reconcileTarget(
         ref,
         // With a store that answered, the event path does not wait in the invocation: the deferral
         // does (one loop). Without one (or when it did not answer), it waits as before.
-        { wait: waitWhileBusy && !recall, wholeChain: request.wholeChain === true },
+        {
+          wait: waitWhileBusy && !recall,
+          wholeChain: request.wholeChain === true,
+          ...(recall?.pending ? { pending: recall.pending } : {}),
+        },
         retryEnv,
       )
     : { kind: 'invalid-id' };
@@ -86,7 +90,23 @@ export async function reconcileTarget(
       : seen;
   const plan = planTarget(deps.settings, snapshot, request.targetId);
   const observed = snapshot.kind === 'idle' ? snapshot : undefined;
-  const ran = await executePlan({ deps, access, retryEnv, auditor, observed, waitWhileBusy }, plan.steps);
+  const verdict = observed?.pendingOperation?.verdict;
+  const ran = await executePlan(
+    {
+      deps,
+      access,
+      retryEnv,
+      auditor,
+      observed,
+      waitWhileBusy,
+      // With a store that answered, the event path answers once ARM accepts its attach.
+      ...(request.trigger === 'event' && recall
+        ? { answerOnAccept: request.eventId ? { eventId: request.eventId } : {} }
+        : {}),
+      ...(verdict?.kind === 'failed' ? { resend: verdict.resend } : {}),
+    },
+    plan.steps,
+  );
   const outcome = ran.includes('nothing') ? 'untagged' : outcomeOf(auditor.records);
   if (ref && recall) {
     await keepDeferral(deps, request, ref.id, recall, outcome, auditor.records);

@@ -5,6 +5,7 @@ import type { AuditFields } from '../../audit/auditor';
 import type { Trigger } from '../../audit/auditRecord';
 import type { Deadline } from '../../azure/retry';
 import type { TargetState } from '../../azure/targetResources';
+import type { PendingOperation, PendingVerdict } from '../../core/pendingOperation';
 import type { RevocationCandidate } from '../../core/revocation';
 import type { RegistryRef } from '../../core/tag';
 import type { TargetRef } from '../../targets';
@@ -37,6 +38,8 @@ export interface TargetRequest {
 export interface ObserveOptions {
   readonly wait: boolean;
   readonly wholeChain: boolean;
+  /** The app's accepted attach nobody has seen end (state store): its outcome is judged from this read. */
+  readonly pending?: PendingOperation;
 }
 
 export type TagReading =
@@ -101,4 +104,12 @@ export type TargetSnapshot =
       readonly recall?: TargetRecall;
       /** Who wrote the target last, as far as the app knows (the triggering event's claims). */
       readonly lastWriter?: string;
+      /**
+       * The app's accepted attach nobody had seen end, and how it ended (the target is idle here, so it
+       * did): Succeeded (confirmed) or Failed (its identities are sent again).
+       */
+      readonly pendingOperation?: {
+        readonly pending: PendingOperation;
+        readonly verdict: Exclude<PendingVerdict, { kind: 'running' }>;
+      };
     };

@@ -64,6 +64,15 @@ export type TargetStep =
       readonly history: AttachHistory;
     }
   /**
+   * The app's accepted attach has ended Succeeded (core/pendingOperation.ts): an `attach-confirmed`
+   * record per identity it attached that the target still holds, and its pending row is cleared.
+   */
+  | {
+      readonly step: 'confirm';
+      readonly reason: string;
+      readonly confirmed: readonly { readonly identityId: string; readonly fields: AuditFields }[];
+    }
+  /**
    * One PATCH of the target's identities: attach the identities of the ensured pairs that end ready
    * (`attach`), detach these (`detach`, revocation), or both in the same request.
    */
@@ -88,6 +97,7 @@ export function describeStep(step: TargetStep): { step: StepName; registry?: str
   switch (step.step) {
     case 'nothing':
     case 'skip':
+    case 'confirm':
       return { step: step.step, reason: step.reason };
     case 'refuse':
     case 'defer':

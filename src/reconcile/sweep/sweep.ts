@@ -118,6 +118,9 @@ async function sweepWith(deps: SweepDeps, options: SweepOptions): Promise<SweepR
       : finish(true, 'no subscriptions to sweep');
   // The role checks (decision path and finding) look at what the pull identities hold in each.
   deps.roleChecks.noteSwept(subscriptions);
+  // The event path's accepted attaches nobody has seen end (a Failed one raises no write event): each
+  // such target is reconciled, whatever its snapshot shows.
+  run.pending = (await deps.memory?.pendingTargets()) ?? new Map();
 
   // 2. Subscriptions side by side, as ARM's limits are per subscription (one shared pool would convoy
   // behind the slowest); a few at a time, so memory holds at most two pages per subscription in flight.

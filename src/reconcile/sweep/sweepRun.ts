@@ -8,6 +8,7 @@ import type { EventSubscriptions } from '../../azure/eventSubscriptions';
 import type { ResourceGraph } from '../../azure/resourceGraph';
 import type { RetryEnvironment } from '../../azure/retry';
 import type { Subscriptions } from '../../azure/subscriptions';
+import type { PendingOperation } from '../../core/pendingOperation';
 import { parseTargetId } from '../../targets';
 import type { ReconcileDeps } from '../deps';
 import type { SweepBudget } from './budget';
@@ -31,6 +32,11 @@ export class SweepRun {
   readonly pairLimit: ReturnType<typeof pLimit>;
   /** Set once discovery in some subscription failed: the sweep is reported as not finished. */
   discoveryError: string | undefined;
+  /**
+   * Targets (idKey) with an accepted attach of the event path's that nobody has seen end, from the
+   * state store: reconciled even where the snapshot shows them compliant.
+   */
+  pending: ReadonlyMap<string, PendingOperation> = new Map();
 
   constructor(
     readonly deps: SweepDeps,

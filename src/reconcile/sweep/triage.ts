@@ -16,7 +16,7 @@ import {
   readinessFields,
   worseReadiness,
 } from '../../core/pullReadiness';
-import { sameId } from '../../core/resourceId';
+import { idKey, sameId } from '../../core/resourceId';
 import { registriesToKeep, revocationCandidates } from '../../core/revocation';
 import { parseRegistryTag, type RegistryRef } from '../../core/tag';
 import { parseTargetId, type TargetRef } from '../../targets';
@@ -130,7 +130,8 @@ async function reconcileItem(run: SweepRun, item: Work): Promise<boolean> {
   const keep = registriesToKeep(item.named, denied, settings.allowlistUnset);
   const stale = revocationCandidates(settings, attachedIdentityIds(item.row.identity), keep).length > 0;
   if (stale && !settings.revoke) run.tally.revocable += 1;
-  if (!needsAttach && !(stale && settings.revoke)) {
+  const unconfirmed = run.pending.has(idKey(item.ref.id));
+  if (!needsAttach && !(stale && settings.revoke) && !unconfirmed) {
     const outcome = outcomeFromSnapshot(run, item, decided);
     const readiness: Record<string, Readiness> = {};
     const worst = readinessFromSnapshot(run, item, ready, outcome, readiness);
