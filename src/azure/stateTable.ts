@@ -92,13 +92,13 @@ export class StateTable {
     return this.call(
       'list rows',
       async (abortSignal) => {
-      const rows: StateRow[] = [];
-      const pages = this.client.listEntities({
-        queryOptions: { filter: odata`RowKey eq ${rowKey}` },
-        abortSignal,
-      });
-      for await (const entity of pages) rows.push(toRow(entity));
-      return rows;
+        const rows: StateRow[] = [];
+        const pages = this.client.listEntities({
+          queryOptions: { filter: odata`RowKey eq ${rowKey}` },
+          abortSignal,
+        });
+        for await (const entity of pages) rows.push(toRow(entity));
+        return rows;
       },
       SCAN_TIMEOUT_MS,
     );

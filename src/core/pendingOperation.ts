@@ -5,7 +5,7 @@
 // the identity is confirmed (`attach-confirmed`); Failed is sent again (its model may list an identity
 // that never took effect); still running is deferred. Pure.
 import { isTerminal, lastOperationFailed } from './busy';
-import { type IdentityFacts } from './identityView';
+import type { IdentityFacts } from './identityView';
 import { idKey, sameId } from './resourceId';
 
 export interface PendingOperation {

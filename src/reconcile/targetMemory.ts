@@ -10,7 +10,7 @@ import { type StateRow, type StateTable, StateUnavailableError } from '../azure/
 import type { AttachHistory } from '../core/contest';
 import type { Deferral } from '../core/deferral';
 import type { Logger } from '../core/logger';
-import { type PendingOperation, PENDING_LIFETIME_MS } from '../core/pendingOperation';
+import { PENDING_LIFETIME_MS, type PendingOperation } from '../core/pendingOperation';
 import { idKey } from '../core/resourceId';
 
 export type RecalledHistory = AttachHistory & { readonly identityId: string };

@@ -208,7 +208,8 @@ function recordDone(step: PatchSubject, attempts: Attempts, target: IdentityFact
       continue;
     }
     const mine = ours(attempts, p);
-    const accepted = mine && attempts.acceptedAt !== undefined ? acceptedReason(attempts.acceptedAt) : undefined;
+    const accepted =
+      mine && attempts.acceptedAt !== undefined ? acceptedReason(attempts.acceptedAt) : undefined;
     const reason = [mine ? reach : undefined, accepted].filter((r) => r !== undefined).join('; ');
     auditor.record('identity-attached', mine ? 'changed' : 'unchanged', {
       ...pendingFields(p, target),

@@ -12,9 +12,9 @@ import { attachedIdentityIds, attachedIds, identityFacts, isAttached } from '../
 import { refuseForImdsDefault } from '../../core/imdsDefault';
 import { normalizeRegion } from '../../core/names';
 import { judgePending } from '../../core/pendingOperation';
-import { idKey } from '../../core/resourceId';
 import { pullIdentityFor } from '../../core/pullIdentity';
 import { pullReadiness, readinessFields } from '../../core/pullReadiness';
+import { idKey } from '../../core/resourceId';
 import { holdsRevocable, registriesToKeep, revocationCandidates } from '../../core/revocation';
 import { findTagValue, parseRegistryTag, type RegistryRef } from '../../core/tag';
 import { type TargetRef, targetKind } from '../../targets';
@@ -60,8 +60,11 @@ export async function observeTarget(
     target = idle.target;
     tag = readTag(deps.settings, target);
   }
-  const verdict = pending ? judgePending(pending, target.provisioningState, identityFacts(target.identity)) : undefined;
-  const pendingOperation = pending && verdict && verdict.kind !== 'running' ? { pending, verdict } : undefined;
+  const verdict = pending
+    ? judgePending(pending, target.provisioningState, identityFacts(target.identity))
+    : undefined;
+  const pendingOperation =
+    pending && verdict && verdict.kind !== 'running' ? { pending, verdict } : undefined;
   const base = {
     kind: 'idle' as const,
     ref,

@@ -50,7 +50,7 @@ export function planTarget(settings: Settings, snapshot: TargetSnapshot, targetI
  */
 function planConfirm(snapshot: Extract<TargetSnapshot, { kind: 'idle' }>): TargetStep[] {
   const op = snapshot.pendingOperation;
-  if (!op || op.verdict.kind !== 'succeeded') return [];
+  if (op?.verdict.kind !== 'succeeded') return [];
   const confirmed = op.verdict.held.map((identityId) => {
     const registry = snapshot.registries.find((r) => sameId(r.identityId, identityId))?.ref.name;
     return {
@@ -63,7 +63,9 @@ function planConfirm(snapshot: Extract<TargetSnapshot, { kind: 'idle' }>): Targe
     };
   });
   const accepted = new Date(op.pending.acceptedAt).toISOString();
-  return [{ step: 'confirm', reason: `the attach ARM accepted at ${accepted} has ended Succeeded`, confirmed }];
+  return [
+    { step: 'confirm', reason: `the attach ARM accepted at ${accepted} has ended Succeeded`, confirmed },
+  ];
 }
 
 const only = (step: TargetStep): TargetPlan => ({ steps: [step] });
