@@ -11,6 +11,8 @@ import { idKey, sameId } from './resourceId';
 export interface PendingOperation {
   /** The identities the accepted PATCH added. */
   readonly identities: readonly string[];
+  /** The registry each was attached for (idKey → registry name), for the confirmation's record. */
+  readonly registries?: Readonly<Record<string, string>>;
   /** When ARM accepted it (ms since the epoch). */
   readonly acceptedAt: number;
   /** The event whose invocation sent it. */

@@ -80,6 +80,7 @@ export class TargetMemory {
         properties: {
           targetId,
           identities: JSON.stringify(pending.identities),
+          registries: JSON.stringify(pending.registries ?? {}),
           acceptedAt: pending.acceptedAt,
           eventId: pending.eventId ?? '',
         },
@@ -223,7 +224,27 @@ function toPending(row: StateRow, now: number): PendingOperation | undefined {
     return undefined;
   }
   if (ids.length === 0) return undefined;
-  return { identities: ids, acceptedAt, ...(typeof eventId === 'string' && eventId ? { eventId } : {}) };
+  return {
+    identities: ids,
+    acceptedAt,
+    registries: registriesOf(row.properties.registries),
+    ...(typeof eventId === 'string' && eventId ? { eventId } : {}),
+  };
+}
+
+/** The pending row's registry names by identity (only string values; anything unreadable is none). */
+function registriesOf(value: unknown): Record<string, string> {
+  try {
+    const parsed: unknown = JSON.parse(String(value ?? '{}'));
+    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return {};
+    return Object.fromEntries(
+      Object.entries(parsed as Record<string, unknown>).filter(
+        (e): e is [string, string] => typeof e[1] === 'string',
+      ),
+    );
+  } catch {
+    return {};
+  }
 }
 
 function toDeferral(row: StateRow): Deferral | undefined {

@@ -44,5 +44,9 @@ describe('fault matrix', () => {
     expect(report.scaleSets).toBeGreaterThan(10);
     expect(report.retagged).toBeGreaterThan(20);
     expect(report.detached).toBeGreaterThan(5);
+    // The event path answered attaches at ARM's acceptance, and their ends were seen (a pending row
+    // left behind is a violation above).
+    expect(report.acceptedAttaches).toBeGreaterThan(20);
+    expect(report.confirmedAttaches).toBeGreaterThan(10);
   }, 120_000);
 });

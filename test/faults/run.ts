@@ -35,6 +35,9 @@ async function main(): Promise<void> {
   console.log(
     `scale sets: ${report.scaleSets}; tags removed or cut down mid-run: ${report.retagged}; identities detached: ${report.detached}`,
   );
+  console.log(
+    `attaches answered at ARM's acceptance: ${report.acceptedAttaches}; confirmed: ${report.confirmedAttaches}`,
+  );
   for (const v of report.violations) console.log(`VIOLATION: ${v}`);
   console.log(
     `faults: ${report.totalFaults} injected, ${report.converged} converged, ${report.violations.length} invariant violations`,

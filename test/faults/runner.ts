@@ -51,6 +51,10 @@ export interface FaultMatrixReport {
   readonly retagged: number;
   /** Identities the app removed from VMs and scale sets, every one an identity it made. */
   readonly detached: number;
+  /** Event-path attaches answered once ARM accepted them (pending in the state store). */
+  readonly acceptedAttaches: number;
+  /** `attach-confirmed` records: accepted attaches seen to end Succeeded (echo, event or sweep). */
+  readonly confirmedAttaches: number;
   readonly violations: string[];
 }
 
@@ -136,6 +140,13 @@ async function drive(
   });
   violations.push(...assessment.violations);
   violations.push(...stateStoreViolations(h.audit.records));
+  violations.push(...(await pendingViolations(h, faults.deleted)));
+  const acceptedAttaches = h.audit.records.filter(
+    (r) =>
+      r.action === 'identity-attached' && r.outcome === 'changed' && /^ARM accepted/.test(r.reason ?? ''),
+  ).length;
+  const confirmedAttaches = h.audit.records.filter((r) => r.action === 'attach-confirmed').length;
+  log(`accepted attaches: ${acceptedAttaches} answered at ARM's acceptance, ${confirmedAttaches} confirmed`);
   const totalFaults =
     Object.values(faults.injected).reduce((a, b) => a + b, 0) +
     Object.values(stateFaults.injected).reduce((a, b) => a + b, 0);
@@ -155,6 +166,8 @@ async function drive(
     scaleSets: fleet.scaleSets.length,
     retagged: retagged.length,
     detached: patches.detached(),
+    acceptedAttaches,
+    confirmedAttaches,
     violations,
   };
 }
@@ -163,6 +176,25 @@ const STATE_FAULTS: readonly StateFault[] = ['unavailable', 'dropped', 'slow', '
 
 function stateFaultDraw(rng: Rng, rate: number): () => StateFault | undefined {
   return () => (rng() < rate ? STATE_FAULTS[Math.floor(rng() * STATE_FAULTS.length)] : undefined);
+}
+
+/**
+ * Every accepted attach is seen to end by the clean round (confirmed, or sent again if it Failed):
+ * a pending row left behind belongs to a target deleted mid-flight or to an operation of the app's
+ * still running.
+ */
+async function pendingViolations(h: Harness, deleted: ReadonlySet<string>): Promise<string[]> {
+  const left = await h.runtime.memory?.pendingTargets();
+  if (!left) return ['the state store did not list the pending operations after the clean round'];
+  const violations: string[] = [];
+  for (const [target, pending] of left) {
+    if (deleted.has(target)) continue;
+    if (h.emu.vmOperations(target).some((o) => o.status === 'InProgress')) continue;
+    violations.push(
+      `${target}: the attach ARM accepted at ${new Date(pending.acceptedAt).toISOString()} was neither confirmed nor sent again by the clean round`,
+    );
+  }
+  return violations;
 }
 
 /** The store's faults cost reads, never a decision: no record may fail because of it. */

@@ -46,6 +46,16 @@ const REQUIRED: Record<AuditAction, string[]> = {
   failed: ['reason', 'retryable'],
 };
 
+/** The echo of the app's own PATCH: a VM write whose claims name the app's identity. */
+function ownEcho(h: Harness, vm: string) {
+  const e = writeSuccessEvent(vm);
+  const claims = {
+    'http://schemas.microsoft.com/identity/claims/objectidentifier': h.emu.appIdentity.principalId,
+    appid: h.emu.appIdentity.clientId,
+  };
+  return { ...e, data: { ...e.data, claims } };
+}
+
 describe('audit trail in Application Insights', () => {
   const events: CustomEvent[] = [];
   let h: Harness;
@@ -58,6 +68,8 @@ describe('audit trail in Application Insights', () => {
       appInsights: true,
       // No event subscription wired: the sweep's events-missing finding is one of the decisions.
       events: false,
+      // A state store: the event path answers once ARM accepts an attach, and its echo confirms it.
+      state: true,
       env: {
         ACRPULL_REVOKE: 'on',
         ACRPULL_WRITE_RESOURCE_GROUPS: `/subscriptions/${SUB}/resourceGroups/rg-apps,/subscriptions/${SUB}/resourceGroups/MC_rg-aks_aks-1_eastus`,
@@ -67,7 +79,10 @@ describe('audit trail in Application Insights', () => {
     // Act: one of every decision, through the event path and a sweep.
     const f = fleet(h.emu);
     const seed = (name: string, tag: string) => f.vm(name, { tag }).id;
-    await h.deliver(seed('vm-new', 'contosoapps'), { upn: 'alice@contoso.com' }); // identity-created, role-assigned, identity-attached
+    const first = seed('vm-new', 'contosoapps');
+    await h.deliver(first, { upn: 'alice@contoso.com' }); // identity-created, role-assigned, identity-attached
+    await h.runtime.whoAmI();
+    await h.deliverRaw(ownEcho(h, first)); // attach-confirmed: the echo of the app's own write
     const second = seed('vm-second', 'contosoapps');
     await h.deliver(second); // identity-reused, role-present, identity-attached
     await h.deliver(second); // already-compliant

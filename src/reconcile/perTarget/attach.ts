@@ -447,6 +447,11 @@ function answerOnAccept(step: PatchStep, attempts: Attempts, decision: AttachDec
     if (!settled) return false;
     return memory.rememberPending(step.ref.id, {
       identities: added,
+      registries: Object.fromEntries(
+        step.pending
+          .filter((p) => added.some((id) => sameId(id, p.identityId)))
+          .map((p) => [idKey(p.identityId), p.registry.name]),
+      ),
       acceptedAt,
       ...(early.eventId ? { eventId: early.eventId } : {}),
     });

@@ -52,7 +52,9 @@ function planConfirm(snapshot: Extract<TargetSnapshot, { kind: 'idle' }>): Targe
   const op = snapshot.pendingOperation;
   if (op?.verdict.kind !== 'succeeded') return [];
   const confirmed = op.verdict.held.map((identityId) => {
-    const registry = snapshot.registries.find((r) => sameId(r.identityId, identityId))?.ref.name;
+    const registry =
+      op.pending.registries?.[idKey(identityId)] ??
+      snapshot.registries.find((r) => sameId(r.identityId, identityId))?.ref.name;
     return {
       identityId,
       fields: {

@@ -91,6 +91,44 @@ describe('plan', () => {
     expect(names(snapshot)).toEqual(['ensure-pair contosoapps', 'attach']);
   });
 
+  it('confirms the app’s accepted attach that ended Succeeded first, naming the registry it was made for', () => {
+    const compliant: RegistryObservation = {
+      ref: refs('contosoapps')[0] as RegistryRef,
+      identityId: identity('contosoapps'),
+      kind: 'compliant',
+      fields: { registry: 'contosoapps' },
+    };
+    const base = idle(target({ acrPull: 'contosoapps' }, [identity('contosoapps')]), [compliant]);
+    const pending = {
+      identities: [identity('contosoapps'), identity('gone')],
+      acceptedAt: Date.UTC(2026, 11, 7),
+      registries: { [identity('gone').toLowerCase()]: 'gone' },
+    };
+    const snapshot = {
+      ...base,
+      pendingOperation: { pending, verdict: { kind: 'succeeded' as const, held: [identity('contosoapps')] } },
+    } as TargetSnapshot;
+    const plan = planTarget(settings(), snapshot, VM);
+    expect(plan.steps.map((s) => s.step)).toEqual(['confirm', 'keep']);
+    const confirm = plan.steps[0];
+    expect(confirm?.step === 'confirm' && confirm.confirmed).toEqual([
+      {
+        identityId: identity('contosoapps'),
+        fields: {
+          identityId: identity('contosoapps'),
+          registry: 'contosoapps',
+          reason: expect.stringMatching(/accepted by ARM at 2026-12-07T00:00:00.000Z, has Succeeded$/),
+        },
+      },
+    ]);
+    // Ended Failed: nothing is confirmed (observe counted the identity as missing: it is sent again).
+    const failed = {
+      ...base,
+      pendingOperation: { pending, verdict: { kind: 'failed' as const, resend: new Set<string>() } },
+    } as TargetSnapshot;
+    expect(names(failed)).toEqual(['keep contosoapps']);
+  });
+
   it('keeps an attached, proven, allowed registry and writes nothing', () => {
     const snapshot = idle(target({ acrPull: 'contosoapps' }, [identity('contosoapps')]), [
       {
