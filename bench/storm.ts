@@ -4,7 +4,9 @@
 // per principal: all K instances share them) and 30 ms latency per request. Measures the time until
 // every VM is compliant, against the least any correct app could need under ARM's budgets. The
 // instances share one state store (Azurite, as the Function App's storage account), so each answers
-// once ARM has accepted its attach.
+// once ARM has accepted its attach; as each attach's operation Succeeds, its echo (ARM's VM write
+// event for the app's own PATCH) is delivered too, and the storm ends once every event was answered
+// and no operation of the app's runs, counting the accepted attaches the echoes left unconfirmed.
 import { fork } from 'node:child_process';
 import path from 'node:path';
 import {
@@ -14,6 +16,9 @@ import {
   startEmulator,
 } from '@acrpull/azure-emulator';
 import { startAzurite } from '../scripts/lib/azurite';
+import { StateTable } from '../src/azure/stateTable';
+import { silentLogger } from '../src/core/logger';
+import { TargetMemory } from '../src/reconcile/targetMemory';
 import { appSettings, FAST, type OperationTimes, REALISTIC, SUBSCRIPTIONS, seedFleet } from './fleet';
 import type { StormFromWorker, StormToWorker } from './stormWorker';
 
@@ -34,6 +39,10 @@ export interface StormResult {
   readonly throttled: number;
   readonly deliveries: number;
   readonly redeliveries: number;
+  /** Echo events delivered: one per attach operation of the app's that Succeeded. */
+  readonly echoes: number;
+  /** Accepted attaches still pending in the store at the end (-1: the store did not answer). */
+  readonly pendingLeft: number;
   /** Events Event Grid gave up on, or still undelivered when the bench stopped waiting. */
   readonly givenUp: number;
   readonly pacedByArm: number;
@@ -60,6 +69,17 @@ export function stormBoundSeconds(vms: number, windowMs: number): number {
   // The VM is compliant once its PATCH is accepted (the model has the identity from then on).
   const lastVm = (2 * LATENCY_MS) / 1000;
   return budget + lastVm;
+}
+
+const CLAIM_OID = 'http://schemas.microsoft.com/identity/claims/objectidentifier';
+
+/** ARM's VM write event for the app's own PATCH (ResourceWriteSuccess, raised once it Succeeded). */
+function echoEvent(vmId: string, operation: string, app: { principalId: string; clientId: string }) {
+  return resourceWriteSuccessEvent(vmId, {
+    id: `echo-${operation}`,
+    operationName: 'Microsoft.Compute/virtualMachines/write',
+    claims: { [CLAIM_OID]: app.principalId, appid: app.clientId },
+  });
 }
 
 function tagWriteEvent(vmId: string, seq: number) {
@@ -105,8 +125,11 @@ export async function stormScenario(
     );
     emu.resetCounts();
 
-    const events = fleet.vmIds.map((id, seq) => tagWriteEvent(id, seq));
-    const attempts = new Array<number>(n).fill(0);
+    // The tag writes, then (appended as their operations end) the echo of each attach the app made:
+    // ARM's VM write event for it, whose claims name the app, as Event Grid delivers it in Azure.
+    const events: unknown[] = fleet.vmIds.map((id, seq) => tagWriteEvent(id, seq));
+    const attempts: number[] = new Array<number>(n).fill(0);
+    const echoed = new Set<string>();
     let delivered = 0;
     let givenUp = 0;
     let deliveries = 0;
@@ -147,6 +170,7 @@ export async function stormScenario(
     for (let seq = 0; seq < n; seq++) later((seq * windowMs) / n, () => dispatch(seq));
 
     let compliantAt: number | undefined;
+    let appRunning = 0;
     while (performance.now() - started < HORIZON_MS) {
       await new Promise((resolve) => setTimeout(resolve, 250));
       if (compliantAt === undefined) {
@@ -155,10 +179,33 @@ export async function stormScenario(
           .filter((vm) => Object.keys(vm.identity?.userAssignedIdentities ?? {}).length > 0).length;
         if (attached === n) compliantAt = performance.now();
       }
-      if (delivered + givenUp === n && compliantAt !== undefined) break;
+      appRunning = 0;
+      for (const op of emu.vmOperations()) {
+        if (op.startedBy !== emu.appIdentity.principalId) continue;
+        if (op.status === 'InProgress') appRunning++;
+        if (op.status !== 'Succeeded' || echoed.has(op.name)) continue;
+        echoed.add(op.name);
+        events.push(echoEvent(op.vmId, op.name, emu.appIdentity));
+        attempts.push(0);
+        dispatch(events.length - 1);
+      }
+      if (delivered + givenUp === events.length && compliantAt !== undefined && appRunning === 0) break;
     }
     for (const t of timers) clearTimeout(t);
     const totals = emu.totals();
+    if (process.env.STORM_COUNTS)
+      console.error(
+        JSON.stringify(Object.fromEntries(Object.entries(emu.counts()).filter(([, c]) => c > 0))),
+      );
+    const pendingLeft = (
+      await new TargetMemory(
+        StateTable.connect(
+          { kind: 'connection-string', connectionString: azurite.connectionString },
+          null as never,
+        ),
+        silentLogger,
+      ).pendingTargets()
+    )?.size;
     const stopped = await Promise.all(
       workers.map(
         (w) =>
@@ -184,8 +231,10 @@ export async function stormScenario(
       },
       throttled: emu.throttled().total,
       deliveries,
-      redeliveries: deliveries - n,
-      givenUp: n - delivered,
+      redeliveries: deliveries - events.length,
+      echoes: echoed.size,
+      pendingLeft: pendingLeft ?? -1,
+      givenUp: events.length - delivered,
       pacedByArm: stopped.reduce((sum, s) => sum + s.pacedByArm, 0),
       peakRssMb: Math.max(...stopped.map((s) => s.peakRssMb)),
     };
@@ -198,14 +247,14 @@ export async function stormScenario(
 
 /**
  * `bench: storm 2000 VMs instances=<K> op=<s>s wall=<s>s bound=<s>s ratio=<r> throttled=<n> given-up=<n>
- * per-instance=<VMs/s>`
+ * per-instance=<VMs/s> echoes=<n> pending-left=<n>`
  */
 export function stormLine(r: StormResult): string {
   const wall = r.wallSeconds === undefined ? 'not-reached' : `${r.wallSeconds.toFixed(1)}s`;
   const ratio = r.wallSeconds === undefined ? '-' : (r.wallSeconds / r.boundSeconds).toFixed(2);
   const perInstance =
     r.wallSeconds === undefined ? '-' : `${(r.vms / r.wallSeconds / r.instances).toFixed(2)}VMs/s`;
-  return `bench: storm ${r.vms} VMs instances=${r.instances} op=${r.operation} wall=${wall} bound=${r.boundSeconds.toFixed(1)}s ratio=${ratio} throttled=${r.throttled} given-up=${r.givenUp} per-instance=${perInstance}`;
+  return `bench: storm ${r.vms} VMs instances=${r.instances} op=${r.operation} wall=${wall} bound=${r.boundSeconds.toFixed(1)}s ratio=${ratio} throttled=${r.throttled} given-up=${r.givenUp} per-instance=${perInstance} echoes=${r.echoes} pending-left=${r.pendingLeft}`;
 }
 
 // `node dist/bench/storm.js K [VMS]`: one storm on its own.

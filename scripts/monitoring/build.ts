@@ -153,10 +153,15 @@ export const WORKBOOK_SECTIONS: readonly WorkbookSection[] = [
   },
   {
     title: 'Contested and deferred targets',
-    text: 'Targets where another writer keeps removing the pull identity (the app stopped: `acrpull-autopilot reset <target>` once the writer is dealt with), and targets left for later because they were busy.',
+    text: 'Targets where another writer keeps removing the pull identity (the app stopped: `acrpull-autopilot reset <target>` once the writer is dealt with), targets left for later because they were busy, and attaches ARM accepted whose operation nobody has seen end.',
     queries: [
       { file: 'contested-targets.kql', title: 'Contested targets (last 7 days)', visualization: 'table' },
       { file: 'deferred-targets.kql', title: 'Deferred targets (last day)', visualization: 'table' },
+      {
+        file: 'unconfirmed-attaches.kql',
+        title: 'Accepted attaches not seen to end within 30 minutes (last day)',
+        visualization: 'table',
+      },
     ],
   },
   {

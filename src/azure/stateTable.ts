@@ -37,8 +37,8 @@ export class StateUnavailableError extends Error {
 
 /** How long one state request may take before it counts as unavailable (the event budget is 25 s). */
 export const STATE_TIMEOUT_MS = 2_000;
-/** A scan across partitions (the sweep's, once per run) may take longer. */
-export const SCAN_TIMEOUT_MS = 30_000;
+/** A bounded listing of a large partition (the sweep's, once per run) may take longer. */
+export const LONG_TIMEOUT_MS = 10_000;
 
 const RESERVED = new Set(['partitionKey', 'rowKey', 'etag', 'timestamp', 'odata.metadata']);
 
@@ -75,32 +75,23 @@ export class StateTable {
     });
   }
 
-  async list(partitionKey: string): Promise<StateRow[]> {
-    return this.call('list', async (abortSignal) => {
-      const rows: StateRow[] = [];
-      const pages = this.client.listEntities({
-        queryOptions: { filter: odata`PartitionKey eq ${partitionKey}` },
-        abortSignal,
-      });
-      for await (const entity of pages) rows.push(toRow(entity));
-      return rows;
-    });
-  }
-
-  /** Every row with this row key, across partitions (a table scan: for rare rows only). */
-  async listRows(rowKey: string): Promise<StateRow[]> {
+  /** The partition's rows, at most `max` (default: all). */
+  async list(partitionKey: string, max = Number.POSITIVE_INFINITY): Promise<StateRow[]> {
     return this.call(
-      'list rows',
+      'list',
       async (abortSignal) => {
         const rows: StateRow[] = [];
         const pages = this.client.listEntities({
-          queryOptions: { filter: odata`RowKey eq ${rowKey}` },
+          queryOptions: { filter: odata`PartitionKey eq ${partitionKey}` },
           abortSignal,
         });
-        for await (const entity of pages) rows.push(toRow(entity));
+        for await (const entity of pages) {
+          rows.push(toRow(entity));
+          if (rows.length >= max) break;
+        }
         return rows;
       },
-      SCAN_TIMEOUT_MS,
+      Number.isFinite(max) ? LONG_TIMEOUT_MS : this.timeoutMs,
     );
   }
 
@@ -124,6 +115,20 @@ export class StateTable {
         await this.client.deleteEntity(partitionKey, rowKey, { abortSignal });
       } catch (error) {
         if (!(error instanceof RestError && error.statusCode === 404)) throw error;
+      }
+    });
+  }
+
+  /** Deletes the row only if it is still the one read (its etag): false when it changed or is gone. */
+  async deleteIf(partitionKey: string, rowKey: string, etag: string): Promise<boolean> {
+    return this.call('delete', async (abortSignal) => {
+      try {
+        await this.client.deleteEntity(partitionKey, rowKey, { etag, abortSignal });
+        return true;
+      } catch (error) {
+        if (error instanceof RestError && (error.statusCode === 404 || error.statusCode === 412))
+          return false;
+        throw error;
       }
     });
   }

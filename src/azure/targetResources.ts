@@ -80,6 +80,11 @@ export class TargetResources {
     return this.lastWaitMs;
   }
 
+  /** The status of an operation Compute gave the app for this target (see operationStatusOf). */
+  operationStatus(vm: TargetRef, path: string, abortSignal?: AbortSignal): Promise<string> {
+    return operationStatusOf(this.clients, vm, path, abortSignal);
+  }
+
   /** undefined when the VM (or its resource group) no longer exists. */
   async get(vm: TargetRef, abortSignal?: AbortSignal): Promise<TargetState | undefined> {
     try {
@@ -113,7 +118,11 @@ export class TargetResources {
      * response shows it: true to return at once (the caller has made sure someone sees the operation
      * end), false to follow it to its end as usual.
      */
-    onAccepted?: (accepted: TargetState, acceptedAt: number) => Promise<boolean>,
+    onAccepted?: (
+      accepted: TargetState,
+      acceptedAt: number,
+      operation: string | undefined,
+    ) => Promise<boolean>,
   ): Promise<AttachedState> {
     const context = this.clients.computeContext(vm.subscriptionId);
     const type = targetKind(vm.kind).sdkOperations;
@@ -138,6 +147,7 @@ export class TargetResources {
     };
     let accepted: VmBody | undefined;
     let retryAfterMs: number | undefined;
+    let operation: string | undefined;
     const poller = createHttpPoller(
       {
         sendInitialRequest: async () => {
@@ -151,6 +161,7 @@ export class TargetResources {
           const lro = asLroResponse(response);
           accepted = response.body as VmBody;
           retryAfterMs = retryAfterSecondsMs(response.headers['retry-after']);
+          operation = operationPath(vm, response.headers['azure-asyncoperation']);
           return lro;
         },
         sendPollRequest: async (pollPath) => asLroResponse(await pollStatus(context, pollPath, abortSignal)),
@@ -161,7 +172,7 @@ export class TargetResources {
     const acceptedAt = Date.now();
     if (!poller.isDone && onAccepted && accepted?.identity) {
       const state = toState(vm, flatten(accepted));
-      if (await onAccepted(state, acceptedAt)) return { ...state, acceptedAt };
+      if (await onAccepted(state, acceptedAt, operation)) return { ...state, acceptedAt };
     }
     // core-lro polls at once after the PATCH; an update is not done that soon, so wait first: as the
     // PATCH's Retry-After says if it has one, else the typical duration. The wait ends early
@@ -178,6 +189,53 @@ export class TargetResources {
     // The PATCH response carries the model as updated; the operation has now Succeeded.
     return { ...toState(vm, flatten(accepted ?? {})), provisioningState: 'Succeeded' };
   }
+}
+
+/**
+ * The status of an operation Compute gave the app for this target (its Azure-AsyncOperation path, as
+ * `operationPath` kept it): 'unknown' when the path is not a Compute operation of the target's
+ * subscription (a forged one is never requested) or ARM no longer knows it (404). Other failures throw.
+ */
+export async function operationStatusOf(
+  clients: ArmClients,
+  vm: TargetRef,
+  path: string,
+  abortSignal?: AbortSignal,
+): Promise<string> {
+  const checked = operationPath(vm, path);
+  if (!checked) return 'unknown';
+  try {
+    const response = await pollStatus(clients.computeContext(vm.subscriptionId), checked, abortSignal);
+    if (response.status === '404') return 'unknown';
+    if (response.status !== '200') throw createRestError(response);
+    const status = (response.body as { status?: unknown } | undefined)?.status;
+    return typeof status === 'string' ? status : 'unknown';
+  } catch (error) {
+    if (isNotFound(error)) return 'unknown';
+    throw error;
+  }
+}
+
+/**
+ * The path of a Compute operation of the target's subscription
+ * (`/subscriptions/{sub}/providers/Microsoft.Compute/locations/{loc}/operations/{id}`), from the
+ * Azure-AsyncOperation URL (or a path kept from one); anything else is undefined. Only the path is kept:
+ * the request goes to the configured ARM endpoint, whatever host a value names.
+ */
+export function operationPath(vm: TargetRef, value: string | undefined): string | undefined {
+  if (!value) return undefined;
+  let url: URL;
+  try {
+    url = new URL(value, 'https://placeholder.invalid');
+  } catch {
+    return undefined;
+  }
+  const match =
+    /^\/subscriptions\/([^/]+)\/providers\/Microsoft\.Compute\/locations\/[A-Za-z0-9-]+\/operations\/[A-Za-z0-9-]+$/i.exec(
+      url.pathname,
+    );
+  if (!match || match[1]?.toLowerCase() !== vm.subscriptionId.toLowerCase()) return undefined;
+  return url.pathname;
 }
 
 async function pollStatus(

@@ -11,8 +11,13 @@ import { idKey, sameId } from './resourceId';
 export interface PendingOperation {
   /** The identities the accepted PATCH added. */
   readonly identities: readonly string[];
-  /** The registry each was attached for (idKey → registry name), for the confirmation's record. */
-  readonly registries?: Readonly<Record<string, string>>;
+  /**
+   * The operation's status path on ARM (the PATCH's Azure-AsyncOperation, without its host): its own
+   * status tells the app's operation from a later one of someone else's when the target ends Failed.
+   */
+  readonly operation?: string;
+  /** The row's etag as recalled (the row is cleared only if nobody rewrote it since). */
+  readonly etag?: string;
   /** When ARM accepted it (ms since the epoch). */
   readonly acceptedAt: number;
   /** The event whose invocation sent it. */
@@ -25,27 +30,51 @@ export interface PendingOperation {
  */
 export const PENDING_LIFETIME_MS = 24 * 3_600_000;
 
-/** What the target, read now, says of the pending operation. */
+/** What the target, read now (and, if it is Failed, the operation's own status), says of the pending operation. */
 export type PendingVerdict =
   /** Still running (or another operation is): decide nothing yet. */
   | { readonly kind: 'running' }
-  /** Ended Succeeded: these pending identities are attached (confirmed); the others were removed since. */
+  /**
+   * The app's operation ended Succeeded: these pending identities are attached (confirmed); the others
+   * were removed since. (A target Failed since then failed in someone else's operation.)
+   */
   | { readonly kind: 'succeeded'; readonly held: readonly string[] }
-  /** Ended Failed: these identities are sent again (the model may list them without effect). */
-  | { readonly kind: 'failed'; readonly resend: ReadonlySet<string> };
+  /** The app's operation ended Failed (its own status says so): its identities are sent again. */
+  | { readonly kind: 'failed'; readonly resend: ReadonlySet<string> }
+  /**
+   * The target is Failed but the operation's own status is unknown (no path kept, ARM no longer knows
+   * it, or the path was not a Compute operation of the target's subscription): whose failure it is
+   * cannot be told, so nothing is sent again.
+   */
+  | { readonly kind: 'unproven'; readonly reason: string };
 
+/**
+ * `operationStatus`: the accepted operation's own status, read only when the target is Failed (the
+ * caller asks `needsOperationStatus` first).
+ */
 export function judgePending(
   pending: PendingOperation,
   provisioningState: string | undefined,
   facts: IdentityFacts,
+  operationStatus?: string,
 ): PendingVerdict {
   if (!isTerminal(provisioningState)) return { kind: 'running' };
-  if (lastOperationFailed(provisioningState))
+  const held = pending.identities.filter((id) => facts.userAssigned.some((h) => sameId(h.id, id)));
+  if (!lastOperationFailed(provisioningState)) return { kind: 'succeeded', held };
+  const status = operationStatus?.toLowerCase();
+  if (status === 'failed' || status === 'canceled')
     return { kind: 'failed', resend: new Set(pending.identities.map(idKey)) };
+  if (status === 'succeeded') return { kind: 'succeeded', held };
+  if (status === 'inprogress') return { kind: 'running' };
   return {
-    kind: 'succeeded',
-    held: pending.identities.filter((id) => facts.userAssigned.some((h) => sameId(h.id, id))),
+    kind: 'unproven',
+    reason: `the target is Failed, but the status of the update ARM accepted at ${new Date(pending.acceptedAt).toISOString()} cannot be read (${pending.operation ? 'ARM no longer knows it' : 'none was kept'}): not sent again, since the failure may be another writer's`,
   };
+}
+
+/** Whether judging needs the operation's own status: the target is Failed. */
+export function needsOperationStatus(provisioningState: string | undefined): boolean {
+  return lastOperationFailed(provisioningState);
 }
 
 export function confirmedReason(identityId: string, acceptedAt: number): string {

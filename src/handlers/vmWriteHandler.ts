@@ -69,7 +69,7 @@ export function createVmWriteHandler(deps: ReconcileDeps): VmWriteHandler {
         context.debug(`${parsed.targetId}: the echo of the app's own write; nothing to do`);
         return undefined;
       }
-      context.debug(`${parsed.targetId}: the echo of the app's own write; its accepted attach is confirmed`);
+      context.debug(`${parsed.targetId}: the echo of the app's own write; its accepted attach is judged`);
     }
 
     let result: TargetResult;

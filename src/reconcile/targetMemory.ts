@@ -1,7 +1,9 @@
 // What the app remembers of a target between invocations and instances, in the state store
-// (azure/stateTable.ts): its busy deferral (core/deferral.ts), per identity the history of its
-// attaches that others undid (core/contest.ts), and the attach whose operation ARM accepted but nobody
-// has seen end yet (core/pendingOperation.ts). One partition per target, so one query recalls it all.
+// (azure/stateTable.ts): its busy deferral (core/deferral.ts) and, per identity, the history of its
+// attaches that others undid (core/contest.ts), in one partition per target, so one query recalls it
+// all; and the attach whose operation ARM accepted but nobody has seen end yet
+// (core/pendingOperation.ts), in one partition of all such rows (keyed by the target), so the sweep
+// lists them with one query and a recall reads the target's with one point read beside its partition.
 // Everything here is rebuildable: when the store cannot answer, the caller goes on as if it remembered
 // nothing (costing reads and PATCHes, never safety), and after a failure the store is left alone for a
 // while so that an outage does not cost every event its timeout.
@@ -32,7 +34,10 @@ export const PAUSE_AFTER_FAILURE_MS = 30_000;
 
 const DEFERRAL_ROW = 'deferral';
 const REFUSALS_ROW = 'refusals';
-const PENDING_ROW = 'pending';
+/** The partition of pending operations: one row per target, its row key the target's hash. */
+const PENDING_PARTITION = 'pending-operations';
+/** The sweep reads at most this many pending rows per run (a flood of forged rows cannot stall it). */
+export const MAX_PENDING_LISTED = 5_000;
 const hash = (value: string) => createHash('sha256').update(idKey(value)).digest('hex');
 const partitionOf = (targetId: string) => hash(targetId);
 const attachRow = (identityId: string) => `attach-${hash(identityId).slice(0, 40)}`;
@@ -52,16 +57,21 @@ export class TargetMemory {
    * then goes on as without a store). Times after now (a forged row, a clock ahead) count as absent.
    */
   async recall(targetId: string): Promise<TargetRecall | undefined> {
-    const rows = await this.guard('recall', () => this.table.list(partitionOf(targetId)));
-    if (!rows) return undefined;
+    const found = await this.guard('recall', () =>
+      Promise.all([
+        this.table.list(partitionOf(targetId)),
+        this.table.get(PENDING_PARTITION, partitionOf(targetId)),
+      ]),
+    );
+    if (!found) return undefined;
+    const [rows, pendingRow] = found;
     const now = this.now();
     let deferral: Deferral | undefined;
-    let pending: PendingOperation | undefined;
+    const pending = pendingRow && sameTarget(pendingRow, targetId) ? toPending(pendingRow, now) : undefined;
     const attaches = new Map<string, RecalledHistory>();
     for (const row of rows) {
       const identityId = row.properties.identityId;
       if (row.rowKey === DEFERRAL_ROW) deferral = toDeferral(row);
-      else if (row.rowKey === PENDING_ROW) pending = toPending(row, now);
       else if (row.rowKey.startsWith('attach-') && typeof identityId === 'string')
         attaches.set(idKey(identityId), { ...believable(toHistory(row), now), identityId });
     }
@@ -75,14 +85,14 @@ export class TargetMemory {
   async rememberPending(targetId: string, pending: PendingOperation): Promise<boolean> {
     const done = await this.guard('remember pending operation', async () => {
       await this.table.put({
-        partitionKey: partitionOf(targetId),
-        rowKey: PENDING_ROW,
+        partitionKey: PENDING_PARTITION,
+        rowKey: partitionOf(targetId),
         properties: {
           targetId,
           identities: JSON.stringify(pending.identities),
-          registries: JSON.stringify(pending.registries ?? {}),
           acceptedAt: pending.acceptedAt,
           eventId: pending.eventId ?? '',
+          operation: pending.operation ?? '',
         },
       });
       return true;
@@ -90,25 +100,36 @@ export class TargetMemory {
     return done === true;
   }
 
-  async clearPending(targetId: string): Promise<void> {
-    await this.guard('clear pending operation', () => this.table.delete(partitionOf(targetId), PENDING_ROW));
+  /**
+   * Clears the pending row as recalled (its etag): 'cleared'; 'lost' when someone cleared or rewrote
+   * it since (another invocation confirmed it, or a newer attach was accepted); 'unavailable' when the
+   * store did not answer.
+   */
+  async clearPending(
+    targetId: string,
+    pending: PendingOperation,
+  ): Promise<'cleared' | 'lost' | 'unavailable'> {
+    const done = await this.guard('clear pending operation', () =>
+      this.table.deleteIf(PENDING_PARTITION, partitionOf(targetId), pending.etag ?? '*'),
+    );
+    return done === undefined ? 'unavailable' : done ? 'cleared' : 'lost';
   }
 
   /**
-   * Every target with an accepted attach nobody has seen end (the sweep takes them up); undefined when
-   * the store cannot answer. One query over the table's pending rows.
+   * Every target with an accepted attach nobody has seen end (the sweep takes them up), at most
+   * MAX_PENDING_LISTED; undefined when the store cannot answer. One query of one partition.
    */
   async pendingTargets(): Promise<Map<string, PendingOperation> | undefined> {
-    const rows = await this.guard('list pending operations', () => this.table.listRows(PENDING_ROW));
+    const rows = await this.guard('list pending operations', () =>
+      this.table.list(PENDING_PARTITION, MAX_PENDING_LISTED),
+    );
     if (!rows) return undefined;
     const now = this.now();
     const found = new Map<string, PendingOperation>();
     for (const row of rows) {
       const targetId = row.properties.targetId;
-      const pending = toPending(row, now);
-      // A row whose target id does not hash to its partition was not written by the app: ignored.
-      if (typeof targetId === 'string' && pending && partitionOf(targetId) === row.partitionKey)
-        found.set(idKey(targetId), pending);
+      const pending = sameTarget(row, targetId) ? toPending(row, now) : undefined;
+      if (typeof targetId === 'string' && pending) found.set(idKey(targetId), pending);
     }
     return found;
   }
@@ -207,13 +228,23 @@ export class TargetMemory {
   }
 }
 
+/** A pending row is filed under its target's hash; one that is not was not written by the app. */
+function sameTarget(row: StateRow, targetId: unknown): boolean {
+  return (
+    typeof targetId === 'string' &&
+    row.properties.targetId === targetId &&
+    row.rowKey === partitionOf(targetId)
+  );
+}
+
 /**
  * A pending row as far as it can be believed: accepted in the last PENDING_LIFETIME_MS and not ahead of
- * the clock, naming identities. Anything else is no pending operation (at most a re-send is lost, which
- * the next sweep's drift check covers; never a write it would not make otherwise).
+ * the clock, naming identities. Anything else is no pending operation. What a row can make the app do
+ * is bounded elsewhere: a re-send only of identities the tag asks for, only onto a target whose
+ * accepted operation's own status says Failed (core/pendingOperation.ts).
  */
 function toPending(row: StateRow, now: number): PendingOperation | undefined {
-  const { identities, acceptedAt, eventId } = row.properties;
+  const { identities, acceptedAt, eventId, operation } = row.properties;
   if (typeof acceptedAt !== 'number' || acceptedAt > now + CLOCK_SKEW_MS) return undefined;
   if (now - acceptedAt > PENDING_LIFETIME_MS) return undefined;
   let ids: string[] = [];
@@ -227,24 +258,10 @@ function toPending(row: StateRow, now: number): PendingOperation | undefined {
   return {
     identities: ids,
     acceptedAt,
-    registries: registriesOf(row.properties.registries),
     ...(typeof eventId === 'string' && eventId ? { eventId } : {}),
+    ...(typeof operation === 'string' && operation ? { operation } : {}),
+    ...(row.etag ? { etag: row.etag } : {}),
   };
-}
-
-/** The pending row's registry names by identity (only string values; anything unreadable is none). */
-function registriesOf(value: unknown): Record<string, string> {
-  try {
-    const parsed: unknown = JSON.parse(String(value ?? '{}'));
-    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return {};
-    return Object.fromEntries(
-      Object.entries(parsed as Record<string, unknown>).filter(
-        (e): e is [string, string] => typeof e[1] === 'string',
-      ),
-    );
-  } catch {
-    return {};
-  }
 }
 
 function toDeferral(row: StateRow): Deferral | undefined {

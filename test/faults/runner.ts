@@ -187,12 +187,27 @@ async function pendingViolations(h: Harness, deleted: ReadonlySet<string>): Prom
   const left = await h.runtime.memory?.pendingTargets();
   if (!left) return ['the state store did not list the pending operations after the clean round'];
   const violations: string[] = [];
+  const running = (target: string) => h.emu.vmOperations(target).some((o) => o.status === 'InProgress');
   for (const [target, pending] of left) {
-    if (deleted.has(target)) continue;
-    if (h.emu.vmOperations(target).some((o) => o.status === 'InProgress')) continue;
+    if (deleted.has(target) || running(target)) continue;
     violations.push(
       `${target}: the attach ARM accepted at ${new Date(pending.acceptedAt).toISOString()} was neither confirmed nor sent again by the clean round`,
     );
+  }
+  // No target whose attach ARM accepted is left Failed (the only failures injected are the app's own
+  // operations': `asyncFailed`), unless a newer operation runs on it.
+  const accepted = new Set(
+    h.audit.records
+      .filter((r) => r.action === 'identity-attached' && /ARM accepted the update/.test(r.reason ?? ''))
+      .map((r) => r.vmId.toLowerCase()),
+  );
+  for (const target of accepted) {
+    if (deleted.has(target) || running(target)) continue;
+    const state = (h.emu.getVm(target) ?? h.emu.getScaleSet(target))?.provisioningState;
+    if (state === 'Failed')
+      violations.push(
+        `${target}: Failed after an attach ARM accepted, and not sent again by the clean round`,
+      );
   }
   return violations;
 }

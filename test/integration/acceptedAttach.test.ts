@@ -97,12 +97,13 @@ describe('an attach answered once ARM accepts it', () => {
     expect(h.emu.totals()).toMatchObject({ reads: 0, writes: 0, polls: 0 });
   });
 
-  it('an event while its own operation runs is deferred, never written', async () => {
+  it('an echo while its own operation runs is deferred, never written, with no busy deferral: its redelivery confirms it', async () => {
     const vm = h.seedVm('vm-accepted-then-echo', 'contosoapps').id;
     await h.deliverRaw(writeSuccessEvent(vm));
     h.emu.resetCounts();
+    const echo = echoOf(h, vm);
 
-    await expect(h.deliverRaw(echoOf(h, vm))).rejects.toThrow(RetryableReconcileError);
+    await expect(h.deliverRaw(echo)).rejects.toThrow(RetryableReconcileError);
 
     expect(h.emu.counts()['vm.patch']).toBe(0);
     expect(recordsOf(h, vm, 'identity-attached').at(-1)).toMatchObject({
@@ -110,6 +111,12 @@ describe('an attach answered once ARM accepts it', () => {
       reason: expect.stringMatching(/the operation that attaches the identity has not finished/),
     });
     expect(recordsOf(h, vm, 'attach-confirmed')).toEqual([]);
+    // No 90 s busy deferral for the app's own seconds-long operation: Event Grid's redelivery reads it.
+    expect((await memoryOf(h).recall(vm))?.deferral).toBeUndefined();
+    await h.settle(vm);
+    expect((await h.deliverRaw(echo))?.outcome).toBe('compliant');
+    expect(recordsOf(h, vm, 'attach-confirmed')).toHaveLength(1);
+    expect(h.emu.counts()['vm.patch']).toBe(0);
   });
 
   it('an accepted attach that ends Failed raises no write event: the sweep sends it again and nothing stays pending', async () => {
@@ -141,12 +148,11 @@ describe('an attach answered once ARM accepts it', () => {
     expect((await memoryOf(h).pendingTargets())?.size).toBe(0);
   });
 
-  it('a target that Failed for another writer is not written by the sweep: only the app’s own accepted attach is sent again', async () => {
+  it('a target that Failed in another writer’s later update is not written: the accepted operation’s own status Succeeded', async () => {
     const vm = h.seedVm('vm-failed-by-owner', 'contosoapps').id;
-    await h.deliver(vm);
-    // Confirmed by the sweep, then the owner's own update Failed.
-    await h.sweep();
-    expect(recordsOf(h, vm, 'attach-confirmed')).toHaveLength(1);
+    await h.deliverRaw(writeSuccessEvent(vm));
+    await h.settle(vm);
+    // Before any echo or sweep saw the app's operation end, the owner's own update Failed.
     h.emu.updateVmOutOfBand(vm, (v) => {
       v.provisioningState = 'Failed';
     });
@@ -155,6 +161,40 @@ describe('an attach answered once ARM accepts it', () => {
     await h.sweep();
 
     expect(h.emu.counts()['vm.patch']).toBe(0);
+    expect(recordsOf(h, vm, 'attach-confirmed')).toHaveLength(1);
+    expect((await memoryOf(h).pendingTargets())?.size).toBe(0);
+  });
+
+  it('a forged pending row (its target’s own hash) on a target Failed for someone else: whose failure cannot be told, nothing is written', async () => {
+    const vm = h.seedVm('vm-forged-failed', 'contosoapps').id;
+    await h.deliver(vm);
+    await h.sweep(); // confirmed: no row left
+    h.emu.updateVmOutOfBand(vm, (v) => {
+      v.provisioningState = 'Failed';
+    });
+    const memory = memoryOf(h);
+    const other = '22222222-2222-2222-2222-222222222222';
+    for (const operation of [
+      undefined,
+      // A Compute operation path of another subscription, and a URL to another host: never requested.
+      `/subscriptions/${other}/providers/Microsoft.Compute/locations/eastus/operations/x1`,
+      'https://attacker.example/subscriptions/x/providers/Microsoft.Compute/locations/eastus/operations/x2',
+    ]) {
+      await memory.rememberPending(vm, {
+        identities: [PULL_ID],
+        acceptedAt: Date.now(),
+        ...(operation ? { operation } : {}),
+      });
+      h.emu.resetCounts();
+
+      await h.sweep();
+
+      expect([operation, h.emu.counts()['vm.patch']]).toEqual([operation, 0]);
+      expect((await memory.pendingTargets())?.size).toBe(0);
+    }
+    expect(h.logs.some((l) => /not sent again, since the failure may be another writer's/.test(l))).toBe(
+      true,
+    );
   });
 
   it('a pending row accepted in the future, older than a day, or filed under another target is not believed', async () => {
@@ -168,14 +208,14 @@ describe('an attach answered once ARM accepts it', () => {
     expect((await memory.pendingTargets())?.size).toBe(0);
     await memory.rememberPending(vm, { identities: [PULL_ID], acceptedAt: Date.now() });
     expect((await memory.pendingTargets())?.size).toBe(1);
-    // Someone with write access to the table files a row under another partition than its target's.
+    // Someone with write access to the table files a row under another key than its target's.
     const table = StateTable.connect(
       { kind: 'connection-string', connectionString: h.azurite?.connectionString ?? '' },
       null as never,
     );
     await table.put({
-      partitionKey: 'not-the-hash-of-its-target',
-      rowKey: 'pending',
+      partitionKey: 'pending-operations',
+      rowKey: 'not-the-hash-of-its-target',
       properties: {
         targetId: vm.replace('vm-forged-pending', 'vm-other'),
         identities: JSON.stringify([PULL_ID]),

@@ -114,11 +114,13 @@ export function writeSuccessEvent(
   });
 }
 
-/** Waits (at most 30 s) until no operation of the emulator's runs on the VM (any VM, without an id). */
+/** Waits until no operation of the emulator's runs on the VM (any VM, without an id); throws after 30 s. */
 async function settle(emu: Emulator, vm?: string): Promise<void> {
   const until = Date.now() + 30_000;
-  while (emu.vmOperations(vm).some((o) => o.status === 'InProgress') && Date.now() < until)
+  while (emu.vmOperations(vm).some((o) => o.status === 'InProgress')) {
+    if (Date.now() > until) throw new Error(`settle: an operation on ${vm ?? 'a VM'} still runs after 30 s`);
     await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {

@@ -51,8 +51,8 @@ export interface PatchStep {
 /** What the PATCH left that the caller stores: identities removed as they were written. */
 export interface PatchResult {
   readonly stripped: readonly string[];
-  /** The attach was decided and recorded (written, followed to its end or accepted; or nothing to write). */
-  readonly finished?: boolean;
+  /** The PATCH was written (followed to its end, or accepted: see `accepted`). */
+  readonly written?: boolean;
   /** The PATCH was answered once ARM accepted it (its operation is remembered as pending). */
   readonly accepted?: boolean;
 }
@@ -105,7 +105,7 @@ export async function patchIdentities(step: PatchStep): Promise<PatchResult> {
   if (step.deps.settings.mode === 'enforce') await reportOrphanedGrants(step, attempts);
   return {
     stripped: step.pending.map((p) => p.identityId).filter((id) => attempts.stripped.has(idKey(id))),
-    finished: true,
+    ...(attempts.sent.size > 0 || attempts.removed.size > 0 ? { written: true } : {}),
     ...(attempts.acceptedAt !== undefined ? { accepted: true } : {}),
   };
 }
@@ -435,7 +435,11 @@ function answerOnAccept(step: PatchStep, attempts: Attempts, decision: AttachDec
   if (!memory || !early || decision.action !== 'attach' || decision.patch.remove.length > 0) return undefined;
   if (attempts.rebound.size > 0 || attempts.detachedToRebind.size > 0) return undefined;
   const added = decision.patch.add;
-  return async (accepted: TargetState, acceptedAt: number): Promise<boolean> => {
+  return async (
+    accepted: TargetState,
+    acceptedAt: number,
+    operation: string | undefined,
+  ): Promise<boolean> => {
     const facts = identityFacts(accepted.identity);
     const settled = step.pending.every((p) => {
       if (!added.some((id) => sameId(id, p.identityId))) return true;
@@ -444,15 +448,13 @@ function answerOnAccept(step: PatchStep, attempts: Attempts, decision: AttachDec
       const known = p.identity?.principalId;
       return held.principalId === undefined || !known || sameId(held.principalId, known);
     });
-    if (!settled) return false;
+    // Without the operation's own status path, a Failed end could not be told from someone else's
+    // failure later, and would never be sent again: follow this one to its end.
+    if (!settled || !operation) return false;
     return memory.rememberPending(step.ref.id, {
       identities: added,
-      registries: Object.fromEntries(
-        step.pending
-          .filter((p) => added.some((id) => sameId(id, p.identityId)))
-          .map((p) => [idKey(p.identityId), p.registry.name]),
-      ),
       acceptedAt,
+      ...(operation ? { operation } : {}),
       ...(early.eventId ? { eventId: early.eventId } : {}),
     });
   };

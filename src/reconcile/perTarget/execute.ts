@@ -4,6 +4,7 @@ import type { Auditor } from '../../audit/auditor';
 import type { RetryEnvironment } from '../../azure/retry';
 import type { TargetState } from '../../azure/targetResources';
 import { attached, STRIPPED_BY, stripped } from '../../core/contest';
+import type { PendingOperation } from '../../core/pendingOperation';
 import { idKey } from '../../core/resourceId';
 import type { TargetRef } from '../../targets';
 import type { ReconcileDeps } from '../deps';
@@ -27,8 +28,8 @@ export interface Execution {
   readonly waitWhileBusy: boolean;
   /** See PatchStep.answerOnAccept. */
   readonly answerOnAccept?: { readonly eventId?: string };
-  /** See PatchStep.resend. */
-  readonly resend?: ReadonlySet<string>;
+  /** The app's accepted attach that ended Failed: its identities are sent again (PatchStep.resend). */
+  readonly resend?: { readonly ids: ReadonlySet<string>; readonly pending: PendingOperation };
 }
 
 /** Runs the steps in order; returns the names of those it ran (all of them, unless the target vanished). */
@@ -61,15 +62,17 @@ export async function executePlan(
       case 'keep':
         auditor.record('already-compliant', 'unchanged', step.fields);
         break;
-      case 'confirm':
+      case 'confirm': {
+        // Cleared only if nobody cleared or rewrote the row since: one confirmation per operation.
+        const cleared =
+          run.observed && deps.memory
+            ? await deps.memory.clearPending(run.observed.ref.id, step.pending)
+            : 'unavailable';
+        if (cleared === 'lost') break;
+        if (step.confirmed.length === 0) deps.log.info(step.reason);
         for (const c of step.confirmed) auditor.record('attach-confirmed', 'unchanged', c.fields);
-        if (run.observed) await deps.memory?.clearPending(run.observed.ref.id);
         break;
-      case 'contest':
-        auditor.record('attach-contested', 'rejected', { ...step.fields, reason: step.reason });
-        if (step.newly && run.observed)
-          await deps.memory?.rememberAttach(run.observed.ref.id, step.identityId, step.history);
-        break;
+      }
       case 'ensure-pair':
         if (step.contest) contests.set(idKey(step.identityId), step.contest);
         await ensurePair(run, step, ready);
@@ -81,8 +84,8 @@ export async function executePlan(
         await rememberAttaches(run, contests, done);
         // The app's accepted attach that had Failed, sent again and followed to its end: nothing is
         // pending any more (one accepted again was remembered anew).
-        if (run.resend && done.finished && !done.accepted && run.observed)
-          await deps.memory?.clearPending(run.observed.ref.id);
+        if (run.resend && done.written && !done.accepted && run.observed)
+          await deps.memory?.clearPending(run.observed.ref.id, run.resend.pending);
         break;
       }
     }
@@ -143,7 +146,7 @@ async function patch(
       detach,
       waitWhileBusy: run.waitWhileBusy,
       ...(run.answerOnAccept ? { answerOnAccept: run.answerOnAccept } : {}),
-      ...(run.resend ? { resend: run.resend } : {}),
+      ...(run.resend ? { resend: run.resend.ids } : {}),
     });
   } catch (error) {
     if (error instanceof TargetGoneError) {

@@ -11,7 +11,12 @@ import { busyReason, isTerminal, TARGET_BUSY, unfinishedReason } from '../../cor
 import { attachedIdentityIds, attachedIds, identityFacts, isAttached } from '../../core/identityView';
 import { refuseForImdsDefault } from '../../core/imdsDefault';
 import { normalizeRegion } from '../../core/names';
-import { judgePending } from '../../core/pendingOperation';
+import {
+  judgePending,
+  needsOperationStatus,
+  type PendingOperation,
+  type PendingVerdict,
+} from '../../core/pendingOperation';
 import { pullIdentityFor } from '../../core/pullIdentity';
 import { pullReadiness, readinessFields } from '../../core/pullReadiness';
 import { idKey } from '../../core/resourceId';
@@ -60,9 +65,7 @@ export async function observeTarget(
     target = idle.target;
     tag = readTag(deps.settings, target);
   }
-  const verdict = pending
-    ? judgePending(pending, target.provisioningState, identityFacts(target.identity))
-    : undefined;
+  const verdict = pending ? await judgeOwnOperation(deps, retryEnv, ref, target, pending) : undefined;
   const pendingOperation =
     pending && verdict && verdict.kind !== 'running' ? { pending, verdict } : undefined;
   const base = {
@@ -107,6 +110,35 @@ export async function observeTarget(
 }
 
 type IdleSnapshot = Extract<TargetSnapshot, { kind: 'idle' }>;
+
+/**
+ * How the app's accepted attach ended, from the idle target and, when the target is Failed, the
+ * operation's own status (one read: the failure may be a later writer's). Undefined when that status
+ * could not be read now: nothing is decided about it, and the row stays for the next look.
+ */
+async function judgeOwnOperation(
+  deps: ReconcileDeps,
+  retryEnv: RetryEnvironment,
+  ref: TargetRef,
+  target: TargetState,
+  pending: PendingOperation,
+): Promise<PendingVerdict | undefined> {
+  let status: string | undefined;
+  const path = pending.operation;
+  if (needsOperationStatus(target.provisioningState) && path) {
+    try {
+      status = await withRetry('read the attach operation', retryEnv, (signal) =>
+        deps.targets.operationStatus(ref, path, signal),
+      );
+    } catch (error) {
+      deps.log.warn(
+        `${ref.id}: the status of the app's accepted attach could not be read: ${(error as Error).message}`,
+      );
+      return undefined;
+    }
+  }
+  return judgePending(pending, target.provisioningState, identityFacts(target.identity), status);
+}
 
 /**
  * Where the plan would write (an identity to attach or detach), whether another service manages the

@@ -38,36 +38,62 @@ export function planTarget(settings: Settings, snapshot: TargetSnapshot, targetI
     case 'busy':
       return { steps: planBusy(settings, snapshot) };
     case 'idle':
-      return { steps: [...planConfirm(snapshot), ...planIdle(settings, snapshot, targetId)] };
+      return { steps: withConfirm(snapshot, planIdle(settings, snapshot, targetId)) };
   }
 }
 
 /**
- * The app's accepted attach ended Succeeded: confirmed, per identity the target still holds (one it
- * no longer holds was removed since, and the rest of the plan sees it as any missing identity). One
- * that ended Failed is not confirmed: observe counted its identities as missing, so the plan sends them
- * again.
+ * The app's accepted attach has ended. Succeeded: confirmed, per identity the target holds that the
+ * tag asks for (observed: the registry's pull identity); an identity the row names that the tag does
+ * not ask for gets no record (its detach, if any, is revocation's), nor one the target no longer holds
+ * (the plan attaches it again as any missing identity). Failed: observe counted its identities as
+ * missing, so the plan sends them again and the row stays until that is done; if the plan sends
+ * nothing (the tag no longer asks for them, or refuses them), the row is only cleared. Unproven
+ * (whose failure cannot be told): only cleared, nothing sent.
  */
-function planConfirm(snapshot: Extract<TargetSnapshot, { kind: 'idle' }>): TargetStep[] {
+function withConfirm(snapshot: Extract<TargetSnapshot, { kind: 'idle' }>, steps: TargetStep[]): TargetStep[] {
   const op = snapshot.pendingOperation;
-  if (op?.verdict.kind !== 'succeeded') return [];
-  const confirmed = op.verdict.held.map((identityId) => {
-    const registry =
-      op.pending.registries?.[idKey(identityId)] ??
-      snapshot.registries.find((r) => sameId(r.identityId, identityId))?.ref.name;
-    return {
-      identityId,
-      fields: {
-        identityId,
-        ...(registry ? { registry } : {}),
-        reason: confirmedReason(identityId, op.pending.acceptedAt),
-      },
-    };
-  });
+  if (!op) return steps;
   const accepted = new Date(op.pending.acceptedAt).toISOString();
-  return [
-    { step: 'confirm', reason: `the attach ARM accepted at ${accepted} has ended Succeeded`, confirmed },
+  const clearOnly = (reason: string): TargetStep[] => [
+    { step: 'confirm', reason, pending: op.pending, confirmed: [] },
+    ...steps,
   ];
+  switch (op.verdict.kind) {
+    case 'unproven':
+      return clearOnly(op.verdict.reason);
+    case 'failed':
+      return steps.some((s) => s.step === 'attach')
+        ? steps
+        : clearOnly(
+            `the attach ARM accepted at ${accepted} ended Failed, and the tag no longer asks for it: not sent again`,
+          );
+    case 'succeeded': {
+      const confirmed = op.verdict.held.flatMap((identityId) => {
+        const observed = snapshot.registries.find((r) => sameId(r.identityId, identityId));
+        if (!observed) return [];
+        return [
+          {
+            identityId,
+            fields: {
+              identityId,
+              registry: observed.ref.name,
+              reason: confirmedReason(identityId, op.pending.acceptedAt),
+            },
+          },
+        ];
+      });
+      return [
+        {
+          step: 'confirm',
+          reason: `the attach ARM accepted at ${accepted} has ended Succeeded`,
+          pending: op.pending,
+          confirmed,
+        },
+        ...steps,
+      ];
+    }
+  }
 }
 
 const only = (step: TargetStep): TargetPlan => ({ steps: [step] });

@@ -90,7 +90,7 @@ export async function reconcileTarget(
       : seen;
   const plan = planTarget(deps.settings, snapshot, request.targetId);
   const observed = snapshot.kind === 'idle' ? snapshot : undefined;
-  const verdict = observed?.pendingOperation?.verdict;
+  const pendingOperation = observed?.pendingOperation;
   const ran = await executePlan(
     {
       deps,
@@ -103,13 +103,18 @@ export async function reconcileTarget(
       ...(request.trigger === 'event' && recall
         ? { answerOnAccept: request.eventId ? { eventId: request.eventId } : {} }
         : {}),
-      ...(verdict?.kind === 'failed' ? { resend: verdict.resend } : {}),
+      ...(pendingOperation?.verdict.kind === 'failed'
+        ? { resend: { ids: pendingOperation.verdict.resend, pending: pendingOperation.pending } }
+        : {}),
     },
     plan.steps,
   );
   const outcome = ran.includes('nothing') ? 'untagged' : outcomeOf(auditor.records);
+  // Waiting on the app's own accepted attach (seconds) is no busy deferral: the event's redelivery (10 s
+  // later) reads it again, rather than a deferral that would answer events without a read for 90 s.
+  const ownOperation = seen.kind === 'busy' && recall?.pending !== undefined;
   if (ref && recall) {
-    await keepDeferral(deps, request, ref.id, recall, outcome, auditor.records);
+    if (!ownOperation) await keepDeferral(deps, request, ref.id, recall, outcome, auditor.records);
     if (snapshot.kind === 'idle') await settleHistories(deps, snapshot, recall, auditor.records);
   }
   return {

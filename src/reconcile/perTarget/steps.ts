@@ -5,6 +5,7 @@ import type { AuditFields } from '../../audit/auditor';
 import type { AuditAction } from '../../audit/auditRecord';
 import type { RegistryState } from '../../azure/containerRegistries';
 import type { AttachHistory } from '../../core/contest';
+import type { PendingOperation } from '../../core/pendingOperation';
 import type { RevocationCandidate, RevocationCause } from '../../core/revocation';
 import type { RegistryRef } from '../../core/tag';
 
@@ -64,12 +65,16 @@ export type TargetStep =
       readonly history: AttachHistory;
     }
   /**
-   * The app's accepted attach has ended Succeeded (core/pendingOperation.ts): an `attach-confirmed`
-   * record per identity it attached that the target still holds, and its pending row is cleared.
+   * The app's accepted attach has ended (core/pendingOperation.ts): Succeeded, an `attach-confirmed`
+   * record per identity it attached that the tag still asks for and the target holds; either way its
+   * pending row is cleared, unless the plan sends its identities again (it ended Failed).
    */
   | {
       readonly step: 'confirm';
       readonly reason: string;
+      /** The row as recalled: cleared only if nobody cleared or rewrote it since. */
+      readonly pending: PendingOperation;
+      /** None when the row is only cleared (not the app's failure to prove, or nothing left to confirm). */
       readonly confirmed: readonly { readonly identityId: string; readonly fields: AuditFields }[];
     }
   /**

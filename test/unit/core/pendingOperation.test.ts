@@ -27,11 +27,28 @@ describe('judgePending', () => {
     });
   });
 
-  it('Failed: every pending identity is sent again, held or not', () => {
-    const verdict = judgePending(pending, 'failed', holding('id-acrpull-a-eastus'));
-    expect(verdict.kind).toBe('failed');
-    expect(verdict.kind === 'failed' && [...verdict.resend]).toEqual(
-      pending.identities.map((i) => i.toLowerCase()),
-    );
+  it('Failed, and the operation’s own status Failed (or Canceled): every pending identity is sent again', () => {
+    for (const status of ['Failed', 'Canceled']) {
+      const verdict = judgePending(pending, 'failed', holding('id-acrpull-a-eastus'), status);
+      expect(verdict.kind).toBe('failed');
+      expect(verdict.kind === 'failed' && [...verdict.resend]).toEqual(
+        pending.identities.map((i) => i.toLowerCase()),
+      );
+    }
+  });
+
+  it('Failed, but the operation Succeeded: a later writer’s failure, not sent again; what it attached is confirmed', () => {
+    expect(judgePending(pending, 'Failed', holding('id-acrpull-a-eastus'), 'Succeeded')).toEqual({
+      kind: 'succeeded',
+      held: [id('id-acrpull-a-eastus')],
+    });
+  });
+
+  it.each([undefined, 'unknown'])('Failed, the operation’s status %s: unproven, nothing sent', (status) => {
+    const verdict = judgePending(pending, 'Failed', holding(), status);
+    expect(verdict).toEqual({
+      kind: 'unproven',
+      reason: expect.stringMatching(/not sent again, since the failure may be another writer's$/),
+    });
   });
 });

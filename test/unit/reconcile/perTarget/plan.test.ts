@@ -91,24 +91,28 @@ describe('plan', () => {
     expect(names(snapshot)).toEqual(['ensure-pair contosoapps', 'attach']);
   });
 
-  it('confirms the app’s accepted attach that ended Succeeded first, naming the registry it was made for', () => {
+  it('confirms the app’s accepted attach that ended Succeeded first, for the identities the tag asks for', () => {
     const compliant: RegistryObservation = {
       ref: refs('contosoapps')[0] as RegistryRef,
       identityId: identity('contosoapps'),
       kind: 'compliant',
       fields: { registry: 'contosoapps' },
     };
-    const base = idle(target({ acrPull: 'contosoapps' }, [identity('contosoapps')]), [compliant]);
+    const base = idle(target({ acrPull: 'contosoapps' }, [identity('contosoapps'), identity('owner')]), [
+      compliant,
+    ]);
+    // The row also names an identity the tag does not ask for (a forged row, or a tag changed since).
     const pending = {
-      identities: [identity('contosoapps'), identity('gone')],
+      identities: [identity('contosoapps'), identity('owner')],
       acceptedAt: Date.UTC(2026, 11, 7),
-      registries: { [identity('gone').toLowerCase()]: 'gone' },
     };
-    const snapshot = {
-      ...base,
-      pendingOperation: { pending, verdict: { kind: 'succeeded' as const, held: [identity('contosoapps')] } },
-    } as TargetSnapshot;
-    const plan = planTarget(settings(), snapshot, VM);
+    const withVerdict = (verdict: unknown) =>
+      ({ ...base, pendingOperation: { pending, verdict } }) as TargetSnapshot;
+    const plan = planTarget(
+      settings(),
+      withVerdict({ kind: 'succeeded', held: [identity('contosoapps'), identity('owner')] }),
+      VM,
+    );
     expect(plan.steps.map((s) => s.step)).toEqual(['confirm', 'keep']);
     const confirm = plan.steps[0];
     expect(confirm?.step === 'confirm' && confirm.confirmed).toEqual([
@@ -121,12 +125,27 @@ describe('plan', () => {
         },
       },
     ]);
-    // Ended Failed: nothing is confirmed (observe counted the identity as missing: it is sent again).
-    const failed = {
-      ...base,
-      pendingOperation: { pending, verdict: { kind: 'failed' as const, resend: new Set<string>() } },
+    // Failed with nothing to send again (observe found it compliant here): the row is only cleared.
+    const failed = planTarget(settings(), withVerdict({ kind: 'failed', resend: new Set<string>() }), VM);
+    expect(
+      failed.steps.map((s) => (s.step === 'confirm' ? `confirm ${s.confirmed.length}` : s.step)),
+    ).toEqual(['confirm 0', 'keep']);
+    // Unproven (whose failure it is cannot be told): only cleared, with the reason.
+    const unproven = planTarget(settings(), withVerdict({ kind: 'unproven', reason: 'cannot tell' }), VM);
+    expect(unproven.steps[0]).toMatchObject({ step: 'confirm', confirmed: [], reason: 'cannot tell' });
+  });
+
+  it('leaves the row of a Failed accepted attach while the plan sends it again', () => {
+    const snapshot = {
+      ...idle(target({ acrPull: 'contosoapps' }, [identity('contosoapps')]), [
+        authorized('contosoapps', { status: 'allowed', registry: registryState('contosoapps') }),
+      ]),
+      pendingOperation: {
+        pending: { identities: [identity('contosoapps')], acceptedAt: 1 },
+        verdict: { kind: 'failed', resend: new Set([identity('contosoapps').toLowerCase()]) },
+      },
     } as TargetSnapshot;
-    expect(names(failed)).toEqual(['keep contosoapps']);
+    expect(names(snapshot)).toEqual(['ensure-pair contosoapps', 'attach']);
   });
 
   it('keeps an attached, proven, allowed registry and writes nothing', () => {
