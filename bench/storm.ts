@@ -11,6 +11,7 @@ import { fork } from 'node:child_process';
 import path from 'node:path';
 import {
   DEFAULT_LIMITS,
+  mulberry32,
   resourceWriteSuccessEvent,
   retryDelayMs,
   startEmulator,
@@ -39,6 +40,8 @@ export interface StormResult {
   readonly throttled: number;
   readonly deliveries: number;
   readonly redeliveries: number;
+  /** Requests by emulator operation (`vm.get`, `identity.get`, `roleAssignment.list`, …). */
+  readonly byOperation: Record<string, number>;
   /** Echo events delivered: one per attach operation of the app's that Succeeded. */
   readonly echoes: number;
   /** Accepted attaches still pending in the store at the end (-1: the store did not answer). */
@@ -133,7 +136,6 @@ export async function stormScenario(
     let delivered = 0;
     let givenUp = 0;
     let deliveries = 0;
-    let next = 0;
     const timers = new Set<NodeJS.Timeout>();
     const later = (ms: number, run: () => void) => {
       const t = setTimeout(() => {
@@ -142,11 +144,15 @@ export async function stormScenario(
       }, ms);
       timers.add(t);
     };
-    // Event Grid pushes each delivery to the app's front end, which spreads them over the instances.
+    // Event Grid pushes each delivery to the app's front end, which spreads them over the instances:
+    // at random (seeded), not in turn, since turns would line the fleet's (registry, region) pairs up
+    // with the instances (VM i's pair and instance i mod K repeat together) and spare each instance
+    // the pairs it never sees.
+    const pick = mulberry32(20261207);
     const dispatch = (seq: number) => {
       attempts[seq] = (attempts[seq] ?? 0) + 1;
       deliveries++;
-      const worker = workers[next++ % instances];
+      const worker = workers[Math.floor(pick() * instances)];
       worker?.send({ kind: 'deliver', seq, event: events[seq] } satisfies StormToWorker);
     };
     for (const worker of workers) {
@@ -193,10 +199,7 @@ export async function stormScenario(
     }
     for (const t of timers) clearTimeout(t);
     const totals = emu.totals();
-    if (process.env.STORM_COUNTS)
-      console.error(
-        JSON.stringify(Object.fromEntries(Object.entries(emu.counts()).filter(([, c]) => c > 0))),
-      );
+    const byOperation = Object.fromEntries(Object.entries(emu.counts()).filter(([, c]) => c > 0));
     const pendingLeft = (
       await new TargetMemory(
         StateTable.connect(
@@ -232,6 +235,7 @@ export async function stormScenario(
       throttled: emu.throttled().total,
       deliveries,
       redeliveries: deliveries - events.length,
+      byOperation,
       echoes: echoed.size,
       pendingLeft: pendingLeft ?? -1,
       givenUp: events.length - delivered,

@@ -71,6 +71,8 @@ export class ContainerRegistries {
   private readonly byName = new LruMap<string, { registry: RegistryState; at: number }>(
     PER_SUBSCRIPTION_LIMIT,
   );
+  /** Registry listings under way, by subscription: concurrent lookups on this instance share one. */
+  private readonly listing = new Map<string, Promise<RegistryState[]>>();
   /** Listings (`list|<subscription>`) and reads (`get|<registry id>`) ARM refused with 403 or 404. */
   private readonly failed = new LruMap<string, { error: unknown; at: number }>(PER_SUBSCRIPTION_LIMIT);
 
@@ -142,12 +144,19 @@ export class ContainerRegistries {
     }
     const searched = [...new Set(subscriptions.map(idKey))];
     for (const subscriptionId of searched) {
-      let listing = listings?.get(subscriptionId);
+      let listing = listings?.get(subscriptionId) ?? this.listing.get(subscriptionId);
       if (!listing) {
         listing = this.unlessRefused(`list|${subscriptionId}`, () =>
           this.listIn(subscriptionId, abortSignal),
         );
-        // A failed listing is not remembered, so a retry lists again.
+        // Shared with other invocations of this instance only while it runs (concurrent lookups make
+        // one listing); a failed listing is not remembered, so a retry lists again.
+        const shared = listing;
+        this.listing.set(subscriptionId, shared);
+        void shared.then(
+          () => this.listing.get(subscriptionId) === shared && this.listing.delete(subscriptionId),
+          () => this.listing.get(subscriptionId) === shared && this.listing.delete(subscriptionId),
+        );
         listings?.set(subscriptionId, listing);
         listing.catch(() => listings?.delete(subscriptionId));
       }

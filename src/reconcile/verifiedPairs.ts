@@ -24,6 +24,9 @@ export class VerifiedPairs {
     { registry: RegistryState; identity: IdentityState; at: number; grantCreatedOn?: string }
   >();
 
+  /** Verifications under way, by pair: concurrent invocations of one pair wait for one of them. */
+  private readonly inFlight = new Map<string, Promise<void>>();
+
   constructor(
     private readonly now: () => number = Date.now,
     readonly ttlMs = VERIFIED_PAIR_TTL_MS,
@@ -52,6 +55,24 @@ export class VerifiedPairs {
       identity,
       at: this.now(),
       ...(grantCreatedOn ? { grantCreatedOn } : {}),
+    });
+  }
+
+  /** A verification of the pair this instance has under way (settles, never rejects), if any. */
+  verifying(registryId: string, region: string): Promise<void> | undefined {
+    return this.inFlight.get(pairKey(registryId, region));
+  }
+
+  /** Marks the pair as being verified until `work` settles (its outcome is the caller's). */
+  track(registryId: string, region: string, work: Promise<unknown>): void {
+    const key = pairKey(registryId, region);
+    const settled = work.then(
+      () => {},
+      () => {},
+    );
+    this.inFlight.set(key, settled);
+    void settled.then(() => {
+      if (this.inFlight.get(key) === settled) this.inFlight.delete(key);
     });
   }
 

@@ -66,12 +66,31 @@ export async function ensurePullAccess(
     };
   }
   const pair: Pair = { ...ctx, options };
-  const verified = options.reuseVerified ? ctx.deps.verifiedPairs.get(registry.id, region) : undefined;
+  const pairs = ctx.deps.verifiedPairs;
+  // Another invocation on this instance verifying the same pair now: wait for it, then reuse it
+  // (concurrent events of one pair would otherwise each read the identity, the grant and its roles).
+  const running = options.reuseVerified ? pairs.verifying(registry.id, region) : undefined;
+  if (running) await running;
+  const verified = options.reuseVerified ? pairs.get(registry.id, region) : undefined;
   try {
     if (verified) {
       await refuseExcessRoles(pair, registry, region, verified.identity);
       return reuseVerified(ctx, registry, verified);
     }
+    if (!options.reuseVerified) return await verifyPair(pair, registry, region);
+    const verifying = verifyPair(pair, registry, region);
+    pairs.track(registry.id, region, verifying);
+    return await verifying;
+  } catch (error) {
+    return refusalOf(error, registry) ?? { status: 'failed', error, registry };
+  }
+}
+
+/** The identity (found or made, proven, role-checked), then its grant: the pair's full verification. */
+async function verifyPair(pair: Pair, registry: RegistryState, region: string): Promise<RegistryDecision> {
+  const ctx = pair;
+  const { settings } = ctx.deps;
+  try {
     const identity = await ensureIdentity(pair, registry, region);
     if (!identity)
       return {
