@@ -90,6 +90,8 @@ export interface Harness {
   settle(vm?: string): Promise<void>;
   /** A handler on a fresh runtime, as on a newly started instance (empty caches). */
   coldDeliver(vm: string): ReturnType<VmWriteHandler>;
+  /** One fresh runtime (a newly started instance) for several deliveries. */
+  coldHandler(): (vm: string) => ReturnType<VmWriteHandler>;
   /** Seeds a VM in SUB/rg-apps tagged `acrPull=<tag>` (or with the given tags), in eastus unless told. */
   seedVm(name: string, tag: string | Record<string, string>, location?: string): VmRecord;
   /** Runs one sweep on the shared runtime with the given time budget (default 60 s). */
@@ -242,6 +244,10 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
         tags: typeof tag === 'string' ? { acrPull: tag } : tag,
       }),
     coldDeliver: (vm) => createVmWriteHandler(newRuntime())(writeSuccessEvent(vm), context()),
+    coldHandler: () => {
+      const cold = createVmWriteHandler(newRuntime());
+      return (vm) => cold(writeSuccessEvent(vm), context());
+    },
     deliverRaw: (event) => handler(event, context()),
     // Like the timer handler: sweep, then flush the audit.
     sweep: async (opts = {}) => {

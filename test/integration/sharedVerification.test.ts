@@ -1,0 +1,33 @@
+// Concurrent events of one (registry, region) pair on one instance share the pair's verification
+// (identity, grant, role check) and the registry listing: a burst of tag writes costs those reads
+// once per instance, not once per event.
+import { startHarness } from '../support/harness';
+
+describe('a pair verified once for concurrent events', () => {
+  it('eight VMs of one pair delivered at once on a cold instance: one identity read, one role check, one registry listing per subscription', async () => {
+    const h = await startHarness();
+    try {
+      // The pair exists (an earlier run made it); this instance has verified nothing yet.
+      const first = h.seedVm('vm-first', 'contosoapps').id;
+      await h.coldDeliver(first);
+      const vms = Array.from({ length: 8 }, (_, i) => h.seedVm(`vm-burst-${i}`, 'contosoapps').id);
+      h.emu.resetCounts();
+
+      const cold = h.coldHandler();
+      const results = await Promise.all(vms.map((vm) => cold(vm)));
+
+      expect(results.map((r) => r?.outcome)).toEqual(vms.map(() => 'changed'));
+      const counts = h.emu.counts();
+      expect({
+        identity: counts['identity.get'],
+        grants: counts['roleAssignment.list'],
+        registries: counts['registry.list'],
+        patches: counts['vm.patch'],
+      }).toEqual({ identity: 1, grants: expect.any(Number), registries: 1, patches: 8 });
+      // The grant read and the role check's listing: one of each, not eight.
+      expect(counts['roleAssignment.list']).toBeLessThanOrEqual(2);
+    } finally {
+      await h.close();
+    }
+  });
+});
