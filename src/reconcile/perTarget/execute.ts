@@ -73,6 +73,11 @@ export async function executePlan(
         for (const c of step.confirmed) auditor.record('attach-confirmed', 'unchanged', c.fields);
         break;
       }
+      case 'contest':
+        auditor.record('attach-contested', 'rejected', { ...step.fields, reason: step.reason });
+        if (step.newly && run.observed)
+          await deps.memory?.rememberAttach(run.observed.ref.id, step.identityId, step.history);
+        break;
       case 'ensure-pair':
         if (step.contest) contests.set(idKey(step.identityId), step.contest);
         await ensurePair(run, step, ready);
@@ -87,6 +92,11 @@ export async function executePlan(
         if (run.resend && done.written && !done.accepted && run.observed)
           await deps.memory?.clearPending(run.observed.ref.id, run.resend.pending);
         break;
+      }
+      default: {
+        // Every step has its case: a step added to the plan without one does not compile.
+        const unhandled: never = step;
+        throw new Error(`no executor for step ${JSON.stringify(unhandled)}`);
       }
     }
   }
