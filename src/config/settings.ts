@@ -453,7 +453,7 @@ export function startupWarnings(settings: Settings): string[] {
   }
   if (!settings.stateStore) {
     warnings.push(
-      'AzureWebJobsStorage is not set: the app keeps no state between invocations (busy targets are waited for per event, re-attaches another writer undoes are not counted).',
+      'AzureWebJobsStorage is not set: the app keeps no state between invocations (busy targets are waited for per event, each attach on the event path waits for its operation to end, re-attaches another writer undoes are not counted).',
     );
   }
   if (settings.mode === 'audit') {
