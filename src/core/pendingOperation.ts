@@ -2,8 +2,16 @@
 // answers Event Grid once ARM has accepted its PATCH (the model holds the identity from then on) and
 // remembers the operation in the state store; the operation's end is then seen by the target's own
 // write event (the echo of the app's PATCH), a later event, or the next sweep: Succeeded and holding
-// the identity is confirmed (`attach-confirmed`); Failed is sent again (its model may list an identity
-// that never took effect); still running is deferred. Pure.
+// the identity is confirmed (`attach-confirmed`); Failed in the app's own operation (its status says
+// so) is sent again (its model may list an identity that never took effect); still running is
+// deferred. Pure.
+//
+// Sources: ARM raises ResourceWriteSuccess, ResourceWriteFailure and ResourceWriteCancel for writes
+// (learn.microsoft.com/azure/event-grid/event-schema-subscriptions); the app subscribes to the first
+// only, so a Failed operation has no echo and the sweep looks. Compute answers the PATCH 200 with
+// provisioningState Updating and an Azure-AsyncOperation URL whose status body ends Succeeded, Failed
+// or Canceled (shared/reference/azure-rest.md §async; azure-resource-manager/management/
+// async-operations).
 import { isTerminal, lastOperationFailed } from './busy';
 import type { IdentityFacts } from './identityView';
 import { idKey, sameId } from './resourceId';

@@ -7,10 +7,9 @@ import type { AuditRecord } from '../../src/audit/auditRecord';
 import { StateTable } from '../../src/azure/stateTable';
 import { RetryableReconcileError } from '../../src/handlers/vmWriteHandler';
 import { TargetMemory } from '../../src/reconcile/targetMemory';
-import { type Harness, identityId, startHarness, writeSuccessEvent } from '../support/harness';
+import { type Harness, identityId, ownWriteEvent, startHarness, writeSuccessEvent } from '../support/harness';
 
 const PULL_ID = identityId('contosoapps', 'eastus');
-const CLAIM_OID = 'http://schemas.microsoft.com/identity/claims/objectidentifier';
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 
 const recordsOf = (h: Harness, vm: string, action: string): AuditRecord[] =>
@@ -21,17 +20,7 @@ const running = (h: Harness, vm: string) =>
     .vmOperations(vm)
     .filter((o) => o.status === 'InProgress' && o.startedBy === h.emu.appIdentity.principalId);
 
-/** The echo of the app's own PATCH: a VM write whose claims name the app's identity. */
-function echoOf(h: Harness, vm: string) {
-  const e = writeSuccessEvent(vm);
-  return {
-    ...e,
-    data: {
-      ...e.data,
-      claims: { [CLAIM_OID]: h.emu.appIdentity.principalId, appid: h.emu.appIdentity.clientId },
-    },
-  };
-}
+const echoOf = (h: Harness, vm: string) => ownWriteEvent(vm, h.emu.appIdentity);
 
 function memoryOf(h: Harness, now?: () => number): TargetMemory {
   return new TargetMemory(
@@ -117,6 +106,18 @@ describe('an attach answered once ARM accepts it', () => {
     expect((await h.deliverRaw(echo))?.outcome).toBe('compliant');
     expect(recordsOf(h, vm, 'attach-confirmed')).toHaveLength(1);
     expect(h.emu.counts()['vm.patch']).toBe(0);
+  });
+
+  it('two deliveries of the echo at once (Event Grid delivers at least once): one confirmation', async () => {
+    const vm = h.seedVm('vm-echo-twice', 'contosoapps').id;
+    await h.deliverRaw(writeSuccessEvent(vm));
+    await h.settle(vm);
+    const echo = echoOf(h, vm);
+
+    await Promise.all([h.deliverRaw(echo), h.deliverRaw(echo), h.deliverRaw(echo)]);
+
+    expect(recordsOf(h, vm, 'attach-confirmed')).toHaveLength(1);
+    expect((await memoryOf(h).recall(vm))?.pending).toBeUndefined();
   });
 
   it('an accepted attach that ends Failed raises no write event: the sweep sends it again and nothing stays pending', async () => {

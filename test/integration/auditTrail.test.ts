@@ -7,7 +7,14 @@ import { DECISION_EVENT, SWEEP_EVENT } from '../../src/audit/appInsightsAuditSin
 import type { AuditAction } from '../../src/audit/auditRecord';
 import { createVmWriteHandler } from '../../src/handlers/vmWriteHandler';
 import { fleet } from '../support/fleet';
-import { type Harness, identityId, SUB, startHarness, writeSuccessEvent } from '../support/harness';
+import {
+  type Harness,
+  identityId,
+  ownWriteEvent,
+  SUB,
+  startHarness,
+  writeSuccessEvent,
+} from '../support/harness';
 
 type CustomEvent = { name: string; properties: Record<string, string>; measurements: Record<string, number> };
 
@@ -46,16 +53,6 @@ const REQUIRED: Record<AuditAction, string[]> = {
   failed: ['reason', 'retryable'],
 };
 
-/** The echo of the app's own PATCH: a VM write whose claims name the app's identity. */
-function ownEcho(h: Harness, vm: string) {
-  const e = writeSuccessEvent(vm);
-  const claims = {
-    'http://schemas.microsoft.com/identity/claims/objectidentifier': h.emu.appIdentity.principalId,
-    appid: h.emu.appIdentity.clientId,
-  };
-  return { ...e, data: { ...e.data, claims } };
-}
-
 describe('audit trail in Application Insights', () => {
   const events: CustomEvent[] = [];
   let h: Harness;
@@ -82,7 +79,7 @@ describe('audit trail in Application Insights', () => {
     const first = seed('vm-new', 'contosoapps');
     await h.deliver(first, { upn: 'alice@contoso.com' }); // identity-created, role-assigned, identity-attached
     await h.runtime.whoAmI();
-    await h.deliverRaw(ownEcho(h, first)); // attach-confirmed: the echo of the app's own write
+    await h.deliverRaw(ownWriteEvent(first, h.emu.appIdentity)); // attach-confirmed: the echo of the app's own write
     const second = seed('vm-second', 'contosoapps');
     await h.deliver(second); // identity-reused, role-present, identity-attached
     await h.deliver(second); // already-compliant

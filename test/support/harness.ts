@@ -125,6 +125,19 @@ async function settle(emu: Emulator, vm?: string): Promise<void> {
   }
 }
 
+/**
+ * The echo of the app's own PATCH: ARM's VM write event whose claims name the app's identity (its
+ * object id and client id), as the system topic raises it for the app's write.
+ */
+export function ownWriteEvent(vm: string, app: { readonly principalId: string; readonly clientId: string }) {
+  const e = writeSuccessEvent(vm);
+  const claims = {
+    'http://schemas.microsoft.com/identity/claims/objectidentifier': app.principalId,
+    appid: app.clientId,
+  };
+  return { ...e, data: { ...e.data, claims } };
+}
+
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
   // The app's VM updates take 20 ms and the app polls 50 ms after its PATCH: one poll finds it done
   // (the poll cannot reach the emulator before 50 ms have passed since the operation started).
