@@ -194,19 +194,28 @@ async function pendingViolations(h: Harness, deleted: ReadonlySet<string>): Prom
       `${target}: the attach ARM accepted at ${new Date(pending.acceptedAt).toISOString()} was neither confirmed nor sent again by the clean round`,
     );
   }
-  // No target whose attach ARM accepted is left Failed (the only failures injected are the app's own
-  // operations': `asyncFailed`), unless a newer operation runs on it.
-  const accepted = new Set(
-    h.audit.records
-      .filter((r) => r.action === 'identity-attached' && /ARM accepted the update/.test(r.reason ?? ''))
-      .map((r) => r.vmId.toLowerCase()),
-  );
-  for (const target of accepted) {
+  // No target left Failed by an operation the event path answered at ARM's acceptance: its end must
+  // be seen and, Failed, sent again. (A Failed operation the app followed to its end itself, on the
+  // sweep path, is outside this: see docs/how-it-works.md, what is not here yet.)
+  const acceptedAt = new Map<string, number>();
+  for (const r of h.audit.records) {
+    const at = /ARM accepted the update at (\S+?);/.exec(r.reason ?? '')?.[1];
+    if (r.action !== 'identity-attached' || !at) continue;
+    const key = r.vmId.toLowerCase();
+    acceptedAt.set(key, Math.max(acceptedAt.get(key) ?? 0, Date.parse(at)));
+  }
+  for (const [target, at] of acceptedAt) {
     if (deleted.has(target) || running(target)) continue;
-    const state = (h.emu.getVm(target) ?? h.emu.getScaleSet(target))?.provisioningState;
-    if (state === 'Failed')
+    const ours = h.emu
+      .vmOperations(target)
+      .filter((o) => o.startedBy === h.emu.appIdentity.principalId)
+      .sort((a, b) => Date.parse(b.startTime) - Date.parse(a.startTime));
+    const last = ours[0];
+    // The app's last operation on it is the accepted one (it started as ARM accepted the PATCH).
+    const isAccepted = last !== undefined && Math.abs(Date.parse(last.startTime) - at) < 2_000;
+    if (isAccepted && last.status === 'Failed')
       violations.push(
-        `${target}: Failed after an attach ARM accepted, and not sent again by the clean round`,
+        `${target}: the operation ARM accepted at ${new Date(at).toISOString()} ended Failed and was not sent again by the clean round`,
       );
   }
   return violations;
