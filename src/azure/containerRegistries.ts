@@ -73,6 +73,15 @@ export class ContainerRegistries {
   );
   /** Registry listings under way, by subscription: concurrent lookups on this instance share one. */
   private readonly listing = new Map<string, Promise<RegistryState[]>>();
+  /**
+   * The last complete listing of each subscription, when it was started: a lookup that may answer
+   * from a resolution `cachedWithinMs` old may find its name in a listing that old too (found only;
+   * a name a listing lacks is listed afresh), so N registries of one subscription cost one listing
+   * per window, not one each.
+   */
+  private readonly listed = new LruMap<string, { registries: readonly RegistryState[]; at: number }>(
+    PER_SUBSCRIPTION_LIMIT,
+  );
   /** Listings (`list|<subscription>`) and reads (`get|<registry id>`) ARM refused with 403 or 404. */
   private readonly failed = new LruMap<string, { error: unknown; at: number }>(PER_SUBSCRIPTION_LIMIT);
 
@@ -101,6 +110,11 @@ export class ContainerRegistries {
     if (hit && this.now() - hit.at < maxAge) return { found: true, registry: hit.registry };
     const miss = this.notFound.get(key);
     if (miss && this.now() - miss.at < this.notFoundTtlMs) return { found: false, searched: miss.searched };
+    const listed = this.fromRecentListing(ref, subscriptions, maxAge);
+    if (listed) {
+      this.found.set(key, listed);
+      return { found: true, registry: listed.registry };
+    }
     const resolution = await this.resolveFresh(ref, subscriptions, options.listings, options.abortSignal);
     if (resolution.found) {
       const entry = { registry: resolution.registry, at: this.now() };
@@ -112,6 +126,22 @@ export class ContainerRegistries {
       this.notFound.set(key, { searched: resolution.searched, at: this.now() });
     }
     return resolution;
+  }
+
+  /** The registry a name refers to in a listing of one of the subscriptions made less than `maxAge` ago. */
+  private fromRecentListing(
+    ref: RegistryRef,
+    subscriptions: readonly string[],
+    maxAge: number,
+  ): { registry: RegistryState; at: number } | undefined {
+    if (ref.form === 'resourceId' || maxAge <= 0) return undefined;
+    for (const subscriptionId of new Set(subscriptions.map(idKey))) {
+      const listing = this.listed.get(subscriptionId);
+      if (!listing || this.now() - listing.at >= maxAge) continue;
+      const registry = listing.registries.find((r) => r.name === ref.name);
+      if (registry) return { registry, at: listing.at };
+    }
+    return undefined;
   }
 
   /**
@@ -146,8 +176,13 @@ export class ContainerRegistries {
     for (const subscriptionId of searched) {
       let listing = listings?.get(subscriptionId) ?? this.listing.get(subscriptionId);
       if (!listing) {
+        const startedAt = this.now();
         listing = this.unlessRefused(`list|${subscriptionId}`, () =>
           this.listIn(subscriptionId, abortSignal),
+        );
+        listing.then(
+          (registries) => this.listed.set(subscriptionId, { registries, at: startedAt }),
+          () => {},
         );
         // Shared with other invocations of this instance only while it runs (concurrent lookups make
         // one listing); a failed listing is not remembered, so a retry lists again.

@@ -13,6 +13,8 @@ export interface IdentityState {
   /** ARM's systemData: who created it (set by ARM from the creator's token, not by the caller). */
   readonly createdBy?: string;
   readonly createdByType?: string;
+  /** ARM's systemData.createdAt (ISO time): when this principal came to be. */
+  readonly createdAt?: string;
 }
 
 export class UserAssignedIdentities {
@@ -77,7 +79,7 @@ function toState(found: {
   location: string;
   principalId?: string;
   clientId?: string;
-  systemData?: { createdBy?: string; createdByType?: string };
+  systemData?: { createdBy?: string; createdByType?: string; createdAt?: Date };
 }): IdentityState {
   if (!found.id || !found.principalId || !found.clientId) {
     throw new Error(`identity response is missing id, principalId or clientId: ${JSON.stringify(found)}`);
@@ -90,5 +92,8 @@ function toState(found: {
     clientId: found.clientId,
     ...(found.systemData?.createdBy ? { createdBy: found.systemData.createdBy } : {}),
     ...(found.systemData?.createdByType ? { createdByType: found.systemData.createdByType } : {}),
+    ...(found.systemData?.createdAt && !Number.isNaN(found.systemData.createdAt.getTime())
+      ? { createdAt: found.systemData.createdAt.toISOString() }
+      : {}),
   };
 }

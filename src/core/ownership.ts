@@ -71,6 +71,28 @@ export function ownershipOf(
   };
 }
 
+/** How far ahead of this instance's clock ARM's systemData.createdAt may be and still be believed. */
+export const CREATED_AT_SKEW_MS = 60_000;
+
+/**
+ * When the identity's principal came to be, if the app itself made it: ARM's systemData.createdAt of an
+ * identity whose systemData.createdBy is the app (a trusted creator's does not count: it may have
+ * granted roles itself). A principal held no role assignment before it existed, so this is what a
+ * role listing made at that moment would have shown: nothing (roleCheckCache.ts). Undefined when the
+ * app did not create it, ARM gave no time, or the time is further ahead of `now` than clocks drift;
+ * never later than `now`.
+ */
+export function selfCreatedAt(
+  identity: CreatedIdentity & { readonly createdAt?: string },
+  self: SelfPrincipal,
+  now: number,
+): number | undefined {
+  if (ownershipOf(identity, self, []).owned !== true || !identity.createdAt) return undefined;
+  const at = Date.parse(identity.createdAt);
+  if (Number.isNaN(at) || at > now + CREATED_AT_SKEW_MS) return undefined;
+  return Math.min(at, now);
+}
+
 /** Whether an identity (an operator override, say) is the app's own identity. */
 export function isSelf(
   identity: { readonly id: string; readonly principalId?: string; readonly clientId?: string },

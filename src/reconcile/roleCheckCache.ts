@@ -3,7 +3,8 @@
 // it before granting or attaching an identity, the sweep's excess-roles finding fills it afresh every
 // run, so a sweep's findings and the decisions after it agree. Concurrent callers share one listing;
 // a failed one is forgotten. A principal the app's own PUT just created (ARM's 201) holds nothing
-// yet. Only the cache; the judging is core/excessRoles.ts, the listing pair/roleCheck.ts.
+// yet, and neither does one whose identity ARM says the app created a moment ago (systemData, so every
+// instance knows it, not only the one whose PUT made it): either counts as a listing made at its birth. Only the cache; the judging is core/excessRoles.ts, the listing pair/roleCheck.ts.
 import type { HeldAssignment } from '../azure/roleAssignments';
 import { idKey } from '../core/resourceId';
 
@@ -18,6 +19,11 @@ interface Listing {
 export interface HeldOptions {
   /** Listings older than this (ms since the epoch) are made again: the sweep's start, say. */
   readonly listedSince?: number;
+  /**
+   * When the principal came to be, as ARM's systemData says, if the app made it
+   * (ownership.ts `selfCreatedAt`): it held nothing then, as a listing made at that moment would show.
+   */
+  readonly bornAt?: number;
 }
 
 export class RoleCheckCache {
@@ -33,8 +39,10 @@ export class RoleCheckCache {
 
   /**
    * Every assignment the principal holds as seen from each subscription: a listing younger than the
-   * TTL (and not older than `listedSince`) is reused, any other made with `list`. `listed` counts the
-   * listings this call started.
+   * TTL (and not older than `listedSince`) is reused; else the principal's birth within that window
+   * (the app's 201, or `bornAt`) counts as a listing made then, showing nothing; else one is made with
+   * `list`. A real listing wins over the birth: it may show what was granted since. `listed` counts
+   * the listings this call started.
    */
   async held(
     principalId: string,
@@ -44,17 +52,19 @@ export class RoleCheckCache {
   ): Promise<{ held: HeldAssignment[]; listed: number }> {
     const now = this.now();
     const since = Math.max(now - this.ttlMs, options.listedSince ?? Number.NEGATIVE_INFINITY);
-    const madeAt = this.created.get(idKey(principalId));
-    // Created by the app within the window: nothing was assigned to it but what the app grants.
-    if (madeAt !== undefined && madeAt >= since) return { held: [], listed: 0 };
-    // Looked at afresh (a sweep): from now on what ARM lists counts, not when it was made.
-    this.created.delete(idKey(principalId));
+    const bornAt = Math.max(
+      this.created.get(idKey(principalId)) ?? Number.NEGATIVE_INFINITY,
+      options.bornAt ?? Number.NEGATIVE_INFINITY,
+    );
+    // Made within the window (by the app): nothing was assigned to it then but what the app grants.
+    const newborn = bornAt >= since;
     this.prune(now);
     let listed = 0;
     const pending = subscriptions.map((subscriptionId) => {
       const key = `${idKey(principalId)}|${idKey(subscriptionId)}`;
       const cached = this.listings.get(key);
       if (cached && cached.at >= since) return cached.held;
+      if (newborn) return Promise.resolve([]);
       listed += 1;
       const held = list(subscriptionId);
       const entry = { at: now, held };

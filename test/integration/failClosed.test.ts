@@ -99,8 +99,9 @@ describe('a pull identity someone granted Contributor', () => {
 
   it('is not attached to new targets; the one that holds it keeps it (flagged); the refusal is cached: a second target costs no list', async () => {
     h = await startHarness();
+    fleet(h.emu).appPullIdentity('contosoapps', 'eastus'); // made in an earlier run
     const first = h.seedVm('vm-first', 'contosoapps');
-    await h.deliver(first.id); // creates, grants, attaches
+    await h.deliver(first.id); // grants, attaches
     const pull = h.emu.listIdentities().find((i) => i.name === 'id-acrpull-contosoapps-eastus');
     const contributor = h.emu.seedRoleAssignment({
       scope: `/subscriptions/${SUB}`,
@@ -173,6 +174,54 @@ describe('a pull identity someone granted Contributor', () => {
     h.emu.resetCounts();
     expect(actions((await deliver('vm-d'))?.records ?? [])).toEqual(['identity-refused:rejected']);
     expect(roleLists()).toBe(0);
+  });
+});
+
+describe('a pull identity the app made a moment ago', () => {
+  let h: Harness;
+  afterEach(() => h.close());
+
+  it("held nothing at birth: every instance takes ARM's systemData.createdAt as a listing made then, a real listing wins over it, and past the 15 minutes a cold instance lists and refuses", async () => {
+    h = await startHarness();
+    const roleLists = () => h.emu.counts()['roleAssignment.list'] ?? 0;
+    await h.deliver(h.seedVm('vm-first', 'contosoapps').id); // creates (201), grants, attaches
+    const pull = h.emu.listIdentities().find((i) => i.name === 'id-acrpull-contosoapps-eastus');
+    expect(pull?.systemData.createdBy).toBeDefined();
+
+    // A second instance never saw the 201; ARM's systemData tells it the app made the identity just
+    // now: no listing of its role assignments, only the grant's.
+    h.emu.resetCounts();
+    const second = await h.coldDeliver(h.seedVm('vm-second', 'contosoapps').id);
+    expect(second?.outcome).toBe('changed');
+    expect(roleLists()).toBe(1);
+
+    // Someone grants Contributor within the window. A cold instance still takes the birth as its
+    // listing (a role granted meanwhile is seen at most 15 minutes after it, as with any listing)...
+    const contributor = h.emu.seedRoleAssignment({
+      scope: `/subscriptions/${SUB}`,
+      roleDefinitionId: CONTRIBUTOR,
+      principalId: pull?.principalId ?? '',
+    });
+    expect((await h.coldDeliver(h.seedVm('vm-third', 'contosoapps').id))?.outcome).toBe('changed');
+    // ...but the sweep lists afresh, and on that instance its listing wins over the birth.
+    await h.sweep();
+    expect(h.audit.records.filter((r) => r.action === 'identity-excess-roles')).toHaveLength(1);
+    const fourth = await h.deliver(h.seedVm('vm-fourth', 'contosoapps').id);
+    expect(actions(fourth?.records ?? [])).toEqual(['identity-refused:rejected']);
+
+    // Past the 15 minutes, a cold instance lists (one subscription) and refuses.
+    const now = Date.now() + 15 * 60_000 + 1_000;
+    const later = createVmWriteHandler({
+      ...h.runtime,
+      roleChecks: new RoleCheckCache(() => now),
+      verifiedPairs: new VerifiedPairs(() => now),
+    });
+    h.emu.resetCounts();
+    const fifth = await later(writeSuccessEvent(h.seedVm('vm-fifth', 'contosoapps').id), quiet);
+    expect(actions(fifth?.records ?? [])).toEqual(['identity-refused:rejected']);
+    expect(fifth?.records[0]?.reason).toContain(`Contributor at /subscriptions/${SUB} (${contributor.id})`);
+    expect(roleLists()).toBe(1);
+    expect(h.emu.totals().writes).toBe(0);
   });
 });
 

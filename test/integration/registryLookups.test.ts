@@ -8,7 +8,7 @@ import { staticCredential } from '@acrpull/azure-emulator/testing';
 import { createArmClients } from '../../src/azure/armClients';
 import { ContainerRegistries, FAILED_LOOKUP_TTL_MS } from '../../src/azure/containerRegistries';
 import type { RegistryRef } from '../../src/core/tag';
-import { type Harness, OTHER_SUB, startHarness } from '../support/harness';
+import { type Harness, OTHER_SUB, SUB, startHarness } from '../support/harness';
 
 const seedOtherVm = (h: Harness, name: string, tag: string) =>
   h.emu.seedVm({
@@ -48,6 +48,50 @@ describe('the registry cache, keyed by reference and search scope', () => {
     h.emu.resetCounts();
     expect((await h.deliver(h.seedVm('vm-here-2', 'contosoapps').id))?.outcome).toBe('changed');
     expect(h.emu.counts()['registry.list']).toBe(0);
+  });
+});
+
+describe("one subscription's listing for the event path's window", () => {
+  it('answers every registry of that subscription it holds for a minute; a name it lacks is listed afresh', async () => {
+    const h = await startHarness();
+    try {
+      for (const name of ['teamone', 'teamtwo', 'teamthree'])
+        h.emu.seedRegistry({ subscriptionId: SUB, resourceGroup: 'rg-registries', name });
+      let now = 1_000_000;
+      const clients = createArmClients(
+        {
+          armEndpoint: h.emu.armEndpoint,
+          armAudience: 'https://management.azure.com',
+          caCertPem: h.emu.caCertPem,
+        },
+        staticCredential(h.emu),
+      );
+      const registries = new ContainerRegistries(clients, () => now);
+      const byName = (name: string): RegistryRef => ({ form: 'name', name, text: name });
+      const window = { cachedWithinMs: 60_000 };
+      const listings = () => h.emu.counts()['registry.list'] ?? 0;
+      h.emu.resetCounts();
+
+      expect((await registries.resolve(byName('teamone'), [SUB], window)).found).toBe(true);
+      expect(listings()).toBe(1);
+      now += 30_000;
+      for (const name of ['teamtwo', 'teamthree'])
+        expect((await registries.resolve(byName(name), [SUB], window)).found).toBe(true);
+      expect(listings()).toBe(1);
+      // Made after the listing: not in it, so looked for afresh (and found), never "not found".
+      h.emu.seedRegistry({ subscriptionId: SUB, resourceGroup: 'rg-registries', name: 'teamfour' });
+      expect((await registries.resolve(byName('teamfour'), [SUB], window)).found).toBe(true);
+      expect(listings()).toBe(2);
+      // A lookup with no window (the sweep's, a write's) never answers from it.
+      await registries.resolve(byName('teamtwo'), [SUB]);
+      expect(listings()).toBe(3);
+      // Past the window: listed again.
+      now += 60_000;
+      await registries.resolve(byName('teamthree'), [SUB], window);
+      expect(listings()).toBe(4);
+    } finally {
+      await h.close();
+    }
   });
 });
 

@@ -125,6 +125,12 @@ export interface SeedIdentity {
    * had created it; default a user, `operator@contoso.example`.
    */
   createdBy?: 'app' | SystemDataActor;
+  /**
+   * When ARM made it (systemData.createdAt, ms since the epoch). Default: an hour before seeding, as
+   * a seed existed before the scene starts (its principal has replicated, too). Learn
+   * (rest/api/managedidentity/user-assigned-identities/get): systemData carries createdAt.
+   */
+  createdAtMs?: number;
 }
 
 /** A principal to act as: a token for another caller than the app (an attacker, an operator's pipeline). */

@@ -23,6 +23,8 @@ import type { TokenAuthority } from './tokens';
 
 /** Who made a seeded identity unless the seed says: a person, before the test began. */
 const SEED_CREATOR: SystemDataActor = { by: 'operator@contoso.example', type: 'User' };
+/** How long before seeding a seeded identity was made, unless the seed says (SeedIdentity.createdAtMs). */
+const SEEDED_AGE_MS = 60 * 60_000;
 
 export interface HandleDeps {
   armEndpoint: string;
@@ -231,7 +233,12 @@ export function createHandle(deps: HandleDeps): Emulator {
         `identity '${i.name}'`,
       );
       const creator = i.createdBy === 'app' ? appCreator() : (i.createdBy ?? SEED_CREATOR);
-      return clone(store.createIdentity(i, 0, creator));
+      const record = store.createIdentity(i, 0, creator);
+      const createdAt = new Date(i.createdAtMs ?? Date.now() - SEEDED_AGE_MS).toISOString();
+      record.createdAt = createdAt;
+      record.systemData.createdAt = createdAt;
+      record.systemData.lastModifiedAt = createdAt;
+      return clone(record);
     },
 
     seedVm(v) {

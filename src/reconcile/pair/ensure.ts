@@ -15,7 +15,7 @@ import type { IdentityState } from '../../azure/userAssignedIdentities';
 import { excessRolesRefusal } from '../../core/excessRoles';
 import { appPullIdentityCount, identityLimitReason } from '../../core/identityGroup';
 import { normalizeRegion, roleAssignmentName } from '../../core/names';
-import { describeCreator, isSelf, ownershipOf } from '../../core/ownership';
+import { describeCreator, isSelf, ownershipOf, selfCreatedAt } from '../../core/ownership';
 import { overrideRegistries, type PullIdentity, pullIdentityFor } from '../../core/pullIdentity';
 import { regionAllowed, regionDeniedReason } from '../../core/regions';
 import { sameId } from '../../core/resourceId';
@@ -330,6 +330,11 @@ async function refuseExcessRoles(
 ): Promise<void> {
   const pull = pullIdentityFor(deps.settings, registry.name, region);
   const names = pull.broughtByOperator ? overrideRegistries(deps.settings, identity.id) : [];
+  // The app's own identity, made a moment ago (ARM's systemData, seen by every instance): its principal
+  // held nothing at birth, which counts as a listing made then. Never an operator's override.
+  const bornAt = pull.broughtByOperator
+    ? undefined
+    : selfCreatedAt(identity, await deps.whoAmI(), (deps.now ?? Date.now)());
   const excess = await excessRolesOf(deps, retryEnv, {
     identity,
     identityId: identity.id,
@@ -337,6 +342,7 @@ async function refuseExcessRoles(
     registrySubscriptions: [registry.subscriptionId],
     ...(options.targetSubscriptionId ? { targetSubscriptionId: options.targetSubscriptionId } : {}),
     ...(options.rolesListedSince !== undefined ? { listedSince: options.rolesListedSince } : {}),
+    ...(bornAt !== undefined ? { bornAt } : {}),
   });
   if (excess.length === 0) return;
   deps.verifiedPairs.forgetIdentity(identity.id);

@@ -1,6 +1,7 @@
 // Does a pull identity (or an override) hold anything beyond its pull grants? Asked on the decision
 // path before the identity is granted or attached, and by the sweep's finding, through the same cache
-// (roleCheckCache.ts): one `assignedTo` list per subscription per principal per 15 minutes.
+// (roleCheckCache.ts): one `assignedTo` list per subscription per principal per 15 minutes, none for a
+// principal the app made within them (ARM's 201 to its PUT, or the identity's systemData).
 //
 // Where: every subscription the app knows of — the swept ones (ACRPULL_SUBSCRIPTIONS, else those the
 // last sweep covered), the registry subscriptions, the registry's, the identity resource group's, the
@@ -48,6 +49,8 @@ export interface RoleCheck extends RoleCheckScope {
   readonly registries: PullRegistries;
   /** Listings older than this are made again (the sweep's start: a sweep always looks afresh). */
   readonly listedSince?: number;
+  /** When the principal came to be, if the app made it (ARM's systemData): it held nothing then. */
+  readonly bornAt?: number;
 }
 
 /** The identity's assignments beyond pull at its registries, from the cache or listed. */
@@ -65,7 +68,10 @@ export async function excessRolesOf(
       withRetry('list role assignments', retryEnv, (signal) =>
         deps.roleAssignments.listAssignedTo(subscriptionId, principalId, signal),
       ),
-    check.listedSince !== undefined ? { listedSince: check.listedSince } : {},
+    {
+      ...(check.listedSince !== undefined ? { listedSince: check.listedSince } : {}),
+      ...(check.bornAt !== undefined ? { bornAt: check.bornAt } : {}),
+    },
   );
   return excessAssignments(held, check.registries);
 }

@@ -1,6 +1,12 @@
 // Proof of ownership from ARM's systemData, and what counts as more than pull. Pure.
 import { excessAssignments } from '../../../src/core/excessRoles';
-import { isSelf, ownershipOf, principalFromToken } from '../../../src/core/ownership';
+import {
+  CREATED_AT_SKEW_MS,
+  isSelf,
+  ownershipOf,
+  principalFromToken,
+  selfCreatedAt,
+} from '../../../src/core/ownership';
 import { ACR_PULL_ROLE, REPOSITORY_READER_ROLE } from '../../../src/core/roles';
 
 const self = {
@@ -97,5 +103,34 @@ describe('excessAssignments', () => {
       { id: 'A4', scope: registry, roleGuid: 'b24988ac-6180-42a0-ab88-20f7382dd24c' },
     ];
     expect(excessAssignments(held, { registryIds: [registry] }).map((a) => a.id)).toEqual(['a3', 'a4']);
+  });
+});
+
+describe('selfCreatedAt', () => {
+  const now = Date.parse('2026-12-07T12:00:00Z');
+  const made = (createdBy: string, createdAt?: string) => ({
+    id,
+    createdBy,
+    createdByType: 'ManagedIdentity',
+    ...(createdAt ? { createdAt } : {}),
+  });
+
+  it("is ARM's createdAt of an identity the app made", () => {
+    expect(selfCreatedAt(made(self.clientId, '2026-12-07T11:59:00Z'), self, now)).toBe(now - 60_000);
+  });
+
+  it('is nothing for a trusted creator, another creator, no time or a time that is not one', () => {
+    const trusted = ownershipOf(made('ops@contoso.example'), self, ['ops@contoso.example']);
+    expect(trusted.owned).toBe(true); // owned, yet its creator may have granted it roles itself
+    expect(selfCreatedAt(made('ops@contoso.example', '2026-12-07T11:59:00Z'), self, now)).toBeUndefined();
+    expect(selfCreatedAt(made('mallory@contoso.example', '2026-12-07T11:59:00Z'), self, now)).toBeUndefined();
+    expect(selfCreatedAt(made(self.objectId), self, now)).toBeUndefined();
+    expect(selfCreatedAt(made(self.objectId, 'yesterday'), self, now)).toBeUndefined();
+  });
+
+  it('is never later than now, and not believed further ahead than clocks drift', () => {
+    const ahead = (ms: number) => new Date(now + ms).toISOString();
+    expect(selfCreatedAt(made(self.objectId, ahead(5_000)), self, now)).toBe(now);
+    expect(selfCreatedAt(made(self.objectId, ahead(CREATED_AT_SKEW_MS + 1_000)), self, now)).toBeUndefined();
   });
 });

@@ -61,6 +61,21 @@ describe('RoleCheckCache', () => {
     expect((await cache.held('p-new', ['s2'], list)).listed).toBe(1);
   });
 
+  it("a principal born within the window (ARM's systemData) counts as listed then, empty; a real listing wins over it", async () => {
+    const cache = new RoleCheckCache(() => now);
+    const bornAt = now - 60_000;
+    expect(await cache.held('p-born', ['s1', 's2'], list, { bornAt })).toEqual({ held: [], listed: 0 });
+    // The sweep looks afresh: born before its start, so listed; from then on the listing counts.
+    expect((await cache.held('p-born', ['s1'], list, { bornAt, listedSince: now })).listed).toBe(1);
+    expect(await cache.held('p-born', ['s1', 's2'], list, { bornAt })).toEqual({
+      held: [held('s1-ra')],
+      listed: 0,
+    });
+    // Born longer ago than the window: listed like any other principal.
+    now = bornAt + ROLE_CHECK_TTL_MS + 1;
+    expect((await cache.held('p-born', ['s2'], list, { bornAt })).listed).toBe(1);
+  });
+
   it('remembers the subscriptions the last sweep covered', () => {
     const cache = new RoleCheckCache(() => now);
     expect(cache.sweptSubscriptions()).toEqual([]);
