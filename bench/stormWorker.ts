@@ -60,7 +60,11 @@ process.on('message', (message: StormToWorker) => {
       // The Functions host answers Event Grid non-2xx when the function throws: Event Grid redelivers.
       const ok = await run(message.event, context).then(
         () => true,
-        () => false,
+        (error: unknown) => {
+          // STORM_DEBUG=1: why a delivery failed (Event Grid redelivers it after its backoff).
+          if (process.env.STORM_DEBUG) console.error(`storm: delivery ${message.seq} failed:`, error);
+          return false;
+        },
       );
       send({ kind: 'delivered', seq: message.seq, ok });
     });

@@ -25,6 +25,7 @@ import { ProofCache } from './reconcile/proofCache';
 import { RoleCheckCache } from './reconcile/roleCheckCache';
 import type { SweepDeps } from './reconcile/sweep/sweep';
 import { TargetMemory } from './reconcile/targetMemory';
+import { IdentityReads } from './reconcile/identityReads';
 import { VerifiedPairs } from './reconcile/verifiedPairs';
 
 /** Everything both triggers need; the event path uses the ReconcileDeps part. */
@@ -113,6 +114,7 @@ export function createRuntimeWithClients(
     whoAmI: selfPrincipal(credential, settings.armAudience),
     proven: new ProofCache(),
     verifiedPairs: new VerifiedPairs(),
+    identityReads: new IdentityReads(),
     roleChecks: new RoleCheckCache(),
     ...(options.retry ? { retry: options.retry } : {}),
     ...stateOf(settings, log, options.statePauseMs),

@@ -9,6 +9,7 @@ import type { Settings } from '../config/settings';
 import type { DeferralBackoff } from '../core/deferral';
 import type { Logger } from '../core/logger';
 import type { SelfPrincipal } from '../core/ownership';
+import type { IdentityReads } from './identityReads';
 import type { ProofCache } from './proofCache';
 import type { RoleCheckCache } from './roleCheckCache';
 import type { TargetMemory } from './targetMemory';
@@ -31,6 +32,8 @@ export interface ReconcileDeps {
   readonly proven: ProofCache;
   /** (registry, region) pairs verified a moment ago, for the event path (see verifiedPairs.ts). */
   readonly verifiedPairs: VerifiedPairs;
+  /** How the event path reads pull identities: a GET, or a listing of the group in a burst. */
+  readonly identityReads: IdentityReads;
   /**
    * What each pull identity's principal holds, listed per subscription within 15 minutes: shared by
    * the decision path and the sweep's finding (see roleCheckCache.ts).

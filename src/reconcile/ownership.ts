@@ -32,7 +32,7 @@ export interface ProofOptions {
 /**
  * Whether an identity attached to a target is provably one of the app's pull identities. Only an
  * `id-acrpull-…` identity in the identity resource group is a candidate; one not proven before costs
- * one identity read. `principalId` is what the target reports for it.
+ * one identity read (or a share of a listing of the group, in a burst). `principalId` is what the target reports for it.
  */
 export async function provePullIdentity(
   deps: ReconcileDeps,
@@ -47,7 +47,12 @@ export async function provePullIdentity(
   if (!ref || !isPullIdentityId(deps.settings, identityId)) return false;
   const once = async (signal?: AbortSignal) => {
     if (!afresh && knownPullIdentity(deps, identityId, principalId)) return true;
-    const identity = await deps.identities.get(deps.settings.identityResourceGroup, ref.name, signal);
+    const group = deps.settings.identityResourceGroup;
+    const get = () => deps.identities.get(group, ref.name, signal);
+    // Not afresh: from a listing of the group when reads come in a burst (identityReads.ts).
+    const identity = afresh
+      ? await get()
+      : await deps.identityReads.find(group.id, ref.name, get, () => deps.identities.list(group, signal));
     if (!identity) return false;
     if (principalId !== undefined && !sameId(identity.principalId, principalId)) return false;
     const ownership = ownershipOf(identity, await deps.whoAmI(), deps.settings.trustedCreators);

@@ -31,3 +31,35 @@ describe('a pair verified once for concurrent events', () => {
     }
   });
 });
+
+describe('a burst of events meeting many pairs cold', () => {
+  it('reads the pull identities from one listing of their group once reads come faster than a listing costs', async () => {
+    const h = await startHarness();
+    try {
+      const regions = [
+        'eastus',
+        'westus',
+        'northeurope',
+        'westeurope',
+        'eastus2',
+        'centralus',
+        'uksouth',
+        'japaneast',
+      ];
+      // The pairs exist (an earlier instance made them); this instance has verified none of them.
+      await Promise.all(regions.map((r) => h.coldDeliver(h.seedVm(`vm-made-${r}`, 'contosoapps', r).id)));
+      const vms = regions.map((r) => h.seedVm(`vm-burst-${r}`, 'contosoapps', r).id);
+      h.emu.resetCounts();
+
+      const cold = h.coldHandler();
+      const results = await Promise.all(vms.map((vm) => cold(vm)));
+
+      expect(results.map((r) => r?.outcome)).toEqual(vms.map(() => 'changed'));
+      const counts = h.emu.counts();
+      // Three single reads, then the fourth and every later one from one listing of the group.
+      expect({ gets: counts['identity.get'], lists: counts['identity.list'] }).toEqual({ gets: 3, lists: 1 });
+    } finally {
+      await h.close();
+    }
+  });
+});

@@ -218,7 +218,13 @@ async function ensureIdentity(
   const pull = pullIdentityFor(deps.settings, registry.name, region);
   const { resourceGroup: rg, name } = pull;
   const fields = where(registry, pull.id);
-  const found = await withRetry('read identity', retryEnv, (signal) => deps.identities.get(rg, name, signal));
+  const read = () => withRetry('read identity', retryEnv, (signal) => deps.identities.get(rg, name, signal));
+  // The event path reads from a listing of the group when a burst meets many pairs (identityReads.ts).
+  const found = pair.options.reuseVerified
+    ? await deps.identityReads.find(rg.id, name, read, () =>
+        withRetry('list identities', retryEnv, (signal) => deps.identities.list(rg, signal)),
+      )
+    : await read();
   if (found) {
     await refuseUnlessUsable(pair, pull, registry, region, found);
     auditor.record('identity-reused', 'unchanged', ids(fields, found));
@@ -264,14 +270,18 @@ async function ensureIdentity(
 
 /**
  * Before a new pull identity is made: the app's pull identities in the identity resource group (one
- * list) must be fewer than ACRPULL_MAX_PULL_IDENTITIES. Concurrent creations (the sweep's pairs at
- * once, several instances) can each see one below the cap: it may be passed by that many.
+ * list; on the event path, one of the last IDENTITY_LISTING_FRESH_MS) must be fewer than
+ * ACRPULL_MAX_PULL_IDENTITIES. Concurrent creations (the sweep's pairs at once, several instances, a
+ * listing seconds old) can each see one below the cap: it may be passed by that many.
  */
-async function refuseAtIdentityLimit({ deps, retryEnv }: Pair, pull: PullIdentity): Promise<void> {
+async function refuseAtIdentityLimit({ deps, retryEnv, options }: Pair, pull: PullIdentity): Promise<void> {
   const max = deps.settings.maxPullIdentities;
-  const listed = await withRetry('list identities', retryEnv, (signal) =>
-    deps.identities.list(pull.resourceGroup, signal),
-  );
+  const list = () =>
+    withRetry('list identities', retryEnv, (signal) => deps.identities.list(pull.resourceGroup, signal));
+  // The event path counts from a listing of the last seconds, if its burst made one (identityReads.ts).
+  const listed = options.reuseVerified
+    ? await deps.identityReads.all(pull.resourceGroup.id, list)
+    : await list();
   const count = appPullIdentityCount(listed, await deps.whoAmI(), deps.settings.trustedCreators);
   if (count < max) return;
   throw new IdentityLimitError(pull.id, identityLimitReason(count, max, pull.name, pull.resourceGroup.id));

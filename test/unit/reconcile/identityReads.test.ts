@@ -1,0 +1,99 @@
+// The event path's identity reads: single GETs for lone events, one listing of the group for a burst.
+// Pure (the reads are functions handed in).
+import type { IdentityState } from '../../../src/azure/userAssignedIdentities';
+import {
+  IDENTITY_LISTING_FRESH_MS,
+  IdentityReads,
+  LIST_AFTER_READS,
+} from '../../../src/reconcile/identityReads';
+
+const GROUP = '/subscriptions/s1/resourceGroups/rg-acrpull-identities';
+const identity = (name: string, principalId = `p-${name}`): IdentityState => ({
+  id: `${GROUP}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${name}`,
+  name,
+  location: 'eastus',
+  principalId,
+  clientId: `c-${name}`,
+});
+
+describe('IdentityReads', () => {
+  let now = 0;
+  let gets: string[] = [];
+  let lists = 0;
+  let group: IdentityState[] = [];
+  const reads = () => new IdentityReads(() => now);
+  const find = (r: IdentityReads, name: string, list = async () => (lists++, [...group])) =>
+    r.find(GROUP, name, async () => (gets.push(name), group.find((i) => i.name === name)), list);
+  beforeEach(() => {
+    now = 1_000;
+    gets = [];
+    lists = 0;
+    group = ['a', 'b', 'c', 'd', 'e'].map((n) => identity(n));
+  });
+
+  it('reads lone identities with their GET', async () => {
+    const r = reads();
+    for (const name of ['a', 'b']) {
+      expect(await find(r, name)).toEqual(identity(name));
+      now += IDENTITY_LISTING_FRESH_MS;
+    }
+    expect({ gets, lists }).toEqual({ gets: ['a', 'b'], lists: 0 });
+  });
+
+  it('lists the group once reads come in a burst, and answers from that listing for its freshness', async () => {
+    const r = reads();
+    for (const name of ['a', 'b', 'c'].slice(0, LIST_AFTER_READS)) await find(r, name);
+    expect(await find(r, 'd')).toEqual(identity('d'));
+    now += IDENTITY_LISTING_FRESH_MS - 1;
+    expect(await find(r, 'e')).toEqual(identity('e'));
+    expect({ gets, lists }).toEqual({ gets: ['a', 'b', 'c'], lists: 1 });
+    // Past its freshness, with no burst since: a GET again.
+    now += 1;
+    await find(r, 'a');
+    expect({ gets: gets.length, lists }).toEqual({ gets: 4, lists: 1 });
+  });
+
+  it('reads with its GET an identity the listing lacks (it may be newer), and a failed listing falls back to GETs', async () => {
+    const r = reads();
+    for (const name of ['a', 'b', 'c']) await find(r, name);
+    group.push(identity('late'));
+    const stale = group.filter((i) => i.name !== 'late');
+    expect(await find(r, 'late', async () => (lists++, stale))).toEqual(identity('late'));
+    expect(gets).toContain('late');
+
+    const failing = reads();
+    for (const name of ['a', 'b', 'c']) await find(failing, name);
+    gets = [];
+    expect(await find(failing, 'd', async () => Promise.reject(new Error('503')))).toEqual(identity('d'));
+    expect(gets).toEqual(['d']);
+    // Forgotten: the next read in the burst lists again.
+    lists = 0;
+    await find(failing, 'e');
+    expect(lists).toBe(1);
+  });
+
+  it('lists once per freshness while a burst goes on, with no GETs, and hands a fresh listing to a count of the group', async () => {
+    const r = reads();
+    for (const name of ['a', 'b', 'c']) await find(r, name);
+    gets = [];
+    for (let i = 0; i < 30; i++) {
+      await find(r, ['a', 'b', 'c', 'd', 'e'][i % 5] ?? 'a');
+      now += IDENTITY_LISTING_FRESH_MS / 10;
+    }
+    expect({ gets, lists }).toEqual({ gets: [], lists: 3 });
+    now -= 1; // the last listing is still fresh
+    expect(await r.all(GROUP, async () => (lists++, []))).toHaveLength(5);
+    expect(lists).toBe(3);
+    now += IDENTITY_LISTING_FRESH_MS;
+    expect(await r.all(GROUP, async () => (lists++, []))).toHaveLength(0);
+    expect(lists).toBe(4);
+  });
+
+  it('shares one listing among concurrent readers', async () => {
+    const r = reads();
+    for (const name of ['a', 'b', 'c']) await find(r, name);
+    gets = [];
+    await Promise.all(['a', 'b', 'c', 'd', 'e'].map((name) => find(r, name)));
+    expect({ gets, lists }).toEqual({ gets: [], lists: 1 });
+  });
+});
