@@ -21,11 +21,11 @@ import type { DeferralBackoff } from './core/deferral';
 import type { Logger } from './core/logger';
 import { principalFromToken, type SelfPrincipal } from './core/ownership';
 import type { ReconcileDeps, WhoAmI } from './reconcile/deps';
+import { IdentityReads } from './reconcile/identityReads';
 import { ProofCache } from './reconcile/proofCache';
 import { RoleCheckCache } from './reconcile/roleCheckCache';
 import type { SweepDeps } from './reconcile/sweep/sweep';
 import { TargetMemory } from './reconcile/targetMemory';
-import { IdentityReads } from './reconcile/identityReads';
 import { VerifiedPairs } from './reconcile/verifiedPairs';
 
 /** Everything both triggers need; the event path uses the ReconcileDeps part. */

@@ -22,8 +22,20 @@ describe('IdentityReads', () => {
   let lists = 0;
   let group: IdentityState[] = [];
   const reads = () => new IdentityReads(() => now);
-  const find = (r: IdentityReads, name: string, list = async () => (lists++, [...group])) =>
-    r.find(GROUP, name, async () => (gets.push(name), group.find((i) => i.name === name)), list);
+  const listing = (items: () => IdentityState[]) => async () => {
+    lists++;
+    return items();
+  };
+  const find = (r: IdentityReads, name: string, list = listing(() => [...group])) =>
+    r.find(
+      GROUP,
+      name,
+      async () => {
+        gets.push(name);
+        return group.find((i) => i.name === name);
+      },
+      list,
+    );
   beforeEach(() => {
     now = 1_000;
     gets = [];
@@ -58,7 +70,13 @@ describe('IdentityReads', () => {
     for (const name of ['a', 'b', 'c']) await find(r, name);
     group.push(identity('late'));
     const stale = group.filter((i) => i.name !== 'late');
-    expect(await find(r, 'late', async () => (lists++, stale))).toEqual(identity('late'));
+    expect(
+      await find(
+        r,
+        'late',
+        listing(() => stale),
+      ),
+    ).toEqual(identity('late'));
     expect(gets).toContain('late');
 
     const failing = reads();
@@ -82,10 +100,20 @@ describe('IdentityReads', () => {
     }
     expect({ gets, lists }).toEqual({ gets: [], lists: 3 });
     now -= 1; // the last listing is still fresh
-    expect(await r.all(GROUP, async () => (lists++, []))).toHaveLength(5);
+    expect(
+      await r.all(
+        GROUP,
+        listing(() => []),
+      ),
+    ).toHaveLength(5);
     expect(lists).toBe(3);
     now += IDENTITY_LISTING_FRESH_MS;
-    expect(await r.all(GROUP, async () => (lists++, []))).toHaveLength(0);
+    expect(
+      await r.all(
+        GROUP,
+        listing(() => []),
+      ),
+    ).toHaveLength(0);
     expect(lists).toBe(4);
   });
 
