@@ -2,9 +2,10 @@
 // once this instance reads several identities of the identity resource group within a few seconds (a
 // burst of tag writes meeting many (registry, region) pairs cold), from one listing of the group that
 // answers every pair for those seconds. A listing holds the same fields as a GET (id, principal,
-// client id, ARM's systemData), so the identity is proven and role-checked exactly as read; an
-// identity the listing lacks is read with its GET (it may be newer than the listing), never taken as
-// missing. Concurrent readers share a listing in flight; a failed one is forgotten and each reader
+// client id, ARM's systemData), so the identity is proven and role-checked exactly as read. An
+// identity a listing lacks is never taken as missing unless that listing was started for this read
+// (then it is as good as a GET's 404): in a burst a listing more than a second old is made again,
+// else the identity is read with its GET. Concurrent readers share a listing in flight; a failed one is forgotten and each reader
 // falls back to its GET. Only the cache; the reads are the identity adapter's.
 import type { IdentityState } from '../azure/userAssignedIdentities';
 import { idKey } from '../core/resourceId';
@@ -18,6 +19,8 @@ export const IDENTITY_LISTING_FRESH_MS = 10_000;
  * goes on lists once per IDENTITY_LISTING_FRESH_MS.
  */
 export const LIST_AFTER_READS = 3;
+/** A listing at least this old that lacks an identity is made again in a burst (it may be newer). */
+export const RELIST_AFTER_MS = 1_000;
 
 interface Listing {
   readonly at: number;
@@ -46,14 +49,28 @@ export class IdentityReads {
     const recent = (this.reads.get(key) ?? []).filter((at) => now - at < IDENTITY_LISTING_FRESH_MS);
     recent.push(now);
     this.reads.set(key, recent);
+    const burst = recent.length > LIST_AFTER_READS;
     let listing = this.fresh(key);
-    if (!listing && recent.length > LIST_AFTER_READS) listing = this.start(key, list);
+    if (!listing && burst) listing = this.start(key, list);
     if (listing) {
-      const listed = await listing.identities.catch(() => undefined);
-      const found = listed?.find((i) => i.name.toLowerCase() === name.toLowerCase());
-      if (found) return found;
+      let answer = await this.lookUp(listing, name);
+      // Lacking from a listing older than RELIST_AFTER_MS: it may be newer than that; in a burst,
+      // a new listing answers it (and the reads after it) for the cost of its GET.
+      if (answer === 'absent' && burst && listing.at < now && now - listing.at >= RELIST_AFTER_MS) {
+        listing = this.start(key, list);
+        answer = await this.lookUp(listing, name);
+      }
+      if (answer !== 'absent' && answer !== 'failed') return answer;
+      // Lacking from a listing started for this very read: as good as the GET's 404.
+      if (answer === 'absent' && listing.at >= now) return undefined;
     }
     return get();
+  }
+
+  private async lookUp(listing: Listing, name: string): Promise<IdentityState | 'absent' | 'failed'> {
+    const listed = await listing.identities.catch(() => undefined);
+    if (!listed) return 'failed';
+    return listed.find((i) => i.name.toLowerCase() === name.toLowerCase()) ?? 'absent';
   }
 
   /**
@@ -63,6 +80,11 @@ export class IdentityReads {
   async all(groupId: string, list: () => Promise<IdentityState[]>): Promise<readonly IdentityState[]> {
     const key = idKey(groupId);
     return (this.fresh(key) ?? this.start(key, list)).identities;
+  }
+
+  /** After this instance created an identity in the group: its listing no longer holds the group. */
+  forget(groupId: string): void {
+    this.listings.delete(idKey(groupId));
   }
 
   private fresh(key: string): Listing | undefined {

@@ -5,6 +5,7 @@ import {
   IDENTITY_LISTING_FRESH_MS,
   IdentityReads,
   LIST_AFTER_READS,
+  RELIST_AFTER_MS,
 } from '../../../src/reconcile/identityReads';
 
 const GROUP = '/subscriptions/s1/resourceGroups/rg-acrpull-identities';
@@ -65,19 +66,23 @@ describe('IdentityReads', () => {
     expect({ gets: gets.length, lists }).toEqual({ gets: 4, lists: 1 });
   });
 
-  it('reads with its GET an identity the listing lacks (it may be newer), and a failed listing falls back to GETs', async () => {
+  it('an identity a listing lacks: absent when that listing was made for this read, else read again (a new listing a second on, else its GET); a failed listing falls back to GETs', async () => {
     const r = reads();
     for (const name of ['a', 'b', 'c']) await find(r, name);
+    // The fourth read lists the group: what that listing lacks does not exist (as a GET's 404).
+    expect(await find(r, 'late')).toBeUndefined();
+    expect({ gets: gets.length, lists }).toEqual({ gets: 3, lists: 1 });
     group.push(identity('late'));
-    const stale = group.filter((i) => i.name !== 'late');
-    expect(
-      await find(
-        r,
-        'late',
-        listing(() => stale),
-      ),
-    ).toEqual(identity('late'));
-    expect(gets).toContain('late');
+    // Less than a second later the listing may be older than the identity: its GET tells.
+    now += RELIST_AFTER_MS - 1;
+    expect(await find(r, 'late')).toEqual(identity('late'));
+    expect({ gets: gets.length, lists }).toEqual({ gets: 4, lists: 1 });
+    group.push(identity('later'));
+    // A second or more: a new listing tells, and answers the reads after it.
+    now += 1;
+    expect(await find(r, 'later')).toEqual(identity('later'));
+    expect(await find(r, 'late')).toEqual(identity('late'));
+    expect({ gets: gets.length, lists }).toEqual({ gets: 4, lists: 2 });
 
     const failing = reads();
     for (const name of ['a', 'b', 'c']) await find(failing, name);
