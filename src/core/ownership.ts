@@ -76,8 +76,8 @@ export const CREATED_AT_SKEW_MS = 60_000;
 
 /**
  * When the identity's principal came to be, if the app itself made it: ARM's systemData.createdAt of an
- * identity whose systemData.createdBy is the app (a trusted creator's does not count: it may have
- * granted roles itself). A principal held no role assignment before it existed, so this is what a
+ * identity whose systemData.createdBy is the app's client or object id (a trusted creator's, or an
+ * operator's sign-in name when the CLI runs as them, does not count: they may have granted roles). A principal held no role assignment before it existed, so this is what a
  * role listing made at that moment would have shown: nothing (roleCheckCache.ts). Undefined when the
  * app did not create it, ARM gave no time, or the time is further ahead of `now` than clocks drift;
  * never later than `now`.
@@ -87,7 +87,10 @@ export function selfCreatedAt(
   self: SelfPrincipal,
   now: number,
 ): number | undefined {
-  if (ownershipOf(identity, self, []).owned !== true || !identity.createdAt) return undefined;
+  // The app's own ids only: not a sign-in name (the CLI run as an operator, whose hand-made identity
+  // may have been granted roles in the same script).
+  const by = identity.createdBy;
+  if (!by || !identity.createdAt || !(same(by, self.clientId) || same(by, self.objectId))) return undefined;
   const at = Date.parse(identity.createdAt);
   if (Number.isNaN(at) || at > now + CREATED_AT_SKEW_MS) return undefined;
   return Math.min(at, now);

@@ -51,18 +51,18 @@ export class IdentityReads {
     this.reads.set(key, recent);
     const burst = recent.length > LIST_AFTER_READS;
     let listing = this.fresh(key);
-    if (!listing && burst) listing = this.start(key, list);
+    if (!listing && burst) listing = this.start(key, list, now);
     if (listing) {
       let answer = await this.lookUp(listing, name);
       // Lacking from a listing older than RELIST_AFTER_MS: it may be newer than that; in a burst,
       // a new listing answers it (and the reads after it) for the cost of its GET.
       if (answer === 'absent' && burst && listing.at < now && now - listing.at >= RELIST_AFTER_MS) {
-        listing = this.start(key, list);
+        listing = this.start(key, list, now);
         answer = await this.lookUp(listing, name);
       }
       if (answer !== 'absent' && answer !== 'failed') return answer;
       // Lacking from a listing started for this very read: as good as the GET's 404.
-      if (answer === 'absent' && listing.at >= now) return undefined;
+      if (answer === 'absent' && listing.at === now) return undefined;
     }
     return get();
   }
@@ -89,11 +89,13 @@ export class IdentityReads {
 
   private fresh(key: string): Listing | undefined {
     const listing = this.listings.get(key);
-    return listing && this.now() - listing.at < IDENTITY_LISTING_FRESH_MS ? listing : undefined;
+    const now = this.now();
+    // Stamped ahead of now (the clock stepped back): not believed.
+    return listing && listing.at <= now && now - listing.at < IDENTITY_LISTING_FRESH_MS ? listing : undefined;
   }
 
-  private start(key: string, list: () => Promise<IdentityState[]>): Listing {
-    const started: Listing = { at: this.now(), identities: list() };
+  private start(key: string, list: () => Promise<IdentityState[]>, at = this.now()): Listing {
+    const started: Listing = { at, identities: list() };
     this.listings.set(key, started);
     started.identities.catch(() => {
       if (this.listings.get(key) === started) this.listings.delete(key);

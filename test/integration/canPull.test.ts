@@ -137,6 +137,46 @@ describe('from granted to can pull', () => {
       expect(h.emu.getVm(second.id)?.identity).toBeUndefined();
     });
 
+    it('a pair read afresh whose identity is re-created before the PATCH is detached again at once too', async () => {
+      const region = 'southcentralus';
+      await h.coldDeliver(fleet(h.emu).vm('vm-fresh-a', { tag: 'contosoapps', location: region }).id);
+      const pullId = identityId('contosoapps', region);
+      const second = fleet(h.emu).vm('vm-fresh-b', { tag: 'contosoapps', location: region });
+      // As the PATCH arrives (after a cold instance read and proved the identity), someone deletes
+      // and re-creates the name: the PATCH binds their principal.
+      let swapped = false;
+      h.emu.injectFault({
+        operation: 'vm.patch',
+        status: 500,
+        code: 'InternalServerError',
+        count: 1,
+        match: (req) => {
+          if (!swapped && req.path.toLowerCase().includes('vm-fresh-b')) {
+            swapped = true;
+            h.emu.deleteIdentity(pullId);
+            fleet(h.emu).plantedPullIdentity('contosoapps', region);
+          }
+          return false;
+        },
+      });
+
+      const outcome = await h
+        .coldDeliver(second.id)
+        .catch((error: { result?: { records: unknown[] } }) => error.result);
+      h.emu.clearFaults();
+
+      expect(swapped).toBe(true);
+      expect(outcome?.records).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({
+            action: 'failed',
+            reason: expect.stringMatching(/bound to another principal.*detached again at once/),
+          }),
+        ]),
+      );
+      expect(h.emu.getVm(second.id)?.identity).toBeUndefined();
+    });
+
     it('says so when the re-bind detached the identity but could not attach it again', async () => {
       const region = 'northcentralus';
       const vm = fleet(h.emu).vm('vm-rebind-halfway', { tag: 'contosoapps', location: region });

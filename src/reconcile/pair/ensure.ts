@@ -254,11 +254,11 @@ async function ensureIdentity(
     return undefined;
   }
   const tags = { 'managed-by': 'acrpull-autopilot', 'acrpull-registry': registry.id };
+  // A listing of the group from before the PUT would count one identity too few against the cap,
+  // whether or not its answer reached us.
   const { created: madeNow, ...state } = await withRetry('create identity', retryEnv, (signal) =>
     deps.identities.createOrUpdate(rg, name, normalizeRegion(region), tags, signal),
-  );
-  // A listing of the group from before the PUT would count one identity too few against the cap.
-  deps.identityReads.forget(rg.id);
+  ).finally(() => deps.identityReads.forget(rg.id));
   // ARM's 201 to our own PUT is proof enough (whatever systemData says), and a principal that did not
   // exist a moment ago holds no role assignment. A 200 means someone else created the name between
   // our read and our PUT: then systemData and its role assignments decide.

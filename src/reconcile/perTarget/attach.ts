@@ -201,7 +201,7 @@ async function staleBindings(
     if (!differs) continue;
     const current = await currentPrincipal(step, p.identityId, signal);
     if (!current || !sameId(current, known)) {
-      step.deps.verifiedPairs.forgetIdentity(p.identityId);
+      forgetIdentity(step.deps, p.identityId);
       throw new PullIdentityChangedError(
         `${p.identityId} is not the identity its pair was verified with (principal ${current ?? 'none'}, not ${known}): it is verified again before anything is attached`,
       );
@@ -216,9 +216,9 @@ async function staleBindings(
 }
 
 /**
- * A pair taken from the verified-pair cache (verified within the minute, not read again) whose
- * identity this PATCH added bound to another principal than the one verified: the identity was
- * deleted and re-created since, perhaps by someone else. The app's own addition is undone at once
+ * A pair whose identity this PATCH added bound to another principal than the one verified: the
+ * identity was deleted and re-created since it was read (the verified-pair cache's minute, a burst's
+ * listing of its group up to 10 s old, or a GET just before), perhaps by someone else. The app's own addition is undone at once
  * (an etag-guarded PATCH that removes only what it just added), and the pair is verified again
  * (proof of ownership, grant) on the next attempt. Judged from the PATCH's answer, so the cache keeps
  * costing no identity read; a response that shows no principal is not judged.
@@ -231,12 +231,12 @@ async function undoIfPairChanged(
 ): Promise<void> {
   const facts = identityFacts(patched.identity);
   const changed = step.pending.filter((p) => {
-    if (!p.fromCache || !p.identity || !added.some((id) => sameId(id, p.identityId))) return false;
+    if (!p.identity || !added.some((id) => sameId(id, p.identityId))) return false;
     const held = facts.userAssigned.find((h) => sameId(h.id, p.identityId));
     return held?.principalId !== undefined && !sameId(held.principalId, p.identity.principalId);
   });
   if (changed.length === 0) return;
-  for (const p of changed) step.deps.verifiedPairs.forgetIdentity(p.identityId);
+  for (const p of changed) forgetIdentity(step.deps, p.identityId);
   const undo = planPatch(facts, [], { unwanted: changed.map((p) => p.identityId) });
   if (undo && patched.etag) await step.deps.targets.attach(step.ref, undo, patched.etag, signal);
   throw new PullIdentityChangedError(
@@ -465,4 +465,12 @@ function sameKeys(facts: IdentityFacts, keys: ReadonlySet<string> | undefined): 
   if (!keys) return false;
   const held = facts.userAssigned.map((h) => idKey(h.id));
   return held.length === keys.size && held.every((k) => keys.has(k));
+}
+
+/** A pull identity that changed under a verification: neither its verified pairs nor its group's listing answer for it again. */
+function forgetIdentity(deps: ReconcileDeps, identityId: string): void {
+  deps.verifiedPairs.forgetIdentity(identityId);
+  const ref = parseUserAssignedIdentityId(identityId);
+  if (ref)
+    deps.identityReads.forget(`/subscriptions/${ref.subscriptionId}/resourceGroups/${ref.resourceGroup}`);
 }

@@ -119,13 +119,17 @@ describe('selfCreatedAt', () => {
     expect(selfCreatedAt(made(self.clientId, '2026-12-07T11:59:00Z'), self, now)).toBe(now - 60_000);
   });
 
-  it('is nothing for a trusted creator, another creator, no time or a time that is not one', () => {
+  it('is nothing for a trusted creator, another creator, an operator running the CLI, no time or a time that is not one', () => {
     const trusted = ownershipOf(made('ops@contoso.example'), self, ['ops@contoso.example']);
     expect(trusted.owned).toBe(true); // owned, yet its creator may have granted it roles itself
     expect(selfCreatedAt(made('ops@contoso.example', '2026-12-07T11:59:00Z'), self, now)).toBeUndefined();
     expect(selfCreatedAt(made('mallory@contoso.example', '2026-12-07T11:59:00Z'), self, now)).toBeUndefined();
     expect(selfCreatedAt(made(self.objectId), self, now)).toBeUndefined();
     expect(selfCreatedAt(made(self.objectId, 'yesterday'), self, now)).toBeUndefined();
+    // The CLI run as an operator: owned by their sign-in name, yet no birth exemption.
+    const operator = { signInName: 'ops@contoso.example' };
+    expect(ownershipOf(made('ops@contoso.example'), operator, []).owned).toBe(true);
+    expect(selfCreatedAt(made('ops@contoso.example', '2026-12-07T11:59:00Z'), operator, now)).toBeUndefined();
   });
 
   it('is never later than now, and not believed further ahead than clocks drift', () => {
