@@ -138,7 +138,7 @@ describe('from granted to can pull', () => {
     });
 
     it('a pair read afresh whose identity is re-created before the PATCH is detached again at once too', async () => {
-      const region = 'southcentralus';
+      const region = 'canadacentral';
       await h.coldDeliver(fleet(h.emu).vm('vm-fresh-a', { tag: 'contosoapps', location: region }).id);
       const pullId = identityId('contosoapps', region);
       const second = fleet(h.emu).vm('vm-fresh-b', { tag: 'contosoapps', location: region });
