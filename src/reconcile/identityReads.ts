@@ -5,8 +5,10 @@
 // client id, ARM's systemData), so the identity is proven and role-checked exactly as read. An
 // identity a listing lacks is never taken as missing unless that listing was started for this read
 // (then it is as good as a GET's 404): in a burst a listing more than a second old is made again,
-// else the identity is read with its GET. Concurrent readers share a listing in flight; a failed one is forgotten and each reader
-// falls back to its GET. Only the cache; the reads are the identity adapter's.
+// else the identity is read with its GET. Concurrent readers share a listing in flight; a failed one
+// is forgotten, each reader falls back to its GET, and the group is not listed again by a burst for
+// IDENTITY_LISTING_FRESH_MS (a group whose identities the app may read but not list costs no failed
+// listing per read). Only the cache; the reads are the identity adapter's.
 import type { IdentityState } from '../azure/userAssignedIdentities';
 import { idKey } from '../core/resourceId';
 
@@ -30,6 +32,8 @@ interface Listing {
 export class IdentityReads {
   private readonly listings = new Map<string, Listing>();
   private readonly reads = new Map<string, number[]>();
+  /** When a listing of the group last failed (a group the app may read identities of, not list). */
+  private readonly failedAt = new Map<string, number>();
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -49,7 +53,11 @@ export class IdentityReads {
     const recent = (this.reads.get(key) ?? []).filter((at) => now - at < IDENTITY_LISTING_FRESH_MS);
     recent.push(now);
     this.reads.set(key, recent);
-    const burst = recent.length > LIST_AFTER_READS;
+    // A listing that failed within the window is not tried again for it: the GETs go on alone.
+    const failed = this.failedAt.get(key);
+    const burst =
+      recent.length > LIST_AFTER_READS &&
+      (failed === undefined || failed > now || now - failed >= IDENTITY_LISTING_FRESH_MS);
     let listing = this.fresh(key);
     if (!listing && burst) listing = this.start(key, list, now);
     if (listing) {
@@ -98,6 +106,7 @@ export class IdentityReads {
     const started: Listing = { at, identities: list() };
     this.listings.set(key, started);
     started.identities.catch(() => {
+      this.failedAt.set(key, this.now());
       if (this.listings.get(key) === started) this.listings.delete(key);
     });
     return started;

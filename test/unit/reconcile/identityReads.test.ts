@@ -89,8 +89,12 @@ describe('IdentityReads', () => {
     gets = [];
     expect(await find(failing, 'd', async () => Promise.reject(new Error('503')))).toEqual(identity('d'));
     expect(gets).toEqual(['d']);
-    // Forgotten: the next read in the burst lists again.
+    // Forgotten, and not tried again within the window: the burst goes on with GETs.
     lists = 0;
+    await find(failing, 'e');
+    expect({ gets, lists }).toEqual({ gets: ['d', 'e'], lists: 0 });
+    now += IDENTITY_LISTING_FRESH_MS;
+    for (const name of ['a', 'b', 'c']) await find(failing, name);
     await find(failing, 'e');
     expect(lists).toBe(1);
   });
