@@ -18,6 +18,19 @@ const seedOtherVm = (h: Harness, name: string, tag: string) =>
     location: 'eastus',
     tags: { acrPull: tag },
   }).id;
+/** The registry adapter over the real SDK clients against the harness's emulator, on a given clock. */
+const registriesOn = (h: Harness, now: () => number) =>
+  new ContainerRegistries(
+    createArmClients(
+      {
+        armEndpoint: h.emu.armEndpoint,
+        armAudience: 'https://management.azure.com',
+        caCertPem: h.emu.caCertPem,
+      },
+      staticCredential(h.emu),
+    ),
+    now,
+  );
 const outcome = (result: Awaited<ReturnType<Harness['deliver']>>) =>
   result?.records.map((r) => `${r.action}:${r.outcome}`);
 
@@ -58,15 +71,7 @@ describe("one subscription's listing for the event path's window", () => {
       for (const name of ['teamone', 'teamtwo', 'teamthree'])
         h.emu.seedRegistry({ subscriptionId: SUB, resourceGroup: 'rg-registries', name });
       let now = 1_000_000;
-      const clients = createArmClients(
-        {
-          armEndpoint: h.emu.armEndpoint,
-          armAudience: 'https://management.azure.com',
-          caCertPem: h.emu.caCertPem,
-        },
-        staticCredential(h.emu),
-      );
-      const registries = new ContainerRegistries(clients, () => now);
+      const registries = registriesOn(h, () => now);
       const byName = (name: string): RegistryRef => ({ form: 'name', name, text: name });
       const window = { cachedWithinMs: 60_000 };
       const listings = () => h.emu.counts()['registry.list'] ?? 0;
@@ -136,15 +141,7 @@ describe('a registry listing ARM refused', () => {
 
   it('is read again after FAILED_LOOKUP_TTL_MS', async () => {
     let now = 1_000_000;
-    const clients = createArmClients(
-      {
-        armEndpoint: h.emu.armEndpoint,
-        armAudience: 'https://management.azure.com',
-        caCertPem: h.emu.caCertPem,
-      },
-      staticCredential(h.emu),
-    );
-    const registries = new ContainerRegistries(clients, () => now);
+    const registries = registriesOn(h, () => now);
     const ref: RegistryRef = { form: 'name', name: 'elsewhere3', text: 'elsewhere3' };
     const before = otherListings;
 
