@@ -191,7 +191,7 @@ async function pendingViolations(h: Harness, deleted: ReadonlySet<string>): Prom
   for (const [target, pending] of left) {
     if (deleted.has(target) || running(target)) continue;
     violations.push(
-      `${target}: the attach ARM accepted at ${new Date(pending.acceptedAt).toISOString()} was neither confirmed nor sent again by the clean round`,
+      `${target}: the attach ARM accepted at ${new Date(pending.acceptedAt).toISOString()} was neither confirmed nor sent again by the clean round (${storyOf(h, target)})`,
     );
   }
   // No target left Failed by an operation the event path answered at ARM's acceptance: its end must
@@ -213,12 +213,32 @@ async function pendingViolations(h: Harness, deleted: ReadonlySet<string>): Prom
     const last = ours[0];
     // The app's last operation on it is the accepted one (it started as ARM accepted the PATCH).
     const isAccepted = last !== undefined && Math.abs(Date.parse(last.startTime) - at) < 2_000;
-    if (isAccepted && last.status === 'Failed')
+    // Failed, and nothing succeeded on it since (a later update by anyone applies the whole model,
+    // the identity included: nothing to send again then).
+    if (isAccepted && last.status === 'Failed' && h.emu.getVm(target)?.provisioningState === 'Failed') {
       violations.push(
-        `${target}: the operation ARM accepted at ${new Date(at).toISOString()} ended Failed and was not sent again by the clean round`,
+        `${target}: the operation ARM accepted at ${new Date(at).toISOString()} ended Failed, and the target is still Failed: not sent again by the clean round (${storyOf(h, target)})`,
       );
+    }
   }
   return violations;
+}
+
+/** Where a target stands, what ran on it and its last records: enough to tell a cause from one line. */
+function storyOf(h: Harness, target: string): string {
+  const vm = h.emu.getVm(target);
+  const operations = h.emu
+    .vmOperations(target)
+    .sort((a, b) => Date.parse(a.startTime) - Date.parse(b.startTime))
+    .map(
+      (o) =>
+        `${o.startedBy === h.emu.appIdentity.principalId ? 'app' : 'other'} ${o.kind} ${o.startTime}→${o.endTime ?? '…'} ${o.status}`,
+    );
+  const records = h.audit.records
+    .filter((r) => r.vmId.toLowerCase() === target)
+    .slice(-8)
+    .map((r) => `${r.action}:${r.outcome}${r.reason ? ` (${r.reason.slice(0, 160)})` : ''}`);
+  return `now ${vm?.provisioningState ?? 'gone'}, holding ${Object.keys(vm?.identity?.userAssignedIdentities ?? {}).length} user-assigned; operations: ${operations.join('; ')}; last records: ${records.join(' | ')}`;
 }
 
 /** The store's faults cost reads, never a decision: no record may fail because of it. */

@@ -149,6 +149,28 @@ describe('an attach answered once ARM accepts it', () => {
     expect((await memoryOf(h).pendingTargets())?.size).toBe(0);
   });
 
+  it('a pending row whose target no sweep query shows any more (untagged, its identities gone) is ended by the sweep all the same', async () => {
+    const vm = h.seedVm('vm-accepted-untagged', 'contosoapps').id;
+    expect((await h.deliverRaw(writeSuccessEvent(vm)))?.outcome).toBe('changed');
+    await h.settle(vm);
+    // Before any echo or sweep, its owner takes the tag off and the identity with it: neither the
+    // tagged-VM query nor the pull-identity holders' query finds it now.
+    h.emu.updateVmOutOfBand(vm, (v) => {
+      v.tags = {};
+      v.identity = undefined;
+    });
+    expect((await memoryOf(h).pendingTargets())?.size).toBe(1);
+    h.emu.resetCounts();
+
+    await h.sweep();
+
+    expect((await memoryOf(h).pendingTargets())?.size).toBe(0);
+    expect(h.emu.counts()['vm.get']).toBe(1);
+    expect(h.emu.totals().writes).toBe(0);
+    // The tag asks for nothing: no confirmation to record, the row only cleared.
+    expect(recordsOf(h, vm, 'attach-confirmed')).toEqual([]);
+  });
+
   it('a target that Failed in another writer’s later update is not written: the accepted operation’s own status Succeeded', async () => {
     const vm = h.seedVm('vm-failed-by-owner', 'contosoapps').id;
     await h.deliverRaw(writeSuccessEvent(vm));

@@ -16,6 +16,7 @@ import { reportExcessRoles, reportIdentityGroup } from './findings';
 import { RefusalsOnChange } from './refusalsOnChange';
 import { type SweepDeps, SweepRun } from './sweepRun';
 import { type KeptOutcome, Tally } from './tally';
+import { reconcileUnseenPending } from './triage';
 
 export type { SweepDeps } from './sweepRun';
 
@@ -126,6 +127,8 @@ async function sweepWith(deps: SweepDeps, options: SweepOptions): Promise<SweepR
   // behind the slowest); a few at a time, so memory holds at most two pages per subscription in flight.
   const subscriptionLimit = pLimit(Math.max(1, Math.min(8, subscriptions.length)));
   await Promise.all(subscriptions.map((sub) => subscriptionLimit(() => sweepSubscription(run, sub))));
+  // 2b. Accepted attaches whose target no page showed: reconciled by id (their rows end here too).
+  await reconcileUnseenPending(run, subscriptions);
   if (run.discoveryError !== undefined) return finish(false, run.discoveryError, run.tally.settled === 0);
 
   // 3. Findings: a pull identity that holds more than pull is flagged (the app never grants more), one

@@ -37,6 +37,8 @@ export class SweepRun {
    * state store: reconciled even where the snapshot shows them compliant.
    */
   pending: ReadonlyMap<string, PendingOperation> = new Map();
+  /** Of those, the ones a discovery page showed (the rest are reconciled by id afterwards). */
+  readonly pendingSeen = new Set<string>();
 
   constructor(
     readonly deps: SweepDeps,

@@ -3,6 +3,7 @@
 // (IMDS default) from the snapshot; the page's (registry, region) pairs are ensured first (so target
 // work never holds a slot waiting for a pair); a target the snapshot shows compliant costs no request;
 // the rest are reconciled like any other target (re-read first: the snapshot can lag ARM).
+import pLimit from 'p-limit';
 import type { Auditor } from '../../audit/auditor';
 import type { TaggedVmRow } from '../../azure/resourceGraph';
 import { attachedIdentityIds, identityFacts, isAttached, isStaleBinding } from '../../core/identityView';
@@ -47,6 +48,7 @@ export async function processPage(
 ): Promise<void> {
   const work: Work[] = [];
   for (const row of rows) {
+    if (run.pending.has(idKey(row.id))) run.pendingSeen.add(idKey(row.id));
     run.tally.noteHeld(row.identity);
     const item = triage(run, row);
     if (item) work.push(item);
@@ -247,3 +249,34 @@ function outcomeFromSnapshot(
   });
   return outcome;
 }
+
+/**
+ * Targets with a pending row that no discovery page showed (their tag removed and their identities
+ * gone since, say: neither query finds them), in a swept subscription: reconciled by id all the same,
+ * so the accepted attach's end is seen and its row confirmed or cleared, never left for good. One in a
+ * subscription the sweep does not cover is no more the sweep's than its events are: left alone.
+ */
+export async function reconcileUnseenPending(run: SweepRun, subscriptions: readonly string[]): Promise<void> {
+  const swept = new Set(subscriptions.map(idKey));
+  const unseen = [...run.pending.keys()].filter((key) => {
+    const ref = parseTargetId(key);
+    return ref !== undefined && !run.pendingSeen.has(key) && swept.has(idKey(ref.subscriptionId));
+  });
+  const limit = pLimit(UNSEEN_PENDING_CONCURRENCY);
+  await Promise.all(
+    unseen.map((targetId) =>
+      limit(async () => {
+        if (run.budget.stopped || !run.budget.hasTime()) return;
+        const result = await reconcileTarget(
+          run.deps,
+          { targetId, trigger: run.trigger, deadline: run.budget.deadline },
+          run.access,
+        );
+        run.tally.noteChanges(result.records);
+      }),
+    ),
+  );
+}
+
+/** How many unseen pending targets are reconciled at once (each a VM read, rarely more). */
+const UNSEEN_PENDING_CONCURRENCY = 8;
