@@ -180,18 +180,18 @@ export class ContainerRegistries {
         listing = this.unlessRefused(`list|${subscriptionId}`, () =>
           this.listIn(subscriptionId, abortSignal),
         );
-        listing.then(
-          (registries) => this.listed.set(subscriptionId, { registries, at: startedAt }),
-          () => {},
-        );
-        // Shared with other invocations of this instance only while it runs (concurrent lookups make
-        // one listing); a failed listing is not remembered, so a retry lists again.
+        // Shared with other invocations of this instance while it runs (concurrent lookups make one
+        // listing), then kept with its start time for lookups that may answer from it; a failed
+        // listing is not remembered, so a retry lists again.
         const shared = listing;
         this.listing.set(subscriptionId, shared);
-        void shared.then(
-          () => this.listing.get(subscriptionId) === shared && this.listing.delete(subscriptionId),
-          () => this.listing.get(subscriptionId) === shared && this.listing.delete(subscriptionId),
-        );
+        const settled = () => {
+          if (this.listing.get(subscriptionId) === shared) this.listing.delete(subscriptionId);
+        };
+        shared.then((registries) => {
+          this.listed.set(subscriptionId, { registries, at: startedAt });
+          settled();
+        }, settled);
         listings?.set(subscriptionId, listing);
         listing.catch(() => listings?.delete(subscriptionId));
       }

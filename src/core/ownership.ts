@@ -77,10 +77,10 @@ export const CREATED_AT_SKEW_MS = 60_000;
 /**
  * When the identity's principal came to be, if the app itself made it: ARM's systemData.createdAt of an
  * identity whose systemData.createdBy is the app's client or object id (a trusted creator's, or an
- * operator's sign-in name when the CLI runs as them, does not count: they may have granted roles). A principal held no role assignment before it existed, so this is what a
- * role listing made at that moment would have shown: nothing (roleCheckCache.ts). Undefined when the
- * app did not create it, ARM gave no time, or the time is further ahead of `now` than clocks drift;
- * never later than `now`.
+ * operator's sign-in name when the CLI runs as them, does not count: they may have granted roles). A
+ * principal held no role assignment before it existed, so this is what a role listing made at that
+ * moment would have shown: nothing (roleCheckCache.ts). Undefined when the app did not create it, ARM
+ * gave no time, or the time is further ahead of `now` than clocks drift; never later than `now`.
  */
 export function selfCreatedAt(
   identity: CreatedIdentity & { readonly createdAt?: string },

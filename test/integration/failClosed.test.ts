@@ -345,6 +345,41 @@ describe('caps', () => {
     }
   });
 
+  it("counts an identity a failed PUT may have made: the cap's listing from before it is not reused", async () => {
+    const h = await startHarness({ env: { ACRPULL_MAX_PULL_IDENTITIES: '2' } });
+    try {
+      fleet(h.emu).appPullIdentity('contosoapps', 'eastus'); // one of two, from an earlier run
+      // ARM makes the identity, but every answer to the PUT is lost (a 500 after the write).
+      let made = false;
+      h.emu.injectFault({
+        operation: 'identity.put',
+        status: 500,
+        code: 'InternalServerError',
+        count: 1000,
+        match: () => {
+          if (!made) fleet(h.emu).appPullIdentity('contosoapps', 'westus');
+          made = true;
+          return true;
+        },
+      });
+      const failed = await h
+        .deliver(h.seedVm('vm-west', 'contosoapps', 'westus').id)
+        .catch((error: { result?: { outcome: string } }) => error.result);
+      expect(failed?.outcome).toBe('failed');
+      expect(made).toBe(true);
+      h.emu.clearFaults();
+
+      // Seconds later another new pair: the count is made afresh and sees two.
+      const next = await h.deliver(h.seedVm('vm-north', 'contosoapps', 'northeurope').id);
+
+      expect(actions(next?.records ?? [])).toEqual(['identity-limit-reached:rejected']);
+      expect(next?.records[0]?.reason).toContain('already holds 2 pull identities');
+      expect(h.emu.listIdentities().filter((i) => i.name.startsWith('id-acrpull-'))).toHaveLength(2);
+    } finally {
+      await h.close();
+    }
+  });
+
   it('the 201st pull identity is refused with the default cap (identity-limit-reached); reusing one is not', async () => {
     const h = await startHarness();
     try {

@@ -32,23 +32,25 @@ describe('a pair verified once for concurrent events', () => {
   });
 });
 
+/** Eight regions: eight (registry, region) pairs of one registry. */
+const REGIONS = [
+  'eastus',
+  'westus',
+  'northeurope',
+  'westeurope',
+  'eastus2',
+  'centralus',
+  'uksouth',
+  'japaneast',
+];
+
 describe('a burst of events meeting many pairs cold', () => {
   it('reads the pull identities from one listing of their group once reads come faster than a listing costs', async () => {
     const h = await startHarness();
     try {
-      const regions = [
-        'eastus',
-        'westus',
-        'northeurope',
-        'westeurope',
-        'eastus2',
-        'centralus',
-        'uksouth',
-        'japaneast',
-      ];
       // The pairs exist (an earlier instance made them); this instance has verified none of them.
-      await Promise.all(regions.map((r) => h.coldDeliver(h.seedVm(`vm-made-${r}`, 'contosoapps', r).id)));
-      const vms = regions.map((r) => h.seedVm(`vm-burst-${r}`, 'contosoapps', r).id);
+      await Promise.all(REGIONS.map((r) => h.coldDeliver(h.seedVm(`vm-made-${r}`, 'contosoapps', r).id)));
+      const vms = REGIONS.map((r) => h.seedVm(`vm-burst-${r}`, 'contosoapps', r).id);
       h.emu.resetCounts();
 
       const cold = h.coldHandler();
@@ -58,6 +60,26 @@ describe('a burst of events meeting many pairs cold', () => {
       const counts = h.emu.counts();
       // Three single reads, then the fourth and every later one from one listing of the group.
       expect({ gets: counts['identity.get'], lists: counts['identity.list'] }).toEqual({ gets: 3, lists: 1 });
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('proves the pull identities compliant targets hold from that listing too (their echoes, say)', async () => {
+    const h = await startHarness();
+    try {
+      const vms = REGIONS.map((r) => h.seedVm(`vm-held-${r}`, 'contosoapps', r).id);
+      // Attached by an earlier instance: each VM holds its pair's pull identity, its only identity.
+      await Promise.all(vms.map((vm) => h.coldDeliver(vm)));
+      h.emu.resetCounts();
+
+      const cold = h.coldHandler();
+      const results = await Promise.all(vms.map((vm) => cold(vm)));
+
+      expect(results.map((r) => r?.outcome)).toEqual(vms.map(() => 'compliant'));
+      const counts = h.emu.counts();
+      expect({ gets: counts['identity.get'], lists: counts['identity.list'] }).toEqual({ gets: 3, lists: 1 });
+      expect(h.emu.totals().writes).toBe(0);
     } finally {
       await h.close();
     }

@@ -233,12 +233,7 @@ export function createHandle(deps: HandleDeps): Emulator {
         `identity '${i.name}'`,
       );
       const creator = i.createdBy === 'app' ? appCreator() : (i.createdBy ?? SEED_CREATOR);
-      const record = store.createIdentity(i, 0, creator);
-      const createdAt = new Date(i.createdAtMs ?? Date.now() - SEEDED_AGE_MS).toISOString();
-      record.createdAt = createdAt;
-      record.systemData.createdAt = createdAt;
-      record.systemData.lastModifiedAt = createdAt;
-      return clone(record);
+      return clone(store.createIdentity(i, 0, creator, i.createdAtMs ?? Date.now() - SEEDED_AGE_MS));
     },
 
     seedVm(v) {

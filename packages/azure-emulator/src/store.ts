@@ -448,15 +448,24 @@ export class Store {
 
   // --- user-assigned identities ------------------------------------------------------------------
 
-  createIdentity(i: ResourceInput, createdAtMs: number, creator: SystemDataActor): IdentityRecord {
+  /**
+   * `createdAtMs`: when its principal came to be (0: long enough ago to have replicated); `stampedAtMs`:
+   * what systemData.createdAt says (by default the same, or now).
+   */
+  createIdentity(
+    i: ResourceInput,
+    createdAtMs: number,
+    creator: SystemDataActor,
+    stampedAtMs = createdAtMs,
+  ): IdentityRecord {
     const record: IdentityRecord = {
       ...this.tracked(i, TYPES.identity, (sub, rg) => identityResourceId(sub, rg, i.name)),
       principalId: randomUUID(),
       clientId: randomUUID(),
       tenantId: this.tenantId,
       isolationScope: 'None',
-      createdAt: new Date(createdAtMs || Date.now()).toISOString(),
-      systemData: createdSystemData(creator, createdAtMs),
+      createdAt: new Date(stampedAtMs || Date.now()).toISOString(),
+      systemData: createdSystemData(creator, stampedAtMs),
     };
     this.identities.put(record);
     this.addPrincipal(record.principalId, 'ServicePrincipal', createdAtMs);

@@ -198,4 +198,17 @@ describe('systemData: who created an identity, from the caller’s token', () =>
       createdByType: 'ManagedIdentity',
     });
   });
+
+  it('dates a seed an hour before seeding (it existed before the scene) unless the seed says when', async () => {
+    const before = Date.now();
+    const old = emu.seedIdentity({ ...placed(RG, 'id-sd-seed-3'), createdBy: 'app' });
+    const at = Date.parse('2026-12-07T11:59:00Z');
+    const dated = emu.seedIdentity({ ...placed(RG, 'id-sd-seed-4'), createdBy: 'app', createdAtMs: at });
+    const read = async (name: string) => (await clients.msi.userAssignedIdentities.get(RG, name)).systemData;
+    const oldAt = (await read(old.name))?.createdAt?.getTime() ?? 0;
+    expect(oldAt).toBeLessThanOrEqual(before - 60 * 60_000 + 1_000);
+    expect(oldAt).toBeGreaterThan(before - 61 * 60_000);
+    expect((await read(dated.name))?.createdAt?.toISOString()).toBe('2026-12-07T11:59:00.000Z');
+    expect((await read(dated.name))?.lastModifiedAt?.toISOString()).toBe('2026-12-07T11:59:00.000Z');
+  });
 });

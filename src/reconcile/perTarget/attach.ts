@@ -11,7 +11,7 @@ import type { TargetState } from '../../azure/targetResources';
 import { type AttachDecision, decide, decideRebind, planPatch } from '../../core/attachPlan';
 import { lastOperationFailed, TARGET_BUSY } from '../../core/busy';
 import { type IdentityFacts, identityFacts, soleOf } from '../../core/identityView';
-import { idKey, parseUserAssignedIdentityId, sameId } from '../../core/resourceId';
+import { idKey, parseUserAssignedIdentityId, resourceGroupId, sameId } from '../../core/resourceId';
 import { stillRevoked } from '../../core/revocation';
 import { type TargetRef, targetKind } from '../../targets';
 import type { ReconcileDeps } from '../deps';
@@ -218,8 +218,9 @@ async function staleBindings(
 /**
  * A pair whose identity this PATCH added bound to another principal than the one verified: the
  * identity was deleted and re-created since it was read (the verified-pair cache's minute, a burst's
- * listing of its group up to 10 s old, or a GET just before), perhaps by someone else. The app's own addition is undone at once
- * (an etag-guarded PATCH that removes only what it just added), and the pair is verified again
+ * listing of its group up to 10 s old, or a GET just before), perhaps by someone else. The app's own
+ * addition is undone at once (an etag-guarded PATCH that removes only what it just added), and the
+ * pair is verified again
  * (proof of ownership, grant) on the next attempt. Judged from the PATCH's answer, so the cache keeps
  * costing no identity read; a response that shows no principal is not judged.
  */
@@ -467,10 +468,12 @@ function sameKeys(facts: IdentityFacts, keys: ReadonlySet<string> | undefined): 
   return held.length === keys.size && held.every((k) => keys.has(k));
 }
 
-/** A pull identity that changed under a verification: neither its verified pairs nor its group's listing answer for it again. */
+/**
+ * A pull identity that changed under a verification: neither its verified pairs nor its group's
+ * listing answer for it again.
+ */
 function forgetIdentity(deps: ReconcileDeps, identityId: string): void {
   deps.verifiedPairs.forgetIdentity(identityId);
   const ref = parseUserAssignedIdentityId(identityId);
-  if (ref)
-    deps.identityReads.forget(`/subscriptions/${ref.subscriptionId}/resourceGroups/${ref.resourceGroup}`);
+  if (ref) deps.identityReads.forget(resourceGroupId(ref.subscriptionId, ref.resourceGroup));
 }
